@@ -1,0 +1,52 @@
+"""Where the shipped ONNX models live, and how a --model argument resolves to a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pose_app.errors import PoseAppError
+
+# Installed wheels carry assets/ as the package pose_app.assets; a source checkout has it
+# beside the package.
+_MODEL_DIRS = (
+    Path(__file__).resolve().parent / "assets" / "models",
+    Path(__file__).resolve().parent.parent / "assets" / "models",
+)
+
+# Short name -> what it is for. The default comes first.
+SHIPPED_MODELS = {
+    "posenet-075": "MobileNetV1 0.75, output stride 16: the default balance of speed and accuracy",
+    "posenet-050": "MobileNetV1 0.50, output stride 16: fastest",
+    "posenet-075-s8": "MobileNetV1 0.75, output stride 8: most accurate, about 4x the compute",
+}
+DEFAULT_MODEL = "posenet-075"
+
+
+def shipped_model_dir() -> Path:
+    for directory in _MODEL_DIRS:
+        if (directory / f"{DEFAULT_MODEL}.onnx").is_file():
+            return directory
+    raise PoseAppError(
+        "the shipped models are missing (looked in "
+        + ", ".join(str(d) for d in _MODEL_DIRS)
+        + "); reinstall pose-app or pass --model PATH"
+    )
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """A shipped model name (e.g. 'posenet-050') or a path to an .onnx file -> an existing path."""
+    if model is None:
+        model = DEFAULT_MODEL
+    if str(model) in SHIPPED_MODELS:
+        path = shipped_model_dir() / f"{model}.onnx"
+        if not path.is_file():
+            raise PoseAppError(f"shipped model {model!r} is missing at {path}; reinstall pose-app")
+        return path
+    path = Path(model).expanduser()
+    if not path.is_file():
+        raise PoseAppError(
+            f"model not found: {model} (give a path to an .onnx file or one of: "
+            + ", ".join(SHIPPED_MODELS)
+            + ")"
+        )
+    return path
