@@ -1,0 +1,266 @@
+"""onnxruntime inference: load a PoseNet ONNX model, choose a provider, preprocess, run.
+
+preprocess (letterbox to a valid input size) -> inference -> raw head outputs for one frame.
+Decoding those outputs into poses is decode.py's job; estimator.py ties the two together.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from pose_app.errors import PoseAppError
+from pose_app.model_files import resolve_model
+from pose_app.skeleton import KEYPOINT_NAMES
+
+DEFAULT_RESOLUTION = 353
+
+# User-facing names of execution providers, best first: `auto` takes the first that works.
+PROVIDER_ALIASES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+_ALIAS_OF = {name: alias for alias, name in PROVIDER_ALIASES.items()}
+
+HEAD_OUTPUTS = ("heatmaps", "offsets", "displacement_fwd", "displacement_bwd")
+INPUT_NAME = "image"
+# Padding value: mid-grey, which the graph's x / 127.5 - 1 turns into 0, like TF's zero padding.
+PAD_VALUE = 127.5
+
+
+def available_providers() -> list[str]:
+    """Aliases of the providers the installed onnxruntime offers, best first."""
+    installed = set(ort.get_available_providers())
+    return [alias for alias, name in PROVIDER_ALIASES.items() if name in installed]
+
+
+@dataclass(frozen=True)
+class FeatureBlock:
+    """One conv block whose activation the model exposes as an output."""
+
+    name: str
+    block: int
+    channels: int
+    stride: int
+    dilation: int
+    receptive_field: int
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the model's ONNX metadata says about it."""
+
+    name: str
+    path: Path
+    output_stride: int
+    width_multiplier: float
+    keypoint_names: tuple[str, ...]
+    feature_blocks: tuple[FeatureBlock, ...]
+    weights_source: str
+    license: str
+
+
+@dataclass(frozen=True)
+class FrameTransform:
+    """Geometry between a frame and the network input: resize keeping aspect, pad right/bottom.
+
+    Pixel coordinates put (0, 0) at the centre of the top-left pixel (OpenCV's convention), so a
+    resize by s maps x to (x + 0.5) * s - 0.5.
+    """
+
+    frame_size: tuple[int, int]  # (w, h) of the original frame
+    resized_size: tuple[int, int]  # (w, h) of the frame after resizing
+    input_size: tuple[int, int]  # (w, h) fed to the network (valid sizes, >= resized_size)
+
+    @property
+    def frame_per_input(self) -> np.ndarray:
+        """Frame pixels per input pixel along x and y."""
+        return np.array(self.frame_size, np.float64) / np.array(self.resized_size, np.float64)
+
+    def to_frame(self, xy: np.ndarray) -> np.ndarray:
+        """(..., 2) input-pixel coordinates -> frame-pixel coordinates."""
+        return ((np.asarray(xy, np.float64) + 0.5) * self.frame_per_input - 0.5).astype(np.float32)
+
+    def to_input(self, xy: np.ndarray) -> np.ndarray:
+        """(..., 2) frame-pixel coordinates -> input-pixel coordinates."""
+        return ((np.asarray(xy, np.float64) + 0.5) / self.frame_per_input - 0.5).astype(np.float32)
+
+
+def snap_to_valid_size(size: float, output_stride: int, *, round_up: bool = False) -> int:
+    """Nearest size of the form k * output_stride + 1 (k >= 1): the sizes the network accepts."""
+    cells = (size - 1) / output_stride
+    k = int(np.ceil(cells - 1e-9)) if round_up else int(round(cells))
+    return max(k, 1) * output_stride + 1
+
+
+def input_transform(frame_w: int, frame_h: int, resolution: int, output_stride: int) -> FrameTransform:
+    """Resize the longer side to `resolution` (snapped to a valid size), pad the other side."""
+    if frame_w <= 0 or frame_h <= 0:
+        raise PoseAppError(f"empty frame ({frame_w}x{frame_h})")
+    if resolution < output_stride + 1:
+        raise PoseAppError(f"resolution {resolution} is too small (minimum {output_stride + 1})")
+    long_side = snap_to_valid_size(resolution, output_stride)
+    scale = long_side / max(frame_w, frame_h)
+    resized_w = long_side if frame_w >= frame_h else max(1, round(frame_w * scale))
+    resized_h = long_side if frame_h > frame_w else max(1, round(frame_h * scale))
+    return FrameTransform(
+        frame_size=(frame_w, frame_h),
+        resized_size=(resized_w, resized_h),
+        input_size=(
+            snap_to_valid_size(resized_w, output_stride, round_up=True),
+            snap_to_valid_size(resized_h, output_stride, round_up=True),
+        ),
+    )
+
+
+def as_bgr(frame: np.ndarray) -> np.ndarray:
+    """Grayscale (H,W) / (H,W,1) and BGRA (H,W,4) frames -> BGR uint8 (H,W,3)."""
+    if frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 1):
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if frame.ndim == 3 and frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    if frame.ndim == 3 and frame.shape[2] == 3:
+        return frame
+    raise PoseAppError(f"unsupported frame shape {frame.shape}: expected gray, BGR or BGRA")
+
+
+def preprocess(frame_bgr: np.ndarray, transform: FrameTransform) -> np.ndarray:
+    """BGR frame -> float32 RGB NCHW 0..255 input, resized and padded per `transform`."""
+    resized = cv2.resize(as_bgr(frame_bgr), transform.resized_size, interpolation=cv2.INTER_LINEAR)
+    (input_w, input_h), (resized_w, resized_h) = transform.input_size, transform.resized_size
+    blob = np.full((1, 3, input_h, input_w), PAD_VALUE, np.float32)
+    blob[0, :, :resized_h, :resized_w] = resized[:, :, ::-1].transpose(2, 0, 1)
+    return blob
+
+
+@dataclass
+class EngineOutput:
+    """The network's head outputs for one frame (batch dimension removed)."""
+
+    heatmaps: np.ndarray  # (17, h, w), 0..1
+    offsets: np.ndarray  # (34, h, w): 17 y then 17 x, input pixels
+    displacement_fwd: np.ndarray  # (32, h, w)
+    displacement_bwd: np.ndarray  # (32, h, w)
+    features: dict[str, np.ndarray]  # name -> (C, H, W), only those asked for
+    transform: FrameTransform
+    timings: dict[str, float]  # seconds: "preprocess", "inference"
+
+
+def _read_model_info(session: ort.InferenceSession, path: Path) -> ModelInfo:
+    props = session.get_modelmeta().custom_metadata_map
+    try:
+        keypoint_names = tuple(json.loads(props["keypoint_names"]))
+        info = ModelInfo(
+            name=props.get("model_name", path.stem),
+            path=path,
+            output_stride=int(props["output_stride"]),
+            width_multiplier=float(props["width_multiplier"]),
+            keypoint_names=keypoint_names,
+            feature_blocks=tuple(FeatureBlock(**block) for block in json.loads(props["feature_blocks"])),
+            weights_source=props.get("weights_source", "unknown"),
+            license=props.get("license", "unknown"),
+        )
+    except (KeyError, ValueError, TypeError) as error:
+        raise PoseAppError(f"{path} is not a pose-app model: metadata {error} missing or invalid") from None
+    if keypoint_names != KEYPOINT_NAMES:
+        raise PoseAppError(f"{path} predicts keypoints {list(keypoint_names)}, expected COCO's 17")
+    outputs = {output.name for output in session.get_outputs()}
+    missing = [name for name in HEAD_OUTPUTS if name not in outputs]
+    if missing or [i.name for i in session.get_inputs()] != [INPUT_NAME]:
+        raise PoseAppError(f"{path} is not a pose-app model: outputs {missing} or input '{INPUT_NAME}' missing")
+    return info
+
+
+def _session_options(threads: int) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads > 0:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3  # errors only: provider warnings are reported by us, clearly
+    return options
+
+
+def _open_session(path: Path, provider: str, threads: int) -> ort.InferenceSession:
+    """A session whose first provider is `provider`; PoseAppError if it cannot run there."""
+    provider_name = PROVIDER_ALIASES[provider]
+    providers = [provider_name] if provider == "cpu" else [provider_name, "CPUExecutionProvider"]
+    try:
+        session = ort.InferenceSession(str(path), _session_options(threads), providers=providers)
+    except Exception as error:  # onnxruntime raises several unrelated types for bad files
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise PoseAppError(f"cannot load model {path} on {provider}: {message}") from None
+    # onnxruntime quietly drops a provider that fails to initialise (missing CUDA libraries...).
+    if session.get_providers()[0] != provider_name:
+        raise PoseAppError(f"execution provider '{provider}' failed to initialise for {path}")
+    return session
+
+
+class PoseEngine:
+    """An onnxruntime session over a pose-app ONNX model."""
+
+    def __init__(self, model: str | Path | None = None, provider: str = "auto", threads: int = 0):
+        path = resolve_model(model)
+        self.provider, self._session, self.provider_notes = self._choose_session(path, provider, threads)
+        self.info = _read_model_info(self._session, path)
+        self._feature_names = {block.name for block in self.info.feature_blocks}
+
+    @staticmethod
+    def _choose_session(path: Path, provider: str, threads: int):
+        """(alias, session, notes): notes say which better providers `auto` had to skip and why."""
+        if provider != "auto":
+            if provider not in PROVIDER_ALIASES:
+                raise PoseAppError(
+                    f"unknown provider '{provider}' (choose auto, {', '.join(PROVIDER_ALIASES)})"
+                )
+            if provider not in available_providers():
+                raise PoseAppError(
+                    f"execution provider '{provider}' is not available in this onnxruntime "
+                    f"(available: {', '.join(available_providers())})"
+                )
+            return provider, _open_session(path, provider, threads), []
+        notes = []
+        for candidate in available_providers():
+            try:
+                return candidate, _open_session(path, candidate, threads), notes
+            except PoseAppError as error:
+                if candidate == "cpu":
+                    raise
+                notes.append(str(error))
+        raise PoseAppError("onnxruntime offers no usable execution provider")
+
+    @property
+    def provider_label(self) -> str:
+        """What runs, for status lines: e.g. 'cpu' or 'cpu (cuda failed to initialise ...)'."""
+        return self.provider if not self.provider_notes else f"{self.provider} ({'; '.join(self.provider_notes)})"
+
+    def infer(
+        self, frame_bgr: np.ndarray, resolution: int = DEFAULT_RESOLUTION, features: Sequence[str] = ()
+    ) -> EngineOutput:
+        unknown = [name for name in features if name not in self._feature_names]
+        if unknown:
+            raise PoseAppError(f"model {self.info.name} has no feature output {unknown}")
+        height, width = frame_bgr.shape[:2]
+        transform = input_transform(width, height, resolution, self.info.output_stride)
+        start = time.perf_counter()
+        blob = preprocess(frame_bgr, transform)
+        preprocessed = time.perf_counter()
+        outputs = self._session.run([*HEAD_OUTPUTS, *features], {INPUT_NAME: blob})
+        finished = time.perf_counter()
+        heads = [output[0] for output in outputs[: len(HEAD_OUTPUTS)]]
+        return EngineOutput(
+            *heads,
+            features={name: output[0] for name, output in zip(features, outputs[len(HEAD_OUTPUTS):])},
+            transform=transform,
+            timings={"preprocess": preprocessed - start, "inference": finished - preprocessed},
+        )
