@@ -1,0 +1,328 @@
+"""PoseNet decoding on synthetic model outputs with known answers, plus one real-image check."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.ndimage import maximum_filter
+
+from conftest import MEDIA, REPO, requires_shared
+from pose_app.decode import build_part_score_queue, decode_multiple_poses, decode_single_pose, window_maxima
+from pose_app.errors import PoseAppError
+from pose_app.skeleton import NUM_KEYPOINTS, PART_TREE_EDGES
+
+STRIDE = 16
+# A standing person's keypoints (y, x) in input pixels relative to the nose, COCO order;
+# non-integer so offsets carry fractions.
+TEMPLATE_YX = np.array(
+    [
+        [0.0, 0.0], [-6.2, 5.3], [-6.1, -4.9], [-2.7, 12.4], [-3.3, -11.8],
+        [30.4, 22.1], [29.6, -21.7], [64.8, 30.3], [65.2, -29.6], [95.1, 33.4], [94.7, -32.8],
+        [100.3, 14.2], [99.8, -13.9], [145.6, 16.1], [144.9, -15.7], [190.2, 17.3], [189.6, -16.6],
+    ]
+)
+
+# The displacement heads are coarse: the fields carry this error, which the decoder's offset
+# refinement must remove.
+DISPLACEMENT_ERROR_YX = np.array([3.0, -2.0])
+
+
+def person_at(nose_y: float, nose_x: float) -> np.ndarray:
+    """The template person (17, 2) with its nose at (nose_y, nose_x)."""
+    return TEMPLATE_YX + [nose_y, nose_x]
+
+
+def cell_centres(map_shape: tuple[int, int]) -> np.ndarray:
+    """(h, w, 2) input-pixel (y, x) of every heatmap cell."""
+    rows, cols = np.indices(map_shape)
+    return np.stack([rows, cols], axis=-1) * float(STRIDE)
+
+
+def nearest_cell(point_yx: np.ndarray, map_shape: tuple[int, int]) -> tuple[int, int]:
+    cell = np.clip(np.floor(point_yx / STRIDE + 0.5).astype(int), 0, np.array(map_shape) - 1)
+    return int(cell[0]), int(cell[1])
+
+
+def owner_per_cell(points_yx: np.ndarray, map_shape: tuple[int, int]) -> np.ndarray:
+    """(h, w) index of the person whose point (N, 2) is nearest to each cell centre."""
+    distances = np.linalg.norm(cell_centres(map_shape)[None] - points_yx[:, None, None], axis=-1)
+    return distances.argmin(axis=0)
+
+
+def render_fields(
+    people_yx: np.ndarray,
+    people_scores: np.ndarray,
+    map_shape: tuple[int, int],
+    displacement_error_yx: np.ndarray = DISPLACEMENT_ERROR_YX,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Model outputs consistent with the ONNX contract for people (N, 17, 2) with keypoint
+    scores (N, 17): every keypoint peaks at its nearest cell with its score (its 8 neighbours get
+    0.9x, so they are above threshold but not local maxima); every cell's offsets and
+    displacements describe the person whose keypoint is nearest to that cell, the displacements
+    off by ``displacement_error_yx``."""
+    h, w = map_shape
+    heatmaps = np.zeros((NUM_KEYPOINTS, h, w), np.float32)
+    offsets = np.zeros((2 * NUM_KEYPOINTS, h, w), np.float32)
+    num_edges = len(PART_TREE_EDGES)
+    fwd = np.zeros((2 * num_edges, h, w), np.float32)
+    bwd = np.zeros((2 * num_edges, h, w), np.float32)
+    centres = cell_centres(map_shape)
+    for k in range(NUM_KEYPOINTS):
+        offset_yx = people_yx[owner_per_cell(people_yx[:, k], map_shape), k] - centres
+        offsets[k], offsets[NUM_KEYPOINTS + k] = offset_yx[..., 0], offset_yx[..., 1]
+        for point, score in zip(people_yx[:, k], people_scores[:, k]):
+            i, j = nearest_cell(point, map_shape)
+            ring = heatmaps[k, max(i - 1, 0) : i + 2, max(j - 1, 0) : j + 2]
+            np.maximum(ring, 0.9 * score, out=ring)
+            heatmaps[k, i, j] = max(heatmaps[k, i, j], score)
+    for e, (parent, child) in enumerate(PART_TREE_EDGES):
+        parent_to_child = people_yx[:, child] - people_yx[:, parent]
+        forward = parent_to_child[owner_per_cell(people_yx[:, parent], map_shape)] + displacement_error_yx
+        backward = -parent_to_child[owner_per_cell(people_yx[:, child], map_shape)] + displacement_error_yx
+        fwd[e], fwd[num_edges + e] = forward[..., 0], forward[..., 1]
+        bwd[e], bwd[num_edges + e] = backward[..., 0], backward[..., 1]
+    return heatmaps, offsets, fwd, bwd
+
+
+def uniform_scores(*per_person: float) -> np.ndarray:
+    return np.repeat(np.array(per_person, np.float32)[:, None], NUM_KEYPOINTS, axis=1)
+
+
+def assert_pose_is(keypoints: np.ndarray, person_yx: np.ndarray, person_scores: np.ndarray) -> None:
+    np.testing.assert_allclose(keypoints[:, :2], person_yx[:, ::-1], atol=1e-3)
+    np.testing.assert_allclose(keypoints[:, 2], person_scores, atol=1e-6)
+
+
+@pytest.mark.parametrize("map_shape", [(33, 33), (17, 41), (41, 17)])
+@pytest.mark.parametrize("num_people", [1, 2, 3])
+def test_multi_person_decoding_recovers_every_keypoint(map_shape, num_people):
+    if map_shape[1] >= 33:  # side by side
+        noses = [(40.3, 80.7), (45.1, 250.2), (35.8, 420.6)][:num_people]
+    else:  # one above the other: narrow maps
+        noses = [(20.3, 120.7), (260.1, 130.2), (440.8, 125.6)][:num_people]
+    people = np.stack([person_at(*nose) for nose in noses])
+    scores = uniform_scores(0.95, 0.85, 0.75)[: len(noses)]
+    keypoints, pose_scores = decode_multiple_poses(*render_fields(people, scores, map_shape), STRIDE)
+
+    assert keypoints.shape == (len(noses), NUM_KEYPOINTS, 3) and keypoints.dtype == np.float32
+    assert pose_scores.shape == (len(noses),) and pose_scores.dtype == np.float32
+    for pose, person, person_scores in zip(keypoints, people, scores):
+        assert_pose_is(pose, person, person_scores)
+    np.testing.assert_allclose(pose_scores, scores.mean(axis=1), atol=1e-6)
+
+
+def test_keypoints_beyond_the_map_edge_are_decoded_through_clamped_cells():
+    map_shape = (17, 33)  # 257 x 513 input pixels
+    person = person_at(100.4, 200.3)  # ankles at y ~ 290, below the last row of cells (y = 256)
+    keypoints, _ = decode_multiple_poses(*render_fields(person[None], uniform_scores(0.9), map_shape), STRIDE)
+    assert len(keypoints) == 1
+    assert_pose_is(keypoints[0], person, uniform_scores(0.9)[0])
+
+
+def test_second_refinement_step_recovers_from_a_far_landing_point():
+    # As with PoseNet's training disks, offsets reach at most 40 px. Displacements miss by 50 px,
+    # so the first refinement, read up to 61 px away, can stop 21 px short; the second finishes.
+    person = person_at(100.4, 250.3)
+    far_miss = np.array([50.0, 0.0])
+    heatmaps, offsets, fwd, bwd = render_fields(person[None], uniform_scores(0.9), (33, 33), far_miss)
+    offset_yx = offsets.reshape(2, NUM_KEYPOINTS, 33, 33)
+    offset_yx *= np.minimum(1.0, 40.0 / np.maximum(np.hypot(*offset_yx), 1e-6))
+    keypoints, _ = decode_multiple_poses(heatmaps, offsets, fwd, bwd, STRIDE)
+    assert len(keypoints) == 1
+    assert_pose_is(keypoints[0], person, uniform_scores(0.9)[0])
+
+
+def test_single_pose_fast_path_takes_each_keypoints_best_cell():
+    person = person_at(60.2, 240.9)
+    scores = np.linspace(0.6, 0.95, NUM_KEYPOINTS, dtype=np.float32)[None]
+    heatmaps, offsets, _, _ = render_fields(person[None], scores, (33, 33))
+    keypoints, pose_scores = decode_single_pose(heatmaps, offsets, STRIDE)
+    assert keypoints.shape == (1, NUM_KEYPOINTS, 3) and keypoints.dtype == np.float32
+    assert pose_scores.shape == (1,) and pose_scores.dtype == np.float32
+    assert_pose_is(keypoints[0], person, scores[0])
+    assert pose_scores[0] == pytest.approx(scores.mean(), abs=1e-6)
+
+
+def test_part_score_queue_holds_local_maxima_above_threshold_best_first():
+    people = np.stack([person_at(40.3, 80.7), person_at(45.1, 300.2)])
+    scores = np.stack([np.linspace(0.55, 0.95, NUM_KEYPOINTS), np.linspace(0.3, 0.7, NUM_KEYPOINTS)])
+    heatmaps = render_fields(people, scores, (33, 33))[0]
+    queue_scores, keypoint_ids, cells = build_part_score_queue(heatmaps, 0.5, 1)
+    # Every peak scoring >= 0.5 once; the 0.9x neighbour rings (many >= 0.5) are not maxima.
+    expected = sorted(
+        ((float(s), k, nearest_cell(people[n, k], (33, 33)))
+         for n in range(2) for k in range(NUM_KEYPOINTS) if (s := np.float32(scores[n, k])) >= 0.5),
+        key=lambda entry: -entry[0],
+    )
+    assert np.all(np.diff(queue_scores) <= 0)
+    found = sorted(zip(keypoint_ids.tolist(), map(tuple, cells.tolist())))
+    assert found == sorted((k, c) for _, k, c in expected)
+    np.testing.assert_allclose(queue_scores, [s for s, _, _ in expected])
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2])
+@pytest.mark.parametrize("map_shape", [(33, 33), (9, 14), (1, 5), (6, 1)])
+def test_window_maxima_match_scipy_maximum_filter(map_shape, radius):
+    heatmaps = np.random.default_rng(3).uniform(0, 1, (NUM_KEYPOINTS, *map_shape)).astype(np.float32)
+    window = (1, 2 * radius + 1, 2 * radius + 1)
+    np.testing.assert_array_equal(
+        window_maxima(heatmaps, radius), maximum_filter(heatmaps, size=window, mode="nearest")
+    )
+
+
+def test_two_people_further_apart_than_nms_radius_are_both_found_and_closer_ones_merge():
+    # Every keypoint of the second person is 32.5 px to the right of the first person's.
+    people = np.stack([person_at(40.3, 200.2), person_at(40.3, 232.7)])
+    scores = uniform_scores(0.9, 0.8)
+    fields = render_fields(people, scores, (33, 33))
+    keypoints, _ = decode_multiple_poses(*fields, STRIDE, nms_radius=20.0)
+    assert len(keypoints) == 2
+    assert_pose_is(keypoints[0], people[0], scores[0])
+    assert_pose_is(keypoints[1], people[1], scores[1])
+    keypoints, _ = decode_multiple_poses(*fields, STRIDE, nms_radius=40.0)
+    assert len(keypoints) == 1
+    assert_pose_is(keypoints[0], people[0], scores[0])
+
+
+def duplicate_nose_fields() -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """One person plus a weaker second nose peak 3 cells away whose offset puts it 10 px right of
+    the real nose: a duplicate root."""
+    person = person_at(60.4, 240.3)
+    heatmaps, offsets, fwd, bwd = render_fields(person[None], uniform_scores(0.9), (33, 33))
+    i, j = nearest_cell(person[0], (33, 33))
+    heatmaps[0, i, j + 3] = 0.7
+    offsets[0, i, j + 3] = person[0, 0] - i * STRIDE
+    offsets[NUM_KEYPOINTS, i, j + 3] = person[0, 1] + 10.0 - (j + 3) * STRIDE
+    return person, (heatmaps, offsets, fwd, bwd)
+
+
+def test_duplicate_root_within_nms_radius_is_suppressed():
+    person, fields = duplicate_nose_fields()
+    keypoints, scores = decode_multiple_poses(*fields, STRIDE, nms_radius=20.0)
+    assert len(keypoints) == 1
+    assert_pose_is(keypoints[0], person, uniform_scores(0.9)[0])
+    assert scores[0] == pytest.approx(0.9, abs=1e-6)
+
+
+def test_instance_score_counts_only_keypoints_away_from_earlier_poses():
+    person, fields = duplicate_nose_fields()
+    keypoints, scores = decode_multiple_poses(*fields, STRIDE, nms_radius=5.0)
+    # The duplicate root is 10 px from the nose, so it survives a 5 px radius; its walk lands on
+    # the person's other 16 keypoints, which therefore do not count towards its score.
+    assert len(keypoints) == 2
+    assert_pose_is(keypoints[0], person, uniform_scores(0.9)[0])
+    np.testing.assert_allclose(keypoints[1, 0], [person[0, 1] + 10.0, person[0, 0], 0.7], atol=1e-3)
+    np.testing.assert_allclose(keypoints[1, 1:, :2], person[1:, ::-1], atol=1e-3)
+    np.testing.assert_allclose(scores, [0.9, 0.7 / NUM_KEYPOINTS], atol=1e-6)
+
+
+def test_max_poses_keeps_the_first_roots_in_score_order():
+    people = np.stack([person_at(40.3, 420.6), person_at(45.1, 80.7), person_at(35.8, 250.2)])
+    scores = uniform_scores(0.9, 0.8, 0.7)
+    fields = render_fields(people, scores, (33, 33))
+    keypoints, pose_scores = decode_multiple_poses(*fields, STRIDE, max_poses=2)
+    assert keypoints.shape == (2, NUM_KEYPOINTS, 3)
+    assert_pose_is(keypoints[0], people[0], scores[0])
+    assert_pose_is(keypoints[1], people[1], scores[1])
+    np.testing.assert_allclose(pose_scores, [0.9, 0.8], atol=1e-6)
+
+
+def test_poses_are_sorted_by_pose_score_not_by_root_score():
+    # The first person has the single best keypoint (decoded first) but the lower mean score.
+    people = np.stack([person_at(40.3, 80.7), person_at(45.1, 300.2)])
+    scores = uniform_scores(0.55, 0.8)
+    scores[0, 0] = 0.99
+    keypoints, pose_scores = decode_multiple_poses(*render_fields(people, scores, (33, 33)), STRIDE)
+    assert_pose_is(keypoints[0], people[1], scores[1])
+    assert_pose_is(keypoints[1], people[0], scores[0])
+    np.testing.assert_allclose(pose_scores, [0.8, scores[0].mean()], atol=1e-6)
+
+
+def test_threshold_below_every_score_finds_no_pose():
+    people = np.stack([person_at(40.3, 80.7), person_at(45.1, 300.2)])
+    fields = render_fields(people, uniform_scores(0.45, 0.4), (33, 33))
+    keypoints, scores = decode_multiple_poses(*fields, STRIDE)
+    assert keypoints.shape == (0, NUM_KEYPOINTS, 3) and keypoints.dtype == np.float32
+    assert scores.shape == (0,) and scores.dtype == np.float32
+    keypoints, _ = decode_multiple_poses(*fields, STRIDE, part_score_threshold=0.42)
+    assert len(keypoints) == 1
+    assert_pose_is(keypoints[0], people[0], uniform_scores(0.45)[0])
+
+
+def test_min_pose_score_drops_weak_poses():
+    people = np.stack([person_at(40.3, 80.7), person_at(45.1, 300.2)])
+    fields = render_fields(people, uniform_scores(0.9, 0.6), (33, 33))
+    assert len(decode_multiple_poses(*fields, STRIDE)[0]) == 2
+    keypoints, scores = decode_multiple_poses(*fields, STRIDE, min_pose_score=0.7)
+    assert len(keypoints) == 1 and scores[0] == pytest.approx(0.9, abs=1e-6)
+
+
+def test_offsets_and_displacements_pointing_off_the_map_are_clamped():
+    rng = np.random.default_rng(0)
+    h, w = 9, 14
+    heatmaps = rng.uniform(0, 1, (NUM_KEYPOINTS, h, w)).astype(np.float32)
+    offsets = rng.uniform(-2000, 2000, (2 * NUM_KEYPOINTS, h, w)).astype(np.float32)
+    fwd, bwd = rng.uniform(-2000, 2000, (2, 2 * len(PART_TREE_EDGES), h, w)).astype(np.float32)
+    # Broken displacements only move the landing point; refinement replaces it by a cell's view.
+    fwd[0], bwd[len(PART_TREE_EDGES) + 5] = np.nan, np.inf
+    keypoints, scores = decode_multiple_poses(
+        heatmaps, offsets, fwd, bwd, STRIDE, nms_radius=0.0, max_poses=50
+    )
+    assert len(keypoints) == 50  # with a zero radius only identical roots suppress each other
+    assert np.isfinite(keypoints).all()
+    # Every keypoint score is a heatmap value of its keypoint (read at a clamped cell).
+    for k in range(NUM_KEYPOINTS):
+        assert np.isin(keypoints[:, k, 2], heatmaps[k]).all()
+    assert np.all(np.diff(scores) <= 0)
+    single, _ = decode_single_pose(heatmaps, offsets, STRIDE)
+    assert np.isfinite(single).all()
+
+
+def test_fields_that_break_the_contract_are_rejected():
+    heatmaps, offsets, fwd, bwd = render_fields(person_at(40.3, 80.7)[None], uniform_scores(0.9), (33, 33))
+    with pytest.raises(PoseAppError, match="offsets"):
+        decode_single_pose(heatmaps, offsets[:, :32], STRIDE)
+    with pytest.raises(PoseAppError, match="displacements"):
+        decode_multiple_poses(heatmaps, offsets, fwd[:16], bwd, STRIDE)
+    with pytest.raises(PoseAppError, match="stride"):
+        decode_multiple_poses(heatmaps, offsets, fwd, bwd, 0)
+
+
+def letterboxed_input(image_bgr: np.ndarray, longer_side: int, stride: int) -> np.ndarray:
+    """The model input for one image: RGB, longer side resized to ``longer_side``, padded
+    right/bottom with 127.5 to valid sizes (k * stride + 1); float32 NCHW, values 0..255."""
+    import cv2
+
+    h, w = image_bgr.shape[:2]
+    scale = longer_side / max(h, w)
+    resized = cv2.resize(image_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    valid_h, valid_w = (-(-(size - 1) // stride) * stride + 1 for size in resized.shape[:2])
+    padded = np.full((valid_h, valid_w, 3), 127.5, np.float32)
+    padded[: resized.shape[0], : resized.shape[1]] = resized[:, :, ::-1]
+    return padded.transpose(2, 0, 1)[None]
+
+
+@requires_shared
+def test_real_model_finds_the_skiers():
+    model = REPO / "assets" / "models" / "posenet-075.onnx"
+    if not model.is_file():
+        pytest.skip(f"{model} is absent (produced by models/export_onnx.py)")
+    import cv2
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    stride = int(session.get_modelmeta().custom_metadata_map["output_stride"])
+    image = cv2.imread(str(MEDIA / "skiers-multi-person.jpg"))
+    batch = letterboxed_input(image, 513, stride)
+    names = ["heatmaps", "offsets", "displacement_fwd", "displacement_bwd"]
+    heatmaps, offsets, fwd, bwd = (out[0] for out in session.run(names, {"image": batch}))
+
+    keypoints, scores = decode_multiple_poses(heatmaps, offsets, fwd, bwd, stride, min_pose_score=0.25)
+    resized_h, resized_w = (round(size * 513 / max(image.shape[:2])) for size in image.shape[:2])
+    confident = keypoints[:, :, 2] >= 0.5
+    xs, ys = keypoints[:, :, 0][confident], keypoints[:, :, 1][confident]
+    assert len(scores) >= 3, json.dumps(scores.tolist())
+    assert confident.sum(axis=1).min() >= 5  # each kept pose has several sure keypoints
+    assert np.all((xs > -stride) & (xs < resized_w + stride) & (ys > -stride) & (ys < resized_h + stride))
