@@ -1,0 +1,193 @@
+"""One Euro filter against its definition (Casiez et al. 2012), and per-track pose smoothing."""
+
+import math
+
+import numpy as np
+import pytest
+
+from pose_app.smoothing import OneEuroFilter, PoseSmoother, fill_gaps
+
+
+def paper_alpha(period: float, cutoff: float) -> float:
+    """alpha = 1 / (1 + tau / Te), tau = 1 / (2 pi fc), written out independently of the module."""
+    return 1.0 / (1.0 + (1.0 / (2.0 * math.pi * cutoff)) / period)
+
+
+def test_first_steps_match_the_paper_formulas_with_irregular_timestamps():
+    min_cutoff, beta, d_cutoff = 1.0, 0.5, 1.0
+    one_euro = OneEuroFilter(min_cutoff, beta, d_cutoff)
+    samples = [(0.0, 0.0), (0.1, 1.0), (0.25, 3.0), (0.27, 2.0)]  # (t, x), irregular Te
+    outputs = [float(one_euro(np.array([x]), t)[0]) for t, x in samples]
+
+    # By hand: x_hat_1 = x_1, dx_hat_1 = 0; then for each sample
+    # dx = (x - x_hat_prev) / Te, dx_hat = a_d dx + (1 - a_d) dx_hat_prev,
+    # fc = min_cutoff + beta |dx_hat|, x_hat = a x + (1 - a) x_hat_prev.
+    x_hat, dx_hat, t_prev = 0.0, 0.0, 0.0
+    expected = [x_hat]
+    for t, x in samples[1:]:
+        period = t - t_prev
+        a_d = paper_alpha(period, d_cutoff)
+        dx_hat = a_d * (x - x_hat) / period + (1 - a_d) * dx_hat
+        a = paper_alpha(period, min_cutoff + beta * abs(dx_hat))
+        x_hat = a * x + (1 - a) * x_hat
+        expected.append(x_hat)
+        t_prev = t
+    assert outputs == pytest.approx(expected, rel=1e-12)
+    # Step 2 with numbers: a_d = 0.385870, dx_hat = 3.858695, fc = 2.929348, a = 0.647957.
+    assert outputs[1] == pytest.approx(0.647957, abs=1e-6)
+
+
+def test_constant_signal_stays_exact():
+    one_euro = OneEuroFilter(min_cutoff=1.0, beta=0.05)
+    constant = np.array([[123.4, -7.1], [0.3, 640.0]], np.float32)
+    for i in range(50):
+        out = one_euro(constant, i / 30)
+        np.testing.assert_array_equal(out, constant)
+    assert out.dtype == np.float32
+
+
+def mean_step(track: np.ndarray) -> float:
+    """Mean frame-to-frame displacement (px) of a (frames, ..., 2) track of points."""
+    return float(np.linalg.norm(np.diff(track, axis=0), axis=-1).mean())
+
+
+def test_noise_on_a_still_point_is_reduced():
+    rng = np.random.default_rng(1)
+    still = np.array([300.0, 200.0]) + rng.normal(0, 2.0, (300, 2))  # 2 px detector jitter
+    one_euro = OneEuroFilter(min_cutoff=1.0, beta=0.05)
+    smoothed = np.stack([one_euro(p, i / 30) for i, p in enumerate(still)])
+    before, after = mean_step(still), mean_step(smoothed)
+    assert after < 0.35 * before, (before, after)
+    assert np.abs(smoothed[30:] - (300, 200)).max() < 3.0  # and it stays on the point
+
+
+def steady_lag(beta: float, speed: float = 300.0, fps: float = 30.0) -> float:
+    """Lag (px) of the filter behind a point moving at `speed` px/s, after 2 s."""
+    one_euro = OneEuroFilter(min_cutoff=1.0, beta=beta)
+    times = np.arange(int(2 * fps)) / fps
+    out = [one_euro(np.array([speed * t]), t)[0] for t in times]
+    return speed * times[-1] - out[-1]
+
+
+def test_fast_move_lags_less_with_higher_beta():
+    lags = [steady_lag(beta) for beta in (0.0, 0.01, 0.05)]
+    assert lags[0] > lags[1] > lags[2] > 0
+    # beta = 0 is a plain 1 Hz low-pass filter: lag ~ speed * tau = 300 / (2 pi) ~ 48 px.
+    assert lags[0] == pytest.approx(300 / (2 * math.pi), rel=0.2)
+    assert lags[2] < 0.15 * lags[0]
+
+
+def test_update_mask_passes_elements_through_without_touching_their_state():
+    masked, reference = OneEuroFilter(beta=0.05), OneEuroFilter(beta=0.05)
+    values = [np.array([10.0, 50.0]), np.array([12.0, 999.0]), np.array([11.0, 52.0])]
+    masked(values[0], 0.0)
+    reference(values[0][1:], 0.0)
+    out = masked(values[1], 0.1, update=np.array([True, False]))
+    assert out[1] == 999.0  # passed through
+    # The second element's next step behaves as if the 999 never happened (Te = 0.2 s).
+    assert masked(values[2], 0.2)[1] == reference(values[2][1:], 0.2)[0]
+
+
+def test_non_increasing_timestamps_and_shape_changes_are_rejected():
+    one_euro = OneEuroFilter()
+    one_euro(np.zeros(3), 1.0)
+    with pytest.raises(ValueError, match="increasing"):
+        one_euro(np.zeros(3), 1.0)
+    with pytest.raises(ValueError, match="shape"):
+        one_euro(np.zeros(4), 2.0)
+    with pytest.raises(ValueError, match="min_cutoff"):
+        OneEuroFilter(min_cutoff=0.0)
+
+
+def poses(*xy_score: tuple[float, float, float]) -> np.ndarray:
+    """(P, 17, 3) poses whose 17 keypoints all sit at (x, y) with the given score."""
+    return np.array([[p] * 17 for p in xy_score], np.float32)
+
+
+def test_two_ids_do_not_mix_and_match_a_single_id_run():
+    rng = np.random.default_rng(2)
+    both, alone = PoseSmoother(), PoseSmoother()
+    for i in range(40):
+        frame = poses((100, 100, 0.9), (400, 300, 0.9))
+        frame[:, :, :2] += rng.normal(0, 2, (2, 17, 2))
+        ids = np.array([7, 3]) if i % 2 else np.array([3, 7])
+        frame = frame if i % 2 else frame[::-1].copy()  # id 7 is always the (100, 100) person
+        out = both(ids, frame, i / 25)
+        row_7 = int(np.flatnonzero(ids == 7)[0])
+        single = alone(np.array([7]), frame[row_7 : row_7 + 1], i / 25)
+        np.testing.assert_array_equal(out[row_7], single[0])
+        assert np.abs(out[1 - row_7, :, :2] - (400, 300)).max() < 8.0
+
+
+def test_low_score_keypoints_pass_through_and_scores_are_untouched():
+    smoother = PoseSmoother(min_keypoint_score=0.3)
+    smoother(np.array([0]), poses((100, 100, 0.9)), 0.0)
+    frame = poses((110, 100, 0.9))
+    frame[0, 5] = (900, 900, 0.1)  # a lost keypoint with a wild position
+    out = smoother(np.array([0]), frame, 0.1)
+    np.testing.assert_array_equal(out[0, 5], frame[0, 5])
+    np.testing.assert_array_equal(out[:, :, 2], frame[:, :, 2])
+    assert 100 < out[0, 0, 0] < 110  # confident keypoints are smoothed
+    # Back to confident: keypoint 5 continues from its own last good state, like keypoint 0
+    # would have if it had skipped that frame too.
+    out = smoother(np.array([0]), poses((110, 100, 0.9)), 0.2)
+    assert 100 < out[0, 5, 0] < 110 and out[0, 5, 1] == pytest.approx(100)
+
+
+def test_filters_of_long_gone_ids_are_dropped_and_empty_frames_work():
+    smoother = PoseSmoother(forget_after_s=1.0)
+    smoother(np.array([0, 1]), poses((10, 10, 0.9), (50, 50, 0.9)), 0.0)
+    empty = smoother(np.zeros(0, np.int64), np.zeros((0, 17, 3), np.float32), 0.5)
+    assert empty.shape == (0, 17, 3)
+    smoother(np.array([1]), poses((50, 50, 0.9)), 1.0)
+    assert sorted(smoother.tracked_ids) == [0, 1]
+    smoother(np.array([1]), poses((50, 50, 0.9)), 1.5)
+    assert smoother.tracked_ids == [1]
+    smoother.reset()
+    assert smoother.tracked_ids == []
+
+
+def test_duplicate_ids_are_rejected():
+    with pytest.raises(ValueError, match="distinct"):
+        PoseSmoother()(np.array([4, 4]), poses((1, 1, 0.9), (2, 2, 0.9)), 0.0)
+
+
+def test_fill_gaps_interpolates_short_dropouts_only():
+    # Track 5, keypoint 2 over frames 0..9: low at frames 3-4 (a 2-frame gap: filled) and
+    # 7-9 (trailing: nothing to interpolate towards). Track 6, keypoint 2 over frames 0..5:
+    # low at 1-4, a 4-frame gap, too long for max_gap_frames=3. Rows in random order.
+    frames = np.r_[np.arange(10), np.arange(6)]
+    tracks = np.r_[np.full(10, 5), np.full(6, 6)]
+    keypoints = np.full(16, 2)
+    x = np.r_[np.arange(10) * 10.0, np.arange(6) * 1.0].astype(np.float32)
+    x[[3, 4, 8, 9]] = -1  # junk positions where the detector lost the keypoint
+    y = np.full(16, 7.0, np.float32)
+    scores = np.full(16, 0.9, np.float32)
+    scores[[3, 4, 7, 8, 9, 11, 12, 13, 14]] = 0.1
+    shuffle = np.random.default_rng(3).permutation(16)
+    new_x, new_y, filled = fill_gaps(
+        *(column[shuffle] for column in (tracks, frames, keypoints, x, y, scores)), max_gap_frames=3
+    )
+    unshuffle = np.argsort(shuffle)
+    new_x, new_y, filled = new_x[unshuffle], new_y[unshuffle], filled[unshuffle]
+    assert filled.tolist() == [i in (3, 4) for i in range(16)]
+    np.testing.assert_allclose(new_x[[2, 3, 4, 5]], [20, 30, 40, 50])
+    np.testing.assert_array_equal(new_x[~filled], x[~filled])
+    np.testing.assert_array_equal(new_y, y)
+    assert new_x.dtype == np.float32
+
+
+def test_fill_gaps_on_an_empty_table():
+    empty = np.zeros(0)
+    new_x, new_y, filled = fill_gaps(empty, empty, empty, empty, empty, empty)
+    assert new_x.shape == new_y.shape == filled.shape == (0,)
+
+
+def test_time_going_back_restarts_the_filters():
+    smoother = PoseSmoother()
+    for i in range(5):
+        smoother(np.array([0]), poses((100 + 10 * i, 50, 0.9)), i / 10)
+    # The video loops: t starts again at 0 and the first pose passes through unfiltered.
+    out = smoother(np.array([0]), poses((500, 50, 0.9)), 0.0)
+    np.testing.assert_array_equal(out, poses((500, 50, 0.9)))
+    assert smoother(np.array([0]), poses((510, 50, 0.9)), 0.1)[0, 0, 0] < 510

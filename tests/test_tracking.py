@@ -1,0 +1,172 @@
+"""PoseTracker on synthetic trajectories with known identities, and its similarity measures."""
+
+import numpy as np
+import pytest
+from conftest import requires_shared
+
+from pose_app.engine import PoseEngine
+from pose_app.estimator import PoseEstimator
+from pose_app.skeleton import NUM_KEYPOINTS, OKS_SIGMAS
+from pose_app.smoothing import PoseSmoother
+from pose_app.sources import open_source
+from pose_app.tracking import PoseTracker, box_iou, keypoint_boxes, object_keypoint_similarity
+
+# A standing person one unit tall, top of the head at y = 0, centred on x = 0 (COCO order).
+UPRIGHT = np.array(
+    [
+        (0.0, 0.05), (-0.02, 0.03), (0.02, 0.03), (-0.05, 0.04), (0.05, 0.04),
+        (-0.12, 0.2), (0.12, 0.2), (-0.15, 0.35), (0.15, 0.35), (-0.16, 0.5), (0.16, 0.5),
+        (-0.08, 0.5), (0.08, 0.5), (-0.08, 0.72), (0.08, 0.72), (-0.08, 0.95), (0.08, 0.95),
+    ]
+)
+
+
+def person(x: float, y_top: float, height: float, score: float = 0.9) -> np.ndarray:
+    """A synthetic pose (17, 3) of a person `height` px tall, centred on x, head top at y_top."""
+    xy = UPRIGHT * height + (x, y_top)
+    return np.concatenate([xy, np.full((NUM_KEYPOINTS, 1), score)], axis=1).astype(np.float32)
+
+
+def frame(*poses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keypoints (P, 17, 3), scores (P,)) for the given poses, in that order."""
+    keypoints = np.stack(poses) if poses else np.zeros((0, NUM_KEYPOINTS, 3), np.float32)
+    return keypoints, keypoints[:, :, 2].mean(axis=1)
+
+
+def test_two_people_crossing_keep_their_ids_whatever_the_input_order():
+    # A walks right, B (a bit further from the camera: smaller, higher) walks left; they pass
+    # through each other around frame 20, with 2 px of detector noise on every keypoint.
+    rng = np.random.default_rng(0)
+    tracker = PoseTracker()
+    seen = {"A": set(), "B": set()}
+    for i in range(41):
+        a = person(100 + 10 * i, 100, 300)
+        b = person(500 - 10 * i, 80, 240)
+        jitter = np.zeros((2, 17, 3), np.float32)
+        jitter[:, :, :2] = rng.normal(0, 2, (2, 17, 2))
+        noisy = [a + jitter[0], b + jitter[1]]
+        order = ["A", "B"] if i % 2 else ["B", "A"]  # the detector's order is arbitrary
+        ids = tracker.update(*frame(*(noisy[0] if name == "A" else noisy[1] for name in order)))
+        assert ids.dtype == np.int64 and ids.shape == (2,)
+        for name, track_id in zip(order, ids.tolist()):
+            seen[name].add(track_id)
+    assert len(seen["A"]) == 1 and len(seen["B"]) == 1
+    assert seen["A"] != seen["B"]
+
+
+@pytest.mark.parametrize("absent_frames, keeps_id", [(3, True), (5, True), (6, False), (20, False)])
+def test_occluded_person_keeps_the_id_for_at_most_max_missed_frames(absent_frames, keeps_id):
+    tracker = PoseTracker(max_missed_frames=5)
+    still = frame(person(200, 50, 300))
+    for _ in range(10):
+        (first_id,) = tracker.update(*still)
+    for _ in range(absent_frames):
+        assert tracker.update(*frame()).shape == (0,)
+    (back_id,) = tracker.update(*still)
+    assert bool(back_id == first_id) is keeps_id
+    assert back_id == (0 if keeps_id else 1)  # a new person gets the next, unused id
+
+
+def test_new_people_get_new_ids_that_are_never_reused():
+    tracker = PoseTracker(max_missed_frames=2)
+    left, middle, right = person(100, 50, 200), person(400, 50, 200), person(700, 50, 200)
+    assert tracker.update(*frame(left, middle)).tolist() == [0, 1]
+    assert tracker.update(*frame(middle, left, right)).tolist() == [1, 0, 2]
+    for _ in range(3):  # left and right leave for longer than max_missed_frames
+        assert tracker.update(*frame(middle)).tolist() == [1]
+    assert tracker.active_ids == [1]
+    # Both come back at their old places: they are new tracks, with ids never used before.
+    assert tracker.update(*frame(left, middle, right)).tolist() == [3, 1, 4]
+
+
+def test_far_away_detection_is_not_matched_to_a_lost_track():
+    tracker = PoseTracker(max_missed_frames=10)
+    assert tracker.update(*frame(person(100, 50, 200))).tolist() == [0]
+    # Same size, no overlap: similarity 0 < min_similarity, so a new person, not track 0.
+    assert tracker.update(*frame(person(600, 50, 200))).tolist() == [1]
+
+
+def test_empty_frames_and_reset():
+    tracker = PoseTracker()
+    ids = tracker.update(*frame())
+    assert ids.dtype == np.int64 and ids.shape == (0,)
+    assert tracker.update(*frame(person(100, 50, 200))).tolist() == [0]
+    tracker.reset()
+    assert tracker.active_ids == []
+    assert tracker.update(*frame(person(100, 50, 200))).tolist() == [0]
+
+
+def test_pose_without_confident_keypoints_is_still_tracked_by_its_box():
+    tracker = PoseTracker()
+    weak = person(300, 50, 200, score=0.1)
+    assert [tracker.update(*frame(weak)).tolist() for _ in range(3)] == [[0], [0], [0]]
+
+
+def test_bad_shapes_are_rejected():
+    tracker = PoseTracker()
+    with pytest.raises(ValueError, match="keypoints"):
+        tracker.update(np.zeros((1, 16, 3), np.float32), np.zeros(1, np.float32))
+    with pytest.raises(ValueError, match="scores"):
+        tracker.update(np.zeros((2, 17, 3), np.float32), np.zeros(1, np.float32))
+
+
+def test_object_keypoint_similarity_matches_the_coco_formula():
+    a = person(200, 100, 300)
+    shift = np.array([3.0, 4.0, 0.0], np.float32)  # every keypoint moves 5 px
+    b = a + shift
+    b[0, 2] = 0.1  # the nose is not confident in b: it does not count
+    boxes = keypoint_boxes(np.stack([a, b]), 0.3)
+    area = np.mean((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+    k2 = (2 * np.array(OKS_SIGMAS[1:])) ** 2
+    expected = np.mean(np.exp(-25.0 / (2 * area * k2)))
+    oks = object_keypoint_similarity(a[None], b[None], 0.3)
+    assert oks.shape == (1, 1)
+    assert oks[0, 0] == pytest.approx(expected, rel=1e-9)
+    assert object_keypoint_similarity(a[None], a[None], 0.3)[0, 0] == pytest.approx(1.0)
+    # No keypoint confident in both: OKS is 0, not NaN.
+    weak = person(200, 100, 300, score=0.1)
+    assert object_keypoint_similarity(a[None], weak[None], 0.3)[0, 0] == 0.0
+
+
+def test_box_iou_known_values():
+    boxes = np.array([[0, 0, 2, 2], [1, 1, 3, 3], [5, 5, 6, 6], [7, 7, 7, 7]], float)
+    iou = box_iou(boxes, boxes)
+    assert iou[0, 1] == pytest.approx(1 / 7)
+    assert iou[0, 0] == 1.0 and iou[0, 2] == 0.0
+    assert iou[3, 3] == 0.0  # empty union: 0, not NaN
+
+
+@pytest.mark.parametrize("walks_on", [True, False])
+def test_person_hidden_while_walking_or_standing_keeps_the_id(walks_on):
+    # 25 px/frame, hidden for 5 frames: 150 px from where it was last seen if it walks on
+    # (matched by the constant-velocity prediction), or where it was if it stopped.
+    tracker = PoseTracker(max_missed_frames=8)
+    for i in range(6):
+        assert tracker.update(*frame(person(100 + 25 * i, 50, 200))).tolist() == [0]
+    for _ in range(5):
+        tracker.update(*frame())
+    x_back = 100 + 25 * 11 if walks_on else 100 + 25 * 5
+    assert tracker.update(*frame(person(x_back, 50, 200))).tolist() == [0]
+
+
+@requires_shared
+@pytest.mark.shared
+@pytest.mark.slow
+def test_two_people_video_keeps_two_ids(shared_dir):
+    """Real decode and inference: the two people of the hug clip keep one id each throughout."""
+    estimator = PoseEstimator(PoseEngine("posenet-075", threads=1))
+    tracker, smoother = PoseTracker(), PoseSmoother()
+    frames_per_id: dict[int, int] = {}
+    frame_count = 0
+    with open_source(str(shared_dir / "media" / "two-people-1080p.mp4")) as source:
+        for frame in source:
+            poses = estimator.estimate(frame.image)
+            ids = tracker.update(poses.keypoints, poses.scores)
+            smoothed = smoother(ids, poses.keypoints, frame.time_s)
+            assert smoothed.shape == poses.keypoints.shape
+            for track_id in ids.tolist():
+                frames_per_id[track_id] = frames_per_id.get(track_id, 0) + 1
+            frame_count += 1
+    assert frame_count > 60
+    long_lived = sorted(i for i, n in frames_per_id.items() if n >= 0.6 * frame_count)
+    assert long_lived == [0, 1], frames_per_id  # both people seen from the first frame on
