@@ -1,0 +1,153 @@
+"""ONNX export: torch == onnxruntime on real images, the output/metadata contract, and the
+committed assets/models/*.onnx being what the code produces now."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import numpy_helper
+
+from models.convert import pretrained_posenet
+from models.export_onnx import ASSETS_DIR, LICENSE, OUTPUT_NAMES, SHIPPED, export_onnx, metadata
+from models.posenet import PoseNet
+from pose_app.engine import input_transform, preprocess
+from pose_app.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES
+
+from conftest import SHARED, requires_shared
+
+pytestmark = requires_shared  # every test needs Google's weights from ../shared
+
+IMAGE = "000000000790.jpg"  # four people, 640x422
+# float32 rounding: torch and onnxruntime sum convolutions in different orders and are both about
+# 1e-4 px away from a float64 reference on the pixel-valued heads, so outputs are compared
+# relative to their range (measured up to 7e-5; kernels differ between CPUs, hence 2e-4).
+# Heatmaps (0..1) are also held to an absolute 1e-4.
+RELATIVE_TOLERANCE = 2e-4
+
+
+def real_input(shared: Path, resolution: int, stride: int) -> np.ndarray:
+    """A COCO image letterboxed like the app does: float32 [1,3,H,W], 0..255."""
+    frame = cv2.imread(str(shared / "data" / "coco-dev" / "images" / IMAGE))
+    height, width = frame.shape[:2]
+    return preprocess(frame, input_transform(width, height, resolution, stride))
+
+
+def torch_outputs(model: PoseNet, image: np.ndarray) -> list[np.ndarray]:
+    """The contract's outputs, in order, computed by the PyTorch model."""
+    with torch.no_grad():
+        out = model(torch.from_numpy(image), return_features=True)
+    heatmaps = torch.sigmoid(out.heatmap_logits)
+    heads = [heatmaps, out.offsets, out.displacement_fwd, out.displacement_bwd]
+    return [t.numpy() for t in heads + list(out.features)]
+
+
+def ort_outputs(path: Path, image: np.ndarray) -> list[np.ndarray]:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(list(OUTPUT_NAMES), {"image": image})
+
+
+def assert_outputs_match(expected: list[np.ndarray], actual: list[np.ndarray]) -> None:
+    for name, e, a in zip(OUTPUT_NAMES, expected, actual):
+        assert a.shape == e.shape, name
+        scale = max(1.0, float(np.abs(e).max()))
+        assert float(np.abs(a - e).max()) < RELATIVE_TOLERANCE * scale, name
+
+
+@pytest.fixture(scope="module")
+def model_075() -> PoseNet:
+    return pretrained_posenet("posenet-075", weights_root=SHARED / "weights")
+
+
+@pytest.fixture(scope="module")
+def exported_075(model_075: PoseNet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    _, _, source = SHIPPED["posenet-075"]
+    path = tmp_path_factory.mktemp("onnx") / "posenet-075.onnx"
+    return export_onnx(
+        model_075, path, model_name="posenet-075", weights_source=source, license=LICENSE
+    )
+
+
+@pytest.mark.parametrize("resolution", [353, 225])
+def test_torch_and_onnxruntime_agree_on_real_image(
+    shared_dir: Path, model_075: PoseNet, exported_075: Path, resolution: int
+) -> None:
+    image = real_input(shared_dir, resolution, 16)
+    assert image.shape[2] != image.shape[3]  # non-square: H and W are both dynamic
+    expected = torch_outputs(model_075, image)
+    actual = ort_outputs(exported_075, image)
+    assert_outputs_match(expected, actual)
+    assert float(np.abs(actual[0] - expected[0]).max()) < 1e-4  # heatmaps, absolute
+    assert actual[0].max() > 0.9  # people are in view: the heatmaps light up
+
+
+def test_outputs_follow_the_contract(
+    shared_dir: Path, model_075: PoseNet, exported_075: Path
+) -> None:
+    proto = onnx.load(exported_075)
+    onnx.checker.check_model(proto, full_check=True)
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    assert [i.name for i in proto.graph.input] == ["image"]
+    assert [o.name for o in proto.graph.output] == list(OUTPUT_NAMES)
+    image = np.concatenate([real_input(shared_dir, 257, 16)] * 2)  # batch of 2
+    outputs = dict(zip(OUTPUT_NAMES, ort_outputs(exported_075, image)))
+    _, _, height, width = image.shape
+    h, w = (height - 1) // 16 + 1, (width - 1) // 16 + 1
+    assert outputs["heatmaps"].shape == (2, 17, h, w)
+    assert 0.0 <= outputs["heatmaps"].min() and outputs["heatmaps"].max() <= 1.0
+    assert outputs["offsets"].shape == (2, 34, h, w)
+    assert outputs["displacement_fwd"].shape == outputs["displacement_bwd"].shape == (2, 32, h, w)
+    np.testing.assert_array_equal(outputs["heatmaps"][0], outputs["heatmaps"][1])
+    for block in model_075.feature_blocks():
+        side_h = (height - 1) // block["stride"] + 1
+        side_w = (width - 1) // block["stride"] + 1
+        assert outputs[block["name"]].shape == (2, block["channels"], side_h, side_w)
+
+
+def test_metadata_is_complete_and_parseable(exported_075: Path) -> None:
+    props = {p.key: p.value for p in onnx.load(exported_075).metadata_props}
+    assert props["model_name"] == "posenet-075"
+    assert int(props["output_stride"]) == 16
+    assert float(props["width_multiplier"]) == 0.75
+    assert json.loads(props["keypoint_names"]) == list(KEYPOINT_NAMES)
+    assert [tuple(e) for e in json.loads(props["part_tree_edges"])] == list(PART_TREE_EDGES)
+    assert len(json.loads(props["skeleton_edges"])) == 19
+    blocks = json.loads(props["feature_blocks"])
+    assert [b["name"] for b in blocks] == [f"feature_{i}" for i in range(14)]
+    assert blocks[3] == {
+        "name": "feature_3", "block": 3, "channels": 96, "stride": 4, "dilation": 1,
+        "receptive_field": 19,
+    }
+    assert "Google" in props["weights_source"] and "Apache-2.0" in props["license"]
+    assert "0..255" in props["input_format"]
+
+
+def initializers(path: Path) -> dict[str, np.ndarray]:
+    return {t.name: numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
+
+
+def test_committed_default_model_equals_a_fresh_export(exported_075: Path) -> None:
+    committed = ASSETS_DIR / "posenet-075.onnx"
+    fresh, shipped = initializers(exported_075), initializers(committed)
+    assert fresh.keys() == shipped.keys()
+    for name, array in fresh.items():
+        np.testing.assert_array_equal(shipped[name], array, err_msg=name)
+    ops = [[n.op_type for n in onnx.load(p).graph.node] for p in (exported_075, committed)]
+    assert ops[0] == ops[1]
+
+
+@pytest.mark.parametrize("model_name", list(SHIPPED))
+def test_committed_models_compute_what_the_code_does(shared_dir: Path, model_name: str) -> None:
+    pretrained, output_stride, source = SHIPPED[model_name]
+    model = pretrained_posenet(pretrained, output_stride, shared_dir / "weights")
+    path = ASSETS_DIR / f"{model_name}.onnx"
+    props = {p.key: p.value for p in onnx.load(path).metadata_props}
+    assert props == metadata(model, model_name, source, LICENSE)
+    image = real_input(shared_dir, 257, output_stride)
+    assert_outputs_match(torch_outputs(model, image), ort_outputs(path, image))
