@@ -14,6 +14,7 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from pose_app.errors import PoseAppError
@@ -157,8 +158,8 @@ class EngineOutput:
     timings: dict[str, float]  # seconds: "preprocess", "inference"
 
 
-def _read_model_info(session: ort.InferenceSession, path: Path) -> ModelInfo:
-    props = session.get_modelmeta().custom_metadata_map
+def _read_model_info(model: onnx.ModelProto, path: Path) -> ModelInfo:
+    props = {prop.key: prop.value for prop in model.metadata_props}
     try:
         keypoint_names = tuple(json.loads(props["keypoint_names"]))
         info = ModelInfo(
@@ -175,9 +176,11 @@ def _read_model_info(session: ort.InferenceSession, path: Path) -> ModelInfo:
         raise PoseAppError(f"{path} is not a pose-app model: metadata {error} missing or invalid") from None
     if keypoint_names != KEYPOINT_NAMES:
         raise PoseAppError(f"{path} predicts keypoints {list(keypoint_names)}, expected COCO's 17")
-    outputs = {output.name for output in session.get_outputs()}
+    outputs = {output.name for output in model.graph.output}
     missing = [name for name in HEAD_OUTPUTS if name not in outputs]
-    if missing or [i.name for i in session.get_inputs()] != [INPUT_NAME]:
+    initializers = {initializer.name for initializer in model.graph.initializer}
+    inputs = [i.name for i in model.graph.input if i.name not in initializers]
+    if missing or inputs != [INPUT_NAME]:
         raise PoseAppError(f"{path} is not a pose-app model: outputs {missing} or input '{INPUT_NAME}' missing")
     return info
 
@@ -191,15 +194,46 @@ def _session_options(threads: int) -> ort.SessionOptions:
     return options
 
 
-def _open_session(path: Path, provider: str, threads: int) -> ort.InferenceSession:
+def _load_model(path: Path) -> onnx.ModelProto:
+    try:
+        model = onnx.load(str(path))
+    except Exception as error:  # protobuf raises several unrelated types for bad files
+        raise PoseAppError(f"cannot load model {path}: {_first_line(error)}") from None
+    if not model.graph.node:  # an empty file parses as an empty model
+        raise PoseAppError(f"cannot load model {path}: not an ONNX model (no graph)")
+    return model
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _without_feature_outputs(model: onnx.ModelProto) -> bytes:
+    """The same graph with only the head outputs.
+
+    onnxruntime runs every node of a graph whatever outputs are fetched, and the feature outputs
+    cost layout conversions (about a third of the CPU time of posenet-075); without them as graph
+    outputs those nodes are dead and the optimiser removes them.
+    """
+    heads_only = onnx.ModelProto()
+    heads_only.CopyFrom(model)
+    kept = [output for output in heads_only.graph.output if output.name in HEAD_OUTPUTS]
+    del heads_only.graph.output[:]
+    heads_only.graph.output.extend(kept)
+    return heads_only.SerializeToString()
+
+
+def _open_session(
+    model: bytes, path: Path, provider: str, threads: int
+) -> ort.InferenceSession:
     """A session whose first provider is `provider`; PoseAppError if it cannot run there."""
     provider_name = PROVIDER_ALIASES[provider]
     providers = [provider_name] if provider == "cpu" else [provider_name, "CPUExecutionProvider"]
     try:
-        session = ort.InferenceSession(str(path), _session_options(threads), providers=providers)
+        session = ort.InferenceSession(model, _session_options(threads), providers=providers)
     except Exception as error:  # onnxruntime raises several unrelated types for bad files
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise PoseAppError(f"cannot load model {path} on {provider}: {message}") from None
+        raise PoseAppError(f"cannot load model {path} on {provider}: {_first_line(error)}") from None
     # onnxruntime quietly drops a provider that fails to initialise (missing CUDA libraries...).
     if session.get_providers()[0] != provider_name:
         raise PoseAppError(f"execution provider '{provider}' failed to initialise for {path}")
@@ -207,16 +241,25 @@ def _open_session(path: Path, provider: str, threads: int) -> ort.InferenceSessi
 
 
 class PoseEngine:
-    """An onnxruntime session over a pose-app ONNX model."""
+    """onnxruntime sessions over a pose-app ONNX model.
+
+    Two sessions share the model: the heads-only one runs by default; the full one, with the
+    conv blocks' activations as outputs, is opened the first time features are asked for.
+    """
 
     def __init__(self, model: str | Path | None = None, provider: str = "auto", threads: int = 0):
         path = resolve_model(model)
-        self.provider, self._session, self.provider_notes = self._choose_session(path, provider, threads)
-        self.info = _read_model_info(self._session, path)
+        self._model = _load_model(path)
+        self._path, self._threads = path, threads
+        self.info = _read_model_info(self._model, path)
+        self.provider, self._heads_session, self.provider_notes = self._choose_session(
+            _without_feature_outputs(self._model), path, provider, threads
+        )
+        self._full_session: ort.InferenceSession | None = None
         self._feature_names = {block.name for block in self.info.feature_blocks}
 
     @staticmethod
-    def _choose_session(path: Path, provider: str, threads: int):
+    def _choose_session(model: bytes, path: Path, provider: str, threads: int):
         """(alias, session, notes): notes say which better providers `auto` had to skip and why."""
         if provider != "auto":
             if provider not in PROVIDER_ALIASES:
@@ -228,11 +271,11 @@ class PoseEngine:
                     f"execution provider '{provider}' is not available in this onnxruntime "
                     f"(available: {', '.join(available_providers())})"
                 )
-            return provider, _open_session(path, provider, threads), []
+            return provider, _open_session(model, path, provider, threads), []
         notes = []
         for candidate in available_providers():
             try:
-                return candidate, _open_session(path, candidate, threads), notes
+                return candidate, _open_session(model, path, candidate, threads), notes
             except PoseAppError as error:
                 if candidate == "cpu":
                     raise
@@ -243,6 +286,15 @@ class PoseEngine:
     def provider_label(self) -> str:
         """What runs, for status lines: e.g. 'cpu' or 'cpu (cuda failed to initialise ...)'."""
         return self.provider if not self.provider_notes else f"{self.provider} ({'; '.join(self.provider_notes)})"
+
+    def _session_for(self, features: Sequence[str]) -> ort.InferenceSession:
+        if not features:
+            return self._heads_session
+        if self._full_session is None:
+            self._full_session = _open_session(
+                self._model.SerializeToString(), self._path, self.provider, self._threads
+            )
+        return self._full_session
 
     def infer(
         self, frame_bgr: np.ndarray, resolution: int = DEFAULT_RESOLUTION, features: Sequence[str] = ()
@@ -255,7 +307,7 @@ class PoseEngine:
         start = time.perf_counter()
         blob = preprocess(frame_bgr, transform)
         preprocessed = time.perf_counter()
-        outputs = self._session.run([*HEAD_OUTPUTS, *features], {INPUT_NAME: blob})
+        outputs = self._session_for(features).run([*HEAD_OUTPUTS, *features], {INPUT_NAME: blob})
         finished = time.perf_counter()
         heads = [output[0] for output in outputs[: len(HEAD_OUTPUTS)]]
         return EngineOutput(

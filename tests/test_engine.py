@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from pose_app.engine import (
+    HEAD_OUTPUTS,
     PoseEngine,
     available_providers,
     input_transform,
@@ -83,6 +84,9 @@ def test_metadata_and_feature_outputs(engine):
     frame = np.zeros((240, 320, 3), np.uint8)
     plain = engine.infer(frame, 257)
     assert plain.features == {}
+    # Without a feature request the session that runs has no feature outputs at all, so the
+    # hidden feature panel costs no computation.
+    assert [o.name for o in engine._session_for(()).get_outputs()] == list(HEAD_OUTPUTS)
     with_features = engine.infer(frame, 257, features=("feature_13", "feature_3"))
     block13 = next(b for b in engine.info.feature_blocks if b.name == "feature_13")
     assert with_features.features["feature_13"].shape == (block13.channels, 13, 17)
