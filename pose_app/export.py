@@ -1,0 +1,304 @@
+"""Recording poses: long CSV, wide CSV, JSON (COCO results + header) and annotated video.
+
+One writer for `pose-app process` and the GUI's recordings, so both produce the same schema.
+Everything is streamed: each frame's rows are formatted in bulk, written in one call and
+flushed, so memory stays flat on long videos and an interrupted run leaves whole lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from pose_app import __version__
+from pose_app.errors import PoseAppError
+from pose_app.render import OverlayStyle, draw_poses
+from pose_app.skeleton import KEYPOINT_NAMES, SKELETON_EDGES
+from pose_app.sources import Frame, SourceInfo
+
+if TYPE_CHECKING:
+    from pose_app.estimator import FramePoses
+
+LONG_CSV_COLUMNS = (
+    "source", "frame", "time_s", "person_id", "person_score", "keypoint", "x", "y", "score", "x_norm", "y_norm",
+)
+WIDE_CSV_COLUMNS = ("source", "frame", "time_s", "person_id", "person_score") + tuple(
+    f"{name}_{field}" for name in KEYPOINT_NAMES for field in ("x", "y", "score")
+)
+COORDINATES = (
+    "original-frame pixels, x right, y down, (0, 0) = centre of the top-left pixel; "
+    "x_norm = x / width, y_norm = y / height"
+)
+# Fixed precision: hundredths of a pixel, 4 decimals for scores, milliseconds for time.
+_PERSON_PREFIX = "{source},{frame},{time:.3f},{person_id},{person_score:.4f},"
+# One person's 17 long-CSV rows; "\0" stands for the person's prefix so that a whole person is
+# formatted with one % operation and one replace instead of 17 formatting calls.
+_LONG_PERSON_ROWS = "".join(f"\0{name},%.2f,%.2f,%.4f,%.6f,%.6f\n" for name in KEYPOINT_NAMES)
+_WIDE_KEYPOINTS = ",".join(["%.2f,%.2f,%.4f"] * len(KEYPOINT_NAMES)) + "\n"
+# The annotated video's codec, by file suffix.
+VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
+IMAGE_OUTPUT_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp"})
+# Frame rate of an annotated video made from still images (a slideshow).
+STILLS_VIDEO_FPS = 1.0
+
+
+def csv_field(text: str) -> str:
+    """A CSV field, quoted as the csv module does (RFC 4180) when it needs quoting."""
+    if any(char in text for char in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _person_prefixes(frame: Frame, poses: FramePoses) -> list[str]:
+    source = csv_field(frame.source)
+    return [
+        _PERSON_PREFIX.format(source=source, frame=frame.index, time=frame.time_s, person_id=int(pid), person_score=float(score))
+        for pid, score in zip(poses.ids, poses.scores)
+    ]
+
+
+def long_csv_rows(frame: Frame, poses: FramePoses) -> str:
+    """The long-CSV text (17 lines per person) of one frame."""
+    height, width = frame.image.shape[:2]
+    keypoints = poses.keypoints.astype(np.float64)
+    # Columns x, y, score, x_norm, y_norm for every person and keypoint: (P, 17, 5).
+    values = np.concatenate([keypoints, keypoints[..., :2] / (width, height)], axis=-1)
+    return "".join(
+        (_LONG_PERSON_ROWS % tuple(person.ravel().tolist())).replace("\0", prefix)
+        for prefix, person in zip(_person_prefixes(frame, poses), values)
+    )
+
+
+def wide_csv_rows(frame: Frame, poses: FramePoses) -> str:
+    """The wide-CSV text (one line per person) of one frame."""
+    keypoints = poses.keypoints.astype(np.float64)
+    return "".join(
+        prefix + _WIDE_KEYPOINTS % tuple(person.ravel().tolist())
+        for prefix, person in zip(_person_prefixes(frame, poses), keypoints)
+    )
+
+
+def coco_results(frame: Frame, poses: FramePoses, is_still: bool) -> list[dict[str, Any]]:
+    """COCO keypoint-results records of one frame, plus person_id, time_s and source."""
+    keypoints = poses.keypoints.astype(np.float64)
+    rounded = np.concatenate([np.round(keypoints[..., :2], 2), np.round(keypoints[..., 2:], 4)], axis=-1)
+    records = []
+    for flat, score, pid in zip(rounded.reshape(len(rounded), -1).tolist(), poses.scores.tolist(), poses.ids.tolist()):
+        record = {
+            "image_id": frame.index,
+            "category_id": 1,
+            "keypoints": flat,
+            "score": round(score, 4),
+            "person_id": pid,
+            "time_s": round(frame.time_s, 3),
+            "source": frame.source,
+        }
+        if is_still:
+            record["file_name"] = Path(frame.source).name
+        records.append(record)
+    return records
+
+
+def check_writable(path: Path) -> None:
+    """PoseAppError unless a file can be created at path (its folder exists and is writable)."""
+    folder = path.parent
+    if path.is_dir():
+        raise PoseAppError(f"cannot write {path}: it is a directory")
+    if not folder.is_dir():
+        raise PoseAppError(f"cannot write {path}: directory {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise PoseAppError(f"cannot write {path}: permission denied")
+
+
+def open_for_writing(path: str | Path) -> IO[str]:
+    """A new UTF-8 text file (CSV-style newlines); PoseAppError when it cannot be created."""
+    path = Path(path)
+    check_writable(path)
+    try:
+        return open(path, "w", encoding="utf-8", newline="")
+    except OSError as error:
+        raise PoseAppError(f"cannot write {path}: {error.strerror}") from None
+
+
+def _open_text(target: str | Path | IO[str]) -> tuple[IO[str], bool]:
+    """(stream, owned): a path is opened for writing (owned); an open stream is shared."""
+    if hasattr(target, "write"):
+        return target, False  # type: ignore[return-value]
+    return open_for_writing(target), True
+
+
+def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """image fitted into size (w, h), keeping its aspect, padded with black (for image lists of
+    mixed sizes going into one video)."""
+    width, height = size
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    scale = min(width / image.shape[1], height / image.shape[0])
+    resized = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))))
+    pad_x, pad_y = width - resized.shape[1], height - resized.shape[0]
+    return cv2.copyMakeBorder(resized, pad_y // 2, pad_y - pad_y // 2, pad_x // 2, pad_x - pad_x // 2, cv2.BORDER_CONSTANT)
+
+
+class AnnotatedVideoWriter:
+    """Frames with their poses drawn, into a video file (or, for an image suffix such as .png,
+    one image: the path itself for a single still, else `<stem>-<frame>.png` per frame)."""
+
+    def __init__(self, path: Path, source: SourceInfo, fps: float, style: OverlayStyle, single_image: bool):
+        check_writable(path)
+        self.path = path
+        self._style = style
+        self._size = (source.width, source.height)
+        self._single_image = single_image
+        self._writer: cv2.VideoWriter | None = None
+        suffix = path.suffix.lower()
+        if suffix in IMAGE_OUTPUT_SUFFIXES:
+            return
+        if suffix not in VIDEO_CODECS:
+            choices = ", ".join(sorted(VIDEO_CODECS) + sorted(IMAGE_OUTPUT_SUFFIXES))
+            raise PoseAppError(f"cannot write video {path}: unknown suffix (use one of {choices})")
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*VIDEO_CODECS[suffix]), fps, self._size)
+        if not self._writer.isOpened():
+            raise PoseAppError(f"cannot write video {path}: OpenCV could not open a {suffix} writer")
+
+    def write(self, frame: Frame, poses: FramePoses) -> None:
+        canvas = frame.image.copy()
+        draw_poses(canvas, poses, self._style)
+        if self._writer is not None:
+            self._writer.write(letterbox(canvas, self._size))
+            return
+        path = self.path if self._single_image else self.path.with_name(f"{self.path.stem}-{frame.index:06d}{self.path.suffix}")
+        if not cv2.imwrite(str(path), canvas):
+            raise PoseAppError(f"cannot write image {path}")
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+
+class PoseRecorder:
+    """Streams one source's poses to any of: long CSV, wide CSV, JSON, annotated video.
+
+    csv_path / wide_csv_path may be open text streams shared by several recorders (one CSV for
+    several inputs, told apart by the `source` column); the header line is written only when
+    the stream is empty. `header`: run settings for the JSON header (model, provider,
+    resolution, output_stride, smoothed, tracking, ...). `video_fps`: the annotated video's
+    frame rate (default: the source's, 1 for stills). Unwritable paths raise PoseAppError here.
+    """
+
+    def __init__(
+        self,
+        source: SourceInfo,
+        *,
+        csv_path: str | Path | IO[str] | None = None,
+        wide_csv_path: str | Path | IO[str] | None = None,
+        json_path: str | Path | None = None,
+        video_path: str | Path | None = None,
+        header: dict[str, Any] | None = None,
+        draw_style: OverlayStyle | None = None,
+        video_fps: float | None = None,
+    ):
+        self.source = source
+        self.frames_written = 0
+        self._streams: list[tuple[IO[str], bool]] = []
+        self._csv = self._wide = self._json = None
+        self._video: AnnotatedVideoWriter | None = None
+        self._first_record = True
+        try:
+            self._csv = self._open_csv(csv_path, LONG_CSV_COLUMNS)
+            self._wide = self._open_csv(wide_csv_path, WIDE_CSV_COLUMNS)
+            if json_path is not None:
+                self._json = self._open_stream(json_path)
+                self._write_json_start(header or {})
+            if video_path is not None:
+                fps = video_fps or (STILLS_VIDEO_FPS if source.is_still else source.fps) or STILLS_VIDEO_FPS
+                single_image = source.is_still and source.frame_count == 1
+                self._video = AnnotatedVideoWriter(Path(video_path), source, fps, draw_style or OverlayStyle(), single_image)
+        except BaseException:
+            self.close(complete=False)
+            raise
+
+    def _open_stream(self, target: str | Path | IO[str]) -> IO[str]:
+        stream, owned = _open_text(target)
+        self._streams.append((stream, owned))
+        return stream
+
+    def _open_csv(self, target: str | Path | IO[str] | None, columns: tuple[str, ...]) -> IO[str] | None:
+        if target is None:
+            return None
+        stream = self._open_stream(target)
+        if stream.tell() == 0:
+            stream.write(",".join(columns) + "\n")
+            stream.flush()
+        return stream
+
+    def json_header(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """The JSON header: the source, the run settings, the schema's fixed facts."""
+        info = self.source
+        return {
+            "source": info.name,
+            "width": info.width,
+            "height": info.height,
+            "fps": info.fps,
+            "frame_count": info.frame_count,
+            **settings,
+            "keypoint_names": list(KEYPOINT_NAMES),
+            "skeleton_edges": [list(edge) for edge in SKELETON_EDGES],
+            "coordinates": COORDINATES,
+            "pose_app_version": __version__,
+        }
+
+    def _write_json_start(self, settings: dict[str, Any]) -> None:
+        assert self._json is not None
+        self._json.write('{"header": ' + json.dumps(self.json_header(settings)) + ',\n"annotations": [')
+        self._json.flush()
+
+    def write(self, frame: Frame, poses: FramePoses) -> None:
+        """Record one frame's poses (any number, including none) and flush."""
+        if len(poses.scores):
+            if self._csv is not None:
+                self._csv.write(long_csv_rows(frame, poses))
+                self._csv.flush()
+            if self._wide is not None:
+                self._wide.write(wide_csv_rows(frame, poses))
+                self._wide.flush()
+            if self._json is not None:
+                self._write_json_records(coco_results(frame, poses, self.source.is_still))
+        if self._video is not None:
+            self._video.write(frame, poses)
+        self.frames_written += 1
+
+    def _write_json_records(self, records: list[dict[str, Any]]) -> None:
+        assert self._json is not None
+        separator = "\n" if self._first_record else ",\n"
+        self._json.write(separator + ",\n".join(json.dumps(record) for record in records))
+        self._json.flush()
+        self._first_record = False
+
+    def close(self, complete: bool = True) -> None:
+        """Finish the JSON (valid even after an interruption; `complete` says whether the whole
+        input was processed), release the video writer, close owned files. Idempotent."""
+        if self._json is not None:
+            trailer = {"frames_written": self.frames_written, "complete": complete}
+            self._json.write("\n],\n" + json.dumps(trailer)[1:] + "\n")
+            self._json.flush()
+            self._json = None
+        if self._video is not None:
+            self._video.close()
+            self._video = None
+        for stream, owned in self._streams:
+            if owned:
+                stream.close()
+        self._streams = []
+        self._csv = self._wide = None
+
+    def __enter__(self) -> PoseRecorder:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(complete=exc_type is None)

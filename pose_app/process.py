@@ -1,0 +1,438 @@
+"""`pose-app process`: detect poses in videos, images, folders, globs or streams and write
+long/wide CSV, JSON and annotated video, with a progress bar and a per-input summary."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from pose_app.errors import PoseAppError
+
+if TYPE_CHECKING:
+    from pose_app.estimator import PoseEstimator
+    from pose_app.pipeline import PosePipeline
+    from pose_app.sources import FrameSource
+
+OUTPUT_KINDS = ("csv", "wide_csv", "json", "video")
+# File names under --out-dir. The video gets its own suffix so it can never be its input.
+OUT_DIR_NAMES = {
+    "csv": "{stem}.csv",
+    "wide_csv": "{stem}.wide.csv",
+    "json": "{stem}.json",
+    "video": "{stem}.annotated.mp4",
+}
+STILL_VIDEO_NAME = "{stem}.annotated.png"
+DEFAULT_FORMATS = ("csv", "json")
+STEM_FIELD = "{stem}"
+# Exit status when some inputs failed but the run itself went through (usage errors are 2).
+EXIT_SOME_INPUTS_FAILED = 1
+EXIT_INTERRUPTED = 130
+PROGRESS_INTERVAL_S = 0.25
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip().replace("-", "_") for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in OUTPUT_KINDS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown format {', '.join(unknown) or text!r}; choose from csv, wide-csv, json, video"
+        )
+    return names
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from pose_app.cli import add_engine_arguments
+    from pose_app.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
+
+    parser.add_argument(
+        "inputs", nargs="+", metavar="INPUT",
+        help="video file, image file, folder of images, glob (quoted), or stream URL (rtsp://, http://...)",
+    )
+    out = parser.add_argument_group(
+        "outputs",
+        "With several inputs: give --out-dir, or put {stem} (the input's name) in a path; a "
+        "--csv/--wide-csv path without {stem} collects every input in one file (see its source column).",
+    )
+    out.add_argument("--csv", metavar="PATH", help="long CSV: one row per keypoint")
+    out.add_argument("--wide-csv", metavar="PATH", help="wide CSV: one row per person per frame")
+    out.add_argument("--json", metavar="PATH", help="JSON: header + COCO-results keypoint records")
+    out.add_argument("--video", metavar="PATH", help="annotated video with skeletons (.mp4, .avi, .mkv; .png for images)")
+    out.add_argument(
+        "--out-dir", metavar="DIR",
+        help="write <stem>.csv, <stem>.wide.csv, <stem>.json, <stem>.annotated.mp4 per input here (created if missing)",
+    )
+    out.add_argument(
+        "--formats", type=_formats, default=DEFAULT_FORMATS, metavar="LIST",
+        help="with --out-dir: which of csv,wide-csv,json,video to write (default: csv,json)",
+    )
+    frames = parser.add_argument_group("frames")
+    frames.add_argument("--every", type=_positive_int, default=1, metavar="N", help="process every N-th frame")
+    frames.add_argument("--start", type=_non_negative_float, default=0.0, metavar="SECONDS", help="start at this video time")
+    frames.add_argument("--end", type=_non_negative_float, default=None, metavar="SECONDS", help="stop before this video time")
+    frames.add_argument("--mirror", action="store_true", help="the input is mirrored (selfie view): swap left/right labels")
+    tracking = parser.add_argument_group("tracking and smoothing")
+    tracking.add_argument("--no-track", action="store_true", help="no persistent ids: person_id = detection index (implies --no-smooth)")
+    tracking.add_argument("--no-smooth", action="store_true", help="no One Euro smoothing (it is on for videos, off for still images)")
+    tracking.add_argument(
+        "--smooth-min-cutoff", type=float, default=DEFAULT_MIN_CUTOFF, metavar="HZ",
+        help=f"One Euro min cutoff: lower = smoother when still (default {DEFAULT_MIN_CUTOFF})",
+    )
+    tracking.add_argument(
+        "--smooth-beta", type=float, default=DEFAULT_BETA, metavar="B",
+        help=f"One Euro beta: higher = less lag when moving fast (default {DEFAULT_BETA})",
+    )
+    add_engine_arguments(parser)
+
+
+# ---------------------------------------------------------------------------- output planning
+
+
+def input_stem(spec: str) -> str:
+    """A file-name-safe short name for an input: file stem, folder name, URL's last part."""
+    from pose_app.sources import is_url
+
+    if spec.isdigit():
+        return f"camera{spec}"
+    if is_url(spec):
+        text = spec.split("://", 1)[1].split("?", 1)[0].rstrip("/")
+        text = text.rsplit("/", 1)[-1] or text
+    else:
+        path = Path(spec)
+        text = path.name if path.is_dir() else path.stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "input"
+
+
+def unique_stems(specs: list[str]) -> list[str]:
+    """Stems with repeats numbered (clip, clip-2, ...) so no two inputs share output files."""
+    stems: list[str] = []
+    for spec in specs:
+        stem = base = input_stem(spec)
+        number = 1
+        while stem in stems:
+            number += 1
+            stem = f"{base}-{number}"
+        stems.append(stem)
+    return stems
+
+
+def _is_single_image(spec: str) -> bool:
+    from pose_app.sources import IMAGE_SUFFIXES
+
+    return Path(spec).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _requested_templates(args: argparse.Namespace) -> dict[str, str]:
+    """Output kind -> path template ({stem} allowed), from --out-dir or the path options."""
+    explicit = {kind: getattr(args, kind) for kind in OUTPUT_KINDS if getattr(args, kind)}
+    if args.out_dir is None:
+        if not explicit:
+            raise PoseAppError("nothing to write: give --csv, --wide-csv, --json, --video or --out-dir")
+        return explicit
+    if explicit:
+        raise PoseAppError("use either --out-dir or the path options (--csv, --json, ...), not both")
+    out_dir = Path(args.out_dir).expanduser()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PoseAppError(f"cannot create output folder {out_dir}: {error.strerror}") from None
+    return {kind: str(out_dir / OUT_DIR_NAMES[kind]) for kind in args.formats}
+
+
+def plan_outputs(specs: list[str], args: argparse.Namespace) -> list[dict[str, Path]]:
+    """Per input, output kind -> path. Refuses (PoseAppError) any plan in which an output would
+    overwrite an input or another output; a CSV path shared by several inputs is one combined
+    file by design."""
+    from pose_app.export import check_writable
+
+    templates = _requested_templates(args)
+    several = len(specs) > 1
+    for kind in ("json", "video"):
+        if several and kind in templates and STEM_FIELD not in templates[kind]:
+            option = "--" + kind.replace("_", "-")
+            raise PoseAppError(f"{option} with several inputs needs {STEM_FIELD} in its path, or use --out-dir")
+    plans = []
+    for spec, stem in zip(specs, unique_stems(specs)):
+        plan = {}
+        for kind, template in templates.items():
+            if kind == "video" and args.out_dir is not None and _is_single_image(spec):
+                template = str(Path(template).with_name(STILL_VIDEO_NAME))
+            plan[kind] = Path(template.replace(STEM_FIELD, stem)).expanduser()
+        plans.append(plan)
+    _check_no_overwrites(specs, plans)
+    for path in {path for plan in plans for path in plan.values()}:
+        check_writable(path)
+    return plans
+
+
+def _check_no_overwrites(specs: list[str], plans: list[dict[str, Path]]) -> None:
+    inputs = {Path(spec).resolve() for spec in specs if Path(spec).exists()}
+    owner: dict[Path, tuple[int, str]] = {}
+    for number, plan in enumerate(plans):
+        for kind, path in plan.items():
+            resolved = path.resolve()
+            if resolved in inputs:
+                raise PoseAppError(f"output {path} is one of the inputs; refusing to overwrite it")
+            previous = owner.setdefault(resolved, (number, kind))
+            combined_csv = previous[1] == kind and kind in ("csv", "wide_csv")
+            if previous != (number, kind) and not combined_csv:
+                raise PoseAppError(f"two outputs would both be written to {path}")
+
+
+# ---------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """A one-line progress bar on stderr (frames, frames/s, ETA), only when stderr is a TTY."""
+
+    def __init__(self, label: str, total: int | None, stream: IO[str] | None = None):
+        stream = stream or sys.stderr  # looked up now: sys.stderr may be replaced (tests, GUI)
+        self.enabled = stream.isatty()
+        self._stream = stream
+        self._label = label
+        self._total = total
+        self._start = time.monotonic()
+        self._shown = 0.0
+
+    def update(self, done: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self._shown < PROGRESS_INTERVAL_S:
+            return
+        self._shown = now
+        rate = done / max(now - self._start, 1e-9)
+        text = f"{self._label}: {done}"
+        if self._total:
+            filled = min(20, 20 * done // self._total)
+            eta = max(self._total - done, 0) / rate if rate > 0 else 0.0
+            text = f"{self._label} [{'#' * filled}{'.' * (20 - filled)}] {done}/{self._total}"
+            text += f" {rate:.1f} frames/s ETA {int(eta) // 60}:{int(eta) % 60:02d}"
+        else:
+            text += f" frames {rate:.1f} frames/s"
+        self._stream.write("\r" + text[:120].ljust(80))
+        self._stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled and self._shown:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+# ---------------------------------------------------------------------------- processing
+
+
+@dataclass
+class InputResult:
+    """What happened to one input."""
+
+    spec: str
+    outputs: dict[str, Path]
+    frames: int = 0
+    poses: int = 0
+    last_frame: int | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    interrupted: bool = False
+
+
+def expected_frames(info, start_s: float, end_s: float | None, step: int) -> int | None:
+    """How many frames a run over [start_s, end_s) with this step will deliver (for the ETA)."""
+    if info.frame_count is None:
+        return None
+    if info.is_still or not info.fps:
+        return math.ceil(info.frame_count / step) if info.is_still else None
+    first = min(info.frame_count, math.ceil(start_s * info.fps))
+    last = info.frame_count if end_s is None else min(info.frame_count, math.ceil(end_s * info.fps))
+    return max(0, math.ceil((last - first) / step))
+
+
+def _run_header(estimator: PoseEstimator, args: argparse.Namespace, tracking: bool, smoothed: bool) -> dict[str, Any]:
+    """Settings recorded in the JSON header."""
+    header: dict[str, Any] = {
+        "model": estimator.engine.info.name,
+        "provider": estimator.engine.provider,
+        "resolution": estimator.resolution,
+        "output_stride": estimator.engine.info.output_stride,
+        "decode": asdict(estimator.settings),
+        "mirrored_input": estimator.mirrored_input,
+        "tracking": tracking,
+        "smoothed": smoothed,
+        "frame_step": args.every,
+        "start_s": args.start,
+        "end_s": args.end,
+    }
+    if smoothed:
+        header["smoothing"] = {"filter": "one_euro", "min_cutoff": args.smooth_min_cutoff, "beta": args.smooth_beta}
+    return header
+
+
+def _pipeline_for(estimator: PoseEstimator, args: argparse.Namespace, is_still: bool) -> PosePipeline:
+    from pose_app.pipeline import PosePipeline
+    from pose_app.smoothing import PoseSmoother
+    from pose_app.tracking import PoseTracker
+
+    tracker = None if args.no_track else PoseTracker()
+    smooth = tracker is not None and not args.no_smooth and not is_still
+    smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if smooth else None
+    return PosePipeline(estimator, tracker, smoother)
+
+
+def _frames_in_range(source: FrameSource, start_s: float, end_s: float | None) -> Iterator:
+    """Frames of source with start_s <= time_s < end_s (still images: all of them)."""
+    info = source.info
+    if info.is_still:
+        yield from iter(source.read, None)
+        return
+    if start_s > 0 and info.fps and not info.is_live:
+        source.seek(int(start_s * info.fps))
+    for frame in iter(source.read, None):
+        if frame.time_s < start_s:
+            continue
+        if end_s is not None and frame.time_s >= end_s:
+            return
+        yield frame
+
+
+def process_input(
+    spec: str,
+    outputs: dict[str, Path | IO[str]],
+    estimator: PoseEstimator,
+    args: argparse.Namespace,
+    result: InputResult,
+) -> None:
+    """Run one input into its outputs, filling `result`. PoseAppError/OSError -> result.error;
+    KeyboardInterrupt propagates after the outputs were closed (JSON marked incomplete)."""
+    from pose_app.export import PoseRecorder
+    from pose_app.sources import open_source
+
+    start = time.monotonic()
+    try:
+        with open_source(spec, frame_step=args.every) as source:
+            info = source.info
+            pipeline = _pipeline_for(estimator, args, info.is_still)
+            header = _run_header(estimator, args, pipeline.tracker is not None, pipeline.smoother is not None)
+            video_fps = None if info.is_still or not info.fps else info.fps / args.every
+            progress = Progress(input_stem(spec), expected_frames(info, args.start, args.end, args.every))
+            try:
+                with PoseRecorder(
+                    info,
+                    csv_path=outputs.get("csv"),
+                    wide_csv_path=outputs.get("wide_csv"),
+                    json_path=outputs.get("json"),
+                    video_path=outputs.get("video"),
+                    header=header,
+                    video_fps=video_fps,
+                ) as recorder:
+                    for frame in _frames_in_range(source, args.start, args.end):
+                        poses = pipeline.process(frame)
+                        recorder.write(frame, poses)
+                        result.frames += 1
+                        result.poses += len(poses.scores)
+                        result.last_frame = frame.index
+                        progress.update(result.frames)
+            finally:
+                progress.finish()
+    except PoseAppError as error:
+        result.error = str(error)
+    except OSError as error:
+        result.error = f"writing outputs failed: {error}"
+    except KeyboardInterrupt:
+        result.interrupted = True
+        raise
+    finally:
+        result.seconds = time.monotonic() - start
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while processing, so `kill` also leaves finished files."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _describe(result: InputResult) -> str:
+    outputs = ", ".join(str(path) for path in result.outputs.values())
+    if result.error:
+        return f"  {result.spec}: FAILED: {result.error}"
+    rate = result.frames / result.seconds if result.seconds > 0 else 0.0
+    state = "INTERRUPTED after" if result.interrupted else "ok,"
+    return f"  {result.spec}: {state} {result.frames} frames, {result.poses} poses, {rate:.1f} frames/s -> {outputs}"
+
+
+def print_summary(results: list[InputResult]) -> None:
+    failed = sum(result.error is not None for result in results)
+    print(f"pose-app process: {len(results)} input(s), {failed} failed")
+    for result in results:
+        print(_describe(result))
+
+
+def run(args: argparse.Namespace) -> int:
+    from pose_app.cli import estimator_from_args
+    from pose_app.export import open_for_writing
+    from pose_app.sources import expand_inputs
+
+    if args.end is not None and args.end <= args.start:
+        raise PoseAppError(f"--end ({args.end:g} s) must be after --start ({args.start:g} s)")
+    specs = expand_inputs(args.inputs)
+    plans = plan_outputs(specs, args)
+    estimator = estimator_from_args(args, mirrored_input=args.mirror)
+    results = [InputResult(spec, plan) for spec, plan in zip(specs, plans)]
+    with ExitStack() as shared, _sigterm_as_interrupt():
+        # A CSV path used by several inputs is opened once here and shared (one header line).
+        shared_streams: dict[Path, IO[str]] = {}
+        for plan in plans:
+            for kind in ("csv", "wide_csv"):
+                path = plan.get(kind)
+                if path is not None and sum(p.get(kind) == path for p in plans) > 1 and path not in shared_streams:
+                    shared_streams[path] = shared.enter_context(open_for_writing(path))
+        for result, plan in zip(results, plans):
+            outputs = {kind: shared_streams.get(path, path) for kind, path in plan.items()}
+            try:
+                process_input(result.spec, outputs, estimator, args, result)
+            except KeyboardInterrupt:
+                where = "no frame" if result.last_frame is None else f"frame {result.last_frame}"
+                print(
+                    f"pose-app: interrupted in {result.spec} after {where}; the outputs hold every frame "
+                    "up to there (whole CSV lines; the JSON is closed with \"complete\": false)",
+                    file=sys.stderr,
+                )
+                print_summary(results[: results.index(result) + 1])
+                return EXIT_INTERRUPTED
+            if result.error:
+                # Source errors already name the input; others (e.g. an output) get it prefixed.
+                where = "" if result.spec in result.error else f"{result.spec}: "
+                print(f"pose-app: error: {where}{result.error}", file=sys.stderr)
+    print_summary(results)
+    return EXIT_SOME_INPUTS_FAILED if any(result.error for result in results) else 0

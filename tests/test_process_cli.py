@@ -1,0 +1,272 @@
+"""`pose-app process` end to end on real media with the shipped model, its failure modes, the
+interrupted-run guarantee, and the PosePipeline it runs on."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import MEDIA, REPO, requires_shared
+from pose_app.cli import main
+from pose_app.export import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS
+from pose_app.process import Progress, expected_frames, unique_stems
+from pose_app.skeleton import KEYPOINT_NAMES
+from pose_app.sources import SourceInfo
+
+WALK = MEDIA / "walk-640x480.mkv"  # one person, 89 frames @ 30 fps
+SKIERS = MEDIA / "skiers-multi-person.jpg"  # six skiers
+BASKETBALL = MEDIA / "basketball-426x240.mp4"  # 300 frames @ 30 fps
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as file:
+        reader = csv.DictReader(file)
+        return reader.fieldnames, list(reader)
+
+
+def run_cli(capsys, *argv):
+    code = main(["process", *map(str, argv)])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+@requires_shared
+def test_video_to_every_output(tmp_path, capsys):
+    out = {k: tmp_path / n for k, n in (("csv", "p.csv"), ("wide", "w.csv"), ("json", "p.json"), ("video", "a.mp4"))}
+    code, stdout, _ = run_cli(
+        capsys, WALK, "--end", "1.0", "--every", "5",
+        "--csv", out["csv"], "--wide-csv", out["wide"], "--json", out["json"], "--video", out["video"],
+    )
+    assert code == 0
+    assert "1 input(s), 0 failed" in stdout and "6 frames" in stdout
+    columns, rows = read_csv(out["csv"])
+    assert tuple(columns) == LONG_CSV_COLUMNS
+    # Frames 0, 5, ..., 25 (time < 1.0 s), the one walker found in each, 17 rows per person.
+    per_person = Counter((r["frame"], r["person_id"]) for r in rows)
+    assert sorted({int(f) for f, _ in per_person}) == [0, 5, 10, 15, 20, 25]
+    assert set(per_person.values()) == {17}
+    assert {pid for _, pid in per_person} == {"0"}  # tracked: one id throughout
+    for row in rows:
+        x, y = float(row["x"]), float(row["y"])
+        assert float(row["x_norm"]) == pytest.approx(x / 640, abs=0.005 / 640 + 1e-6)
+        assert float(row["y_norm"]) == pytest.approx(y / 480, abs=0.005 / 480 + 1e-6)
+        if float(row["score"]) > 0.5:
+            assert -0.5 <= x <= 639.5 and -0.5 <= y <= 479.5
+        assert float(row["time_s"]) == pytest.approx(int(row["frame"]) / 30, abs=0.0011)
+    # The walker's face is confidently found in the upper half of the frame.
+    noses = [r for r in rows if r["keypoint"] == "nose"]
+    assert np.median([float(r["score"]) for r in noses]) > 0.8
+    assert all(float(r["y"]) < 240 for r in noses)
+    wide_columns, wide = read_csv(out["wide"])
+    assert tuple(wide_columns) == WIDE_CSV_COLUMNS and len(wide) == len(per_person)
+    assert float(wide[0]["nose_x"]) == float(noses[0]["x"])
+    document = json.loads(out["json"].read_text())
+    header = document["header"]
+    assert (header["width"], header["height"], header["fps"], header["frame_count"]) == (640, 480, 30.0, 89)
+    assert header["model"] == "posenet-075" and header["provider"] == "cpu" and header["output_stride"] == 16
+    assert header["tracking"] is True and header["smoothed"] is True and header["frame_step"] == 5
+    assert header["keypoint_names"] == list(KEYPOINT_NAMES)
+    assert document["complete"] is True and document["frames_written"] == 6
+    first = document["annotations"][0]
+    assert {"image_id", "category_id", "keypoints", "score", "person_id", "time_s", "source"} <= set(first)
+    assert first["category_id"] == 1 and len(first["keypoints"]) == 51
+    assert first["keypoints"][:2] == [float(noses[0]["x"]), float(noses[0]["y"])]
+    capture = cv2.VideoCapture(str(out["video"]))
+    assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 6 and capture.get(cv2.CAP_PROP_FPS) == 6.0
+    ok, frame = capture.read()
+    capture.release()
+    assert ok and frame.shape == (480, 640, 3)
+
+
+@requires_shared
+def test_still_image_is_not_smoothed_and_finds_the_skiers(tmp_path, capsys):
+    code, _, _ = run_cli(capsys, SKIERS, "--json", tmp_path / "s.json", "--csv", tmp_path / "s.csv")
+    assert code == 0
+    document = json.loads((tmp_path / "s.json").read_text())
+    assert document["header"]["smoothed"] is False and document["header"]["tracking"] is True
+    annotations = document["annotations"]
+    assert 4 <= len(annotations) <= 10
+    assert {a["file_name"] for a in annotations} == {SKIERS.name}
+    assert {a["image_id"] for a in annotations} == {0}
+    _, rows = read_csv(tmp_path / "s.csv")
+    assert len(rows) == 17 * len(annotations)
+
+
+@requires_shared
+def test_several_inputs_with_failures_still_process_the_good_ones(tmp_path, capsys):
+    corrupt = tmp_path / "random.mp4"
+    corrupt.write_bytes(np.random.default_rng(1).integers(0, 256, 30000, dtype=np.uint8).tobytes())
+    truncated = tmp_path / "truncated.mkv"
+    truncated.write_bytes(WALK.read_bytes()[:3000])
+    out_dir = tmp_path / "out"
+    code, stdout, stderr = run_cli(
+        capsys, corrupt, WALK, tmp_path / "missing.mp4", truncated, WALK,
+        "--out-dir", out_dir, "--formats", "csv,json", "--end", "0.5", "--every", "5",
+    )
+    assert code == 1
+    assert "5 input(s), 3 failed" in stdout
+    error_lines = [line for line in stderr.splitlines() if line.startswith("pose-app: error:")]
+    assert len(error_lines) == 3
+    assert "random.mp4" in error_lines[0] and "not found" in error_lines[1] and "no decodable frames" in error_lines[2]
+    # The same video twice: distinct outputs, neither overwrote the other.
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "walk-640x480-2.csv", "walk-640x480-2.json", "walk-640x480.csv", "walk-640x480.json",
+    ]
+    for name in ("walk-640x480.csv", "walk-640x480-2.csv"):
+        _, rows = read_csv(out_dir / name)
+        assert {r["frame"] for r in rows} == {"0", "5", "10"}
+
+
+@requires_shared
+def test_one_csv_for_several_inputs_tells_them_apart_by_source(tmp_path, capsys):
+    code, _, _ = run_cli(capsys, WALK, SKIERS, "--csv", tmp_path / "all.csv", "--end", "0.2")
+    assert code == 0
+    _, rows = read_csv(tmp_path / "all.csv")
+    sources = Counter(r["source"] for r in rows)
+    assert set(sources) == {str(WALK), str(SKIERS)}
+    assert all(count % 17 == 0 for count in sources.values())
+
+
+def _refusal(tmp_path, case):
+    bad_model = tmp_path / "bad.onnx"
+    bad_model.write_bytes(b"\x08\x01garbage" * 100)
+    return {
+        "missing directory": [WALK, "--csv", tmp_path / "nope" / "x.csv"],
+        "parent is a file": [WALK, "--csv", bad_model / "x.csv"],
+        "invalid model": [WALK, "--csv", tmp_path / "x.csv", "--model", bad_model],
+        "missing model": [WALK, "--csv", tmp_path / "x.csv", "--model", tmp_path / "none.onnx"],
+        "json for several inputs": [WALK, SKIERS, "--json", tmp_path / "x.json"],
+        "output is the input": [WALK, "--video", WALK],
+        "same file twice": [WALK, "--csv", tmp_path / "x.out", "--json", tmp_path / "x.out"],
+        "nothing to write": [WALK],
+        "out-dir and paths": [WALK, "--out-dir", tmp_path, "--csv", tmp_path / "x.csv"],
+        "end before start": [WALK, "--csv", tmp_path / "x.csv", "--start", "2", "--end", "1"],
+    }[case]
+
+
+@requires_shared
+@pytest.mark.parametrize(
+    "case",
+    ["missing directory", "parent is a file", "invalid model", "missing model", "json for several inputs",
+     "output is the input", "same file twice", "nothing to write", "out-dir and paths", "end before start"],
+)
+def test_refused_runs_are_one_line_errors(tmp_path, capsys, case):
+    code, stdout, stderr = run_cli(capsys, *_refusal(tmp_path, case))
+    assert code == 2
+    assert stderr.startswith("pose-app: error: ") and stderr.count("\n") == 1, stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+@requires_shared
+def test_ctrl_c_leaves_whole_csv_lines_and_valid_json(tmp_path):
+    """A real SIGINT to a real run: exit 130, CSV of whole lines, JSON closed as incomplete."""
+    csv_path, json_path = tmp_path / "p.csv", tmp_path / "p.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pose_app", "process", str(BASKETBALL), "--csv", str(csv_path), "--json", str(json_path)],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (csv_path.exists() and csv_path.read_text().count("\n") > 1 + 17 * 3):
+        assert process.poll() is None and time.monotonic() < deadline, "no rows were written"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert "INTERRUPTED after" in stdout
+    text = csv_path.read_text()
+    assert text.endswith("\n")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == list(LONG_CSV_COLUMNS)
+    assert all(len(row) == len(LONG_CSV_COLUMNS) for row in rows)
+    assert (len(rows) - 1) % 17 == 0
+    frames_in_csv = {int(row[1]) for row in rows[1:]}
+    assert max(frames_in_csv) < 299  # it really stopped early
+    document = json.loads(json_path.read_text())
+    assert document["complete"] is False
+    assert document["frames_written"] >= max(frames_in_csv) + 1
+    assert {a["image_id"] for a in document["annotations"]} >= frames_in_csv - {max(frames_in_csv)}
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_a_terminal():
+    terminal, pipe = FakeTerminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        progress = Progress("walk", total=100, stream=stream)
+        time.sleep(0.3)
+        progress.update(40)
+        progress.finish()
+    assert pipe.getvalue() == ""
+    line = terminal.getvalue()
+    assert line.startswith("\rwalk [########............] 40/100") and "frames/s ETA 0:" in line
+    assert line.endswith("\n")
+
+
+def test_expected_frames_and_unique_stems():
+    video = SourceInfo("v.mp4", 640, 480, 10.0, 1390, is_live=False, is_still=False)
+    assert expected_frames(video, 0.0, None, 1) == 1390
+    assert expected_frames(video, 10.0, 20.0, 5) == 20
+    assert expected_frames(SourceInfo("d", 1, 1, None, 7, False, True), 0.0, None, 2) == 4
+    assert unique_stems(["a/clip.mp4", "b/clip.mkv", "0", "rtsp://h/live?x=1", "a/clip.mp4"]) == [
+        "clip", "clip-2", "camera0", "live", "clip-3",
+    ]
+
+
+@requires_shared
+def test_pipeline_tracks_ids_and_smooths_with_media_time():
+    from pose_app.engine import PoseEngine
+    from pose_app.estimator import PoseEstimator
+    from pose_app.pipeline import PosePipeline
+    from pose_app.smoothing import PoseSmoother
+    from pose_app.sources import open_source
+    from pose_app.tracking import PoseTracker
+
+    estimator = PoseEstimator(PoseEngine())
+    pipeline = PosePipeline(estimator, PoseTracker(), PoseSmoother())
+    raw = PosePipeline(estimator)
+    with open_source(str(WALK), frame_step=8) as source:
+        frames = [source.read() for _ in range(4)]
+    results = [pipeline.process(frame) for frame in frames]
+    assert all(r.ids.tolist() == [0] for r in results)
+    assert all("track" in r.timings and "inference" in r.timings for r in results)
+    unsmoothed = raw.process(frames[-1])
+    assert "track" not in unsmoothed.timings
+    # The smoother moved the points (the walker moves) but not far.
+    shift = np.abs(results[-1].keypoints[..., :2] - unsmoothed.keypoints[..., :2])
+    assert 0 < shift.max() < 60
+    np.testing.assert_array_equal(results[-1].keypoints[..., 2], unsmoothed.keypoints[..., 2])
+    pipeline.reset()
+    again = pipeline.process(frames[-1])
+    np.testing.assert_allclose(again.keypoints, unsmoothed.keypoints)  # fresh filter: no history
+    with pytest.raises(ValueError, match="needs tracking"):
+        PosePipeline(estimator, None, PoseSmoother())
+
+
+@requires_shared
+def test_mirror_swaps_left_and_right_labels(tmp_path, capsys):
+    from pose_app.skeleton import FLIP_PERMUTATION
+
+    for name, extra in (("plain", []), ("mirrored", ["--mirror"])):
+        code, _, _ = run_cli(capsys, SKIERS, "--json", tmp_path / f"{name}.json", *extra)
+        assert code == 0
+    plain, mirrored = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("plain", "mirrored"))
+    assert plain["header"]["mirrored_input"] is False and mirrored["header"]["mirrored_input"] is True
+    plain_points = np.array([a["keypoints"] for a in plain["annotations"]]).reshape(-1, 17, 3)
+    mirrored_points = np.array([a["keypoints"] for a in mirrored["annotations"]]).reshape(-1, 17, 3)
+    np.testing.assert_array_equal(mirrored_points, plain_points[:, FLIP_PERMUTATION])

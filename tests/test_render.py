@@ -1,0 +1,99 @@
+"""Drawing: colours per id, what is drawn where, hidden low-score keypoints, mirrored display."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pose_app.engine import input_transform
+from pose_app.estimator import FramePoses
+from pose_app.render import OverlayStyle, draw_poses, mirror_x, person_color
+from pose_app.skeleton import KEYPOINT_INDEX
+
+WIDTH, HEIGHT = 200, 120
+
+
+def one_pose(points: dict[str, tuple[float, float, float]], person_id: int = 3) -> FramePoses:
+    """A pose whose listed keypoints have (x, y, score); the others score 0."""
+    keypoints = np.zeros((1, 17, 3), np.float32)
+    for name, value in points.items():
+        keypoints[0, KEYPOINT_INDEX[name]] = value
+    return FramePoses(
+        keypoints=keypoints,
+        scores=np.array([0.8], np.float32),
+        ids=np.array([person_id], np.int64),
+        heatmaps=np.zeros((17, 8, 13), np.float32),
+        features={},
+        transform=input_transform(WIDTH, HEIGHT, 193, 16),
+    )
+
+
+def colored_pixels(image: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
+    """(N, 2) x, y of pixels that are exactly `color`."""
+    ys, xs = np.nonzero(np.all(image == color, axis=-1))
+    return np.stack([xs, ys], axis=-1)
+
+
+def test_person_colors_are_stable_and_distinct():
+    assert person_color(5) == person_color(5)
+    colors = [person_color(i) for i in range(8)]
+    assert len(set(colors)) == 8
+    assert all(len(c) == 3 and all(0 <= v <= 255 for v in c) for c in colors)
+
+
+def test_bone_is_drawn_between_its_keypoints_in_the_person_color():
+    image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    pose = one_pose({"left_shoulder": (40, 30, 0.9), "left_elbow": (140, 90, 0.9)})
+    draw_poses(image, pose, OverlayStyle(ids=False))
+    assert len(colored_pixels(image, person_color(3))) > 10  # the dots' centres: exact colour
+    # Every touched pixel (anti-aliased edges included) lies on the segment, within the line
+    # width and the dot radius, and the segment is covered without gaps.
+    ys, xs = np.nonzero(image.any(axis=-1))
+    pixels = np.stack([xs, ys], axis=-1)
+    start, end = np.array([40.0, 30.0]), np.array([140.0, 90.0])
+    length = np.linalg.norm(end - start)
+    direction = (end - start) / length
+    along = (pixels - start) @ direction
+    across = np.abs((pixels - start) @ np.array([-direction[1], direction[0]]))
+    assert across.max() <= 4 and along.min() >= -4 and along.max() <= length + 4
+    assert np.diff(np.sort(along)).max() < 1.5
+
+
+def test_low_score_keypoints_and_their_bones_are_hidden():
+    image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    pose = one_pose({"left_shoulder": (40, 30, 0.9), "left_elbow": (140, 90, 0.1)})
+    draw_poses(image, pose, OverlayStyle(ids=False, min_keypoint_score=0.3))
+    pixels = colored_pixels(image, person_color(3))
+    assert len(pixels) > 0
+    assert np.linalg.norm(pixels - [40, 30], axis=1).max() <= 4  # only the shoulder's dot
+
+
+def test_nothing_is_drawn_for_no_people_or_all_options_off():
+    image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    pose = one_pose({"left_shoulder": (40, 30, 0.9), "left_elbow": (140, 90, 0.9)})
+    draw_poses(image, pose, OverlayStyle(points=False, bones=False, ids=False, boxes=False))
+    empty = FramePoses(pose.keypoints[:0], pose.scores[:0], pose.ids[:0], pose.heatmaps, {}, pose.transform)
+    draw_poses(image, empty)
+    assert not image.any()
+
+
+def test_box_and_id_label_are_drawn():
+    image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    pose = one_pose({"nose": (60, 50, 0.9), "left_ankle": (120, 110, 0.9)}, person_id=11)
+    draw_poses(image, pose, OverlayStyle(points=False, bones=False, ids=False, boxes=True))
+    pixels = colored_pixels(image, person_color(11))
+    assert (pixels.min(axis=0) == [60, 50]).all() and (pixels.max(axis=0) == [120, 110]).all()
+    labelled = np.zeros_like(image)
+    draw_poses(labelled, pose, OverlayStyle(points=False, bones=False, ids=True))
+    ys = np.nonzero(labelled.any(axis=-1))[0]
+    assert len(ys) > 0 and ys.max() < 50  # the id sits above the person
+
+
+def test_mirror_draws_at_flipped_x():
+    pose = one_pose({"left_shoulder": (40, 30, 0.9), "left_elbow": (140, 90, 0.9)})
+    plain = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    draw_poses(plain, pose, OverlayStyle(ids=False))
+    mirrored = np.zeros_like(plain)
+    draw_poses(mirrored, pose, OverlayStyle(ids=False), mirror=True)
+    # Drawing mirrored equals flipping the plain drawing (up to anti-aliasing rounding).
+    assert np.abs(mirrored.astype(int) - plain[:, ::-1].astype(int)).mean() < 1.0
+    np.testing.assert_allclose(mirror_x(pose.keypoints, WIDTH)[0, 5], [WIDTH - 1 - 40, 30, 0.9], rtol=1e-6)
