@@ -56,20 +56,20 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--threads", type=int, default=0, help="inference threads (0: onnxruntime decides)")
     group.add_argument(
         "--resolution", type=_positive_int, default=DEFAULT_RESOLUTION,
-        help=f"network input size of the frame's longer side, snapped to k*stride+1 (default {DEFAULT_RESOLUTION})",
+        help="network input size of the frame's longer side, snapped to k*stride+1 (default %(default)s)",
     )
-    group.add_argument("--max-poses", type=_positive_int, default=defaults.max_poses, help="most people per frame")
+    group.add_argument("--max-poses", type=_positive_int, default=defaults.max_poses, help="most people per frame (default %(default)s)")
     group.add_argument(
         "--min-score", type=_unit_interval, default=defaults.min_pose_score,
-        help=f"drop poses whose score is below this (default {defaults.min_pose_score})",
+        help="drop poses whose score is below this (default %(default)s)",
     )
     group.add_argument(
         "--part-score", type=_unit_interval, default=defaults.part_score_threshold,
-        help=f"heatmap score a keypoint needs to start a pose (default {defaults.part_score_threshold})",
+        help="heatmap score a keypoint needs to start a pose (default %(default)s)",
     )
     group.add_argument(
         "--nms-radius", type=float, default=defaults.nms_radius,
-        help=f"two poses' same keypoints closer than this (input pixels) are one pose (default {defaults.nms_radius:g})",
+        help="two poses' same keypoints closer than this (input pixels) are one pose (default %(default)s)",
     )
     group.add_argument("--single-pose", action="store_true", help="fast path: exactly one person per frame")
 

@@ -1,0 +1,247 @@
+"""`pose-app bench`: per-stage latency, end-to-end frames/s and peak memory.
+
+Each model x resolution x provider runs the app's own path over a video: `open_source` ->
+`PosePipeline` (estimate, track, smooth) -> `PoseRecorder` writing long-CSV rows to a temporary
+file. Without --video, a synthetic clip (moving shapes) is generated first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pose_app.errors import PoseAppError
+
+# Stages in frame order; "read" is the wait for the next decoded frame (VideoFileSource decodes
+# ahead in a background thread, so it is ~0 unless decoding is the bottleneck), "track" is
+# tracking plus smoothing, "write" the CSV rows.
+STAGES = ("read", "preprocess", "inference", "decode", "track", "write", "total")
+SYNTHETIC_SIZE = (640, 480)
+SYNTHETIC_FPS = 30.0
+
+
+@dataclass
+class StageStats:
+    """Latency of one stage over the timed frames, milliseconds."""
+
+    p50_ms: float
+    p90_ms: float
+    mean_ms: float
+
+
+@dataclass
+class BenchResult:
+    """One model x resolution x provider run."""
+
+    model: str
+    resolution: int
+    input_size: tuple[int, int]  # (w, h) the network actually got
+    provider: str
+    frames: int
+    stages: dict[str, StageStats]
+    fps: float  # frames / total seconds of the timed frames
+    peak_rss_mib: float | None  # process peak resident memory so far (ru_maxrss); None without `resource`
+
+
+def write_synthetic_video(path: Path, frames: int, size: tuple[int, int] = SYNTHETIC_SIZE) -> None:
+    """An MJPG .avi of `frames` frames: a circle, a bar and a square moving over a gradient."""
+    width, height = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), SYNTHETIC_FPS, size)
+    if not writer.isOpened():
+        raise PoseAppError(f"cannot write the synthetic benchmark video {path}")
+    background = np.broadcast_to(
+        np.linspace(40, 200, width, dtype=np.uint8)[None, :, None], (height, width, 3)
+    )
+    for index in range(frames):
+        phase = 2 * np.pi * index / max(frames, 1)
+        image = background.copy()
+        centre = (int(width * (0.5 + 0.35 * np.cos(phase))), int(height * (0.5 + 0.3 * np.sin(phase))))
+        cv2.circle(image, centre, height // 8, (30, 60, 220), -1)
+        bar_x = int((index * 7) % width)
+        cv2.rectangle(image, (bar_x, height // 4), (bar_x + 20, 3 * height // 4), (220, 220, 40), -1)
+        side = height // 6
+        square_y = int((index * 5) % (height - side))
+        cv2.rectangle(image, (width // 8, square_y), (width // 8 + side, square_y + side), (40, 200, 40), -1)
+        writer.write(image)
+    writer.release()
+
+
+def peak_rss_mib() -> float | None:
+    """Peak resident set size of this process so far (getrusage ru_maxrss), MiB; None on Windows."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+def stage_stats(seconds: np.ndarray) -> StageStats:
+    """p50, p90 and mean of per-frame seconds, in milliseconds."""
+    ms = 1000.0 * seconds
+    return StageStats(float(np.percentile(ms, 50)), float(np.percentile(ms, 90)), float(ms.mean()))
+
+
+def bench_one(video: Path, model: str, resolution: int, provider: str, frames: int, threads: int) -> BenchResult:
+    """Run the app's pipeline over the first `frames` frames of `video` and time every stage."""
+    from pose_app.engine import PoseEngine
+    from pose_app.estimator import PoseEstimator
+    from pose_app.export import PoseRecorder
+    from pose_app.pipeline import PosePipeline
+    from pose_app.smoothing import PoseSmoother
+    from pose_app.sources import open_source
+    from pose_app.tracking import PoseTracker
+
+    engine = PoseEngine(model, provider=provider, threads=threads)
+    estimator = PoseEstimator(engine, resolution)
+    pipeline = PosePipeline(estimator, PoseTracker(), PoseSmoother())
+    per_frame: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    with open_source(str(video)) as source, tempfile.TemporaryDirectory() as scratch:
+        # Untimed warm-up: onnxruntime's first run allocates and plans.
+        warm = estimator.estimate(np.zeros((source.info.height, source.info.width, 3), np.uint8))
+        recorder = PoseRecorder(source.info, csv_path=Path(scratch) / "poses.csv")
+        with recorder:
+            for _ in range(frames):
+                start = time.perf_counter()
+                frame = source.read()
+                if frame is None:
+                    break
+                read = time.perf_counter()
+                poses = pipeline.process(frame)
+                processed = time.perf_counter()
+                recorder.write(frame, poses)
+                written = time.perf_counter()
+                for stage in ("preprocess", "inference", "decode", "track"):
+                    per_frame[stage].append(poses.timings[stage])
+                per_frame["read"].append(read - start)
+                per_frame["write"].append(written - processed)
+                per_frame["total"].append(written - start)
+    timed = len(per_frame["total"])
+    if timed == 0:
+        raise PoseAppError(f"no frames could be read from {video}")
+    return BenchResult(
+        model=model,
+        resolution=resolution,
+        input_size=warm.transform.input_size,
+        provider=engine.provider,
+        frames=timed,
+        stages={stage: stage_stats(np.asarray(values)) for stage, values in per_frame.items()},
+        fps=timed / float(np.sum(per_frame["total"])),
+        peak_rss_mib=peak_rss_mib(),
+    )
+
+
+def cpu_name() -> str:
+    """The CPU model as the OS names it (Linux: /proc/cpuinfo), else platform's guess."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, object]:
+    """What the figures depend on, so saved runs can be compared."""
+    import onnxruntime
+
+    return {
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "opencv": cv2.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def format_table(results: list[BenchResult]) -> str:
+    """One row per run: p50/p90 ms of each stage, frames/s, peak RSS."""
+    header = ["model", "input", "provider", "frames", *STAGES, "fps", "peak MiB"]
+    rows = [
+        [
+            r.model, f"{r.input_size[0]}x{r.input_size[1]}", r.provider, str(r.frames),
+            *(f"{r.stages[s].p50_ms:.1f}/{r.stages[s].p90_ms:.1f}" for s in STAGES),
+            f"{r.fps:.1f}", "n/a" if r.peak_rss_mib is None else f"{r.peak_rss_mib:.0f}",
+        ]
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in [header, *rows])
+
+
+def comma_list(convert):
+    """argparse type: 'a,b' -> [convert(a), convert(b)]."""
+
+    def parse(text: str) -> list:
+        try:
+            values = [convert(part.strip()) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError("expected at least one value")
+        return values
+
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `pose-app bench`."""
+    parser.add_argument("--video", type=Path, help="video to run on (default: a generated 640x480 clip of moving shapes)")
+    parser.add_argument("--models", type=comma_list(str), default=["posenet-075"], help="comma-separated models (default posenet-075)")
+    parser.add_argument("--resolutions", type=comma_list(int), default=[353], help="comma-separated resolutions (default 353)")
+    parser.add_argument("--providers", type=comma_list(str), default=["cpu"], help="comma-separated providers (default cpu)")
+    parser.add_argument("--frames", type=int, default=100, help="frames timed per run (default 100)")
+    parser.add_argument("--threads", type=int, default=0, help="inference threads (0: onnxruntime decides)")
+    parser.add_argument("--json", type=Path, help="also save the results and machine info as JSON here")
+
+
+def save_json(path: Path, payload: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    except OSError as exc:
+        raise PoseAppError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """`pose-app bench`: every model x resolution x provider, printed as a table (and JSON)."""
+    if args.frames <= 0:
+        raise PoseAppError(f"--frames must be positive, got {args.frames}")
+    if args.video is not None and not args.video.is_file():
+        raise PoseAppError(f"video not found: {args.video}")
+    results = []
+    with tempfile.TemporaryDirectory() as scratch:
+        video = args.video
+        if video is None:
+            video = Path(scratch) / "synthetic.avi"
+            write_synthetic_video(video, args.frames)
+        for model in args.models:
+            for resolution in args.resolutions:
+                for provider in args.providers:
+                    results.append(bench_one(video, model, resolution, provider, args.frames, args.threads))
+    info = machine_info()
+    print(f"{info['cpu']} ({info['cpu_count']} CPUs), onnxruntime {info['onnxruntime']}")
+    print(f"video: {args.video or f'synthetic {SYNTHETIC_SIZE[0]}x{SYNTHETIC_SIZE[1]}'}; stage columns: ms per frame, p50/p90")
+    print(format_table(results))
+    print("peak MiB: process peak RSS so far (ru_maxrss), so it never drops from one row to the next")
+    if args.json is not None:
+        save_json(args.json, {
+            "machine": info,
+            "video": str(args.video) if args.video else "synthetic",
+            "results": [asdict(r) for r in results],
+        })
+        print(f"saved {args.json}")
+    return 0

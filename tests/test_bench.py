@@ -1,0 +1,56 @@
+"""`pose-app bench` on a short generated video: a table, sane figures, comparable JSON."""
+
+import json
+import os
+
+import numpy as np
+import onnxruntime
+import pytest
+
+from pose_app.bench import STAGES, write_synthetic_video
+from pose_app.cli import main
+from pose_app.sources import open_source
+
+
+def test_synthetic_video_has_the_frames_asked_for_and_they_move(tmp_path):
+    path = tmp_path / "clip.avi"
+    write_synthetic_video(path, frames=5, size=(160, 120))
+    with open_source(str(path)) as source:
+        images = []
+        while (frame := source.read()) is not None:
+            images.append(frame.image)
+    assert len(images) == 5 and images[0].shape == (120, 160, 3)
+    assert np.abs(images[0].astype(int) - images[1].astype(int)).mean() > 1.0
+
+
+def test_bench_prints_a_table_and_saves_consistent_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    argv = ["bench", "--frames", "4", "--resolutions", "129,161", "--providers", "cpu", "--json", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    table_rows = [line.split() for line in printed.splitlines() if line.lstrip().startswith("posenet-075")]
+    assert len(table_rows) == 2 and all(row[2] == "cpu" and row[3] == "4" for row in table_rows)
+
+    saved = json.loads(out.read_text())
+    assert saved["machine"]["cpu_count"] == os.cpu_count()
+    assert saved["machine"]["onnxruntime"] == onnxruntime.__version__
+    results = saved["results"]
+    assert [r["resolution"] for r in results] == [129, 161]
+    for result in results:
+        stages = result["stages"]
+        assert set(stages) == set(STAGES) and result["frames"] == 4
+        assert all(0 <= s["p50_ms"] <= s["p90_ms"] for s in stages.values())
+        assert stages["inference"]["p50_ms"] > 0 and stages["total"]["p50_ms"] > 0
+        # the total covers the stages inside it
+        inner = sum(stages[s]["mean_ms"] for s in STAGES if s != "total")
+        assert stages["total"]["mean_ms"] >= inner * 0.999
+        # frames/s is frames over the summed per-frame totals
+        assert result["fps"] == pytest.approx(1000.0 / stages["total"]["mean_ms"], rel=1e-6)
+        assert result["peak_rss_mib"] > 10
+    # 161 is a larger input than 129: the network got what was asked
+    assert results[0]["input_size"][0] == 129 and results[1]["input_size"][0] == 161
+
+
+def test_bench_reports_a_missing_video(tmp_path, capsys):
+    assert main(["bench", "--video", str(tmp_path / "none.mp4")]) == 2
+    assert "video not found" in capsys.readouterr().err

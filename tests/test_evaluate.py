@@ -1,0 +1,173 @@
+"""COCO keypoint AP through pycocotools, test-time augmentation merging, and `pose-app eval`."""
+
+import json
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import COCO_DEV, requires_shared
+from pose_app.cli import main
+from pose_app.engine import PoseEngine
+from pose_app.estimator import PoseEstimator
+from pose_app.errors import PoseAppError
+from pose_app.evaluate import METRIC_NAMES, coco_keypoint_ap, merge_views, unflip_keypoints
+from pose_app.skeleton import FLIP_PERMUTATION, OKS_SIGMAS
+
+OKS_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # COCOeval's
+MEDIUM_AREA, LARGE_AREA = 60.0**2, 150.0**2  # COCO: medium 32^2..96^2, large above
+
+
+def person(annotation_id: int, image_id: int, keypoints_xy: np.ndarray, area: float) -> dict:
+    """A ground-truth person with all 17 keypoints labelled visible."""
+    keypoints = np.concatenate([keypoints_xy, np.full((17, 1), 2.0)], axis=1)
+    x0, y0 = keypoints_xy.min(axis=0)
+    x1, y1 = keypoints_xy.max(axis=0)
+    return {
+        "id": annotation_id, "image_id": image_id, "category_id": 1, "iscrowd": 0, "area": area,
+        "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+        "keypoints": keypoints.reshape(-1).tolist(), "num_keypoints": 17,
+    }
+
+
+def random_pose(rng: np.random.Generator, centre: tuple[float, float], size: float) -> np.ndarray:
+    return np.asarray(centre) + rng.uniform(-size / 2, size / 2, (17, 2))
+
+
+@pytest.fixture
+def ground_truth() -> dict:
+    """Two images: a medium and a large person in image 1, a large person in image 2."""
+    rng = np.random.default_rng(0)
+    people = [
+        person(1, 1, random_pose(rng, (100, 100), 60), MEDIUM_AREA),
+        person(2, 1, random_pose(rng, (400, 300), 150), LARGE_AREA),
+        person(3, 2, random_pose(rng, (300, 300), 150), LARGE_AREA),
+    ]
+    return {
+        "images": [{"id": 1, "width": 640, "height": 480, "file_name": "a.jpg"},
+                   {"id": 2, "width": 640, "height": 480, "file_name": "b.jpg"}],
+        "annotations": people,
+        "categories": [{"id": 1, "name": "person"}],
+    }
+
+
+def as_detection(annotation: dict, score: float = 0.9, shift_xy=(0.0, 0.0)) -> dict:
+    keypoints = np.asarray(annotation["keypoints"], float).reshape(17, 3)
+    keypoints[:, :2] += shift_xy
+    return {"image_id": annotation["image_id"], "category_id": 1, "keypoints": keypoints.reshape(-1).tolist(), "score": score}
+
+
+def test_ground_truth_as_detections_scores_one(ground_truth):
+    metrics = coco_keypoint_ap(ground_truth, [as_detection(a) for a in ground_truth["annotations"]])
+    assert set(metrics) == set(METRIC_NAMES)
+    assert all(value == pytest.approx(1.0) for value in metrics.values()), metrics
+
+
+def test_empty_detections_score_zero(ground_truth):
+    metrics = coco_keypoint_ap(ground_truth, [])
+    assert metrics["AP"] == 0.0 and metrics["AR"] == 0.0
+
+
+def test_shifted_detection_scores_the_oks_thresholds_it_passes(ground_truth):
+    """One person, shifted by 6 px: AP = share of OKS thresholds its OKS reaches (one detection)."""
+    target = ground_truth["annotations"][2]
+    shift = np.array([6.0, 0.0])
+    # COCO OKS: mean over keypoints of exp(-d^2 / (2 * area * (2 sigma)^2)).
+    oks = np.mean(np.exp(-(shift**2).sum() / (2 * LARGE_AREA * (2 * np.asarray(OKS_SIGMAS)) ** 2)))
+    assert 0.5 < oks < 0.95 and np.abs(OKS_THRESHOLDS - oks).min() > 0.01  # the test's premise
+    metrics = coco_keypoint_ap(ground_truth, [as_detection(target, shift_xy=shift)], image_ids=[2])
+    assert metrics["AP"] == pytest.approx(np.mean(OKS_THRESHOLDS <= oks))
+    assert metrics["AP"] < 1.0 and metrics["AP50"] == pytest.approx(1.0)
+
+
+def test_finding_one_of_two_people_gives_51_of_101_recall_points(ground_truth):
+    """Image 1 has two people; one perfect detection: precision 1 up to recall 0.5, then none."""
+    detections = [as_detection(ground_truth["annotations"][1])]
+    metrics = coco_keypoint_ap(ground_truth, detections, image_ids=[1])
+    assert metrics["AP"] == pytest.approx(51 / 101)
+    assert metrics["AR"] == pytest.approx(0.5)
+    assert metrics["AP_medium"] == 0.0 and metrics["AP_large"] == pytest.approx(1.0)
+
+
+def test_scoring_leaves_the_callers_records_untouched(ground_truth):
+    detections = [as_detection(a) for a in ground_truth["annotations"]]
+    before = json.dumps(detections)
+    coco_keypoint_ap(ground_truth, detections)
+    assert json.dumps(detections) == before
+
+
+def test_detections_for_unknown_images_are_an_error(ground_truth):
+    detection = dict(as_detection(ground_truth["annotations"][0]), image_id=99)
+    with pytest.raises(PoseAppError, match="99"):
+        coco_keypoint_ap(ground_truth, [detection])
+
+
+def test_unflip_mirrors_x_about_the_pixel_centres():
+    keypoints = np.zeros((1, 17, 3), np.float32)
+    keypoints[0, :, 0] = [0, 9, 4.5] + [1] * 14
+    keypoints[0, :, 2] = 0.7
+    unflipped = unflip_keypoints(keypoints, image_width=10)
+    np.testing.assert_allclose(unflipped[0, :3, 0], [9, 0, 4.5])
+    np.testing.assert_array_equal(unflipped[..., 1:], keypoints[..., 1:])
+
+
+def test_merge_views_averages_one_person_and_keeps_two_apart():
+    rng = np.random.default_rng(1)
+    person_a = np.concatenate([random_pose(rng, (100, 100), 80), np.full((17, 1), 0.8)], axis=1)
+    person_b = np.concatenate([random_pose(rng, (400, 300), 80), np.full((17, 1), 0.6)], axis=1)
+    nudged_a = person_a + [2.0, 0.0, 0.0]
+    keypoints, scores = merge_views(
+        [(np.stack([person_a, person_b]), np.array([0.8, 0.6])), (nudged_a[None], np.array([0.8]))]
+    )
+    assert keypoints.shape == (2, 17, 3)
+    # person a, seen in both views: the mean position, full score
+    np.testing.assert_allclose(keypoints[0, :, :2], person_a[:, :2] + [1.0, 0.0], atol=1e-4)
+    assert scores[0] == pytest.approx(0.8)
+    # person b, missed by the second view: its position, half its score
+    np.testing.assert_allclose(keypoints[1, :, :2], person_b[:, :2], atol=1e-4)
+    assert scores[1] == pytest.approx(0.3) and keypoints[1, 0, 2] == pytest.approx(0.3)
+
+
+@requires_shared
+def test_mirrored_image_gives_the_same_poses_after_unflipping():
+    """The flip augmentation's premise: the model sees a mirrored person as the same person."""
+    image = cv2.imread(str(COCO_DEV / "images" / "000000000036.jpg"))
+    engine = PoseEngine("posenet-075", provider="cpu")
+    poses = PoseEstimator(engine, 257).estimate(image)
+    mirrored = PoseEstimator(engine, 257, mirrored_input=True).estimate(cv2.flip(image, 1))
+    assert len(poses) >= 1 and len(mirrored) >= 1
+    first, first_mirrored = poses.keypoints[0], unflip_keypoints(mirrored.keypoints, image.shape[1])[0]
+    confident = (first[:, 2] > 0.5) & (first_mirrored[:, 2] > 0.5)
+    assert confident.sum() >= 8
+    distances = np.linalg.norm(first[confident, :2] - first_mirrored[confident, :2], axis=1)
+    assert np.median(distances) < 0.03 * max(image.shape[:2])
+    # and without unflipping the labels would disagree: left and right swap places
+    swapped = mirrored.keypoints[0][list(FLIP_PERMUTATION)]
+    assert not np.allclose(swapped[:, :2], first_mirrored[:, :2])
+
+
+@requires_shared
+def test_eval_command_prints_ap_and_writes_detections(tmp_path, capsys):
+    out = tmp_path / "detections.json"
+    gt_path = COCO_DEV / "person_keypoints.json"
+    argv = ["eval", "--gt", str(gt_path), "--images", str(COCO_DEV / "images"), "--limit", "4",
+            "--resolution", "257", "--provider", "cpu", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    ap_row = re.search(r"^AP\s+([\d.]+)\s+([\d.]+)", printed, re.MULTILINE)
+    assert ap_row, printed
+    printed_ap = float(ap_row.group(1))
+    assert 0.0 < printed_ap <= 1.0
+    assert re.search(r"inference [\d.]+", printed)
+
+    records = json.loads(out.read_text())
+    first_ids = sorted(image["id"] for image in json.loads(gt_path.read_text())["images"])[:4]
+    assert records and {r["image_id"] for r in records} <= set(first_ids)
+    assert all(r["category_id"] == 1 and len(r["keypoints"]) == 51 and 0 <= r["score"] <= 1 for r in records)
+    assert coco_keypoint_ap(gt_path, records, first_ids)["AP"] == pytest.approx(printed_ap, abs=5e-4)
+
+
+def test_eval_command_reports_a_missing_ground_truth(tmp_path, capsys):
+    assert main(["eval", "--gt", str(tmp_path / "none.json"), "--images", str(tmp_path)]) == 2
+    assert "ground-truth file not found" in capsys.readouterr().err
