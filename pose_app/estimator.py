@@ -18,7 +18,7 @@ class DecodeSettings:
     """How raw head outputs become poses (see decode.py for the meaning of each)."""
 
     max_poses: int = 10
-    min_pose_score: float = 0.15
+    min_pose_score: float = 0.25  # drops faint ghost poses that would get ids of their own
     part_score_threshold: float = 0.5
     nms_radius: float = 20.0  # input pixels, as in PoseNet
     single_pose: bool = False
