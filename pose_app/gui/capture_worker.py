@@ -1,0 +1,226 @@
+"""Reading a FrameSource off the GUI thread, handing inference only the newest frame.
+
+`FrameMailbox` is a one-slot hand-over between the capture thread and the inference thread:
+a new frame replaces an unconsumed one (counted as dropped), so latency never grows when
+inference is slower than the source. `CaptureWorker` opens the source (opening a camera can take
+seconds), paces video files at their own frame rate, and obeys pause / step / seek / loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QThread, Signal
+
+from pose_app.errors import PoseAppError
+from pose_app.sources import Frame, FrameSource, SourceInfo, open_source
+
+# A file frame that is this late (seconds) restarts the pacing clock instead of rushing to
+# catch up (after a slow stretch the video continues at normal speed).
+MAX_PACING_LAG_S = 0.25
+
+# Epochs are unique across all capture workers, so a new source also resets tracking.
+_EPOCHS = itertools.count()
+
+
+@dataclass(frozen=True)
+class CapturedFrame:
+    """A frame plus what the pipeline needs to know about its place in the stream.
+
+    epoch: increases on every seek / loop restart, telling inference to reset tracking.
+    captured_at: time.perf_counter() when the frame was read (start of the latency chain).
+    """
+
+    frame: Frame
+    epoch: int
+    captured_at: float
+
+
+class FrameMailbox:
+    """One-slot, newest-wins hand-over from capture to inference; counts dropped frames."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._item: CapturedFrame | None = None
+        self.dropped = 0
+
+    def put(self, item: CapturedFrame, *, wait_until_taken: bool = False, stop: threading.Event | None = None) -> None:
+        """Leave `item` for the consumer. Replacing an untaken frame drops it, unless
+        `wait_until_taken` (process-every-frame mode), which waits for the slot to empty."""
+        with self._condition:
+            if wait_until_taken:
+                self._condition.wait_for(lambda: self._item is None or (stop is not None and stop.is_set()))
+            if self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self._condition.notify_all()
+
+    def take(self, timeout_s: float) -> CapturedFrame | None:
+        """The newest frame, waiting up to `timeout_s`; None if none arrived."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._item is not None, timeout=timeout_s)
+            item, self._item = self._item, None
+            self._condition.notify_all()
+            return item
+
+    def wake(self) -> None:
+        """Release a producer waiting in put() (used when stopping)."""
+        with self._condition:
+            self._condition.notify_all()
+
+
+class CaptureWorker(QThread):
+    """Owns one FrameSource in its own thread. Control methods are called from the GUI thread.
+
+    Signals: opened(SourceInfo), failed(str) (the source could not open or stopped with an
+    error; the thread ends), ended() (a file reached its end without looping), position(int)
+    (index of the frame just delivered).
+    """
+
+    opened = Signal(object)
+    failed = Signal(str)
+    ended = Signal()
+    position = Signal(int)
+
+    def __init__(self, spec: str | int, mailbox: FrameMailbox, *, camera_options: dict | None = None,
+                 loop: bool = True, realtime: bool = True, paused: bool = False,
+                 opener: Callable[..., FrameSource] = open_source):
+        super().__init__()
+        self.spec = spec
+        self.opener = opener  # spec, **camera_options -> FrameSource
+        self.mailbox = mailbox
+        self.camera_options = {k: v for k, v in (camera_options or {}).items() if v}
+        self.loop = loop
+        self.realtime = realtime  # files: play at their frame rate; else deliver every frame ASAP
+        self.info: SourceInfo | None = None
+        self.frames_read = 0
+        self.source_dropped = 0  # frames a live source skipped before we read (index gaps)
+        self._paused = paused
+        self._commands: list[tuple[str, int]] = []
+        self._wake = threading.Condition()
+        self._stop = threading.Event()
+        self._epoch = next(_EPOCHS)
+        self._last_index = -1
+
+    # --- control, from the GUI thread -------------------------------------------------------
+    def set_paused(self, paused: bool) -> None:
+        with self._wake:
+            self._paused = paused
+            self._wake.notify_all()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def last_index(self) -> int:
+        """Index of the frame delivered last (-1 before the first)."""
+        return self._last_index
+
+    def step(self, frames: int) -> None:
+        """Deliver the frame `frames` away from the current one (files; pauses playback)."""
+        self._command("step", frames)
+
+    def seek(self, frame_index: int) -> None:
+        self._command("seek", frame_index)
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._wake:
+            self._wake.notify_all()
+        self.mailbox.wake()
+
+    def _command(self, name: str, value: int) -> None:
+        with self._wake:
+            self._commands.append((name, value))
+            self._wake.notify_all()
+
+    # --- the capture thread -----------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            source = self.opener(self.spec, **self.camera_options)
+        except PoseAppError as error:
+            self.failed.emit(str(error))
+            return
+        except Exception as error:  # noqa: BLE001 - OpenCV backends raise odd types; show them
+            self.failed.emit(f"cannot open {self.spec}: {error}")
+            return
+        try:
+            self.info = source.info
+            self.opened.emit(source.info)
+            self._read_loop(source)
+        except PoseAppError as error:
+            self.failed.emit(str(error))
+        except Exception as error:  # noqa: BLE001 - a worker thread must report, not die silently
+            self.failed.emit(f"reading {self.spec} failed: {error}")
+        finally:
+            source.close()
+
+    def _read_loop(self, source: FrameSource) -> None:
+        pacing_origin: tuple[float, float] | None = None  # (wall clock, media time) pairs
+        while not self._stop.is_set():
+            command = self._next_command()
+            if command is None:
+                continue
+            if command[0] == "seek":
+                source.seek(command[1])
+                self._epoch = next(_EPOCHS)
+                pacing_origin = None
+                if not self._paused:
+                    continue
+            elif command[0] == "step" and command[1] != 1:
+                source.seek(max(0, self._last_index + command[1]))
+                self._epoch = next(_EPOCHS)
+            frame = source.read()
+            if frame is None:
+                if source.info.is_live:
+                    raise PoseAppError(f"{source.info.name} stopped delivering frames (unplugged?)")
+                if self.loop and self._last_index > 0:
+                    source.seek(0)
+                    self._epoch = next(_EPOCHS)
+                    pacing_origin = None
+                    continue
+                self.ended.emit()
+                self.set_paused(True)
+                continue
+            if not self._paused and self.realtime and not source.info.is_live and not source.info.is_still:
+                pacing_origin = self._wait_for_media_time(frame.time_s, pacing_origin)
+            self._deliver(frame, source.info)
+
+    def _next_command(self) -> tuple[str, int] | None:
+        """('play', 0) to read on; a queued step/seek; None after a wake-up with nothing to do."""
+        with self._wake:
+            if self._commands:
+                return self._commands.pop(0)
+            if not self._paused:
+                return ("play", 0)
+            self._wake.wait(timeout=0.2)
+            return None
+
+    def _wait_for_media_time(self, time_s: float, origin: tuple[float, float] | None) -> tuple[float, float]:
+        """Sleep until the frame is due (wall time - start == media time - start); a pause,
+        step or stop cuts the wait short."""
+        now = time.perf_counter()
+        if origin is None:
+            return now, time_s
+        due = origin[0] + (time_s - origin[1])
+        if now - due > MAX_PACING_LAG_S or due - now > 1.0:  # far behind, or time went backwards
+            return now, time_s
+        with self._wake:
+            self._wake.wait_for(lambda: self._stop.is_set() or self._commands or self._paused,
+                                timeout=max(0.0, due - now))
+        return origin
+
+    def _deliver(self, frame: Frame, info: SourceInfo) -> None:
+        if info.is_live and self._last_index >= 0:
+            self.source_dropped += max(0, frame.index - self._last_index - 1)
+        self._last_index = frame.index
+        self.frames_read += 1
+        every_frame = not self.realtime and not info.is_live
+        self.mailbox.put(CapturedFrame(frame, self._epoch, time.perf_counter()),
+                         wait_until_taken=every_frame, stop=self._stop)
+        self.position.emit(frame.index)

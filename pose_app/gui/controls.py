@@ -1,0 +1,167 @@
+"""The controls dock: model, provider, resolution, decoding thresholds and overlay toggles.
+
+The widget only mirrors an `AppSettings`: `show(settings)` fills it, `read(settings)` returns a
+copy with the user's choices, and `changed` fires on every edit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QWidget,
+)
+
+from pose_app.engine import PROVIDER_ALIASES, available_providers
+from pose_app.gui.settings import AppSettings
+from pose_app.model_files import SHIPPED_MODELS
+
+# Valid for output stride 16 and 8 alike (k * 16 + 1 = 2k * 8 + 1).
+RESOLUTIONS = (161, 257, 353, 449, 513, 641, 801)
+
+
+def _double_spin(low: float, high: float, step: float) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setRange(low, high)
+    spin.setSingleStep(step)
+    spin.setDecimals(2)
+    return spin
+
+
+class ControlsPanel(QWidget):
+    """Signals: changed() on any edit; open_model_requested() for "Open model file…"."""
+
+    changed = Signal()
+    open_model_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.model = QComboBox()
+        for name, description in SHIPPED_MODELS.items():
+            self.model.addItem(name, name)
+            self.model.setItemData(self.model.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
+        self.open_model = QPushButton("Open model file…")
+        self.provider = QComboBox()
+        usable = available_providers()
+        self.provider.addItem("auto (best available)", "auto")
+        for alias in PROVIDER_ALIASES:
+            self.provider.addItem(alias if alias in usable else f"{alias} (not available here)", alias)
+        self.running = QLabel("running: -")
+        self.running.setWordWrap(True)
+        self.resolution = QComboBox()
+        for size in RESOLUTIONS:
+            self.resolution.addItem(f"{size} px", size)
+        self.max_poses = QSpinBox()
+        self.max_poses.setRange(1, 30)
+        self.min_pose_score = _double_spin(0.0, 1.0, 0.05)
+        self.part_score = _double_spin(0.0, 1.0, 0.05)
+        self.keypoint_threshold = QSlider(Qt.Orientation.Horizontal)
+        self.keypoint_threshold.setRange(0, 100)
+        self.keypoint_threshold_label = QLabel()
+        self.smoothing = QCheckBox("Smooth keypoints (One Euro)")
+        self.show_points = QCheckBox("Points")
+        self.show_bones = QCheckBox("Bones")
+        self.show_ids = QCheckBox("Ids")
+        self.show_boxes = QCheckBox("Boxes")
+        self.mirror = QCheckBox("Mirror (selfie view)")
+        self.loop = QCheckBox("Loop video files")
+        self.realtime = QCheckBox("Real-time playback")
+        self.realtime.setToolTip("Play files at their own frame rate; off: every frame, as fast as possible")
+        self._layout()
+        self._connect()
+
+    def _layout(self) -> None:
+        form = QFormLayout(self)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model, 1)
+        model_row.addWidget(self.open_model)
+        form.addRow("Model", model_row)
+        form.addRow("Provider", self.provider)
+        form.addRow("", self.running)
+        form.addRow("Input size", self.resolution)
+        form.addRow("Max people", self.max_poses)
+        form.addRow("Min pose score", self.min_pose_score)
+        form.addRow("Part score", self.part_score)
+        threshold_row = QHBoxLayout()
+        threshold_row.addWidget(self.keypoint_threshold, 1)
+        threshold_row.addWidget(self.keypoint_threshold_label)
+        form.addRow("Keypoint score ≥", threshold_row)
+        toggles = QHBoxLayout()
+        for box in (self.show_points, self.show_bones, self.show_ids, self.show_boxes):
+            toggles.addWidget(box)
+        form.addRow("Draw", toggles)
+        for box in (self.mirror, self.smoothing, self.loop, self.realtime):
+            form.addRow("", box)
+
+    def _connect(self) -> None:
+        for combo in (self.model, self.provider, self.resolution):
+            combo.currentIndexChanged.connect(self.changed)
+        for spin in (self.max_poses, self.min_pose_score, self.part_score):
+            spin.valueChanged.connect(self.changed)
+        self.keypoint_threshold.valueChanged.connect(self._threshold_moved)
+        for box in (self.smoothing, self.show_points, self.show_bones, self.show_ids, self.show_boxes,
+                    self.mirror, self.loop, self.realtime):
+            box.toggled.connect(self.changed)
+        self.open_model.clicked.connect(self.open_model_requested)
+
+    def _threshold_moved(self, value: int) -> None:
+        self.keypoint_threshold_label.setText(f"{value / 100:.2f}")
+        self.changed.emit()
+
+    def add_model_file(self, path: str) -> None:
+        """List a model file and select it."""
+        if self.model.findData(path) < 0:
+            self.model.addItem(path, path)
+        self.model.setCurrentIndex(self.model.findData(path))
+
+    def set_running(self, text: str) -> None:
+        self.running.setText(f"running: {text}")
+
+    def show_settings(self, settings: AppSettings) -> None:
+        """Fill the widgets from `settings` without emitting `changed`."""
+        widgets = [self.model, self.provider, self.resolution, self.max_poses, self.min_pose_score,
+                   self.part_score, self.keypoint_threshold, self.smoothing, self.show_points,
+                   self.show_bones, self.show_ids, self.show_boxes, self.mirror, self.loop, self.realtime]
+        for widget in widgets:
+            widget.blockSignals(True)
+        try:
+            if self.model.findData(settings.model) < 0:
+                self.model.addItem(settings.model, settings.model)
+            self.model.setCurrentIndex(self.model.findData(settings.model))
+            self.provider.setCurrentIndex(max(0, self.provider.findData(settings.provider)))
+            if self.resolution.findData(settings.resolution) < 0:
+                self.resolution.addItem(f"{settings.resolution} px", settings.resolution)
+            self.resolution.setCurrentIndex(self.resolution.findData(settings.resolution))
+            self.max_poses.setValue(settings.max_poses)
+            self.min_pose_score.setValue(settings.min_pose_score)
+            self.part_score.setValue(settings.part_score)
+            self.keypoint_threshold.setValue(round(settings.keypoint_threshold * 100))
+            self.keypoint_threshold_label.setText(f"{settings.keypoint_threshold:.2f}")
+            for name in ("smoothing", "show_points", "show_bones", "show_ids", "show_boxes", "mirror", "loop", "realtime"):
+                getattr(self, name).setChecked(getattr(settings, name))
+        finally:
+            for widget in widgets:
+                widget.blockSignals(False)
+
+    def read(self, settings: AppSettings) -> AppSettings:
+        """A copy of `settings` with the values shown in the widgets."""
+        return dataclasses.replace(
+            settings,
+            model=self.model.currentData(), provider=self.provider.currentData(),
+            resolution=self.resolution.currentData(), max_poses=self.max_poses.value(),
+            min_pose_score=self.min_pose_score.value(), part_score=self.part_score.value(),
+            keypoint_threshold=self.keypoint_threshold.value() / 100, smoothing=self.smoothing.isChecked(),
+            show_points=self.show_points.isChecked(), show_bones=self.show_bones.isChecked(),
+            show_ids=self.show_ids.isChecked(), show_boxes=self.show_boxes.isChecked(),
+            mirror=self.mirror.isChecked(), loop=self.loop.isChecked(), realtime=self.realtime.isChecked(),
+        )

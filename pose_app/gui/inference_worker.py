@@ -1,0 +1,209 @@
+"""Running the PosePipeline off the GUI thread and preparing everything the window paints.
+
+The worker takes the newest frame from the FrameMailbox, runs `PosePipeline.process` (the one
+inference path; feature outputs are requested only while the feature panel wants them), writes
+the recording, draws the overlay and the panel picture, and emits a `ViewResult`. The GUI thread
+only wraps the ready BGR arrays in QImages and paints them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+
+from pose_app.engine import DEFAULT_RESOLUTION, PoseEngine
+from pose_app.errors import PoseAppError
+from pose_app.estimator import DecodeSettings, FramePoses, PoseEstimator
+from pose_app.export import PoseRecorder
+from pose_app.gui.capture_worker import CapturedFrame, FrameMailbox
+from pose_app.gui.compose import PanelRequest, compose_panel, compose_view
+from pose_app.pipeline import PosePipeline
+from pose_app.render import OverlayStyle
+from pose_app.smoothing import PoseSmoother
+from pose_app.sources import Frame
+from pose_app.tracking import PoseTracker
+
+# How often the idle worker looks for new settings while no frame arrives (seconds).
+POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything that needs a new engine / estimator / pipeline when it changes."""
+
+    model: str
+    provider: str = "auto"
+    threads: int = 0
+    resolution: int = DEFAULT_RESOLUTION
+    decode: DecodeSettings = DecodeSettings()
+    smoothing: bool = True
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """How the overlay is drawn. max_size: the view widget's size in pixels (w, h)."""
+
+    style: OverlayStyle = OverlayStyle()
+    mirror: bool = False
+    max_size: tuple[int, int] | None = None
+
+
+@dataclass
+class ViewResult:
+    """One processed frame, ready to paint."""
+
+    frame: Frame
+    poses: FramePoses
+    view: np.ndarray  # BGR, overlay drawn, mirrored if asked
+    mirrored: bool
+    panel: np.ndarray | None  # BGR panel picture, None when the panel is hidden
+    panel_caption: str
+    features_requested: tuple[str, ...]
+    captured_at: float
+    emitted_at: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+class InferenceWorker(QThread):
+    """Signals: result(ViewResult); engine_ready(PoseEngine); engine_failed(str, EngineConfig or
+    None): the engine could not be built, the previous one (whose config is given) keeps running;
+    failed(str): a frame could not be processed."""
+
+    result = Signal(object)
+    engine_ready = Signal(object)
+    engine_failed = Signal(str, object)
+    failed = Signal(str)
+
+    def __init__(self, mailbox: FrameMailbox, engine_config: EngineConfig, view: ViewOptions):
+        super().__init__()
+        self.mailbox = mailbox
+        self._lock = threading.Lock()  # guards the settings below and the recorder
+        self._pending_engine: EngineConfig | None = engine_config
+        self._view = view
+        self._panel: PanelRequest | None = None
+        self._recorder: PoseRecorder | None = None
+        self._refresh = False
+        self._stop = threading.Event()
+        self._pipeline: PosePipeline | None = None
+        self._last: tuple[CapturedFrame, FramePoses] | None = None
+        self._epoch = -1
+        self.engine: PoseEngine | None = None
+        self.engine_config: EngineConfig | None = None
+
+    # --- settings, from the GUI thread ------------------------------------------------------
+    def set_engine_config(self, config: EngineConfig) -> None:
+        with self._lock:
+            self._pending_engine = config
+            self._refresh = True
+
+    def set_view(self, view: ViewOptions) -> None:
+        with self._lock:
+            self._view = view
+            self._refresh = True
+
+    def set_panel(self, panel: PanelRequest | None) -> None:
+        """None while the panel is hidden: then no feature outputs are computed at all."""
+        with self._lock:
+            self._panel = panel
+            self._refresh = True
+
+    def set_recorder(self, recorder: PoseRecorder | None) -> PoseRecorder | None:
+        """Start writing every processed frame to `recorder` (None: stop). Returns the previous
+        recorder, which no longer receives frames; the caller closes it."""
+        with self._lock:
+            previous, self._recorder = self._recorder, recorder
+        return previous
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # --- the worker thread ------------------------------------------------------------------
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._apply_engine_config()
+            except PoseAppError as error:
+                self.engine_failed.emit(str(error), self.engine_config)
+            try:
+                captured = self.mailbox.take(POLL_S)
+                if captured is not None:
+                    self._process(captured)
+                elif self._take_refresh() and self._last is not None:
+                    self._redo_last()
+            except PoseAppError as error:
+                self.failed.emit(str(error))
+            except Exception as error:  # noqa: BLE001 - keep the window alive and say what broke
+                self.failed.emit(f"inference failed: {type(error).__name__}: {error}")
+
+    def _apply_engine_config(self) -> None:
+        with self._lock:
+            config, self._pending_engine = self._pending_engine, None
+        if config is None:
+            return
+        if self.engine_config is None or (config.model, config.provider, config.threads) != (
+            self.engine_config.model, self.engine_config.provider, self.engine_config.threads
+        ):
+            engine = PoseEngine(config.model, provider=config.provider, threads=config.threads)
+        else:
+            engine = self.engine
+        estimator = PoseEstimator(engine, config.resolution, config.decode)
+        smoother = PoseSmoother() if config.smoothing else None
+        self._pipeline = PosePipeline(estimator, PoseTracker(), smoother)
+        self.engine, self.engine_config = engine, config
+        self.engine_ready.emit(engine)
+
+    def _take_refresh(self) -> bool:
+        with self._lock:
+            refresh, self._refresh = self._refresh, False
+        return refresh
+
+    def _process(self, captured: CapturedFrame) -> None:
+        if self._pipeline is None:
+            return
+        started = time.perf_counter()
+        if captured.epoch != self._epoch:  # seek or loop restart: tracks and filters start over
+            self._pipeline.reset()
+            self._epoch = captured.epoch
+        with self._lock:
+            panel, view = self._panel, self._view
+            self._refresh = False  # this frame is shown with the current settings anyway
+        features = panel.features if panel is not None else ()
+        poses = self._pipeline.process(captured.frame, features=features)
+        with self._lock:
+            if self._recorder is not None:
+                self._recorder.write(captured.frame, poses)
+        self._last = (captured, poses)
+        stages = {"queue": started - captured.captured_at, **poses.timings}
+        self._emit(captured, poses, view, panel, features, stages)
+
+    def _redo_last(self) -> None:
+        """Settings changed while no new frame comes (paused): show the last frame again. If the
+        panel now needs a feature output the last inference did not compute, run it again."""
+        captured, poses = self._last
+        with self._lock:
+            panel, view = self._panel, self._view
+        features = panel.features if panel is not None else ()
+        if any(name not in poses.features for name in features):
+            self._pipeline.reset()  # the same frame again must not look like zero elapsed time
+            poses = self._pipeline.process(captured.frame, features=features)
+            self._last = (captured, poses)
+        self._emit(captured, poses, view, panel, features, dict(poses.timings))
+
+    def _emit(self, captured: CapturedFrame, poses: FramePoses, view: ViewOptions, panel: PanelRequest | None,
+              features: tuple[str, ...], stages: dict[str, float]) -> None:
+        started = time.perf_counter()
+        image = captured.frame.image
+        picture = compose_view(image, poses, view.style, mirror=view.mirror, max_size=view.max_size)
+        panel_picture, caption = (None, "")
+        if panel is not None and (panel.mode == "heatmaps" or panel.block in poses.features):
+            panel_picture, caption = compose_panel(image, poses, panel, mirror=view.mirror)
+        stages["draw"] = time.perf_counter() - started
+        self.result.emit(ViewResult(
+            frame=captured.frame, poses=poses, view=picture, mirrored=view.mirror, panel=panel_picture,
+            panel_caption=caption, features_requested=features, captured_at=captured.captured_at,
+            emitted_at=time.perf_counter(), stage_seconds=stages,
+        ))

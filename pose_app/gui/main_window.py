@@ -1,0 +1,532 @@
+"""The main window: wires the source, the workers, the docks and the actions together.
+
+State lives in `AppSettings` (what the user chose), the `CaptureWorker` (the open source) and the
+`InferenceWorker` (engine, pipeline, recorder); this class only routes signals between them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pose_app.engine import PoseEngine
+from pose_app.errors import PoseAppError
+from pose_app.export import PoseRecorder
+from pose_app.gui.camera_dialog import CameraDialog
+from pose_app.gui.capture_worker import CaptureWorker, FrameMailbox
+from pose_app.gui.compose import PanelRequest, compose_view
+from pose_app.gui.controls import ControlsPanel
+from pose_app.gui.feature_panel import FeaturePanel
+from pose_app.gui.image_view import ImageView
+from pose_app.gui.inference_worker import EngineConfig, InferenceWorker, ViewOptions, ViewResult
+from pose_app.gui.settings import AppSettings, load_settings_file, save_settings_file, write_settings
+from pose_app.gui.stats import LatencyMeter, RateMeter
+from pose_app.sources import SourceInfo
+
+# (keys, what they do): the help dialog and README list exactly these.
+SHORTCUTS = (
+    ("Space", "play / pause"),
+    ("Right / Left", "step one frame forward / back (pauses; files only)"),
+    ("M", "mirror (selfie) view"),
+    ("F", "show / hide the feature-map panel"),
+    ("R", "start / stop recording keypoints"),
+    ("S", "snapshot: save the view as PNG"),
+    ("Ctrl+O", "open a video or image file"),
+    ("F1", "this help"),
+    ("Q / Esc", "quit"),
+)
+VIDEO_FILTER = "Videos and images (*.mp4 *.mkv *.avi *.mov *.webm *.m4v *.mpg *.gif *.jpg *.jpeg *.png *.bmp);;All files (*)"
+STATUS_INTERVAL_MS = 500
+
+
+def timestamped(directory: str, prefix: str, suffix: str) -> Path:
+    """e.g. <directory>/pose-20250101-120000.csv."""
+    return Path(directory or ".").expanduser() / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}{suffix}"
+
+
+def write_png(path: str | Path, image_bgr: np.ndarray) -> None:
+    """Save a PNG; PoseAppError when the path cannot be written."""
+    ok, data = cv2.imencode(".png", image_bgr)
+    try:
+        if not ok:
+            raise OSError("PNG encoding failed")
+        Path(path).write_bytes(data.tobytes())
+    except OSError as error:
+        raise PoseAppError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+class MessageBanner(QFrame):
+    """A message across the top of the video with buttons to open a file or a camera."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setStyleSheet("MessageBanner { background: #5a2a1e; } QLabel { color: white; }")
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.open_file = QPushButton("Open video file…")
+        self.open_camera = QPushButton("Choose camera…")
+        self.dismiss = QPushButton("Dismiss")
+        row = QHBoxLayout(self)
+        row.addWidget(self.text, 1)
+        for button in (self.open_file, self.open_camera, self.dismiss):
+            row.addWidget(button)
+        self.dismiss.clicked.connect(self.hide)
+        self.hide()
+
+    def show_text(self, text: str, offer_sources: bool) -> None:
+        self.text.setText(text)
+        self.open_file.setVisible(offer_sources)
+        self.open_camera.setVisible(offer_sources)
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    """frame_shown(ViewResult) fires after each processed frame reaches the view;
+    message_shown(str) whenever the window shows a problem to the user."""
+
+    frame_shown = Signal(object)
+    message_shown = Signal(str)
+
+    def __init__(self, store: QSettings, settings: AppSettings):
+        super().__init__()
+        self.setWindowTitle("pose-app")
+        self.setAcceptDrops(True)
+        self.store = store
+        self.settings = settings
+        self.source_spec: str | int | None = None
+        self.source_info: SourceInfo | None = None
+        self.capture: CaptureWorker | None = None
+        self.engine: PoseEngine | None = None
+        self.last_result: ViewResult | None = None
+        self.recording_paths: list[Path] = []
+        self.mailbox = FrameMailbox()
+        self.capture_rate, self.inference_rate, self.display_rate = RateMeter(), RateMeter(), RateMeter()
+        self.latency = LatencyMeter()
+        self._build_widgets()
+        self._build_actions()
+        self.controls.show_settings(settings)
+        self.panel.show_settings(settings)
+        self.inference = InferenceWorker(self.mailbox, settings.engine_config(), self._view_options())
+        self.inference.result.connect(self._show_result)
+        self.inference.engine_ready.connect(self._engine_ready)
+        self.inference.engine_failed.connect(self._engine_failed)
+        self.inference.failed.connect(lambda message: self.show_message(message))
+        self.inference.start()
+        self.panel_dock.setVisible(settings.panel_visible)
+        self._status_timer = QTimer(self, interval=STATUS_INTERVAL_MS, timeout=self._update_status)
+        self._status_timer.start()
+
+    # --- construction ----------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.view = ImageView("No source yet: open a video file (Ctrl+O), drop one here, or choose a camera.")
+        self.view.resized.connect(lambda _size: self.inference.set_view(self._view_options()))
+        self.banner = MessageBanner()
+        self.banner.open_file.clicked.connect(self.choose_file)
+        self.banner.open_camera.clicked.connect(self.choose_camera)
+        self.play_button = QPushButton("Pause")
+        self.play_button.clicked.connect(self.toggle_pause)
+        self.back_button = QPushButton("◀ Step")
+        self.back_button.clicked.connect(lambda: self.step(-1))
+        self.forward_button = QPushButton("Step ▶")
+        self.forward_button.clicked.connect(lambda: self.step(1))
+        self.seek_slider = QSlider(Qt.Orientation.Horizontal)
+        self.seek_slider.setMinimumWidth(160)
+        self.seek_slider.sliderReleased.connect(lambda: self.seek(self.seek_slider.value()))
+        self.seek_slider.actionTriggered.connect(
+            lambda _action: QTimer.singleShot(0, lambda: self.seek(self.seek_slider.value()))
+        )
+        self.position_label = QLabel("-")
+        transport = QHBoxLayout()
+        for widget in (self.back_button, self.play_button, self.forward_button):
+            transport.addWidget(widget)
+        transport.addWidget(self.seek_slider, 1)
+        transport.addWidget(self.position_label)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.banner)
+        column.addWidget(self.view, 1)
+        column.addLayout(transport)
+        self.setCentralWidget(central)
+
+        self.controls = ControlsPanel()
+        self.controls.changed.connect(self._settings_edited)
+        self.controls.open_model_requested.connect(self.choose_model_file)
+        self.controls_dock = QDockWidget("Controls")
+        self.controls_dock.setObjectName("controls")
+        self.controls_dock.setWidget(self.controls)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.controls_dock)
+        self.panel = FeaturePanel()
+        self.panel.changed.connect(self._settings_edited)
+        self.panel.picture.resized.connect(lambda _size: self._update_panel_request())
+        self.panel_dock = QDockWidget("Feature maps")
+        self.panel_dock.setObjectName("features")
+        self.panel_dock.setWidget(self.panel)
+        self.panel_dock.visibilityChanged.connect(lambda _visible: self._update_panel_request())
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.panel_dock)
+        self.resizeDocks([self.controls_dock, self.panel_dock], [280, 400], Qt.Orientation.Horizontal)
+
+        self.status_label = QLabel()
+        self.statusBar().addPermanentWidget(self.status_label, 1)
+
+    def _build_actions(self) -> None:
+        def action(text: str, keys: tuple[str, ...], slot, menu) -> QAction:
+            item = QAction(text, self)
+            item.setShortcuts([QKeySequence(key) for key in keys])
+            item.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            item.triggered.connect(slot)
+            menu.addAction(item)
+            self.addAction(item)
+            return item
+
+        file_menu = self.menuBar().addMenu("&File")
+        view_menu = self.menuBar().addMenu("&View")
+        record_menu = self.menuBar().addMenu("&Record")
+        help_menu = self.menuBar().addMenu("&Help")
+        self.actions_by_name = {
+            "open": action("Open video or image…", ("Ctrl+O",), self.choose_file, file_menu),
+            "camera": action("Open camera…", (), self.choose_camera, file_menu),
+            "save_settings": action("Save settings to file…", (), self.choose_settings_save, file_menu),
+            "load_settings": action("Load settings from file…", (), self.choose_settings_load, file_menu),
+            "quit": action("Quit", ("Q", "Esc"), self.close, file_menu),
+            "pause": action("Play / pause", ("Space",), self.toggle_pause, view_menu),
+            "forward": action("Step forward", ("Right",), lambda: self.step(1), view_menu),
+            "back": action("Step back", ("Left",), lambda: self.step(-1), view_menu),
+            "mirror": action("Mirror view", ("M",), self.toggle_mirror, view_menu),
+            "panel": action("Feature-map panel", ("F",), self.toggle_panel, view_menu),
+            "record": action("Start / stop recording", ("R",), self.toggle_recording, record_menu),
+            "record_video": action("Also record annotated video", (), self._record_video_toggled, record_menu),
+            "snapshot": action("Snapshot (PNG)", ("S",), self._snapshot_clicked, record_menu),
+            "help": action("Keyboard shortcuts", ("F1",), self.show_help, help_menu),
+        }
+        self.actions_by_name["record_video"].setCheckable(True)
+        self.actions_by_name["record_video"].setChecked(self.settings.record_video)
+
+    # --- sources ---------------------------------------------------------------------------
+    def open_source(self, spec: str | int, camera_options: dict | None = None) -> None:
+        """Start reading `spec` (file, folder, URL or camera index) in a capture thread."""
+        self._close_source()
+        self.banner.hide()
+        self.source_spec = spec
+        self.mailbox.dropped = 0
+        self.view.set_placeholder(f"Opening {spec}…")
+        worker = CaptureWorker(spec, self.mailbox, camera_options=camera_options, loop=self.settings.loop,
+                               realtime=self.settings.realtime)
+        worker.opened.connect(functools.partial(self._source_opened, worker))
+        worker.failed.connect(functools.partial(self._source_failed, worker))
+        worker.ended.connect(functools.partial(self._source_ended, worker))
+        worker.position.connect(functools.partial(self._source_position, worker))
+        self.capture = worker
+        worker.start()
+
+    def open_camera(self, index: int) -> None:
+        self.open_source(index, self.settings.camera_options())
+
+    def _close_source(self) -> None:
+        self.stop_recording()
+        if self.capture is not None:
+            self.capture.stop()
+            self.capture.wait()
+            self.capture = None
+        self.mailbox.take(0.0)  # a frame of the old source must not follow the new one's
+        self.source_info = None
+
+    def _source_opened(self, worker: CaptureWorker, info: SourceInfo) -> None:
+        if worker is not self.capture:
+            return
+        self.source_info = info
+        seekable = not info.is_live and bool(info.frame_count)
+        self.seek_slider.setEnabled(seekable)
+        self.seek_slider.setRange(0, max(0, (info.frame_count or 1) - 1))
+        for button in (self.back_button, self.forward_button):
+            button.setEnabled(not info.is_live)
+        self._set_play_text()
+        fps = f", {info.fps:.1f} fps" if info.fps else ""
+        self.setWindowTitle(f"pose-app — {info.name} ({info.width}×{info.height}{fps})")
+        self._refresh_blocks()
+
+    def _source_failed(self, worker: CaptureWorker, message: str) -> None:
+        if worker is not self.capture:
+            return
+        self.source_info = None
+        self.stop_recording()
+        if isinstance(worker.spec, int) or str(worker.spec).isdigit():
+            prefix = "No camera: " if worker.info is None else ""  # else it was unplugged mid-stream
+            message = f"{prefix}{message}. Open a video file instead, or choose another camera."
+        self.show_message(message, offer_sources=True)
+        self.view.set_placeholder("No source. Open a video file (Ctrl+O) or choose a camera.")
+
+    def _source_ended(self, worker: CaptureWorker) -> None:
+        if worker is self.capture:
+            self._set_play_text()
+            self.statusBar().showMessage("End of the video (enable looping to repeat it).", 5000)
+
+    def _source_position(self, worker: CaptureWorker, index: int) -> None:
+        if worker is not self.capture:
+            return
+        self.capture_rate.tick()
+        if not self.seek_slider.isSliderDown():
+            self.seek_slider.blockSignals(True)
+            self.seek_slider.setValue(index)
+            self.seek_slider.blockSignals(False)
+        total = self.source_info.frame_count if self.source_info else None
+        self.position_label.setText(f"{index + 1} / {total}" if total else f"{index + 1}")
+
+    def toggle_pause(self) -> None:
+        if self.capture is not None:
+            self.capture.set_paused(not self.capture.paused)
+            self._set_play_text()
+
+    def _set_play_text(self) -> None:
+        paused = self.capture is not None and self.capture.paused
+        self.play_button.setText("Play" if paused else "Pause")
+
+    def step(self, frames: int) -> None:
+        """Pause and show the frame `frames` away (files and image lists)."""
+        if self.capture is None or (self.source_info is not None and self.source_info.is_live):
+            return
+        self.capture.set_paused(True)
+        self._set_play_text()
+        self.capture.step(frames)
+
+    def seek(self, frame_index: int) -> None:
+        if self.capture is not None and self.source_info is not None and not self.source_info.is_live:
+            self.capture.seek(frame_index)
+
+    # --- settings --------------------------------------------------------------------------
+    def _settings_edited(self) -> None:
+        self.apply_settings(self.panel.read(self.controls.read(self.settings)))
+
+    def apply_settings(self, settings: AppSettings) -> None:
+        """Make `settings` current: rebuild the engine only when its part changed."""
+        previous, self.settings = self.settings, settings
+        self.controls.show_settings(settings)
+        self.panel.show_settings(settings)
+        if settings.engine_config() != previous.engine_config():
+            self.inference.set_engine_config(settings.engine_config())
+        if (settings.model, settings.resolution) != (previous.model, previous.resolution):
+            self._refresh_blocks()
+        self.inference.set_view(self._view_options())
+        self._update_panel_request()
+        if self.capture is not None:
+            self.capture.loop, self.capture.realtime = settings.loop, settings.realtime
+
+    def _view_options(self) -> ViewOptions:
+        ratio = self.view.devicePixelRatioF()
+        size = (round(self.view.width() * ratio), round(self.view.height() * ratio))
+        return ViewOptions(self.settings.overlay_style(), self.settings.mirror, size)
+
+    def panel_request(self) -> PanelRequest | None:
+        """What the panel needs from inference; None while it is hidden (no feature outputs)."""
+        if not self.panel_dock.isVisible():
+            return None
+        return self.settings.panel_request(self.panel.current_block(), max(120, self.panel.picture.width()))
+
+    def _update_panel_request(self) -> None:
+        self.settings = dataclasses.replace(self.settings, panel_visible=self.panel_dock.isVisible())
+        self.inference.set_panel(self.panel_request())
+
+    def _refresh_blocks(self) -> None:
+        if self.engine is None:
+            return
+        frame_size = (self.source_info.width, self.source_info.height) if self.source_info else None
+        self.panel.set_blocks(self.engine.info, frame_size, self.settings.resolution, self.settings.panel_block)
+        self.settings = dataclasses.replace(self.settings, panel_block=self.panel.current_block())
+        self._update_panel_request()
+
+    def _engine_ready(self, engine: PoseEngine) -> None:
+        self.engine = engine
+        self.controls.set_running(f"{engine.provider_label} · {engine.info.name}")
+        self._refresh_blocks()
+
+    def _engine_failed(self, message: str, running: EngineConfig | None) -> None:
+        """Say why, and show the settings of the engine that keeps running."""
+        if running is not None:
+            self.settings = dataclasses.replace(
+                self.settings, model=running.model, provider=running.provider, threads=running.threads,
+                resolution=running.resolution,
+            )
+            self.controls.show_settings(self.settings)
+            message += f" — still running {self.engine.provider if self.engine else running.provider}"
+        self.show_message(message)
+
+    def toggle_mirror(self) -> None:
+        self.apply_settings(dataclasses.replace(self.settings, mirror=not self.settings.mirror))
+
+    def toggle_panel(self) -> None:
+        self.panel_dock.setVisible(not self.panel_dock.isVisible())
+
+    def choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open video or image", self.settings.output_dir, VIDEO_FILTER)
+        if path:
+            self.open_source(path)
+
+    def choose_camera(self) -> None:
+        dialog = CameraDialog(self)
+        if dialog.exec() and (choice := dialog.choice()) is not None:
+            self.apply_settings(dataclasses.replace(
+                self.settings, camera_width=choice.width, camera_height=choice.height, camera_fps=choice.fps))
+            self.open_camera(choice.index)
+
+    def choose_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open pose-app model", "", "ONNX models (*.onnx)")
+        if path:
+            self.controls.add_model_file(path)
+
+    def choose_settings_save(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save settings", "pose-app.ini", "Settings (*.ini)")
+        if path:
+            self._report_errors(save_settings_file, path, self.settings)
+
+    def choose_settings_load(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load settings", "", "Settings (*.ini);;All files (*)")
+        if path:
+            self._report_errors(lambda: self.apply_settings(load_settings_file(path)))
+
+    # --- results ---------------------------------------------------------------------------
+    def _show_result(self, result: ViewResult) -> None:
+        self.last_result = result
+        self.view.set_image(result.view)
+        if self.panel_dock.isVisible():
+            self.panel.show_picture(result.panel, result.panel_caption)
+        self.latency.add(dict(result.stage_seconds, show=time.perf_counter() - result.emitted_at))
+        self.inference_rate.tick()
+        self.display_rate.tick()
+        self.frame_shown.emit(result)
+
+    def dropped_frames(self) -> int:
+        """Frames read but never shown: replaced in the mailbox, or skipped by a live source."""
+        return self.mailbox.dropped + (self.capture.source_dropped if self.capture else 0)
+
+    def status_text(self) -> str:
+        people = len(self.last_result.poses) if self.last_result else 0
+        provider = self.engine.provider if self.engine else "-"
+        return (f"capture {self.capture_rate.rate():.1f} fps · inference {self.inference_rate.rate():.1f} fps · "
+                f"display {self.display_rate.rate():.1f} fps · {self.latency.summary()} · "
+                f"dropped {self.dropped_frames()} · people {people} · {provider}"
+                + (" · ● REC" if self.recording_paths else ""))
+
+    def _update_status(self) -> None:
+        self.status_label.setText(self.status_text())
+
+    def show_message(self, message: str, offer_sources: bool = False) -> None:
+        self.banner.show_text(message, offer_sources)
+        self.message_shown.emit(message)
+
+    def message_text(self) -> str:
+        return self.banner.text.text() if self.banner.isVisible() else ""
+
+    def _report_errors(self, function, *args) -> object:
+        try:
+            return function(*args)
+        except PoseAppError as error:
+            self.show_message(str(error))
+            return None
+
+    # --- recording and snapshots -----------------------------------------------------------
+    def start_recording(self, csv_path: str | Path, json_path: str | Path | None = None,
+                        video_path: str | Path | None = None) -> None:
+        """Write keypoints of every processed frame (same files as `pose-app process`)."""
+        if self.source_info is None:
+            raise PoseAppError("open a source before recording")
+        self.stop_recording()
+        config = self.inference.engine_config
+        header = {"model": config.model if config else self.settings.model,
+                  "provider": self.engine.provider if self.engine else self.settings.provider,
+                  "resolution": self.settings.resolution, "smoothed": self.settings.smoothing, "tracking": True}
+        recorder = PoseRecorder(self.source_info, csv_path=csv_path, json_path=json_path, video_path=video_path,
+                                header=header, draw_style=self.settings.overlay_style())
+        self.inference.set_recorder(recorder)
+        self.recording_paths = [Path(p) for p in (csv_path, json_path, video_path) if p is not None]
+
+    def stop_recording(self) -> int:
+        """Stop and close the files; returns the frames written (0 when not recording)."""
+        recorder = self.inference.set_recorder(None) if hasattr(self, "inference") else None
+        self.recording_paths = []
+        if recorder is None:
+            return 0
+        recorder.close()
+        return recorder.frames_written
+
+    def toggle_recording(self) -> None:
+        if self.recording_paths:
+            paths = ", ".join(str(p) for p in self.recording_paths)
+            frames = self.stop_recording()
+            self.statusBar().showMessage(f"Recorded {frames} frames to {paths}", 8000)
+            return
+        directory = self.settings.output_dir
+        csv_path = timestamped(directory, "pose", ".csv")
+        video_path = csv_path.with_suffix(".mp4") if self.settings.record_video else None
+        self._report_errors(self.start_recording, csv_path, csv_path.with_suffix(".json"), video_path)
+
+    def _record_video_toggled(self) -> None:
+        checked = self.actions_by_name["record_video"].isChecked()
+        self.apply_settings(dataclasses.replace(self.settings, record_video=checked))
+
+    def save_snapshot(self, path: str | Path | None = None) -> Path:
+        """PNG of the current view at the frame's full resolution."""
+        if self.last_result is None:
+            raise PoseAppError("nothing to snapshot yet: no frame has been shown")
+        result = self.last_result
+        picture = compose_view(result.frame.image, result.poses, self.settings.overlay_style(), mirror=result.mirrored)
+        path = Path(path) if path is not None else timestamped(self.settings.output_dir, "pose-snapshot", ".png")
+        write_png(path, picture)
+        return path
+
+    def _snapshot_clicked(self) -> None:
+        path = self._report_errors(self.save_snapshot)
+        if path is not None:
+            self.statusBar().showMessage(f"Saved {path}", 5000)
+
+    def screenshot(self, path: str | Path) -> None:
+        """PNG of the whole window (view, docks, status bar)."""
+        self._update_status()
+        if not self.grab().save(str(path)):
+            raise PoseAppError(f"cannot write screenshot {path}")
+
+    # --- help, drag and drop, closing ------------------------------------------------------
+    def show_help(self) -> None:
+        rows = "".join(f"<tr><td><b>{keys}</b></td><td>{what}</td></tr>" for keys, what in SHORTCUTS)
+        QMessageBox.information(self, "Keyboard shortcuts", f"<table cellpadding='3'>{rows}</table>")
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        urls = event.mimeData().urls()
+        if urls:
+            url = urls[0]
+            self.open_source(url.toLocalFile() if url.isLocalFile() else url.toString())
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self._status_timer.stop()
+        self._close_source()
+        self.inference.stop()
+        self.inference.wait()
+        write_settings(self.store, self.settings)
+        super().closeEvent(event)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(1440, 820)

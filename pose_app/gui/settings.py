@@ -1,0 +1,134 @@
+"""The app's settings: one dataclass, persisted with QSettings (per user, or an .ini file that
+can be saved and loaded from the File menu or given with `pose-app --settings FILE`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+from pose_app.engine import DEFAULT_RESOLUTION
+from pose_app.errors import PoseAppError
+from pose_app.estimator import DecodeSettings
+from pose_app.gui.compose import PanelRequest
+from pose_app.gui.inference_worker import EngineConfig
+from pose_app.model_files import DEFAULT_MODEL
+from pose_app.render import OverlayStyle
+
+_DECODE = DecodeSettings()
+_STYLE = OverlayStyle()
+SETTINGS_GROUP = "pose-app"
+
+
+@dataclass
+class AppSettings:
+    """Everything the user can set in the window. Plain values only, so QSettings can store it."""
+
+    model: str = DEFAULT_MODEL
+    provider: str = "auto"
+    threads: int = 0
+    resolution: int = DEFAULT_RESOLUTION
+    max_poses: int = _DECODE.max_poses
+    min_pose_score: float = _DECODE.min_pose_score
+    part_score: float = _DECODE.part_score_threshold
+    nms_radius: float = _DECODE.nms_radius
+    single_pose: bool = _DECODE.single_pose
+    smoothing: bool = True
+    keypoint_threshold: float = _STYLE.min_keypoint_score
+    show_points: bool = _STYLE.points
+    show_bones: bool = _STYLE.bones
+    show_ids: bool = _STYLE.ids
+    show_boxes: bool = _STYLE.boxes
+    mirror: bool = False
+    loop: bool = True
+    realtime: bool = True  # files play at their own frame rate; off: every frame, as fast as possible
+    panel_visible: bool = False
+    panel_mode: str = "features"  # "features" or "heatmaps"
+    panel_block: str = ""  # "" = the model's middle block
+    channel_selection: str = "strongest"  # or "range"
+    channel_count: int = 16
+    channel_start: int = 0
+    heatmap_keypoint: int = -1  # -1 = all keypoints combined
+    record_video: bool = False
+    output_dir: str = ""  # recordings and snapshots; "" = the current directory
+    camera_width: int = 0  # 0 = the camera's default
+    camera_height: int = 0
+    camera_fps: int = 0
+
+    def engine_config(self) -> EngineConfig:
+        return EngineConfig(
+            model=self.model, provider=self.provider, threads=self.threads, resolution=self.resolution,
+            decode=DecodeSettings(max_poses=self.max_poses, min_pose_score=self.min_pose_score,
+                                  part_score_threshold=self.part_score, nms_radius=self.nms_radius,
+                                  single_pose=self.single_pose),
+            smoothing=self.smoothing,
+        )
+
+    def overlay_style(self) -> OverlayStyle:
+        return OverlayStyle(points=self.show_points, bones=self.show_bones, ids=self.show_ids,
+                            boxes=self.show_boxes, min_keypoint_score=self.keypoint_threshold)
+
+    def panel_request(self, block: str, width: int) -> PanelRequest:
+        return PanelRequest(
+            mode=self.panel_mode, block=block, how=self.channel_selection, count=self.channel_count,
+            start=self.channel_start, keypoint=None if self.heatmap_keypoint < 0 else self.heatmap_keypoint,
+            width=width,
+        )
+
+    def camera_options(self) -> dict[str, int]:
+        return {"width": self.camera_width, "height": self.camera_height, "fps": self.camera_fps}
+
+
+def stored_value(stored: object, default: bool | int | float | str) -> bool | int | float | str:
+    """A value read back from QSettings (native, or a string from .ini files) as the default's
+    type; the default when it does not convert."""
+    if isinstance(default, bool):
+        if isinstance(stored, str):
+            return {"true": True, "false": False}.get(stored.lower(), default)
+        return bool(stored) if isinstance(stored, (bool, int)) else default
+    try:
+        return type(default)(stored)
+    except (TypeError, ValueError):
+        return default
+
+
+def read_settings(store: QSettings) -> AppSettings:
+    """Stored values over the defaults; a value of the wrong type falls back to the default."""
+    # QSettings.value(..., type=bool) is avoided: some PySide6 versions get its refcount wrong.
+    defaults = dataclasses.asdict(AppSettings())
+    store.beginGroup(SETTINGS_GROUP)
+    try:
+        values = {name: stored_value(store.value(name, default), default) for name, default in defaults.items()}
+    finally:
+        store.endGroup()
+    return AppSettings(**values)
+
+
+def write_settings(store: QSettings, settings: AppSettings) -> None:
+    store.beginGroup(SETTINGS_GROUP)
+    for name, value in dataclasses.asdict(settings).items():
+        store.setValue(name, value)
+    store.endGroup()
+    store.sync()
+
+
+def file_store(path: str | Path) -> QSettings:
+    return QSettings(str(path), QSettings.Format.IniFormat)
+
+
+def save_settings_file(path: str | Path, settings: AppSettings) -> None:
+    store = file_store(path)
+    write_settings(store, settings)
+    if store.status() != QSettings.Status.NoError:
+        raise PoseAppError(f"cannot write settings file {path}")
+
+
+def load_settings_file(path: str | Path) -> AppSettings:
+    if not Path(path).is_file():
+        raise PoseAppError(f"settings file not found: {path}")
+    store = file_store(path)
+    if store.status() != QSettings.Status.NoError or SETTINGS_GROUP not in store.childGroups():
+        raise PoseAppError(f"{path} is not a pose-app settings file")
+    return read_settings(store)

@@ -1,0 +1,59 @@
+"""Frame-rate and latency bookkeeping for the status bar (plain Python, thread-safe enough:
+each meter is written by one thread and read by the GUI thread)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+# Latency stages from capture to display, in the order the status bar shows them.
+LATENCY_STAGES = ("queue", "preprocess", "inference", "decode", "track", "draw", "show")
+
+
+class RateMeter:
+    """Events per second over the last `window_s` seconds."""
+
+    def __init__(self, window_s: float = 1.0, clock: Callable[[], float] = time.perf_counter):
+        self._window_s = window_s
+        self._clock = clock
+        self._times: deque[float] = deque()
+        self.total = 0
+
+    def tick(self) -> None:
+        now = self._clock()
+        self._times.append(now)
+        self.total += 1
+        self._forget_before(now - self._window_s)
+
+    def rate(self) -> float:
+        self._forget_before(self._clock() - self._window_s)
+        times = list(self._times)
+        if len(times) < 2:
+            return 0.0
+        return (len(times) - 1) / max(times[-1] - times[0], 1e-9)
+
+    def _forget_before(self, oldest: float) -> None:
+        while self._times and self._times[0] < oldest:
+            self._times.popleft()
+
+
+class LatencyMeter:
+    """Exponential moving average of each stage's seconds (recent frames weigh most)."""
+
+    def __init__(self, smoothing: float = 0.1):
+        self._smoothing = smoothing
+        self.seconds: dict[str, float] = {}
+
+    def add(self, stage_seconds: dict[str, float]) -> None:
+        for stage, value in stage_seconds.items():
+            previous = self.seconds.get(stage)
+            self.seconds[stage] = value if previous is None else previous + self._smoothing * (value - previous)
+
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+    def summary(self) -> str:
+        """e.g. 'latency 41 ms (queue 1, preprocess 2, inference 25, ...)'."""
+        parts = [f"{stage} {self.seconds[stage] * 1000:.0f}" for stage in LATENCY_STAGES if stage in self.seconds]
+        return f"latency {self.total() * 1000:.0f} ms ({', '.join(parts)})" if parts else "latency -"
