@@ -101,7 +101,8 @@ class FrameTransform:
 def snap_to_valid_size(size: float, output_stride: int, *, round_up: bool = False) -> int:
     """Nearest size of the form k * output_stride + 1 (k >= 1): the sizes the network accepts."""
     cells = (size - 1) / output_stride
-    k = int(np.ceil(cells - 1e-9)) if round_up else int(round(cells))
+    # Halves round up (Python's round() would send 361 and 377 in opposite directions).
+    k = int(np.ceil(cells - 1e-9)) if round_up else int(np.floor(cells + 0.5))
     return max(k, 1) * output_stride + 1
 
 

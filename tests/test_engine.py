@@ -28,6 +28,8 @@ def test_valid_sizes_are_k_times_stride_plus_one():
     assert snap_to_valid_size(362, 16) == 369
     assert snap_to_valid_size(198.6, 16, round_up=True) == 209
     assert snap_to_valid_size(3, 16) == 17
+    # exactly half-way between two valid sizes always rounds up
+    assert snap_to_valid_size(361, 16) == 369 and snap_to_valid_size(377, 16) == 385
 
 
 @pytest.mark.parametrize(("width", "height"), [(768, 432), (432, 768), (640, 640), (1920, 1080), (101, 37)])
@@ -104,10 +106,23 @@ def test_unavailable_provider_is_an_error_not_a_fallback():
         PoseEngine(provider="quantum")
 
 
-def test_auto_reports_the_provider_that_runs():
+def test_auto_says_which_provider_it_skipped(monkeypatch):
+    """`auto` on a machine whose CUDA provider fails: it runs on the CPU and says why."""
+    import pose_app.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "available_providers", lambda: ["cuda", "cpu"])
+    real_open = engine_module._open_session
+
+    def open_without_cuda(model, path, provider, threads):
+        if provider == "cuda":
+            raise PoseAppError(f"execution provider '{provider}' failed to initialise for {path}")
+        return real_open(model, path, provider, threads)
+
+    monkeypatch.setattr(engine_module, "_open_session", open_without_cuda)
     engine = PoseEngine(provider="auto")
-    assert engine.provider in available_providers()
-    assert engine.provider_label.startswith(engine.provider)
+    assert engine.provider == "cpu"
+    assert engine.provider_label.startswith("cpu (execution provider 'cuda' failed to initialise")
+    assert PoseEngine(provider="cpu").provider_label == "cpu"
 
 
 @pytest.mark.parametrize("content", [b"", b"not an onnx model at all" * 10])
