@@ -1,0 +1,126 @@
+"""`python -m models.train`: fine-tune (or train) PoseNet on COCO-format keypoints, export ONNX.
+
+Example (fine-tune Google's 0.75 model, validate, export for `pose-app --model`):
+    python -m models.train --data DIR/images --ann DIR/person_keypoints.json --init posenet-075 \
+        --epochs 10 --val-ann VAL/person_keypoints.json --val-data VAL/images \
+        --out runs/mine --export runs/mine/mine.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+from models.train.trainer import LAST_CHECKPOINT, TrainConfig, Trainer, choose_device, load_checkpoint
+from pose_app.errors import PoseAppError
+
+# On --resume the saved run's settings win, except these, which may change between sessions.
+RESUME_OVERRIDES = ("epochs", "workers", "val_every", "val_max_images")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.splitlines()[0])
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", type=Path, help="images folder (the JSON's file_names are relative to it)")
+    data.add_argument("--ann", type=Path, help="COCO person-keypoints JSON")
+    data.add_argument("--val-ann", type=Path, help="validation COCO keypoints JSON (AP via pycocotools)")
+    data.add_argument("--val-data", type=Path, help="validation images folder (default: --data)")
+    data.add_argument("--max-images", type=int, help="use only the first K training images (smoke runs)")
+    data.add_argument("--val-max-images", type=int, help="validate on the first K images only")
+    data.add_argument("--no-augment", dest="augment", action="store_false", help="letterbox only, no augmentation")
+    model = parser.add_argument_group("model")
+    model.add_argument("--init", default="posenet-075", help="posenet-075 | posenet-050 | scratch (default posenet-075)")
+    model.add_argument("--width", type=float, help="width multiplier for --init scratch (default 0.75)")
+    model.add_argument("--output-stride", type=int, default=16, choices=(8, 16))
+    model.add_argument("--freeze-layers", type=int, default=0, help="keep conv0 and blocks 1..N-1 fixed")
+    model.add_argument("--disc-radius", type=float, default=TrainConfig.disc_radius, help="heatmap disc radius, input px")
+    run = parser.add_argument_group("optimisation")
+    run.add_argument("--epochs", type=int, help=f"total epochs (default {TrainConfig.epochs})")
+    run.add_argument("--batch-size", type=int, default=16)
+    run.add_argument("--lr", type=float, help="peak learning rate (default 1e-4 fine-tuning, 1e-3 scratch)")
+    run.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay)
+    run.add_argument("--input-size", type=int, default=257, help="square training input, k*stride+1 (257, 353...)")
+    run.add_argument("--val-input-size", type=int, help="validation resolution (default --input-size)")
+    run.add_argument("--val-every", type=int, help="validate every N epochs and after the last (default 1)")
+    run.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    run.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: all cores)")
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", type=Path, required=True, help="run folder: last.pt, history.json")
+    output.add_argument("--resume", action="store_true", help=f"continue the run saved in OUT/{LAST_CHECKPOINT}")
+    output.add_argument("--export", type=Path, help="write the final model here as an app ONNX model")
+    return parser.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """TrainConfig of a fresh run; checks what argparse cannot."""
+    if args.data is None or args.ann is None:
+        raise PoseAppError("--data and --ann are required (unless --resume)")
+    if (args.input_size - 1) % args.output_stride:
+        raise PoseAppError(f"--input-size {args.input_size} must be k * {args.output_stride} + 1 (e.g. 257, 353)")
+    if (args.epochs or 0) < 0 or args.batch_size < 1:
+        raise PoseAppError("--epochs must be >= 0 and --batch-size >= 1")
+    names = {f.name for f in fields(TrainConfig)} - {"loss_weights"}
+    # Options left out (None) take TrainConfig's defaults.
+    values = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    return TrainConfig(**{k: (str(v) if isinstance(v, Path) else v) for k, v in values.items()})
+
+
+def resumed_config(args: argparse.Namespace, checkpoint: dict) -> TrainConfig:
+    """The saved run's config, with the few settings that may change on resume taken from args."""
+    saved = dict(checkpoint["train_config"])
+    saved.update({name: getattr(args, name) for name in RESUME_OVERRIDES if getattr(args, name) is not None})
+    return TrainConfig(**saved)
+
+
+def weights_description(config: TrainConfig, epochs: int) -> tuple[str, str]:
+    """(weights_source, license) metadata for the exported model."""
+    data = f"{Path(config.ann).name} ({config.data})"
+    if config.init == "scratch":
+        return f"trained from scratch by models.train on {data}, {epochs} epochs", "terms of the training data apply"
+    return (
+        f"Google PoseNet {config.init} (TensorFlow.js models) fine-tuned by models.train on {data}, {epochs} epochs",
+        "Apache-2.0 (base weights Copyright Google LLC; see NOTICE); terms of the training data apply",
+    )
+
+
+def export(trainer: Trainer, path: Path) -> Path:
+    from models.export_onnx import export_onnx
+
+    source, license_text = weights_description(trainer.config, trainer.epoch)
+    model = trainer.model.to("cpu").eval()
+    return export_onnx(model, path, model_name=path.stem, weights_source=source, license=license_text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        device = choose_device(args.device)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        if args.resume:
+            checkpoint = load_checkpoint(args.out / LAST_CHECKPOINT)
+            config = resumed_config(args, checkpoint)
+            print(f"resuming {args.out} after epoch {checkpoint['epoch']} of {config.epochs}", flush=True)
+        else:
+            if (args.out / LAST_CHECKPOINT).exists():
+                raise PoseAppError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
+            checkpoint, config = None, config_from_args(args)
+        print(f"device {device} ({torch.get_num_threads()} CPU threads)", flush=True)
+        trainer = Trainer(config, device, checkpoint)
+        trainer.run()
+        if args.export:
+            print(f"exported {export(trainer, args.export)}", flush=True)
+    except PoseAppError as error:
+        print(f"models.train: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
