@@ -24,16 +24,16 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from pycocotools.coco import COCO
 
 from pose_app.decode import decode_single_pose
 from pose_app.engine import PoseEngine
+from pose_app.model_files import SHIPPED_MODELS
 from pose_app.skeleton import KEYPOINT_INDEX
+from pose_app.sources import read_image
 
 COCO_DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "coco-dev"
-SHIPPED = ("posenet-075", "posenet-050", "posenet-075-s8")
 BOX_ENLARGEMENT = 1.2
 PCK_HEAD_FRACTION = 0.5
 BOX_DIAGONAL_FALLBACK = 0.1
@@ -120,10 +120,7 @@ def cells_inside_box(box_xyxy: np.ndarray, map_shape: tuple[int, int], stride: i
 
 def predict_in_box(engine: PoseEngine, target: Target, resolution: int) -> np.ndarray:
     """(17, 2) frame-pixel keypoints of the person in `target`'s enlarged box."""
-    frame = cv2.imread(str(target.image_path))
-    if frame is None:
-        raise FileNotFoundError(f"cannot read image {target.image_path}")
-    out = engine.infer(frame, resolution)
+    out = engine.infer(read_image(target.image_path), resolution)
     box = enlarged_box_xyxy(target.box_xywh).reshape(2, 2)
     box_input = out.transform.to_input(box).reshape(4)
     stride = engine.info.output_stride
@@ -152,12 +149,12 @@ def evaluate_model(model: str | Path, targets: list[Target], resolution: int) ->
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", default=list(SHIPPED), help="names or .onnx paths")
+    parser.add_argument("models", nargs="*", default=list(SHIPPED_MODELS), help="names or .onnx paths")
     parser.add_argument("--data", type=Path, default=COCO_DEV, help="COCO keypoint folder")
     parser.add_argument("--resolution", type=int, default=353, help="longer input side")
     args = parser.parse_args(argv)
     targets = largest_people(args.data)
-    print(f"| model | resolution | people | keypoints | PCK@0.5 head | box-centre baseline |")
+    print("| model | resolution | people | keypoints | PCK@0.5 head | box-centre baseline |")
     print("|---|---|---|---|---|---|")
     for model in args.models:
         r = evaluate_model(model, targets, args.resolution)

@@ -15,13 +15,12 @@ from torch import Tensor, nn
 
 from models.convert import pretrained_posenet
 from models.posenet import NUM_LAYERS, PoseNet
+from pose_app.engine import HEAD_OUTPUTS, INPUT_NAME
 from pose_app.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES, SKELETON_EDGES
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 OPSET = 18
-INPUT_NAME = "image"
-HEAD_NAMES = ("heatmaps", "offsets", "displacement_fwd", "displacement_bwd")
-OUTPUT_NAMES = HEAD_NAMES + tuple(f"feature_{i}" for i in range(NUM_LAYERS))
+OUTPUT_NAMES = HEAD_OUTPUTS + tuple(f"feature_{i}" for i in range(NUM_LAYERS))
 # A valid size for tracing; the exported graph keeps N, H and W symbolic.
 TRACE_SIZE = (1, 3, 257, 193)
 INPUT_FORMAT = (

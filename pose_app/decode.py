@@ -25,6 +25,14 @@ import numpy as np
 from pose_app.errors import PoseAppError
 from pose_app.skeleton import NUM_KEYPOINTS, NUM_PART_TREE_EDGES, PART_TREE_EDGES
 
+# Keypoints scoring below this are treated as not seen: not drawn, and ignored by the tracker's
+# similarities (and the smoother). Scores are per-keypoint probabilities (sigmoid heatmaps); the
+# decoder returns all 17 keypoints of a pose whatever their score, and below about 0.3 they are
+# mostly guesses at hidden or out-of-frame joints. It is lower than the part score threshold
+# (0.5) that a keypoint needs to start a pose, because keypoints reached along the part tree
+# from a confident root are placed well at lower scores.
+MIN_KEYPOINT_SCORE = 0.3
+
 # How often a displaced point is re-snapped to the nearest cell and corrected by that cell's
 # offset (TF.js offsetRefineStep). One step already lands on the keypoint the target cell sees;
 # the second fixes long displacements that first land on a neighbouring cell.
@@ -56,15 +64,33 @@ def check_output_stride(output_stride: int) -> None:
         raise PoseAppError(f"output stride must be a positive integer, got {output_stride!r}")
 
 
-def keypoint_points_of_cells(offsets: np.ndarray, output_stride: int) -> np.ndarray:
-    """Input-pixel (y, x) where each cell (i, j) sees each keypoint k: ``(i, j) * stride + offset``.
+def points_seen_from_cells(
+    offset_y: np.ndarray, offset_x: np.ndarray, rows: np.ndarray, cols: np.ndarray, output_stride: int
+) -> np.ndarray:
+    """Input-pixel (y, x) = ``(i, j) * stride + offset`` for cell rows i and columns j (float32)
+    and the offsets read there, all broadcasting together. Returns float32 ``(..., 2)``."""
+    return np.stack([offset_y + rows * output_stride, offset_x + cols * output_stride], axis=-1)
 
-    Returns float32 ``(17, h, w, 2)``.
-    """
+
+def keypoint_points_of_cells(offsets: np.ndarray, output_stride: int) -> np.ndarray:
+    """Input-pixel (y, x) where each cell (i, j) sees each keypoint k. Returns float32
+    ``(17, h, w, 2)``."""
     h, w = offsets.shape[1:]
-    rows = np.arange(h, dtype=np.float32)[:, None] * output_stride
-    cols = np.arange(w, dtype=np.float32)[None, :] * output_stride
-    return np.stack([offsets[:NUM_KEYPOINTS] + rows, offsets[NUM_KEYPOINTS:] + cols], axis=-1)
+    rows = np.arange(h, dtype=np.float32)[:, None]
+    cols = np.arange(w, dtype=np.float32)[None, :]
+    return points_seen_from_cells(offsets[:NUM_KEYPOINTS], offsets[NUM_KEYPOINTS:], rows, cols, output_stride)
+
+
+def keypoint_points_at_cells(
+    offsets: np.ndarray, keypoint_ids: np.ndarray, rows: np.ndarray, cols: np.ndarray, output_stride: int
+) -> np.ndarray:
+    """Input-pixel (y, x) where cell (rows[n], cols[n]) sees keypoint keypoint_ids[n]: the same
+    points as keypoint_points_of_cells, reading the offsets of those cells only. Returns float32
+    ``(N, 2)``."""
+    return points_seen_from_cells(
+        offsets[keypoint_ids, rows, cols], offsets[NUM_KEYPOINTS + keypoint_ids, rows, cols],
+        rows.astype(np.float32), cols.astype(np.float32), output_stride,
+    )
 
 
 def window_maxima(heatmaps: np.ndarray, radius: int) -> np.ndarray:
@@ -243,7 +269,7 @@ def decode_single_pose(
     check_output_stride(output_stride)
     keypoint_ids = np.arange(NUM_KEYPOINTS)
     rows, cols = np.unravel_index(heatmaps.reshape(NUM_KEYPOINTS, -1).argmax(axis=1), heatmaps.shape[1:])
-    points_yx = keypoint_points_of_cells(offsets, output_stride)[keypoint_ids, rows, cols]
+    points_yx = keypoint_points_at_cells(offsets, keypoint_ids, rows, cols, output_stride)
     keypoints = keypoints_xy_score(points_yx[None], heatmaps[keypoint_ids, rows, cols][None])
     return keypoints, keypoints[:, :, 2].mean(axis=1, dtype=np.float32)
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from pose_app.decode import MIN_KEYPOINT_SCORE
 from pose_app.skeleton import SKELETON_EDGES
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class OverlayStyle:
     bones: bool = True
     ids: bool = True
     boxes: bool = False
-    min_keypoint_score: float = 0.3
+    min_keypoint_score: float = MIN_KEYPOINT_SCORE
 
 
 def person_color(person_id: int) -> tuple[int, int, int]:

@@ -3,7 +3,8 @@
 Each frame's poses are matched to the tracks of the previous frames by a similarity, the larger
 of COCO's Object Keypoint Similarity (OKS) and the IoU of the keypoint boxes, against both the
 track's last pose and its constant-velocity prediction; the matching is the optimal one-to-one
-assignment (Hungarian algorithm, scipy's `linear_sum_assignment`). A track
+assignment (Hungarian algorithm, scipy's `linear_sum_assignment`) among the pairs at least
+`min_similarity` similar. A track
 survives `max_missed_frames` consecutive frames without a match; new people get new ids, and an
 id is never handed out twice.
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from pose_app.decode import MIN_KEYPOINT_SCORE
 from pose_app.skeleton import NUM_KEYPOINTS, OKS_SIGMAS
 
 # Smallest object area (px^2) used as OKS scale: stops a pose with one confident keypoint
@@ -52,17 +54,20 @@ def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     return np.divide(intersection, union, out=np.zeros_like(union), where=union > 0)
 
 
-def object_keypoint_similarity(
-    poses_a: np.ndarray, poses_b: np.ndarray, min_keypoint_score: float
+def oks_given_areas(
+    poses_a: np.ndarray,
+    poses_b: np.ndarray,
+    areas_a: np.ndarray,
+    areas_b: np.ndarray,
+    min_keypoint_score: float,
 ) -> np.ndarray:
-    """COCO OKS `(A, B)` between every pair of poses, over keypoints confident in both.
+    """COCO OKS `(A, B)` between every pair of poses, over keypoints confident in both, given the
+    poses' keypoint-box areas `(A,)` and `(B,)`.
 
     OKS = mean_i exp(-d_i^2 / (2 s^2 k_i^2)) with k_i = 2 sigma_i and s^2 the object area,
     here the mean keypoint-box area of the two poses (symmetric: neither pose is "ground
     truth"). Pairs sharing no confident keypoint get 0.
     """
-    areas_a = box_areas(keypoint_boxes(poses_a, min_keypoint_score))
-    areas_b = box_areas(keypoint_boxes(poses_b, min_keypoint_score))
     area = np.maximum((areas_a[:, None] + areas_b[None, :]) / 2.0, MIN_OKS_AREA)
     squared_distances = (
         (poses_a[:, None, :, :2].astype(np.float64) - poses_b[None, :, :, :2]) ** 2
@@ -74,6 +79,16 @@ def object_keypoint_similarity(
     counts = both_confident.sum(axis=2)
     sums = np.where(both_confident, per_keypoint, 0.0).sum(axis=2)
     return np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+
+
+def object_keypoint_similarity(
+    poses_a: np.ndarray, poses_b: np.ndarray, min_keypoint_score: float
+) -> np.ndarray:
+    """COCO OKS `(A, B)` between every pair of poses (see oks_given_areas), the object areas
+    being the poses' keypoint boxes."""
+    areas_a = box_areas(keypoint_boxes(poses_a, min_keypoint_score))
+    areas_b = box_areas(keypoint_boxes(poses_b, min_keypoint_score))
+    return oks_given_areas(poses_a, poses_b, areas_a, areas_b, min_keypoint_score)
 
 
 def pose_similarity(
@@ -88,11 +103,26 @@ def pose_similarity(
     # docs/readme-tracking.md): on people-one-by-one-768x432.mp4 max gave 13 ids for 6 people
     # where the mean 0.5 OKS + 0.5 IoU gave 17 (short fragments as people enter), and it kept the
     # ids of all 144 synthetic crossings (the mean: 140).
-    oks = object_keypoint_similarity(poses_a, poses_b, min_keypoint_score)
-    iou = box_iou(
-        keypoint_boxes(poses_a, min_keypoint_score), keypoint_boxes(poses_b, min_keypoint_score)
+    boxes_a = keypoint_boxes(poses_a, min_keypoint_score)
+    boxes_b = keypoint_boxes(poses_b, min_keypoint_score)
+    oks = oks_given_areas(
+        poses_a, poses_b, box_areas(boxes_a), box_areas(boxes_b), min_keypoint_score
     )
-    return np.maximum(oks, iou)
+    return np.maximum(oks, box_iou(boxes_a, boxes_b))
+
+
+def gated_optimal_assignment(
+    similarity: np.ndarray, min_similarity: float
+) -> list[tuple[int, int]]:
+    """(row, column) pairs of the one-to-one assignment with the largest total similarity among
+    pairs whose similarity is >= `min_similarity`; no other pair is ever assigned."""
+    # Gating before the assignment: a below-threshold pair must not add to a total and so pull a
+    # row away from its real partner. Zeroing it makes it worth exactly as much as leaving both
+    # unassigned (similarities are >= 0); if the solver still uses it, it is dropped below.
+    allowed = similarity >= min_similarity
+    rows, cols = linear_sum_assignment(np.where(allowed, similarity, 0.0), maximize=True)
+    keep = allowed[rows, cols]
+    return list(zip(rows[keep].tolist(), cols[keep].tolist()))
 
 
 def check_poses(keypoints: np.ndarray, per_pose: np.ndarray, name: str = "scores") -> None:
@@ -154,7 +184,7 @@ class PoseTracker:
         self,
         max_missed_frames: int = 15,
         min_similarity: float = 0.2,
-        min_keypoint_score: float = 0.3,
+        min_keypoint_score: float = MIN_KEYPOINT_SCORE,
     ):
         if max_missed_frames < 0:
             raise ValueError(f"max_missed_frames must be >= 0, got {max_missed_frames}")
@@ -194,21 +224,21 @@ class PoseTracker:
         return [t.track_id for t in self._tracks]
 
     def _match(self, keypoints: np.ndarray) -> list[tuple[int, int]]:
-        """(track index, detection index) pairs of the optimal assignment above `min_similarity`."""
+        """(track index, detection index) pairs of the optimal assignment among pairs at least
+        `min_similarity` similar."""
         if not self._tracks or len(keypoints) == 0:
             return []
         # A track matches a detection close to where it was last seen (someone who stopped) or
         # to where it would be at constant velocity (someone walking on, or two people
         # crossing at low frame rate), whichever is more similar.
+        # Last and predicted poses go through one similarity call, so the detections' keypoint
+        # boxes are computed once per frame.
         last = np.stack([t.keypoints for t in self._tracks])
         predicted = np.stack([t.predicted_keypoints() for t in self._tracks])
-        similarity = np.maximum(
-            pose_similarity(last, keypoints, self.min_keypoint_score),
-            pose_similarity(predicted, keypoints, self.min_keypoint_score),
-        )
-        rows, cols = linear_sum_assignment(similarity, maximize=True)
-        keep = similarity[rows, cols] >= self.min_similarity
-        return list(zip(rows[keep].tolist(), cols[keep].tolist()))
+        similarity = pose_similarity(
+            np.concatenate([last, predicted]), keypoints, self.min_keypoint_score
+        ).reshape(2, len(self._tracks), len(keypoints)).max(axis=0)
+        return gated_optimal_assignment(similarity, self.min_similarity)
 
     def _start_track(self, pose: np.ndarray) -> int:
         track = _Track(self._next_id, pose.copy())

@@ -8,10 +8,19 @@ import numpy as np
 import pytest
 from scipy.ndimage import maximum_filter
 
-from conftest import MEDIA, REPO, requires_shared
-from pose_app.decode import build_part_score_queue, decode_multiple_poses, decode_single_pose, window_maxima
+from conftest import MEDIA, requires_shared
+from pose_app.decode import (
+    build_part_score_queue,
+    decode_multiple_poses,
+    decode_single_pose,
+    keypoint_points_at_cells,
+    keypoint_points_of_cells,
+    window_maxima,
+)
+from pose_app.engine import PoseEngine
 from pose_app.errors import PoseAppError
 from pose_app.skeleton import NUM_KEYPOINTS, PART_TREE_EDGES
+from pose_app.sources import read_image
 
 STRIDE = 16
 # A standing person's keypoints (y, x) in input pixels relative to the nose, COCO order;
@@ -143,6 +152,21 @@ def test_single_pose_fast_path_takes_each_keypoints_best_cell():
     assert pose_scores.shape == (1,) and pose_scores.dtype == np.float32
     assert_pose_is(keypoints[0], person, scores[0])
     assert pose_scores[0] == pytest.approx(scores.mean(), abs=1e-6)
+
+
+def test_points_at_chosen_cells_are_those_of_the_full_grid():
+    rng = np.random.default_rng(1)
+    offsets = rng.uniform(-40, 40, (2 * NUM_KEYPOINTS, 9, 14)).astype(np.float32)
+    grid = keypoint_points_of_cells(offsets, STRIDE)
+    assert grid.shape == (NUM_KEYPOINTS, 9, 14, 2) and grid.dtype == np.float32
+    # Cell (i, j) sees keypoint k at (i * stride + offset_y, j * stride + offset_x).
+    expected = [2 * STRIDE + offsets[5, 2, 7], 7 * STRIDE + offsets[NUM_KEYPOINTS + 5, 2, 7]]
+    np.testing.assert_array_equal(grid[5, 2, 7], expected)
+    keypoint_ids = np.arange(NUM_KEYPOINTS)
+    rows, cols = rng.integers(0, 9, NUM_KEYPOINTS), rng.integers(0, 14, NUM_KEYPOINTS)
+    points = keypoint_points_at_cells(offsets, keypoint_ids, rows, cols, STRIDE)
+    assert points.dtype == np.float32
+    np.testing.assert_array_equal(points, grid[keypoint_ids, rows, cols])
 
 
 def test_part_score_queue_holds_local_maxima_above_threshold_best_first():
@@ -290,37 +314,16 @@ def test_fields_that_break_the_contract_are_rejected():
         decode_multiple_poses(heatmaps, offsets, fwd, bwd, 0)
 
 
-def letterboxed_input(image_bgr: np.ndarray, longer_side: int, stride: int) -> np.ndarray:
-    """The model input for one image: RGB, longer side resized to ``longer_side``, padded
-    right/bottom with 127.5 to valid sizes (k * stride + 1); float32 NCHW, values 0..255."""
-    import cv2
-
-    h, w = image_bgr.shape[:2]
-    scale = longer_side / max(h, w)
-    resized = cv2.resize(image_bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    valid_h, valid_w = (-(-(size - 1) // stride) * stride + 1 for size in resized.shape[:2])
-    padded = np.full((valid_h, valid_w, 3), 127.5, np.float32)
-    padded[: resized.shape[0], : resized.shape[1]] = resized[:, :, ::-1]
-    return padded.transpose(2, 0, 1)[None]
-
-
 @requires_shared
 def test_real_model_finds_the_skiers():
-    model = REPO / "assets" / "models" / "posenet-075.onnx"
-    if not model.is_file():
-        pytest.skip(f"{model} is absent (produced by models/export_onnx.py)")
-    import cv2
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    stride = int(session.get_modelmeta().custom_metadata_map["output_stride"])
-    image = cv2.imread(str(MEDIA / "skiers-multi-person.jpg"))
-    batch = letterboxed_input(image, 513, stride)
-    names = ["heatmaps", "offsets", "displacement_fwd", "displacement_bwd"]
-    heatmaps, offsets, fwd, bwd = (out[0] for out in session.run(names, {"image": batch}))
-
-    keypoints, scores = decode_multiple_poses(heatmaps, offsets, fwd, bwd, stride, min_pose_score=0.25)
-    resized_h, resized_w = (round(size * 513 / max(image.shape[:2])) for size in image.shape[:2])
+    # The app's own preprocessing and heads-only session, then the multi-person decoder.
+    engine = PoseEngine("posenet-075", provider="cpu")
+    out = engine.infer(read_image(MEDIA / "skiers-multi-person.jpg"), 513)
+    stride = engine.info.output_stride
+    keypoints, scores = decode_multiple_poses(
+        out.heatmaps, out.offsets, out.displacement_fwd, out.displacement_bwd, stride, min_pose_score=0.25
+    )
+    resized_w, resized_h = out.transform.resized_size
     confident = keypoints[:, :, 2] >= 0.5
     xs, ys = keypoints[:, :, 0][confident], keypoints[:, :, 1][confident]
     assert len(scores) >= 3, json.dumps(scores.tolist())

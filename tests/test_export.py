@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -17,8 +16,9 @@ from onnx import numpy_helper
 from models.convert import pretrained_posenet
 from models.export_onnx import ASSETS_DIR, LICENSE, OUTPUT_NAMES, SHIPPED, export_onnx, metadata
 from models.posenet import PoseNet
-from pose_app.engine import input_transform, preprocess
+from pose_app.engine import INPUT_NAME, PoseEngine, input_transform, preprocess
 from pose_app.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES
+from pose_app.sources import read_image
 
 from conftest import SHARED, requires_shared
 
@@ -34,7 +34,7 @@ RELATIVE_TOLERANCE = 2e-4
 
 def real_input(shared: Path, resolution: int, stride: int) -> np.ndarray:
     """A COCO image letterboxed like the app does: float32 [1,3,H,W], 0..255."""
-    frame = cv2.imread(str(shared / "data" / "coco-dev" / "images" / IMAGE))
+    frame = read_image(shared / "data" / "coco-dev" / "images" / IMAGE)
     height, width = frame.shape[:2]
     return preprocess(frame, input_transform(width, height, resolution, stride))
 
@@ -50,7 +50,7 @@ def torch_outputs(model: PoseNet, image: np.ndarray) -> list[np.ndarray]:
 
 def ort_outputs(path: Path, image: np.ndarray) -> list[np.ndarray]:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(list(OUTPUT_NAMES), {"image": image})
+    return session.run(list(OUTPUT_NAMES), {INPUT_NAME: image})
 
 
 def assert_outputs_match(expected: list[np.ndarray], actual: list[np.ndarray]) -> None:
@@ -108,6 +108,21 @@ def test_outputs_follow_the_contract(
         side_h = (height - 1) // block["stride"] + 1
         side_w = (width - 1) // block["stride"] + 1
         assert outputs[block["name"]].shape == (2, block["channels"], side_h, side_w)
+
+
+def test_the_app_engine_runs_a_fresh_export(shared_dir: Path, exported_075: Path) -> None:
+    # The exporter names its input and heads after the engine's constants: the engine loads the
+    # file, finds every head and feature output, and returns what onnxruntime computes.
+    engine = PoseEngine(exported_075, provider="cpu", threads=1)
+    assert [block.name for block in engine.info.feature_blocks] == list(OUTPUT_NAMES[4:])
+    frame = read_image(shared_dir / "data" / "coco-dev" / "images" / IMAGE)
+    out = engine.infer(frame, 257, features=("feature_13",))
+    expected = ort_outputs(exported_075, real_input(shared_dir, 257, 16))
+    fetched = {"heatmaps": out.heatmaps, "offsets": out.offsets, "feature_13": out.features["feature_13"]}
+    for name, actual in fetched.items():
+        scale = max(1.0, float(np.abs(actual).max()))
+        reference = expected[OUTPUT_NAMES.index(name)][0]
+        np.testing.assert_allclose(actual, reference, rtol=0, atol=RELATIVE_TOLERANCE * scale, err_msg=name)
 
 
 def test_metadata_is_complete_and_parseable(exported_075: Path) -> None:

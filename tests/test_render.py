@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pose_app.decode import MIN_KEYPOINT_SCORE
 from pose_app.engine import input_transform
 from pose_app.estimator import FramePoses
 from pose_app.render import OverlayStyle, draw_poses, mirror_x, person_color
@@ -59,12 +60,16 @@ def test_bone_is_drawn_between_its_keypoints_in_the_person_color():
 
 
 def test_low_score_keypoints_and_their_bones_are_hidden():
+    # The default style hides keypoints below the app-wide MIN_KEYPOINT_SCORE.
     image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-    pose = one_pose({"left_shoulder": (40, 30, 0.9), "left_elbow": (140, 90, 0.1)})
-    draw_poses(image, pose, OverlayStyle(ids=False, min_keypoint_score=0.3))
+    just_below = MIN_KEYPOINT_SCORE - 0.01
+    pose = one_pose({"left_shoulder": (40, 30, MIN_KEYPOINT_SCORE), "left_elbow": (140, 90, just_below)})
+    draw_poses(image, pose, OverlayStyle(ids=False))
     pixels = colored_pixels(image, person_color(3))
     assert len(pixels) > 0
     assert np.linalg.norm(pixels - [40, 30], axis=1).max() <= 4  # only the shoulder's dot
+    draw_poses(image, pose, OverlayStyle(ids=False, min_keypoint_score=just_below))
+    assert np.linalg.norm(colored_pixels(image, person_color(3)) - [40, 30], axis=1).max() > 90
 
 
 def test_nothing_is_drawn_for_no_people_or_all_options_off():

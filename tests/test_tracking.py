@@ -9,7 +9,14 @@ from pose_app.estimator import PoseEstimator
 from pose_app.skeleton import NUM_KEYPOINTS, OKS_SIGMAS
 from pose_app.smoothing import PoseSmoother
 from pose_app.sources import open_source
-from pose_app.tracking import PoseTracker, box_iou, keypoint_boxes, object_keypoint_similarity
+from pose_app.tracking import (
+    PoseTracker,
+    box_iou,
+    gated_optimal_assignment,
+    keypoint_boxes,
+    object_keypoint_similarity,
+    pose_similarity,
+)
 
 # A standing person one unit tall, top of the head at y = 0, centred on x = 0 (COCO order).
 UPRIGHT = np.array(
@@ -134,6 +141,31 @@ def test_box_iou_known_values():
     assert iou[0, 1] == pytest.approx(1 / 7)
     assert iou[0, 0] == 1.0 and iou[0, 2] == 0.0
     assert iou[3, 3] == 0.0  # empty union: 0, not NaN
+
+
+def test_below_threshold_pair_cannot_pull_a_detection_from_its_track():
+    # Rows are tracks, columns detections. Over the full matrix, track 0 - detection 1 (0.15)
+    # plus track 1 - detection 0 (0.85) outweighs track 0 - detection 0 (0.90) alone; gated at
+    # 0.2, detection 0 stays with track 0 and the other two are left unmatched.
+    similarity = np.array([[0.90, 0.15], [0.85, 0.00]])
+    assert gated_optimal_assignment(similarity, 0.2) == [(0, 0)]
+
+
+def test_gated_assignment_keeps_every_allowed_pair_of_the_optimum():
+    similarity = np.array([[0.3, 0.9, 0.0], [0.8, 0.7, 0.1], [0.0, 0.05, 0.25]])
+    assert sorted(gated_optimal_assignment(similarity, 0.2)) == [(0, 1), (1, 0), (2, 2)]
+    assert gated_optimal_assignment(similarity, 0.95) == []
+    assert gated_optimal_assignment(np.zeros((0, 2)), 0.2) == []
+
+
+def test_pose_similarity_is_the_larger_of_oks_and_keypoint_box_iou():
+    a = np.stack([person(200, 100, 300), person(240, 100, 300)])
+    b = np.stack([person(205, 104, 300), person(600, 90, 250), person(230, 100, 300, score=0.1)])
+    expected = np.maximum(
+        object_keypoint_similarity(a, b, 0.3), box_iou(keypoint_boxes(a, 0.3), keypoint_boxes(b, 0.3))
+    )
+    np.testing.assert_allclose(pose_similarity(a, b, 0.3), expected, rtol=1e-12)
+    assert expected[1, 2] > 0.5 and expected[0, 1] < 1e-6  # IoU carries the weak pose; far: ~0
 
 
 @pytest.mark.parametrize("walks_on", [True, False])
