@@ -280,7 +280,8 @@ class MainWindow(QMainWindow):
     def _source_ended(self, worker: CaptureWorker) -> None:
         if worker is self.capture:
             self._set_play_text()
-            self.statusBar().showMessage("End of the video (enable looping to repeat it).", 5000)
+            hint = "press R to finish the recording" if self.recording_paths else "enable looping to repeat it"
+            self.statusBar().showMessage(f"End of the video ({hint}).", 5000)
 
     def _source_position(self, worker: CaptureWorker, index: int) -> None:
         if worker is not self.capture:
@@ -330,7 +331,8 @@ class MainWindow(QMainWindow):
         self.inference.set_view(self._view_options())
         self._update_panel_request()
         if self.capture is not None:
-            self.capture.loop, self.capture.realtime = settings.loop, settings.realtime
+            self.capture.realtime = settings.realtime
+        self._set_capture_loop()
 
     def _view_options(self) -> ViewOptions:
         ratio = self.view.devicePixelRatioF()
@@ -451,23 +453,31 @@ class MainWindow(QMainWindow):
         if self.source_info is None:
             raise PoseAppError("open a source before recording")
         self.stop_recording()
-        config = self.inference.engine_config
-        header = {"model": config.model if config else self.settings.model,
+        # The model's own name, as `pose-app process` writes it (settings.model may be a file path).
+        header = {"model": self.engine.info.name if self.engine else self.settings.model,
                   "provider": self.engine.provider if self.engine else self.settings.provider,
                   "resolution": self.settings.resolution, "smoothed": self.settings.smoothing, "tracking": True}
         recorder = PoseRecorder(self.source_info, csv_path=csv_path, json_path=json_path, video_path=video_path,
                                 header=header, draw_style=self.settings.overlay_style())
         self.inference.set_recorder(recorder)
         self.recording_paths = [Path(p) for p in (csv_path, json_path, video_path) if p is not None]
+        self._set_capture_loop()
 
     def stop_recording(self) -> int:
         """Stop and close the files; returns the frames written (0 when not recording)."""
         recorder = self.inference.set_recorder(None) if hasattr(self, "inference") else None
         self.recording_paths = []
+        self._set_capture_loop()
         if recorder is None:
             return 0
         recorder.close()
         return recorder.frames_written
+
+    def _set_capture_loop(self) -> None:
+        """Loop files as the settings say, except while recording: a recording holds each frame
+        once (frame numbers and ids restart on a loop), ending with the file like `pose-app process`."""
+        if self.capture is not None:
+            self.capture.loop = self.settings.loop and not self.recording_paths
 
     def toggle_recording(self) -> None:
         if self.recording_paths:

@@ -1,0 +1,159 @@
+"""A recording made in the desktop app equals `pose-app process` on the same file, frame for frame.
+
+The window runs in max-speed mode (every frame processed, none dropped), so its tracker and
+smoother see exactly the frames and timestamps `pose-app process` sees. The recording is made
+the way a user records a whole file: pause, go to the first frame, start recording, play.
+"""
+
+import csv
+import json
+
+import pytest
+
+from conftest import MEDIA, requires_shared
+from pose_app import cli
+from pose_app.export import long_csv_rows
+from pose_app.gui.main_window import MainWindow
+from pose_app.gui.settings import AppSettings, file_store
+from pose_app.model_files import DEFAULT_MODEL, resolve_model
+
+WAIT_MS = 60_000  # generous: the CI machine may be busy
+WALK_FRAMES = 89  # walk-640x480.mkv: 3 s at 30 fps (pose-app process reports 89 frames)
+
+
+@pytest.fixture
+def walk():
+    return str(MEDIA / "walk-640x480.mkv")
+
+
+@pytest.fixture(scope="module")
+def cli_outputs(tmp_path_factory):
+    """(csv path, json path) written by `pose-app process` with its default settings."""
+    walk = str(MEDIA / "walk-640x480.mkv")
+    folder = tmp_path_factory.mktemp("process")
+    csv_path, json_path = folder / "cli.csv", folder / "cli.json"
+    assert cli.main(["process", walk, "--csv", str(csv_path), "--json", str(json_path)]) == 0
+    return csv_path, json_path
+
+
+def read_csv(path):
+    with path.open(newline="") as stream:
+        return list(csv.reader(stream))
+
+
+def read_json(path):
+    return json.loads(path.read_text())
+
+
+def open_window(qtbot, tmp_path, **settings) -> MainWindow:
+    window = MainWindow(file_store(tmp_path / "settings.ini"), AppSettings(**settings))
+    qtbot.addWidget(window)
+    window.resize(1000, 700)
+    window.show()
+    qtbot.waitUntil(lambda: window.engine is not None, timeout=WAIT_MS)
+    return window
+
+
+def shown_indices(window) -> list[int]:
+    """Frame index of every result the window shows from now on."""
+    shown: list[int] = []
+    window.frame_shown.connect(lambda result: shown.append(result.frame.index))
+    return shown
+
+
+def wait_for_the_end(qtbot, window, shown) -> None:
+    """Until the file ended (without looping, the capture pauses there) and its last frame is shown."""
+    qtbot.waitUntil(lambda: window.capture.paused and shown[-1:] == [WALK_FRAMES - 1], timeout=WAIT_MS)
+
+
+def test_app_settings_default_to_the_process_command_defaults():
+    """Same model, provider, resolution, decoding and smoothing unless the user changes them."""
+    args = cli.build_parser().parse_args(["process", "video.mp4", "--csv", "poses.csv"])
+    app = AppSettings()
+    assert (app.model, app.provider, app.threads, app.resolution) == (
+        args.model, args.provider, args.threads, args.resolution)
+    assert (app.max_poses, app.min_pose_score, app.part_score, app.nms_radius, app.single_pose) == (
+        args.max_poses, args.min_score, args.part_score, args.nms_radius, args.single_pose)
+    assert app.smoothing == (not args.no_smooth and not args.no_track)
+
+
+@requires_shared
+def test_recording_equals_process_frame_for_frame(qtbot, tmp_path, walk, cli_outputs):
+    cli_csv, cli_json = cli_outputs
+    window = open_window(qtbot, tmp_path, realtime=False, loop=False)
+    shown = shown_indices(window)
+    # Play the file once first: without looping the capture pauses itself after the last frame,
+    # so no frame is in flight when the recording starts; going back to frame 0 starts tracks and
+    # filters afresh (as a seek does).
+    window.open_source(walk)
+    wait_for_the_end(qtbot, window, shown)
+
+    gui_csv, gui_json = tmp_path / "gui.csv", tmp_path / "gui.json"
+    window.start_recording(gui_csv, gui_json)
+    del shown[:]
+    window.seek(0)
+    qtbot.waitUntil(lambda: shown == [0], timeout=WAIT_MS)
+    window.toggle_pause()
+    wait_for_the_end(qtbot, window, shown)
+    assert shown == list(range(WALK_FRAMES)), "max-speed mode must show every frame once, in order"
+    assert window.stop_recording() == WALK_FRAMES
+
+    gui_rows, cli_rows = read_csv(gui_csv), read_csv(cli_csv)
+    assert gui_rows[0] == cli_rows[0]
+    assert len(gui_rows) == len(cli_rows) > 1 + 17 * WALK_FRAMES // 2
+    assert gui_rows == cli_rows  # same text: same frames, ids, times and numbers at 0.01 px
+
+    gui, process = read_json(gui_json), read_json(cli_json)
+    assert gui["annotations"] == process["annotations"]
+    trailer = ("frames_written", "complete")
+    assert [gui[key] for key in trailer] == [process[key] for key in trailer] == [WALK_FRAMES, True]
+    shared_fields = set(gui["header"]) & set(process["header"])
+    assert {"model", "resolution", "smoothed", "tracking", "provider", "source", "width", "height"} <= shared_fields
+    assert {key: gui["header"][key] for key in shared_fields} == {key: process["header"][key] for key in shared_fields}
+
+
+def rows_of_frames(rows, frames) -> list[list[str]]:
+    """The long-CSV data rows (header excluded) whose frame column is in `frames`."""
+    frames = {str(index) for index in frames}
+    return [row for row in rows[1:] if row[1] in frames]
+
+
+@requires_shared
+def test_recording_ends_with_the_file_and_a_loop_restarts_tracking(qtbot, tmp_path, walk, cli_outputs):
+    """Looping on (the default): a recording started while the file plays holds the frames from
+    there to the end once, with the numbers `pose-app process` gives those frames (the pipeline
+    saw every frame before them too); after it, the loop restarts tracking and smoothing."""
+    cli_csv, _ = cli_outputs
+    # The model as a file path: the recording still names the model as `pose-app process` does.
+    window = open_window(qtbot, tmp_path, realtime=False, model=str(resolve_model(DEFAULT_MODEL)))
+    assert window.settings.loop
+    results = []
+    window.frame_shown.connect(results.append)
+    window.open_source(walk)
+    qtbot.waitUntil(lambda: window.source_info is not None, timeout=WAIT_MS)
+    gui_csv, gui_json = tmp_path / "gui.csv", tmp_path / "gui.json"
+    window.start_recording(gui_csv, gui_json)
+    # While recording, the file does not loop: playback stops after its last frame.
+    qtbot.waitUntil(lambda: window.capture.paused and window.capture.last_index == WALK_FRAMES - 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: [r.frame.index for r in results[-1:]] == [WALK_FRAMES - 1], timeout=WAIT_MS)
+    frames_written = window.stop_recording()
+
+    gui_rows, cli_rows = read_csv(gui_csv), read_csv(cli_csv)
+    recorded = sorted({int(row[1]) for row in gui_rows[1:]})
+    first = recorded[0]
+    assert recorded == list(range(first, WALK_FRAMES)) and frames_written == WALK_FRAMES - first
+    assert first < WALK_FRAMES // 2  # the recording started early in the file
+    assert gui_rows[0] == cli_rows[0] and gui_rows[1:] == rows_of_frames(cli_rows, recorded)
+    header = read_json(gui_json)["header"]
+    assert header["model"] == DEFAULT_MODEL and read_json(gui_json)["frames_written"] == frames_written
+
+    # Not recording: play on and the file loops. A loop restarts time, so tracks and filters
+    # start afresh: the new pass's first frames get exactly the numbers process gives them.
+    del results[:]
+    window.toggle_pause()
+    looped = 10
+    qtbot.waitUntil(lambda: len(results) >= looped, timeout=WAIT_MS)
+    assert [r.frame.index for r in results[:looped]] == list(range(looped))
+    shown_text = "".join(long_csv_rows(r.frame, r.poses) for r in results[:looped])
+    expected = rows_of_frames(cli_rows, range(looped))
+    assert list(csv.reader(shown_text.splitlines())) == expected
