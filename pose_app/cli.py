@@ -30,6 +30,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
 def _unit_interval(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -68,7 +75,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         help="heatmap score a keypoint needs to start a pose (default %(default)s)",
     )
     group.add_argument(
-        "--nms-radius", type=float, default=defaults.nms_radius,
+        "--nms-radius", type=_non_negative, default=defaults.nms_radius,
         help="two poses' same keypoints closer than this (input pixels) are one pose (default %(default)s)",
     )
     group.add_argument("--single-pose", action="store_true", help="fast path: exactly one person per frame")

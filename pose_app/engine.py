@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from pose_app.errors import PoseAppError
+from pose_app.errors import PoseAppError, one_line
 from pose_app.model_files import resolve_model
 from pose_app.skeleton import KEYPOINT_NAMES
 
@@ -199,15 +199,10 @@ def _load_model(path: Path) -> onnx.ModelProto:
     try:
         model = onnx.load(str(path))
     except Exception as error:  # protobuf raises several unrelated types for bad files
-        raise PoseAppError(f"cannot load model {path}: {_first_line(error)}") from None
+        raise PoseAppError(f"cannot load model {path}: {one_line(error)}") from None
     if not model.graph.node:  # an empty file parses as an empty model
         raise PoseAppError(f"cannot load model {path}: not an ONNX model (no graph)")
     return model
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _without_feature_outputs(model: onnx.ModelProto) -> bytes:
@@ -234,7 +229,7 @@ def _open_session(
     try:
         session = ort.InferenceSession(model, _session_options(threads), providers=providers)
     except Exception as error:  # onnxruntime raises several unrelated types for bad files
-        raise PoseAppError(f"cannot load model {path} on {provider}: {_first_line(error)}") from None
+        raise PoseAppError(f"cannot load model {path} on {provider}: {one_line(error)}") from None
     # onnxruntime quietly drops a provider that fails to initialise (missing CUDA libraries...).
     if session.get_providers()[0] != provider_name:
         raise PoseAppError(f"execution provider '{provider}' failed to initialise for {path}")

@@ -3,12 +3,18 @@
 One writer for `pose-app process` and the GUI's recordings, so both produce the same schema.
 Everything is streamed: each frame's rows are formatted in bulk, written in one call and
 flushed, so memory stays flat on long videos and an interrupted run leaves whole lines.
+`fill_gaps_in_files` rewrites a finished recording with short keypoint dropouts filled.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -19,6 +25,7 @@ from pose_app import __version__
 from pose_app.errors import PoseAppError
 from pose_app.render import OverlayStyle, draw_poses
 from pose_app.skeleton import KEYPOINT_NAMES, SKELETON_EDGES
+from pose_app.smoothing import fill_gaps
 from pose_app.sources import Frame, SourceInfo
 
 if TYPE_CHECKING:
@@ -104,6 +111,22 @@ def coco_results(frame: Frame, poses: FramePoses, is_still: bool) -> list[dict[s
     return records
 
 
+def json_start(header: dict[str, Any]) -> str:
+    """The JSON document up to the opening of its annotations list."""
+    return '{"header": ' + json.dumps(header) + ',\n"annotations": ['
+
+
+def json_records(records: list[dict[str, Any]], first: bool) -> str:
+    """Records, one per line, continuing the annotations list (first: none written before)."""
+    return ("\n" if first else ",\n") + ",\n".join(json.dumps(record) for record in records)
+
+
+def json_end(frames_written: int, complete: bool) -> str:
+    """The end of the JSON document after the last record."""
+    trailer = {"frames_written": frames_written, "complete": complete}
+    return "\n],\n" + json.dumps(trailer)[1:] + "\n"
+
+
 def check_writable(path: Path) -> None:
     """PoseAppError unless a file can be created at path (its folder exists and is writable)."""
     folder = path.parent
@@ -132,9 +155,17 @@ def _open_text(target: str | Path | IO[str]) -> tuple[IO[str], bool]:
     return open_for_writing(target), True
 
 
-def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """image fitted into size (w, h), keeping its aspect, padded with black (for image lists of
-    mixed sizes going into one video)."""
+def check_video_suffix(path: Path) -> None:
+    """PoseAppError unless path's suffix is one the annotated-video writer knows."""
+    suffix = path.suffix.lower()
+    if suffix not in VIDEO_CODECS and suffix not in IMAGE_OUTPUT_SUFFIXES:
+        choices = ", ".join(sorted(VIDEO_CODECS) + sorted(IMAGE_OUTPUT_SUFFIXES))
+        raise PoseAppError(f"cannot write video {path}: unknown suffix (use one of {choices})")
+
+
+def fit_into_frame(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """image scaled to fit inside size (w, h), keeping its aspect, centred on black (so image
+    lists of mixed sizes can go into one video of fixed size)."""
     width, height = size
     if image.shape[1] == width and image.shape[0] == height:
         return image
@@ -150,6 +181,7 @@ class AnnotatedVideoWriter:
 
     def __init__(self, path: Path, source: SourceInfo, fps: float, style: OverlayStyle, single_image: bool):
         check_writable(path)
+        check_video_suffix(path)
         self.path = path
         self._style = style
         self._size = (source.width, source.height)
@@ -158,18 +190,16 @@ class AnnotatedVideoWriter:
         suffix = path.suffix.lower()
         if suffix in IMAGE_OUTPUT_SUFFIXES:
             return
-        if suffix not in VIDEO_CODECS:
-            choices = ", ".join(sorted(VIDEO_CODECS) + sorted(IMAGE_OUTPUT_SUFFIXES))
-            raise PoseAppError(f"cannot write video {path}: unknown suffix (use one of {choices})")
         self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*VIDEO_CODECS[suffix]), fps, self._size)
         if not self._writer.isOpened():
+            self.close()
             raise PoseAppError(f"cannot write video {path}: OpenCV could not open a {suffix} writer")
 
     def write(self, frame: Frame, poses: FramePoses) -> None:
         canvas = frame.image.copy()
         draw_poses(canvas, poses, self._style)
         if self._writer is not None:
-            self._writer.write(letterbox(canvas, self._size))
+            self._writer.write(fit_into_frame(canvas, self._size))
             return
         path = self.path if self._single_image else self.path.with_name(f"{self.path.stem}-{frame.index:06d}{self.path.suffix}")
         if not cv2.imwrite(str(path), canvas):
@@ -255,7 +285,7 @@ class PoseRecorder:
 
     def _write_json_start(self, settings: dict[str, Any]) -> None:
         assert self._json is not None
-        self._json.write('{"header": ' + json.dumps(self.json_header(settings)) + ',\n"annotations": [')
+        self._json.write(json_start(self.json_header(settings)))
         self._json.flush()
 
     def write(self, frame: Frame, poses: FramePoses) -> None:
@@ -275,8 +305,7 @@ class PoseRecorder:
 
     def _write_json_records(self, records: list[dict[str, Any]]) -> None:
         assert self._json is not None
-        separator = "\n" if self._first_record else ",\n"
-        self._json.write(separator + ",\n".join(json.dumps(record) for record in records))
+        self._json.write(json_records(records, self._first_record))
         self._json.flush()
         self._first_record = False
 
@@ -284,8 +313,7 @@ class PoseRecorder:
         """Finish the JSON (valid even after an interruption; `complete` says whether the whole
         input was processed), release the video writer, close owned files. Idempotent."""
         if self._json is not None:
-            trailer = {"frames_written": self.frames_written, "complete": complete}
-            self._json.write("\n],\n" + json.dumps(trailer)[1:] + "\n")
+            self._json.write(json_end(self.frames_written, complete))
             self._json.flush()
             self._json = None
         if self._video is not None:
@@ -302,3 +330,137 @@ class PoseRecorder:
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         self.close(complete=exc_type is None)
+
+
+# ---------------------------------------------------------------------------- offline gap filling
+# The recorder streams, so gaps can only be filled once a recording is finished: these rewrite
+# its files in place with the same schema and formatting, changing only the x, y (and x_norm,
+# y_norm) of filled keypoints. Their scores stay as detected, so filled points still read as
+# low-confidence.
+
+
+def fill_gaps_in_files(
+    *,
+    csv_path: Path | None = None,
+    wide_csv_path: Path | None = None,
+    json_path: Path | None = None,
+    frame_size: tuple[int, int],
+    frame_step: int,
+    max_gap_frames: int,
+) -> None:
+    """Interpolate short keypoint dropouts (see smoothing.fill_gaps) in one finished recording's
+    files, which hold one source each. frame_size: (width, height) of its frames;
+    frame_step: the step between recorded frame numbers, so that max_gap_frames counts
+    recorded frames. Each file is replaced atomically: an interruption leaves it as it was."""
+    if csv_path is not None:
+        _fill_long_csv(Path(csv_path), frame_size, frame_step, max_gap_frames)
+    if wide_csv_path is not None:
+        _fill_wide_csv(Path(wide_csv_path), frame_step, max_gap_frames)
+    if json_path is not None:
+        _fill_json(Path(json_path), frame_step, max_gap_frames)
+
+
+def _filled_keypoints(
+    person_ids: np.ndarray, frames: np.ndarray, keypoints: np.ndarray, max_gap_frames: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """P person records (ids (P,), recorded-frame numbers (P,), keypoints (P, 17, 3)) ->
+    (keypoints with dropouts' x, y interpolated, filled mask (P, 17))."""
+    count = len(KEYPOINT_NAMES)
+    x, y, filled = fill_gaps(
+        np.repeat(person_ids, count),
+        np.repeat(frames, count),
+        np.tile(np.arange(count), len(person_ids)),
+        *(keypoints[..., channel].ravel() for channel in range(3)),
+        max_gap_frames=max_gap_frames,
+    )
+    result = keypoints.copy()
+    result[..., 0], result[..., 1] = x.reshape(-1, count), y.reshape(-1, count)
+    return result, filled.reshape(-1, count)
+
+
+@contextmanager
+def _replacing(path: Path) -> Iterator[IO[str]]:
+    """A new file beside path that replaces it (os.replace: atomic) only once fully written."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+        shutil.copymode(path, temporary)  # mkstemp makes it private; keep the original's mode
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _csv_rows(path: Path) -> Iterator[list[str]]:
+    """The data rows (header skipped) of a CSV file the recorder wrote."""
+    with open(path, newline="", encoding="utf-8") as file:
+        reader = csv.reader(file)
+        next(reader, None)
+        yield from reader
+
+
+def _csv_line(row: list[str]) -> str:
+    """A row written back as the recorder writes it: only `source` (first) can need quoting."""
+    return ",".join([csv_field(row[0]), *row[1:]]) + "\n"
+
+
+def _fill_long_csv(path: Path, frame_size: tuple[int, int], frame_step: int, max_gap_frames: int) -> None:
+    frame, person, x, y, score, x_norm, y_norm = (
+        LONG_CSV_COLUMNS.index(name) for name in ("frame", "person_id", "x", "y", "score", "x_norm", "y_norm")
+    )
+    count = len(KEYPOINT_NAMES)
+    # The recorder writes each person as 17 consecutive rows in KEYPOINT_NAMES order.
+    table = np.array(
+        [(row[frame], row[person], row[x], row[y], row[score]) for row in _csv_rows(path)], dtype=np.float64
+    ).reshape(-1, count, 5)
+    keypoints, filled = _filled_keypoints(table[:, 0, 1], table[:, 0, 0] // frame_step, table[..., 2:], max_gap_frames)
+    width, height = frame_size
+    with _replacing(path) as stream:
+        stream.write(",".join(LONG_CSV_COLUMNS) + "\n")
+        for number, row in enumerate(_csv_rows(path)):
+            record, keypoint = divmod(number, count)
+            if filled[record, keypoint]:
+                new_x, new_y = keypoints[record, keypoint, :2]
+                row[x], row[y] = f"{new_x:.2f}", f"{new_y:.2f}"
+                row[x_norm], row[y_norm] = f"{new_x / width:.6f}", f"{new_y / height:.6f}"
+            stream.write(_csv_line(row))
+
+
+def _fill_wide_csv(path: Path, frame_step: int, max_gap_frames: int) -> None:
+    frame, person = WIDE_CSV_COLUMNS.index("frame"), WIDE_CSV_COLUMNS.index("person_id")
+    first = WIDE_CSV_COLUMNS.index(f"{KEYPOINT_NAMES[0]}_x")  # then x, y, score per keypoint
+    count = len(KEYPOINT_NAMES)
+    table = np.array([[row[frame], row[person], *row[first:]] for row in _csv_rows(path)], dtype=np.float64)
+    table = table.reshape(-1, 2 + 3 * count)
+    keypoints, filled = _filled_keypoints(
+        table[:, 1], table[:, 0] // frame_step, table[:, 2:].reshape(-1, count, 3), max_gap_frames
+    )
+    with _replacing(path) as stream:
+        stream.write(",".join(WIDE_CSV_COLUMNS) + "\n")
+        for record, row in enumerate(_csv_rows(path)):
+            for keypoint in np.flatnonzero(filled[record]):
+                column = first + 3 * keypoint
+                row[column], row[column + 1] = (f"{value:.2f}" for value in keypoints[record, keypoint, :2])
+            stream.write(_csv_line(row))
+
+
+def _fill_json(path: Path, frame_step: int, max_gap_frames: int) -> None:
+    with open(path, encoding="utf-8") as file:
+        document = json.load(file)
+    annotations = document["annotations"]
+    keypoints, filled = _filled_keypoints(
+        np.array([record["person_id"] for record in annotations]),
+        np.array([record["image_id"] for record in annotations]) // frame_step,
+        np.array([record["keypoints"] for record in annotations], dtype=np.float64).reshape(-1, len(KEYPOINT_NAMES), 3),
+        max_gap_frames,
+    )
+    for record, points, mask in zip(annotations, keypoints, filled):
+        # Only filled values change, so every other number is written back exactly as read.
+        for keypoint in np.flatnonzero(mask):
+            record["keypoints"][3 * keypoint : 3 * keypoint + 2] = np.round(points[keypoint, :2], 2).tolist()
+    with _replacing(path) as stream:
+        stream.write(json_start(document["header"]))
+        if annotations:
+            stream.write(json_records(annotations, first=True))
+        stream.write(json_end(document["frames_written"], document["complete"]))

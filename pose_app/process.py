@@ -9,13 +9,14 @@ import re
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from pose_app.errors import PoseAppError
+from pose_app.errors import PoseAppError, one_line
 
 if TYPE_CHECKING:
     from pose_app.estimator import PoseEstimator
@@ -46,10 +47,25 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    # `not >=` also refuses nan; inf would overflow a seek or turn the filter's maths into nan.
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
     return value
 
 
@@ -97,12 +113,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tracking.add_argument("--no-track", action="store_true", help="no persistent ids: person_id = detection index (implies --no-smooth)")
     tracking.add_argument("--no-smooth", action="store_true", help="no One Euro smoothing (it is on for videos, off for still images)")
     tracking.add_argument(
-        "--smooth-min-cutoff", type=float, default=DEFAULT_MIN_CUTOFF, metavar="HZ",
+        "--smooth-min-cutoff", type=_positive_float, default=DEFAULT_MIN_CUTOFF, metavar="HZ",
         help=f"One Euro min cutoff: lower = smoother when still (default {DEFAULT_MIN_CUTOFF})",
     )
     tracking.add_argument(
-        "--smooth-beta", type=float, default=DEFAULT_BETA, metavar="B",
+        "--smooth-beta", type=_non_negative_float, default=DEFAULT_BETA, metavar="B",
         help=f"One Euro beta: higher = less lag when moving fast (default {DEFAULT_BETA})",
+    )
+    tracking.add_argument(
+        "--fill-gaps", type=_non_negative_int, default=0, metavar="N",
+        help="after each video, interpolate x, y of keypoints that drop below score 0.3 for at most "
+        "N processed frames between confident ones, in the CSV/JSON files (default 0: off)",
     )
     add_engine_arguments(parser)
 
@@ -165,7 +186,7 @@ def plan_outputs(specs: list[str], args: argparse.Namespace) -> list[dict[str, P
     """Per input, output kind -> path. Refuses (PoseAppError) any plan in which an output would
     overwrite an input or another output; a CSV path shared by several inputs is one combined
     file by design."""
-    from pose_app.export import check_writable
+    from pose_app.export import check_video_suffix, check_writable
 
     templates = _requested_templates(args)
     several = len(specs) > 1
@@ -184,7 +205,16 @@ def plan_outputs(specs: list[str], args: argparse.Namespace) -> list[dict[str, P
     _check_no_overwrites(specs, plans)
     for path in {path for plan in plans for path in plan.values()}:
         check_writable(path)
+    for plan in plans:
+        if "video" in plan:
+            check_video_suffix(plan["video"])
     return plans
+
+
+def shared_csv_paths(plans: list[dict[str, Path]]) -> set[Path]:
+    """CSV paths that several inputs write into (one combined file)."""
+    counts = Counter(path for plan in plans for kind, path in plan.items() if kind in ("csv", "wide_csv"))
+    return {path for path, count in counts.items() if count > 1}
 
 
 def _check_no_overwrites(specs: list[str], plans: list[dict[str, Path]]) -> None:
@@ -267,17 +297,21 @@ def expected_frames(info, start_s: float, end_s: float | None, step: int) -> int
     return max(0, math.ceil((last - first) / step))
 
 
-def _run_header(estimator: PoseEstimator, args: argparse.Namespace, tracking: bool, smoothed: bool) -> dict[str, Any]:
+def _run_header(
+    estimator: PoseEstimator, args: argparse.Namespace, tracking: bool, smoothed: bool, gap_fill: int
+) -> dict[str, Any]:
     """Settings recorded in the JSON header."""
     header: dict[str, Any] = {
         "model": estimator.engine.info.name,
         "provider": estimator.engine.provider,
+        "provider_notes": list(estimator.engine.provider_notes),
         "resolution": estimator.resolution,
         "output_stride": estimator.engine.info.output_stride,
         "decode": asdict(estimator.settings),
         "mirrored_input": estimator.mirrored_input,
         "tracking": tracking,
         "smoothed": smoothed,
+        "gap_filled_max_frames": gap_fill,
         "frame_step": args.every,
         "start_s": args.start,
         "end_s": args.end,
@@ -322,8 +356,10 @@ def process_input(
     result: InputResult,
 ) -> None:
     """Run one input into its outputs, filling `result`. PoseAppError/OSError -> result.error;
-    KeyboardInterrupt propagates after the outputs were closed (JSON marked incomplete)."""
-    from pose_app.export import PoseRecorder
+    KeyboardInterrupt propagates after the outputs were closed (JSON marked incomplete).
+    With --fill-gaps, a video's finished CSV/JSON files are then rewritten with short dropouts
+    filled (still images are independent pictures: nothing to interpolate between)."""
+    from pose_app.export import PoseRecorder, fill_gaps_in_files
     from pose_app.sources import open_source
 
     start = time.monotonic()
@@ -331,7 +367,10 @@ def process_input(
         with open_source(spec, frame_step=args.every) as source:
             info = source.info
             pipeline = _pipeline_for(estimator, args, info.is_still)
-            header = _run_header(estimator, args, pipeline.tracker is not None, pipeline.smoother is not None)
+            gap_fill = 0 if info.is_still else args.fill_gaps
+            header = _run_header(
+                estimator, args, pipeline.tracker is not None, pipeline.smoother is not None, gap_fill
+            )
             video_fps = None if info.is_still or not info.fps else info.fps / args.every
             progress = Progress(input_stem(spec), expected_frames(info, args.start, args.end, args.every))
             try:
@@ -353,10 +392,19 @@ def process_input(
                         progress.update(result.frames)
             finally:
                 progress.finish()
+            if gap_fill:
+                fill_gaps_in_files(
+                    csv_path=outputs.get("csv"),
+                    wide_csv_path=outputs.get("wide_csv"),
+                    json_path=outputs.get("json"),
+                    frame_size=(info.width, info.height),
+                    frame_step=args.every,
+                    max_gap_frames=gap_fill,
+                )
     except PoseAppError as error:
         result.error = str(error)
     except OSError as error:
-        result.error = f"writing outputs failed: {error}"
+        result.error = f"writing outputs failed: {one_line(error)}"
     except KeyboardInterrupt:
         result.interrupted = True
         raise
@@ -398,25 +446,38 @@ def print_summary(results: list[InputResult]) -> None:
         print(_describe(result))
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse option combinations that make no sense (PoseAppError, before any file is opened)."""
+    if args.end is not None and args.end <= args.start:
+        raise PoseAppError(f"--end ({args.end:g} s) must be after --start ({args.start:g} s)")
+    if args.fill_gaps and args.no_track:
+        raise PoseAppError("--fill-gaps interpolates along a person's track: it cannot be used with --no-track")
+
+
 def run(args: argparse.Namespace) -> int:
     from pose_app.cli import estimator_from_args
+    from pose_app.engine import input_transform
     from pose_app.export import open_for_writing
     from pose_app.sources import expand_inputs
 
-    if args.end is not None and args.end <= args.start:
-        raise PoseAppError(f"--end ({args.end:g} s) must be after --start ({args.start:g} s)")
+    _check_options(args)
     specs = expand_inputs(args.inputs)
     plans = plan_outputs(specs, args)
+    shared_paths = shared_csv_paths(plans)
+    if args.fill_gaps and shared_paths:
+        raise PoseAppError(
+            "--fill-gaps rewrites each input's files when that input is done: give every input its "
+            f"own CSV ({STEM_FIELD} in the path, or --out-dir) instead of one combined file"
+        )
     estimator = estimator_from_args(args, mirrored_input=args.mirror)
+    # A resolution the model cannot run would otherwise fail on the first frame, after the
+    # outputs were created (and existing files emptied).
+    input_transform(1, 1, estimator.resolution, estimator.engine.info.output_stride)
+    print(f"pose-app process: {estimator.engine.info.name} on {estimator.engine.provider_label}", file=sys.stderr)
     results = [InputResult(spec, plan) for spec, plan in zip(specs, plans)]
     with ExitStack() as shared, _sigterm_as_interrupt():
         # A CSV path used by several inputs is opened once here and shared (one header line).
-        shared_streams: dict[Path, IO[str]] = {}
-        for plan in plans:
-            for kind in ("csv", "wide_csv"):
-                path = plan.get(kind)
-                if path is not None and sum(p.get(kind) == path for p in plans) > 1 and path not in shared_streams:
-                    shared_streams[path] = shared.enter_context(open_for_writing(path))
+        shared_streams = {path: shared.enter_context(open_for_writing(path)) for path in sorted(shared_paths)}
         for result, plan in zip(results, plans):
             outputs = {kind: shared_streams.get(path, path) for kind, path in plan.items()}
             try:

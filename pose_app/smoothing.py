@@ -15,6 +15,7 @@ variable-rate frame just makes Te longer.
 
 import numpy as np
 
+from pose_app.decode import MIN_KEYPOINT_SCORE
 from pose_app.tracking import check_poses
 
 # Defaults for keypoints in frame pixels at 10-30 fps. Casiez et al. tune min_cutoff on a still
@@ -130,7 +131,7 @@ class PoseSmoother:
         min_cutoff: float = DEFAULT_MIN_CUTOFF,
         beta: float = DEFAULT_BETA,
         d_cutoff: float = 1.0,
-        min_keypoint_score: float = 0.3,
+        min_keypoint_score: float = MIN_KEYPOINT_SCORE,
         forget_after_s: float = DEFAULT_FORGET_AFTER_S,
     ):
         OneEuroFilter(min_cutoff, beta, d_cutoff)  # validates the parameters now, not on frame 1
@@ -204,7 +205,7 @@ def fill_gaps(
     y: np.ndarray,
     scores: np.ndarray,
     max_gap_frames: int = 5,
-    min_keypoint_score: float = 0.3,
+    min_keypoint_score: float = MIN_KEYPOINT_SCORE,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Offline gap filling over a long table, one row per (track id, frame, keypoint index).
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from pose_app.errors import PoseAppError
+from pose_app.errors import PoseAppError, one_line
 
 # We report open/decode failures ourselves in one line; FFmpeg's own log lines (read by OpenCV
 # when it first opens a file) would only repeat them. -8 is AV_LOG_QUIET. Users may override.
@@ -115,13 +115,9 @@ def is_live_url(spec: str) -> bool:
     return is_url(spec) and spec.split(":", 1)[0].lower() in LIVE_URL_SCHEMES
 
 
-def _bgr(image: np.ndarray) -> np.ndarray:
-    """Grayscale or BGRA decoder output -> BGR uint8 (H, W, 3)."""
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    return image
+def _check_frame_step(frame_step: int) -> None:
+    if frame_step < 1:
+        raise PoseAppError(f"frame step must be >= 1, got {frame_step}")
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -133,7 +129,7 @@ def read_image(path: str | Path) -> np.ndarray:
     image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise PoseAppError(f"cannot decode image {path}: not an image or an unsupported format")
-    return _bgr(image)
+    return image
 
 
 def _media_time_s(capture: cv2.VideoCapture, index: int, fps: float | None) -> float:
@@ -152,14 +148,14 @@ class VideoFileSource(_ClosingSource):
     """
 
     def __init__(self, path: str | Path, frame_step: int = 1):
-        if frame_step < 1:
-            raise PoseAppError(f"frame step must be >= 1, got {frame_step}")
+        _check_frame_step(frame_step)
         self._spec = str(path)
         if not is_url(self._spec) and not Path(self._spec).is_file():
             raise PoseAppError(f"input not found: {self._spec}")
         self._step = frame_step
         self._capture = _quiet_open(self._spec)
         if not self._capture.isOpened():
+            self._capture.release()
             raise PoseAppError(
                 f"cannot open {self._spec}: not a video, or a format/codec OpenCV cannot read"
             )
@@ -182,7 +178,7 @@ class VideoFileSource(_ClosingSource):
             is_live=False,
             is_still=False,
         )
-        self._first = Frame(_bgr(first), 0, _media_time_s(self._capture, 0, self._fps), self._spec)
+        self._first = Frame(first, 0, _media_time_s(self._capture, 0, self._fps), self._spec)
         self._queue: queue.Queue[Frame | Exception | None] = queue.Queue(DECODE_QUEUE_FRAMES)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -201,7 +197,7 @@ class VideoFileSource(_ClosingSource):
                 ok, image = self._capture.read()
                 if not ok or image is None:
                     break
-                self._put(Frame(_bgr(image), index, _media_time_s(self._capture, index, self._fps), self._spec))
+                self._put(Frame(image, index, _media_time_s(self._capture, index, self._fps), self._spec))
                 index += self._step
                 self._skip(self._step - 1)
         except Exception as error:  # noqa: BLE001 - handed to the consumer thread, re-raised there
@@ -241,7 +237,7 @@ class VideoFileSource(_ClosingSource):
             return None
         if isinstance(item, Exception):
             self._finished = True
-            raise PoseAppError(f"decoding {self._spec} failed: {item}")
+            raise PoseAppError(f"decoding {self._spec} failed: {one_line(item)}")
         return item
 
     def _stop_thread(self) -> None:
@@ -269,17 +265,23 @@ class VideoFileSource(_ClosingSource):
 
 
 class ImageSource(_ClosingSource):
-    """One image file or a sorted list of them, one frame each (time_s 0.0, index = position)."""
+    """One image file or a sorted list of them, one frame each (time_s 0.0, index = position
+    in the list).
+
+    frame_step: deliver every frame_step-th image. info.frame_count counts every image, as a
+    video's counts every frame whatever the step.
+    """
 
     def __init__(self, paths: str | Path | Sequence[str | Path], frame_step: int = 1):
+        _check_frame_step(frame_step)
         if isinstance(paths, (str, Path)):
             paths = [paths]
-        self._paths = [Path(p) for p in paths][::frame_step]
+        self._paths = [Path(p) for p in paths]
         if not self._paths:
             raise PoseAppError("no images to read")
         first = read_image(self._paths[0])
         self._step = frame_step
-        self._position = 0
+        self._position = 0  # index in self._paths of the next image to deliver
         self._pending: np.ndarray | None = first
         name = str(self._paths[0]) if len(self._paths) == 1 else str(self._paths[0].parent)
         self.info = SourceInfo(
@@ -298,14 +300,16 @@ class ImageSource(_ClosingSource):
         path = self._paths[self._position]
         image = self._pending if self._pending is not None else read_image(path)
         self._pending = None
-        frame = Frame(image, self._position * self._step, 0.0, str(path))
-        self._position += 1
+        frame = Frame(image, self._position, 0.0, str(path))
+        self._position += self._step
         return frame
 
     def seek(self, frame_index: int) -> None:
-        if not 0 <= frame_index < len(self._paths) * self._step:
+        """Continue from the first delivered image at or after frame_index (keeps the step's
+        phase, as frame numbers 0, step, 2 step... do)."""
+        if not 0 <= frame_index < len(self._paths):
             raise PoseAppError(f"image index {frame_index} is out of range")
-        self._position = -(-frame_index // self._step)
+        self._position = -(-frame_index // self._step) * self._step
         self._pending = None
 
     def close(self) -> None:
@@ -333,6 +337,14 @@ class LatestFrameReader:
         self._thread.start()
 
     def _grab_loop(self) -> None:
+        """Runs in the reader thread, which alone touches the capture: it also releases it, so
+        release() never runs while read() is still inside the capture."""
+        try:
+            self._publish_frames()
+        finally:
+            self._capture.release()
+
+    def _publish_frames(self) -> None:
         index = 0
         while True:
             ok, image = self._capture.read()
@@ -346,7 +358,7 @@ class LatestFrameReader:
                     return
                 if self._start_time is None:
                     self._start_time = now
-                self._latest = Frame(_bgr(image), index, now - self._start_time, self._name)
+                self._latest = Frame(image, index, now - self._start_time, self._name)
                 self._condition.notify_all()
             index += 1
 
@@ -363,11 +375,13 @@ class LatestFrameReader:
             self._delivered_index = self._latest.index
             return self._latest
 
-    def close(self) -> None:
+    def close(self, wait_s: float = 2.0) -> None:
+        """Stop reading. Waits up to wait_s for the reader thread; a thread stuck in a stalled
+        read() (a dead network stream) is left to release the capture when that read returns,
+        and being a daemon it cannot keep the program from exiting."""
         with self._condition:
             self._stop = True
-        self._thread.join(timeout=2.0)
-        self._capture.release()
+        self._thread.join(timeout=wait_s)
 
 
 def _quiet_open(spec: str | int, backend: int | None = None) -> cv2.VideoCapture:
@@ -425,6 +439,7 @@ class CameraSource(_LiveSource):
         name = f"camera {index}"
         capture = _quiet_open(index, backend)
         if not capture.isOpened():
+            capture.release()
             raise PoseAppError(f"{name} is not available (no such device, or it is in use)")
         for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width), (cv2.CAP_PROP_FRAME_HEIGHT, height), (cv2.CAP_PROP_FPS, fps)):
             if value:
@@ -438,6 +453,7 @@ class StreamSource(_LiveSource):
     def __init__(self, url: str):
         capture = _quiet_open(url)
         if not capture.isOpened():
+            capture.release()
             raise PoseAppError(f"cannot open stream {url}")
         self._start_live(capture, url)
 
@@ -512,5 +528,5 @@ def open_source(spec: str | int, frame_step: int = 1, **camera_options: Any) -> 
     if not path.exists():
         raise PoseAppError(f"input not found: {spec}")
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        return ImageSource(path)
+        return ImageSource(path, frame_step)
     return VideoFileSource(path, frame_step)

@@ -45,11 +45,13 @@ def run_cli(capsys, *argv):
 @requires_shared
 def test_video_to_every_output(tmp_path, capsys):
     out = {k: tmp_path / n for k, n in (("csv", "p.csv"), ("wide", "w.csv"), ("json", "p.json"), ("video", "a.mp4"))}
-    code, stdout, _ = run_cli(
+    code, stdout, stderr = run_cli(
         capsys, WALK, "--end", "1.0", "--every", "5",
         "--csv", out["csv"], "--wide-csv", out["wide"], "--json", out["json"], "--video", out["video"],
     )
     assert code == 0
+    # Not a terminal: stderr says which model and provider run, and nothing else.
+    assert stderr == "pose-app process: posenet-075 on cpu\n"
     assert "1 input(s), 0 failed" in stdout and "6 frames" in stdout
     columns, rows = read_csv(out["csv"])
     assert tuple(columns) == LONG_CSV_COLUMNS
@@ -76,6 +78,7 @@ def test_video_to_every_output(tmp_path, capsys):
     header = document["header"]
     assert (header["width"], header["height"], header["fps"], header["frame_count"]) == (640, 480, 30.0, 89)
     assert header["model"] == "posenet-075" and header["provider"] == "cpu" and header["output_stride"] == 16
+    assert header["provider_notes"] == [] and header["gap_filled_max_frames"] == 0
     assert header["tracking"] is True and header["smoothed"] is True and header["frame_step"] == 5
     assert header["keypoint_names"] == list(KEYPOINT_NAMES)
     assert document["complete"] is True and document["frames_written"] == 6
@@ -153,6 +156,8 @@ def _refusal(tmp_path, case):
         "nothing to write": [WALK],
         "out-dir and paths": [WALK, "--out-dir", tmp_path, "--csv", tmp_path / "x.csv"],
         "end before start": [WALK, "--csv", tmp_path / "x.csv", "--start", "2", "--end", "1"],
+        "fill gaps in a combined csv": [WALK, SKIERS, "--csv", tmp_path / "x.csv", "--fill-gaps", "2"],
+        "fill gaps without tracking": [WALK, "--csv", tmp_path / "x.csv", "--fill-gaps", "2", "--no-track"],
     }[case]
 
 
@@ -160,13 +165,114 @@ def _refusal(tmp_path, case):
 @pytest.mark.parametrize(
     "case",
     ["missing directory", "parent is a file", "invalid model", "missing model", "json for several inputs",
-     "output is the input", "same file twice", "nothing to write", "out-dir and paths", "end before start"],
+     "output is the input", "same file twice", "nothing to write", "out-dir and paths", "end before start",
+     "fill gaps in a combined csv", "fill gaps without tracking"],
 )
 def test_refused_runs_are_one_line_errors(tmp_path, capsys, case):
     code, stdout, stderr = run_cli(capsys, *_refusal(tmp_path, case))
     assert code == 2
     assert stderr.startswith("pose-app: error: ") and stderr.count("\n") == 1, stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+@requires_shared
+@pytest.mark.parametrize(
+    "bad_option",
+    [["--resolution", "5"], ["--video", "{tmp}/out.xyz"]],
+    ids=["resolution below stride+1", "unknown video suffix"],
+)
+def test_bad_options_are_refused_before_existing_outputs_are_touched(tmp_path, capsys, bad_option):
+    existing = tmp_path / "earlier-run.csv"
+    existing.write_text("results of an earlier run\n")
+    option = [part.replace("{tmp}", str(tmp_path)) for part in bad_option]
+    code, _, stderr = run_cli(capsys, WALK, "--csv", existing, *option)
+    assert code == 2
+    assert stderr.startswith("pose-app: error: ") and stderr.count("\n") == 1, stderr
+    assert existing.read_text() == "results of an earlier run\n"
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [("--smooth-min-cutoff", "0", "expected a finite number > 0, got 0"),
+     ("--smooth-min-cutoff", "nan", "expected a finite number > 0, got nan"),
+     ("--smooth-beta", "-1", "expected a finite number >= 0, got -1"),
+     ("--fill-gaps", "-2", "expected an integer >= 0, got -2"),
+     ("--nms-radius", "-1", "expected a finite number >= 0, got -1")],
+)
+def test_invalid_smoothing_and_gap_options_are_usage_errors(tmp_path, capsys, option, value, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["process", "clip.mp4", "--csv", str(tmp_path / "x.csv"), option, value])
+    _, stderr = capsys.readouterr()
+    assert exit_info.value.code == 2
+    assert stderr.splitlines()[-1] == f"pose-app process: error: argument {option}: {message}"
+    assert "Traceback" not in stderr
+
+
+def _dropouts_filled_by_hand(rows, max_gap, min_score=0.3):
+    """(frame, keypoint) -> (x, y) the filled file must hold: a plain loop over each keypoint's
+    rows in frame order, independent of the vectorised fill_gaps."""
+    expected = {}
+    for name in KEYPOINT_NAMES:
+        track = sorted((int(r["frame"]), float(r["x"]), float(r["y"]), float(r["score"])) for r in rows if r["keypoint"] == name)
+        confident = [i for i, (_, _, _, score) in enumerate(track) if score >= min_score]
+        for before, after in zip(confident, confident[1:]):
+            if 1 <= after - before - 1 <= max_gap:
+                (f0, x0, y0, _), (f1, x1, y1, _) = track[before], track[after]
+                for frame, *_ in track[before + 1 : after]:
+                    w = (frame - f0) / (f1 - f0)
+                    expected[frame, name] = ((1 - w) * x0 + w * x1, (1 - w) * y0 + w * y1)
+    return expected
+
+
+@requires_shared
+def test_fill_gaps_interpolates_short_dropouts_in_every_output(tmp_path, capsys):
+    # 12 frames of the walker in which some keypoints (an ear, a hip) drop below score 0.3 for
+    # 1 to 4 frames between confident sightings.
+    def process(gap):
+        names = {kind: tmp_path / f"{kind}{gap}.{ext}" for kind, ext in (("csv", "csv"), ("wide", "csv"), ("json", "json"))}
+        code, _, _ = run_cli(
+            capsys, WALK, "--start", "1.3", "--end", "1.7", "--fill-gaps", gap,
+            "--csv", names["csv"], "--wide-csv", names["wide"], "--json", names["json"],
+        )
+        assert code == 0
+        return read_csv(names["csv"])[1], read_csv(names["wide"])[1], json.loads(names["json"].read_text())
+
+    raw_rows, raw_wide, raw_json = process(0)
+    rows, wide, document = process(3)
+    assert {r["person_id"] for r in raw_rows} == {"0"}  # one walker, one track
+    expected = _dropouts_filled_by_hand(raw_rows, max_gap=3)
+    assert len(expected) >= 3  # the clip really has short dropouts to fill
+    assert len(_dropouts_filled_by_hand(raw_rows, max_gap=12)) > len(expected)  # and a longer one left alone
+    assert len(rows) == len(raw_rows)
+    for raw, row in zip(raw_rows, rows):
+        key = (int(row["frame"]), row["keypoint"])
+        if key not in expected:
+            assert row == raw  # confident rows and long or open-ended dropouts: untouched
+            continue
+        # Only x, y and their normalised forms change; the low score stays, marking the fill.
+        assert {k: v for k, v in row.items() if k not in ("x", "y", "x_norm", "y_norm")} == {
+            k: v for k, v in raw.items() if k not in ("x", "y", "x_norm", "y_norm")
+        }
+        assert float(row["score"]) < 0.3
+        assert (float(row["x"]), float(row["y"])) == pytest.approx(expected[key], abs=0.006)
+        # x_norm comes from the unrounded x; x has 2 decimals.
+        assert float(row["x_norm"]) == pytest.approx(float(row["x"]) / 640, abs=0.005 / 640 + 1e-6)
+        assert float(row["y_norm"]) == pytest.approx(float(row["y"]) / 480, abs=0.005 / 480 + 1e-6)
+    # The wide CSV and the JSON hold the same filled numbers as the long CSV.
+    by_key = {(int(r["frame"]), r["keypoint"]): r for r in rows}
+    for record, raw_record, line in zip(document["annotations"], raw_json["annotations"], wide):
+        points = np.reshape(record["keypoints"], (17, 3))
+        for k, name in enumerate(KEYPOINT_NAMES):
+            row = by_key[record["image_id"], name]
+            assert points[k].tolist() == [float(row["x"]), float(row["y"]), float(row["score"])]
+            assert [line[f"{name}_{c}"] for c in ("x", "y", "score")] == [row["x"], row["y"], row["score"]]
+        assert {k: v for k, v in record.items() if k != "keypoints"} == {k: v for k, v in raw_record.items() if k != "keypoints"}
+    assert len(wide) == len(raw_wide) == len(document["annotations"])
+    assert document["header"]["gap_filled_max_frames"] == 3 and raw_json["header"]["gap_filled_max_frames"] == 0
+    assert document["complete"] is True and document["frames_written"] == raw_json["frames_written"] == 12
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(  # no temporary file left behind
+        f"{kind}{gap}.{ext}" for gap in (0, 3) for kind, ext in (("csv", "csv"), ("wide", "csv"), ("json", "json"))
+    )
 
 
 @requires_shared

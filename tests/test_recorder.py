@@ -13,7 +13,8 @@ import pytest
 from pose_app.engine import input_transform
 from pose_app.errors import PoseAppError
 from pose_app.estimator import FramePoses
-from pose_app.export import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS, PoseRecorder
+from pose_app import export
+from pose_app.export import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS, PoseRecorder, fill_gaps_in_files, fit_into_frame
 from pose_app.skeleton import KEYPOINT_NAMES
 from pose_app.sources import Frame, SourceInfo
 
@@ -165,3 +166,86 @@ def test_unwritable_outputs_fail_at_open_time(tmp_path, kind):
 def test_unknown_video_suffix_is_refused(tmp_path):
     with pytest.raises(PoseAppError, match="unknown suffix"):
         PoseRecorder(INFO, video_path=tmp_path / "out.xyz")
+
+
+def test_fit_into_frame_scales_and_centres_on_black():
+    image = np.full((50, 100, 3), 200, np.uint8)
+    fitted = fit_into_frame(image, (60, 60))
+    assert fitted.shape == (60, 60, 3)
+    assert (fitted[15:45] == 200).all()  # 100x50 scaled to 60x30, 15 black rows above and below
+    assert (fitted[:15] == 0).all() and (fitted[45:] == 0).all()
+
+
+def poses_with_a_dropout(frame_index: int) -> FramePoses:
+    """One confident person (id 7) whose keypoint 3 moves along x = 56 + 0.32 frame, y = 50
+    (values that survive 2-decimal rounding exactly); at frames 1 and 2 the detector loses it
+    (score 0.1, junk position 0, 0)."""
+    poses = known_poses(frame_index, count=1)
+    poses.keypoints[..., 2] = 0.9
+    poses.keypoints[0, 3] = (0.0, 0.0, 0.1) if frame_index in (1, 2) else (56 + 0.32 * frame_index, 50.0, 0.9)
+    return poses
+
+
+def record_with_a_dropout(folder, frames=4) -> dict:
+    outputs = {"csv_path": folder / "p.csv", "wide_csv_path": folder / "w.csv", "json_path": folder / "p.json"}
+    with PoseRecorder(INFO, header={"gap_filled_max_frames": 2}, **outputs) as recorder:
+        for index in range(frames):
+            recorder.write(frame_at(index), poses_with_a_dropout(index))
+    return outputs
+
+
+def test_gap_filling_rewrites_only_the_dropout_in_every_format(tmp_path):
+    (tmp_path / "raw").mkdir()
+    raw = record_with_a_dropout(tmp_path / "raw")
+    outputs = record_with_a_dropout(tmp_path)
+    fill_gaps_in_files(**outputs, frame_size=(WIDTH, HEIGHT), frame_step=1, max_gap_frames=2)
+    # Long CSV: keypoint 3 (left_ear) of frames 1, 2 is back on its line, x = 56 + 0.32 frame,
+    # y = 50, with its low score kept; every other line is byte-identical.
+    raw_lines = raw["csv_path"].read_text().splitlines()
+    lines = outputs["csv_path"].read_text().splitlines()
+    changed = [number for number, (a, b) in enumerate(zip(raw_lines, lines)) if a != b]
+    assert len(lines) == len(raw_lines) == 1 + 4 * 17 and changed == [1 + 17 + 3, 1 + 34 + 3]
+    assert lines[changed[0]] == '"clips/walk, take 2.mp4",1,0.040,7,0.9000,left_ear,56.32,50.00,0.1000,0.176000,0.208333'
+    assert lines[changed[1]] == '"clips/walk, take 2.mp4",2,0.080,7,0.9000,left_ear,56.64,50.00,0.1000,0.177000,0.208333'
+    # Wide CSV: the same two values in the rows of frames 1 and 2.
+    raw_wide = list(csv.DictReader(io.StringIO(raw["wide_csv_path"].read_text())))
+    wide = list(csv.DictReader(io.StringIO(outputs["wide_csv_path"].read_text())))
+    assert [(r["left_ear_x"], r["left_ear_y"], r["left_ear_score"]) for r in wide] == [
+        ("56.00", "50.00", "0.9000"), ("56.32", "50.00", "0.1000"), ("56.64", "50.00", "0.1000"), ("56.96", "50.00", "0.9000"),
+    ]
+    for raw_row, row in zip(raw_wide, wide):
+        assert {k: v for k, v in row.items() if not k.startswith("left_ear_")} == {
+            k: v for k, v in raw_row.items() if not k.startswith("left_ear_")
+        }
+    # JSON: same layout, header and trailer; only those two keypoints moved.
+    raw_json, filled_json = raw["json_path"].read_text(), outputs["json_path"].read_text()
+    assert len(filled_json.splitlines()) == len(raw_json.splitlines())
+    document = json.loads(filled_json)
+    assert document["header"] == json.loads(raw_json)["header"] and document["complete"] is True
+    assert [a["keypoints"][9:12] for a in document["annotations"]] == [
+        [56.0, 50.0, 0.9], [56.32, 50.0, 0.1], [56.64, 50.0, 0.1], [56.96, 50.0, 0.9],
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "p.json", "raw", "w.csv"]
+
+
+def test_gap_filling_interrupted_midway_leaves_the_file_as_it_was(tmp_path, monkeypatch):
+    outputs = record_with_a_dropout(tmp_path)
+    before = outputs["json_path"].read_text()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "json_records", interrupted)  # dies while writing the records
+    with pytest.raises(KeyboardInterrupt):
+        fill_gaps_in_files(json_path=outputs["json_path"], frame_size=(WIDTH, HEIGHT), frame_step=1, max_gap_frames=2)
+    assert outputs["json_path"].read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "p.json", "w.csv"]  # no temporary left
+
+
+def test_gap_filling_an_empty_recording_keeps_it_valid(tmp_path):
+    outputs = {"csv_path": tmp_path / "p.csv", "wide_csv_path": tmp_path / "w.csv", "json_path": tmp_path / "p.json"}
+    with PoseRecorder(INFO, header={}, **outputs) as recorder:
+        recorder.write(frame_at(0), known_poses(0, count=0))
+    before = {kind: path.read_text() for kind, path in outputs.items()}
+    fill_gaps_in_files(**outputs, frame_size=(WIDTH, HEIGHT), frame_step=1, max_gap_frames=5)
+    assert {kind: path.read_text() for kind, path in outputs.items()} == before

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import MEDIA, requires_shared
-from pose_app.errors import PoseAppError
+from pose_app.errors import PoseAppError, one_line
+from pose_app.process import expected_frames
 from pose_app.sources import (
     CameraSource,
     ImageSource,
@@ -63,7 +64,7 @@ def test_frame_step_and_seek():
 def test_close_while_decoder_thread_is_blocked_on_a_full_queue():
     source = open_source(str(WALK))
     source.read()
-    time.sleep(0.2)  # the decode thread fills its bounded queue and waits
+    _wait_until(source._queue.full)  # the decode thread filled its bounded queue and waits
     source.close()
     assert not any(t.name == "video-decode" for t in threading.enumerate())
     assert source.read() is None
@@ -87,6 +88,57 @@ def test_single_image_and_image_folder(tmp_path):
     assert [f.source for f in frames] == [str(tmp_path / "a.jpg"), str(tmp_path / "b.png")]
     assert [f.image.shape[:2] for f in frames] == [(240, 427), (480, 854)]
     assert (source.info.width, source.info.height) == (427, 240)
+
+
+def test_image_folder_with_a_step_counts_every_image_like_a_video(tmp_path):
+    for number in range(5):
+        cv2.imwrite(str(tmp_path / f"{number}.png"), np.full((8, 12, 3), 50 * number, np.uint8))
+    with open_source(str(tmp_path), frame_step=2) as source:
+        frames = list(source)
+        info = source.info
+        # frame_count is the folder's size (as a video's is its length), so the progress total
+        # divides by the step once: 5 images, step 2 -> 3 frames.
+        assert info.frame_count == 5 and expected_frames(info, 0.0, None, 2) == len(frames) == 3
+        assert [f.index for f in frames] == [0, 2, 4]
+        assert [int(f.image[0, 0, 0]) for f in frames] == [0, 100, 200]
+        source.seek(3)  # on to the next delivered image at or after 3
+        assert source.read().index == 4 and source.read() is None
+    for step in (0, -1):
+        with pytest.raises(PoseAppError, match="frame step must be >= 1"):
+            open_source(str(tmp_path), frame_step=step)
+
+
+def test_one_line_keeps_the_first_non_empty_line():
+    multi_line = cv2.error("\nOpenCV(5.0.0) cap.cpp:1: error: (-2:Unspecified error) read failed\n  in read\n")
+    assert one_line(multi_line) == "OpenCV(5.0.0) cap.cpp:1: error: (-2:Unspecified error) read failed"
+    assert one_line(ValueError("")) == "ValueError"
+
+
+class FailingRead:
+    """A real capture whose read() fails the way OpenCV does: a cv2.error over several lines."""
+
+    def __init__(self, capture):
+        self._capture = capture
+
+    def read(self):
+        raise cv2.error("OpenCV(5.0.0) cap_ffmpeg.cpp:1: error: (-2) decoder failed\n  at frame 1\n")
+
+    def __getattr__(self, name):
+        return getattr(self._capture, name)
+
+
+def test_a_decode_thread_error_is_a_one_line_error(tmp_path):
+    path = tmp_path / "small.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 24))
+    for value in range(3):
+        writer.write(np.full((24, 32, 3), 60 * value, np.uint8))
+    writer.release()
+    with open_source(str(path)) as source:
+        source._capture = FailingRead(source._capture)  # frame 0 was read at open; frame 1 fails
+        assert source.read().index == 0
+        with pytest.raises(PoseAppError) as error:
+            source.read()
+    assert str(error.value) == f"decoding {path} failed: OpenCV(5.0.0) cap_ffmpeg.cpp:1: error: (-2) decoder failed"
 
 
 @requires_shared
@@ -141,24 +193,35 @@ def test_unavailable_camera_is_a_clear_error():
 
 class FakeCapture:
     """A camera stand-in: frame k is filled with the value k; read() blocks until the test
-    releases the next frame, like a camera waiting for its next exposure."""
+    releases the next frame, like a camera waiting for its next exposure. It counts read()
+    calls (a call that has started proves the reader published the frame before it) and
+    records whether release() ever came while a read() was in progress."""
 
     def __init__(self, frames: int):
         self.frames = frames
         self.produced = 0
+        self.read_calls = 0
+        self.reading = False
         self.allowed = threading.Semaphore(0)
-        self.released = False
+        self.release_calls = 0
+        self.released_during_read = False
 
     def read(self):
-        self.allowed.acquire()
-        if self.produced >= self.frames:
-            return False, None
-        image = np.full((4, 6, 3), self.produced, np.uint8)
-        self.produced += 1
-        return True, image
+        self.read_calls += 1
+        self.reading = True
+        try:
+            self.allowed.acquire()
+            if self.produced >= self.frames:
+                return False, None
+            image = np.full((4, 6, 3), self.produced, np.uint8)
+            self.produced += 1
+            return True, image
+        finally:
+            self.reading = False
 
     def release(self):
-        self.released = True
+        self.released_during_read |= self.reading
+        self.release_calls += 1
 
 
 def _wait_until(condition, timeout_s=5.0):
@@ -175,8 +238,7 @@ def test_latest_frame_reader_skips_stale_frames_and_never_repeats():
     # Three frames arrive while the consumer is busy: it gets only the newest.
     for _ in range(3):
         capture.allowed.release()
-    _wait_until(lambda: capture.produced == 3)
-    time.sleep(0.05)
+    _wait_until(lambda: capture.read_calls == 4)  # frames 0-2 read and published
     frame = reader.read()
     assert frame.index == 2 and frame.image[0, 0, 0] == 2
     assert frame.time_s == pytest.approx(1.0)  # seconds since the first frame, from the clock
@@ -184,14 +246,26 @@ def test_latest_frame_reader_skips_stale_frames_and_never_repeats():
     threading.Timer(0.1, capture.allowed.release).start()
     frame = reader.read()
     assert frame.index == 3 and frame.image[0, 0, 0] == 3
-    # The capture ends: read() returns None.
-    for _ in range(4):
+    # The capture ends (the 7th read fails): read() returns None.
+    for _ in range(3):
         capture.allowed.release()
-    _wait_until(lambda: capture.produced == 6)
+    _wait_until(lambda: capture.read_calls == 7)  # frames 4 and 5 published
     assert reader.read().index == 5
     assert reader.read() is None
     reader.close()
-    assert capture.released
+    assert capture.release_calls == 1 and not capture.released_during_read
+
+
+def test_closing_during_a_stalled_read_releases_only_when_the_read_returns():
+    capture = FakeCapture(frames=5)
+    reader = LatestFrameReader(capture, "stalled stream")
+    _wait_until(lambda: capture.reading)  # the reader thread is inside read(), which hangs
+    reader.close(wait_s=0.05)  # returns although the read has not
+    assert capture.release_calls == 0  # releasing under a running read() is undefined in OpenCV
+    capture.allowed.release()  # the stalled read finally returns
+    _wait_until(lambda: capture.release_calls == 1)
+    assert not capture.released_during_read
+    _wait_until(lambda: not any(t.name == "capture-stalled stream" for t in threading.enumerate()))
 
 
 def test_latest_frame_reader_times_out_with_a_clear_error():
