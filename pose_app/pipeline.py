@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
+from typing import Any
 
 from pose_app.estimator import FramePoses, PoseEstimator
 from pose_app.smoothing import PoseSmoother
@@ -48,6 +49,26 @@ class PosePipeline:
             keypoints = self.smoother(ids, keypoints, frame.time_s)
         timings = dict(poses.timings, track=time.perf_counter() - start)
         return replace(poses, keypoints=keypoints, ids=ids, timings=timings)
+
+    def settings_header(self) -> dict[str, Any]:
+        """The settings that shape the poses, for the header of every recording (process, GUI)."""
+        engine = self.estimator.engine
+        header: dict[str, Any] = {
+            "model": engine.info.name,
+            "provider": engine.provider,
+            "provider_notes": list(engine.provider_notes),
+            "resolution": self.estimator.resolution,
+            "output_stride": engine.info.output_stride,
+            "decode": asdict(self.estimator.settings),
+            "mirrored_input": self.estimator.mirrored_input,
+            "tracking": self.tracker is not None,
+            "smoothed": self.smoother is not None,
+        }
+        if self.smoother is not None:
+            header["smoothing"] = {
+                "filter": "one_euro", "min_cutoff": self.smoother.min_cutoff, "beta": self.smoother.beta
+            }
+        return header
 
     def reset(self) -> None:
         """Forget tracks and filter state: call on a new source or after a seek."""

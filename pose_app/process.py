@@ -12,9 +12,9 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from pose_app.errors import PoseAppError, one_line
 
@@ -297,30 +297,6 @@ def expected_frames(info, start_s: float, end_s: float | None, step: int) -> int
     return max(0, math.ceil((last - first) / step))
 
 
-def _run_header(
-    estimator: PoseEstimator, args: argparse.Namespace, tracking: bool, smoothed: bool, gap_fill: int
-) -> dict[str, Any]:
-    """Settings recorded in the JSON header."""
-    header: dict[str, Any] = {
-        "model": estimator.engine.info.name,
-        "provider": estimator.engine.provider,
-        "provider_notes": list(estimator.engine.provider_notes),
-        "resolution": estimator.resolution,
-        "output_stride": estimator.engine.info.output_stride,
-        "decode": asdict(estimator.settings),
-        "mirrored_input": estimator.mirrored_input,
-        "tracking": tracking,
-        "smoothed": smoothed,
-        "gap_filled_max_frames": gap_fill,
-        "frame_step": args.every,
-        "start_s": args.start,
-        "end_s": args.end,
-    }
-    if smoothed:
-        header["smoothing"] = {"filter": "one_euro", "min_cutoff": args.smooth_min_cutoff, "beta": args.smooth_beta}
-    return header
-
-
 def _pipeline_for(estimator: PoseEstimator, args: argparse.Namespace, is_still: bool) -> PosePipeline:
     from pose_app.pipeline import PosePipeline
     from pose_app.smoothing import PoseSmoother
@@ -368,9 +344,12 @@ def process_input(
             info = source.info
             pipeline = _pipeline_for(estimator, args, info.is_still)
             gap_fill = 0 if info.is_still else args.fill_gaps
-            header = _run_header(
-                estimator, args, pipeline.tracker is not None, pipeline.smoother is not None, gap_fill
-            )
+            header = pipeline.settings_header() | {
+                "gap_filled_max_frames": gap_fill,
+                "frame_step": args.every,
+                "start_s": args.start,
+                "end_s": args.end,
+            }
             video_fps = None if info.is_still or not info.fps else info.fps / args.every
             progress = Progress(input_stem(spec), expected_frames(info, args.start, args.end, args.every))
             try:

@@ -95,6 +95,11 @@ class InferenceWorker(QThread):
         self.engine_config: EngineConfig | None = None
 
     # --- settings, from the GUI thread ------------------------------------------------------
+    @property
+    def pipeline(self) -> PosePipeline | None:
+        """The pipeline frames currently run through (None until the first engine loads)."""
+        return self._pipeline
+
     def set_engine_config(self, config: EngineConfig) -> None:
         with self._lock:
             self._pending_engine = config

@@ -453,10 +453,11 @@ class MainWindow(QMainWindow):
         if self.source_info is None:
             raise PoseAppError("open a source before recording")
         self.stop_recording()
-        # The model's own name, as `pose-app process` writes it (settings.model may be a file path).
-        header = {"model": self.engine.info.name if self.engine else self.settings.model,
-                  "provider": self.engine.provider if self.engine else self.settings.provider,
-                  "resolution": self.settings.resolution, "smoothed": self.settings.smoothing, "tracking": True}
+        pipeline = self.inference.pipeline
+        if pipeline is None:
+            raise PoseAppError("the model is still loading: try again in a moment")
+        # The same header as `pose-app process` (inference runs on the unmirrored frame).
+        header = pipeline.settings_header()
         recorder = PoseRecorder(self.source_info, csv_path=csv_path, json_path=json_path, video_path=video_path,
                                 header=header, draw_style=self.settings.overlay_style())
         self.inference.set_recorder(recorder)
