@@ -1,5 +1,5 @@
 """End-to-end training on CPU: overfit two COCO images (with an interruption and --resume),
-then export the checkpoint and run it in the app's onnxruntime engine."""
+then export the checkpoint and run it in the app's onnxruntime engine; keep the best epoch."""
 
 import json
 
@@ -10,10 +10,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 pytest.importorskip("pycocotools")
 
-from conftest import COCO_TRAIN, requires_shared  # noqa: E402
+from conftest import COCO_DEV, COCO_TRAIN, requires_shared  # noqa: E402
 
 from models.train.__main__ import main  # noqa: E402
-from models.train.trainer import HISTORY_FILE, LAST_CHECKPOINT, load_checkpoint  # noqa: E402
+from models.train.trainer import BEST_CHECKPOINT, HISTORY_FILE, LAST_CHECKPOINT, load_checkpoint  # noqa: E402
 
 pytestmark = [requires_shared, pytest.mark.shared, pytest.mark.slow]
 
@@ -69,6 +69,9 @@ def test_resume_continues_the_interrupted_run(overfit_run):
     checkpoint = load_checkpoint(out / LAST_CHECKPOINT)
     assert checkpoint["epoch"] == EPOCHS
     assert checkpoint["scheduler"]["last_epoch"] == EPOCHS  # one step per epoch, none repeated
+    # AP rose, so the last epoch is the best one and --export (from best) exported it.
+    assert checkpoint["best"] == {"epoch": EPOCHS, "AP": history[-1]["val"]["AP"]}
+    assert load_checkpoint(out / BEST_CHECKPOINT)["epoch"] == EPOCHS
 
 
 def test_overfitting_two_images_drives_the_loss_down_and_finds_their_people(overfit_run):
@@ -86,8 +89,8 @@ def test_overfitting_two_images_drives_the_loss_down_and_finds_their_people(over
 
 
 def test_export_runs_in_the_app_engine_like_the_checkpoint(overfit_run):
-    from models.posenet import PoseNet, PoseNetConfig
     from models.train.evaluation import infer_frame
+    from models.train.trainer import model_from_checkpoint
     from pose_app.engine import PoseEngine
     from pose_app.evaluate import read_image
 
@@ -98,12 +101,55 @@ def test_export_runs_in_the_app_engine_like_the_checkpoint(overfit_run):
     frame = read_image(IMAGES / json.loads(ANN.read_text())["images"][0]["file_name"])
     app_output = engine.infer(frame, resolution=129)
 
-    checkpoint = load_checkpoint(out / LAST_CHECKPOINT)
-    model = PoseNet(PoseNetConfig(**checkpoint["model_config"]))
-    model.load_state_dict(checkpoint["model"])
+    model = model_from_checkpoint(load_checkpoint(out / LAST_CHECKPOINT))
     torch_output = infer_frame(model.eval(), frame, 129, torch.device("cpu"))
 
     assert app_output.heatmaps.shape == torch_output.heatmaps.shape
     assert app_output.heatmaps.shape[0] == 17
     np.testing.assert_allclose(app_output.heatmaps, torch_output.heatmaps, atol=1e-4)
     np.testing.assert_allclose(app_output.offsets, torch_output.offsets, atol=1e-2)
+
+
+def test_best_checkpoint_keeps_the_pretrained_weights_when_training_ruins_them(tmp_path):
+    """A learning rate of 1 wrecks the network in one step; best.pt and the default export
+    (--export-from best) must then hold the untouched pretrained weights of epoch 0."""
+    from models.convert import pretrained_posenet
+    from models.train.evaluation import infer_frame
+    from pose_app.engine import PoseEngine
+    from pose_app.evaluate import read_image
+
+    ann, images = COCO_DEV / "person_keypoints.json", COCO_DEV / "images"
+    exported = tmp_path / "best.onnx"
+    threads = torch.get_num_threads()
+    try:
+        assert main([
+            "--data", str(images), "--ann", str(ann), "--max-images", "2", "--init", "posenet-050",
+            "--input-size", "129", "--batch-size", "2", "--lr", "1", "--no-augment", "--epochs", "1",
+            "--device", "cpu", "--threads", "1", "--val-ann", str(ann), "--val-data", str(images),
+            "--val-max-images", "2", "--out", str(tmp_path), "--export", str(exported),
+        ]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    history = json.loads((tmp_path / HISTORY_FILE).read_text())
+    before, after = history[0]["val"]["AP"], history[1]["val"]["AP"]
+    assert before > 0.05 and after < before  # measured 0.10 before training
+    assert load_checkpoint(tmp_path / LAST_CHECKPOINT)["best"] == {"epoch": 0, "AP": before}
+
+    pretrained = pretrained_posenet("posenet-050").eval()
+    best = load_checkpoint(tmp_path / BEST_CHECKPOINT)
+    assert best["epoch"] == 0
+    for name, weight in pretrained.state_dict().items():
+        torch.testing.assert_close(best["model"][name], weight)
+    frame = read_image(images / json.loads(ann.read_text())["images"][0]["file_name"])
+    app_output = PoseEngine(model=exported, provider="cpu").infer(frame, resolution=129)
+    np.testing.assert_allclose(
+        app_output.heatmaps, infer_frame(pretrained, frame, 129, torch.device("cpu")).heatmaps, atol=1e-4
+    )
+
+
+def test_exporting_the_best_epoch_without_validation_fails_before_training(tmp_path, capsys):
+    args = ["--data", str(COCO_DEV / "images"), "--ann", str(COCO_DEV / "person_keypoints.json"),
+            "--out", str(tmp_path), "--export", str(tmp_path / "m.onnx")]
+    assert main(args) == 2
+    assert "--export-from best needs a validation set" in capsys.readouterr().err
+    assert not (tmp_path / LAST_CHECKPOINT).exists()

@@ -4,6 +4,8 @@ Example (fine-tune Google's 0.75 model, validate, export for `pose-app --model`)
     python -m models.train --data DIR/images --ann DIR/person_keypoints.json --init posenet-075 \
         --epochs 10 --val-ann VAL/person_keypoints.json --val-data VAL/images \
         --out runs/mine --export runs/mine/mine.onnx
+The export holds the epoch with the best validation AP (OUT/best.pt); --export-from last takes
+the final epoch.
 """
 
 from __future__ import annotations
@@ -15,9 +17,18 @@ from pathlib import Path
 
 import torch
 
-from models.train.trainer import LAST_CHECKPOINT, TrainConfig, Trainer, choose_device, load_checkpoint
+from models.train.trainer import (
+    BEST_CHECKPOINT,
+    LAST_CHECKPOINT,
+    TrainConfig,
+    Trainer,
+    choose_device,
+    load_checkpoint,
+    model_from_checkpoint,
+)
 from pose_app.errors import PoseAppError
 
+EXPORT_SOURCES = {"best": BEST_CHECKPOINT, "last": LAST_CHECKPOINT}
 # On --resume the saved run's settings win, except these, which may change between sessions.
 RESUME_OVERRIDES = ("epochs", "workers", "val_every", "val_max_images")
 
@@ -53,7 +64,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     output = parser.add_argument_group("output")
     output.add_argument("--out", type=Path, required=True, help="run folder: last.pt, history.json")
     output.add_argument("--resume", action="store_true", help=f"continue the run saved in OUT/{LAST_CHECKPOINT}")
-    output.add_argument("--export", type=Path, help="write the final model here as an app ONNX model")
+    output.add_argument("--export", type=Path, help="write the trained model here as an app ONNX model")
+    output.add_argument(
+        "--export-from", choices=EXPORT_SOURCES, default="best",
+        help=f"export OUT/{BEST_CHECKPOINT} (highest validation AP, needs --val-ann; default) "
+        f"or OUT/{LAST_CHECKPOINT} (the final epoch)",
+    )
     return parser.parse_args(argv)
 
 
@@ -89,12 +105,24 @@ def weights_description(config: TrainConfig, epochs: int) -> tuple[str, str]:
     )
 
 
-def export(trainer: Trainer, path: Path) -> Path:
+def check_export_source(config: TrainConfig, export_from: str) -> None:
+    """Fail before training when the chosen export source cannot exist."""
+    if export_from == "best" and not config.val_ann:
+        raise PoseAppError("--export-from best needs a validation set (--val-ann); pass --export-from last")
+
+
+def export(out: Path, export_from: str, path: Path) -> Path:
+    """Export OUT/best.pt or OUT/last.pt as an app ONNX model; prints which epoch it holds."""
     from models.export_onnx import export_onnx
 
-    source, license_text = weights_description(trainer.config, trainer.epoch)
-    model = trainer.model.to("cpu").eval()
-    return export_onnx(model, path, model_name=path.stem, weights_source=source, license=license_text)
+    checkpoint = load_checkpoint(out / EXPORT_SOURCES[export_from])
+    config = TrainConfig(**checkpoint["train_config"])
+    model = model_from_checkpoint(checkpoint)
+    epoch = checkpoint["epoch"]
+    best_ap = f", val AP {checkpoint['best']['AP']:.4f}" if export_from == "best" else ""
+    print(f"exporting {export_from}: epoch {epoch}{best_ap}", flush=True)
+    source, license_text = weights_description(config, epoch)
+    return export_onnx(model.eval(), path, model_name=path.stem, weights_source=source, license=license_text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,11 +139,13 @@ def main(argv: list[str] | None = None) -> int:
             if (args.out / LAST_CHECKPOINT).exists():
                 raise PoseAppError(f"{args.out} already holds a run; pass --resume to continue it or choose another --out")
             checkpoint, config = None, config_from_args(args)
+        if args.export:
+            check_export_source(config, args.export_from)
         print(f"device {device} ({torch.get_num_threads()} CPU threads)", flush=True)
         trainer = Trainer(config, device, checkpoint)
         trainer.run()
         if args.export:
-            print(f"exported {export(trainer, args.export)}", flush=True)
+            print(f"exported {export(args.out, args.export_from, args.export)}", flush=True)
     except PoseAppError as error:
         print(f"models.train: error: {error}", file=sys.stderr)
         return 2

@@ -1,5 +1,8 @@
 """Training loop: AdamW with warmup + cosine decay, AMP on CUDA, validation AP, checkpoints.
 
+Every epoch writes last.pt; whenever validation AP beats every earlier one (the pretrained
+weights' AP before training included) the weights are also written to best.pt.
+
 Google's PoseNet checkpoints have their BatchNorm folded into the conv biases, so the network
 has no normalisation layers: fine-tuning them needs a low learning rate (1e-4 by default here),
 and freezing the first layers (`freeze_layers`) keeps their generic filters intact.
@@ -26,6 +29,7 @@ from pose_app.errors import PoseAppError
 
 PRETRAINED_INITS = ("posenet-075", "posenet-050")
 LAST_CHECKPOINT = "last.pt"
+BEST_CHECKPOINT = "best.pt"
 HISTORY_FILE = "history.json"
 
 
@@ -157,8 +161,7 @@ class Trainer:
         if checkpoint is None:
             self.model = build_model(config)
         else:
-            self.model = PoseNet(PoseNetConfig(**checkpoint["model_config"]))
-            self.model.load_state_dict(checkpoint["model"])
+            self.model = model_from_checkpoint(checkpoint)
         self.model.to(device).train()
         freeze_layers(self.model, config.freeze_layers)
         stride = self.model.config.output_stride
@@ -180,11 +183,13 @@ class Trainer:
         self.amp = device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.epoch, self.history = 0, []
+        self.best: dict | None = None  # {"epoch", "AP"} of best.pt; None until validated
         if checkpoint is not None:
             self.optimizer.load_state_dict(checkpoint["optimizer"])
             self.scheduler.load_state_dict(checkpoint["scheduler"])
             self.scaler.load_state_dict(checkpoint["scaler"])
             self.epoch, self.history = checkpoint["epoch"], checkpoint["history"]
+            self.best = checkpoint.get("best")
 
     @property
     def out_dir(self) -> Path:
@@ -251,15 +256,29 @@ class Trainer:
             "model_config": asdict(self.model.config),
             "train_config": asdict(self.config),
             "history": self.history,
+            "best": self.best,
         }
 
-    def save(self) -> Path:
-        """Write last.pt (atomically, so an interrupt never leaves a torn file) and history.json."""
+    def write_checkpoint(self, name: str) -> Path:
+        """Write OUT/name atomically, so an interrupt never leaves a torn file."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = self.out_dir / LAST_CHECKPOINT
+        path = self.out_dir / name
         partial = path.with_suffix(".pt.partial")
         torch.save(self.checkpoint(), partial)
         partial.replace(path)
+        return path
+
+    def keep_if_best(self, val: dict[str, float]) -> bool:
+        """Write best.pt when `val` AP beats every earlier validation (ties keep the earlier)."""
+        if self.best is not None and val["AP"] <= self.best["AP"]:
+            return False
+        self.best = {"epoch": self.epoch, "AP": val["AP"]}
+        self.write_checkpoint(BEST_CHECKPOINT)
+        return True
+
+    def save(self) -> Path:
+        """Write last.pt and history.json."""
+        path = self.write_checkpoint(LAST_CHECKPOINT)
         (self.out_dir / HISTORY_FILE).write_text(json.dumps(self.history, indent=2))
         return path
 
@@ -268,12 +287,14 @@ class Trainer:
         if self.epoch == 0 and self.config.val_ann:
             before = self.validate()
             self.history.append({"epoch": 0, "val": before})
+            self.keep_if_best(before)
             print(f"epoch 0 (before training): val AP {before['AP']:.4f}", flush=True)
         while self.epoch < self.config.epochs:
             record = {"epoch": self.epoch + 1, "train": self.train_epoch()}
             self.epoch += 1
             if self.config.val_ann and (self.epoch % self.config.val_every == 0 or self.epoch == self.config.epochs):
                 record["val"] = self.validate()
+                record["best"] = self.keep_if_best(record["val"])
             self.history.append(record)
             self.save()
             print(format_record(record), flush=True)
@@ -289,12 +310,19 @@ def format_record(record: dict) -> str:
         f"lr {train['lr']:.2e} {train['seconds']:.0f}s"
     )
     if record.get("val"):
-        text += f" val AP {record['val']['AP']:.4f}"
+        text += f" val AP {record['val']['AP']:.4f}" + (" (best so far)" if record.get("best") else "")
     return text
 
 
+def model_from_checkpoint(checkpoint: dict) -> PoseNet:
+    """The network saved in a checkpoint (last.pt or best.pt)."""
+    model = PoseNet(PoseNetConfig(**checkpoint["model_config"]))
+    model.load_state_dict(checkpoint["model"])
+    return model
+
+
 def load_checkpoint(path: Path) -> dict:
-    """A checkpoint written by `Trainer.save`, or PoseAppError."""
+    """A checkpoint written by `Trainer.write_checkpoint` (last.pt, best.pt), or PoseAppError."""
     if not path.is_file():
         raise PoseAppError(f"no checkpoint to resume from at {path}")
     try:
