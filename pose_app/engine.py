@@ -205,19 +205,19 @@ def _load_model(path: Path) -> onnx.ModelProto:
     return model
 
 
-def _without_feature_outputs(model: onnx.ModelProto) -> bytes:
-    """The same graph with only the head outputs.
+def _with_outputs(model: onnx.ModelProto, names: Sequence[str]) -> bytes:
+    """The same graph with only the outputs `names`.
 
-    onnxruntime runs every node of a graph whatever outputs are fetched, and the feature outputs
-    cost layout conversions (about a third of the CPU time of posenet-075); without them as graph
-    outputs those nodes are dead and the optimiser removes them.
+    onnxruntime runs every node of a graph whatever outputs are fetched, and each feature output
+    costs a layout conversion (together about a fifth of posenet-075's time); once they are no
+    longer graph outputs those nodes are dead and the optimiser removes them.
     """
-    heads_only = onnx.ModelProto()
-    heads_only.CopyFrom(model)
-    kept = [output for output in heads_only.graph.output if output.name in HEAD_OUTPUTS]
-    del heads_only.graph.output[:]
-    heads_only.graph.output.extend(kept)
-    return heads_only.SerializeToString()
+    pruned = onnx.ModelProto()
+    pruned.CopyFrom(model)
+    kept = [output for output in pruned.graph.output if output.name in names]
+    del pruned.graph.output[:]
+    pruned.graph.output.extend(kept)
+    return pruned.SerializeToString()
 
 
 def _open_session(
@@ -239,9 +239,14 @@ def _open_session(
 class PoseEngine:
     """onnxruntime sessions over a pose-app ONNX model.
 
-    Two sessions share the model: the heads-only one runs by default; the full one, with the
-    conv blocks' activations as outputs, is opened the first time features are asked for.
+    The heads-only session runs by default. Asking for feature maps opens (once, then reuses) a
+    session whose outputs are the heads plus just those features, so the feature-map panel
+    costs one layer's output, not all fourteen.
     """
+
+    # Sessions kept for feature requests: the panel shows one block at a time, and a user
+    # flicking through blocks should not grow memory without bound.
+    MAX_FEATURE_SESSIONS = 4
 
     def __init__(self, model: str | Path | None = None, provider: str = "auto", threads: int = 0):
         path = resolve_model(model)
@@ -249,9 +254,9 @@ class PoseEngine:
         self._path, self._threads = path, threads
         self.info = _read_model_info(self._model, path)
         self.provider, self._heads_session, self.provider_notes = self._choose_session(
-            _without_feature_outputs(self._model), path, provider, threads
+            _with_outputs(self._model, HEAD_OUTPUTS), path, provider, threads
         )
-        self._full_session: ort.InferenceSession | None = None
+        self._feature_sessions: dict[tuple[str, ...], ort.InferenceSession] = {}
         self._feature_names = {block.name for block in self.info.feature_blocks}
 
     @staticmethod
@@ -286,11 +291,15 @@ class PoseEngine:
     def _session_for(self, features: Sequence[str]) -> ort.InferenceSession:
         if not features:
             return self._heads_session
-        if self._full_session is None:
-            self._full_session = _open_session(
-                self._model.SerializeToString(), self._path, self.provider, self._threads
-            )
-        return self._full_session
+        key = tuple(sorted(features))
+        session = self._feature_sessions.pop(key, None)
+        if session is None:
+            outputs = _with_outputs(self._model, (*HEAD_OUTPUTS, *key))
+            session = _open_session(outputs, self._path, self.provider, self._threads)
+        if len(self._feature_sessions) >= self.MAX_FEATURE_SESSIONS:
+            del self._feature_sessions[next(iter(self._feature_sessions))]  # least recently used
+        self._feature_sessions[key] = session  # re-inserted last: most recently used
+        return session
 
     def infer(
         self, frame_bgr: np.ndarray, resolution: int = DEFAULT_RESOLUTION, features: Sequence[str] = ()

@@ -89,6 +89,10 @@ def test_metadata_and_feature_outputs(engine):
     # Without a feature request the session that runs has no feature outputs at all, so the
     # hidden feature panel costs no computation.
     assert [o.name for o in engine._session_for(()).get_outputs()] == list(HEAD_OUTPUTS)
+    # A feature request runs a session with just that feature added, not all fourteen.
+    session = engine._session_for(("feature_3",))
+    assert [o.name for o in session.get_outputs()] == [*HEAD_OUTPUTS, "feature_3"]
+    assert engine._session_for(("feature_3",)) is session
     with_features = engine.infer(frame, 257, features=("feature_13", "feature_3"))
     block13 = next(b for b in engine.info.feature_blocks if b.name == "feature_13")
     assert with_features.features["feature_13"].shape == (block13.channels, 13, 17)
