@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import json
 import threading
 
 import cv2
@@ -14,10 +15,19 @@ from pose_app.errors import PoseAppError
 from pose_app.export import LONG_CSV_COLUMNS
 from pose_app.featuremaps import shrink
 from pose_app.gui.capture_worker import CapturedFrame, CaptureWorker, FrameMailbox
-from pose_app.gui.main_window import MainWindow
-from pose_app.gui.settings import AppSettings, file_store, load_settings_file, read_settings, save_settings_file
+from pose_app.gui import inference_worker
+from pose_app.gui.main_window import MainWindow, unused_stem
+from pose_app.gui.settings import (
+    AppSettings,
+    file_store,
+    load_settings_file,
+    output_directory,
+    read_settings,
+    save_settings_file,
+    settings_to_remember,
+)
 from pose_app.skeleton import KEYPOINT_NAMES
-from pose_app.sources import Frame, VideoFileSource
+from pose_app.sources import Frame, VideoFileSource, open_source
 
 WAIT_MS = 60_000  # generous: the CI machine may be busy
 
@@ -77,16 +87,25 @@ def test_mailbox_keeps_the_newest_frame_and_counts_drops():
 
 class UnpluggedCamera:
     """A live source that stops after a few frames, like a webcam pulled out mid-stream: real
-    decoded frames from a video file, reported as live."""
+    decoded frames from a video file, reported as live and numbered `indices` (a camera's
+    numbers jump over frames it skipped). With a `gate`, it waits for it before delivering
+    the frame at position `gate_at` (len(indices): before reporting it was unplugged)."""
 
-    def __init__(self, path: str, frames: int):
+    def __init__(self, path: str, indices, gate: threading.Event | None = None, gate_at: int = -1):
         self._video = VideoFileSource(path)
         self.info = dataclasses.replace(self._video.info, is_live=True, frame_count=None)
-        self._left = frames
+        self._indices = list(indices)
+        self._gate, self._gate_at = gate, gate_at
+        self._position = 0
 
     def read(self):
-        self._left -= 1
-        return self._video.read() if self._left >= 0 else None
+        if self._gate is not None and self._position == self._gate_at:
+            self._gate.wait(WAIT_MS / 1000)
+        if self._position >= len(self._indices):
+            return None
+        frame = dataclasses.replace(self._video.read(), index=self._indices[self._position])
+        self._position += 1
+        return frame
 
     def seek(self, frame_index):
         raise PoseAppError("live")
@@ -97,7 +116,7 @@ class UnpluggedCamera:
 
 def test_camera_unplugged_mid_stream_is_reported(qtbot, walk):
     mailbox = FrameMailbox()
-    worker = CaptureWorker(0, mailbox, opener=lambda spec, **options: UnpluggedCamera(walk, 5))
+    worker = CaptureWorker(0, mailbox, opener=lambda spec, **options: UnpluggedCamera(walk, range(5)))
     opened = []
     worker.opened.connect(opened.append)
     with qtbot.waitSignal(worker.failed, timeout=WAIT_MS) as failed:
@@ -228,6 +247,29 @@ def test_errors_are_shown_in_the_window(make_window, qtbot, tmp_path):
     assert window.controls.provider.currentData() == "auto"
     assert window.isVisible()
 
+    # Every engine setting of the failed request goes back to what runs (decoding included).
+    window.banner.hide()
+    window.apply_settings(dataclasses.replace(window.settings, provider=missing, max_poses=3, smoothing=False))
+    wait_for_message(qtbot, window, f"'{missing}'", "not available")
+    defaults = AppSettings()
+    assert window.settings.engine_config() == defaults.engine_config()
+    assert window.controls.max_poses.value() == defaults.max_poses and window.controls.smoothing.isChecked()
+
+
+def test_an_unexpected_engine_error_is_shown_and_the_engine_keeps_running(make_window, qtbot, walk, monkeypatch):
+    window = make_window(realtime=False)
+    window.open_source(walk)
+    wait_for_result(qtbot, window)
+
+    def lost_device(*args, **kwargs):
+        raise RuntimeError("device lost")
+
+    monkeypatch.setattr(inference_worker, "PoseEngine", lost_device)
+    window.apply_settings(dataclasses.replace(window.settings, threads=1))
+    message = wait_for_message(qtbot, window, "RuntimeError: device lost")
+    assert "still running" in message and window.settings.threads == 0
+    wait_for_result(qtbot, window)  # frames are still processed
+
 
 def test_settings_persist_and_round_trip_through_a_file(make_window, qtbot, tmp_path):
     window = make_window()
@@ -247,15 +289,40 @@ def test_settings_persist_and_round_trip_through_a_file(make_window, qtbot, tmp_
         load_settings_file(not_settings)
 
 
+def test_loading_a_settings_file_selects_its_feature_block(make_window, qtbot, tmp_path):
+    window = make_window(panel_visible=True)
+    first_block = window.engine.info.feature_blocks[0].name
+    assert window.panel.current_block() != first_block  # the default is a deeper block
+    saved = tmp_path / "block.ini"
+    save_settings_file(saved, dataclasses.replace(window.settings, panel_block=first_block, channel_count=5))
+    window.apply_settings(load_settings_file(saved))
+    assert window.panel.current_block() == first_block and window.panel.count.value() == 5
+    assert window.panel_request().block == first_block
+
+
+def test_command_line_overrides_are_for_one_run():
+    remembered = AppSettings()
+    started = dataclasses.replace(remembered, resolution=257, realtime=False)  # --resolution 257 --max-speed
+    current = dataclasses.replace(started, realtime=True, mirror=True)  # the user then changed these
+    stored = settings_to_remember(current, started, remembered)
+    assert stored.resolution == remembered.resolution  # untouched override: not remembered
+    assert stored.realtime is True and stored.mirror is True  # the user's own changes are
+
+
 def test_command_line_screenshot_automation(qapp, walk, tmp_path, capsys):
     out = tmp_path / "shot.png"
     settings = str(tmp_path / "settings.ini")
-    code = cli.main(["--source", walk, "--panel", "--max-speed", "--screenshot", str(out),
-                     "--quit-after-frames", "5", "--settings", settings])
+    code = cli.main(["--source", walk, "--panel", "--max-speed", "--resolution", "257",
+                     "--screenshot", str(out), "--quit-after-frames", "5", "--settings", settings])
     assert code == 0
     assert "displayed 5 frames" in capsys.readouterr().out
     shot = cv2.imread(str(out))
     assert shot is not None and shot.shape[0] >= 400 and shot.shape[1] >= 800
+    # The options applied to that run only: the settings file keeps its own values.
+    stored = read_settings(file_store(settings))
+    defaults = AppSettings()
+    assert (stored.resolution, stored.realtime, stored.panel_visible) == (
+        defaults.resolution, defaults.realtime, defaults.panel_visible)
 
     code = cli.main(["--source", str(tmp_path / "missing.mp4"), "--quit-after-frames", "3", "--settings", settings])
     assert code == 2
@@ -300,3 +367,176 @@ def test_dropping_a_file_opens_it(make_window, qtbot, walk):
     window.dropEvent(event)
     assert window.source_spec == walk
     qtbot.waitUntil(lambda: window.source_info is not None and window.source_info.width == 640, timeout=WAIT_MS)
+
+
+class CountingVideo(VideoFileSource):
+    """A video file that remembers where it was asked to seek."""
+
+    def __init__(self, path: str):
+        super().__init__(path)
+        self.seeks: list[int] = []
+
+    def seek(self, frame_index: int) -> None:
+        self.seeks.append(frame_index)
+        super().seek(frame_index)
+
+
+def test_a_slider_drag_seeks_only_to_its_last_position(qtbot, walk):
+    mailbox = FrameMailbox()
+    video = CountingVideo(walk)
+    worker = CaptureWorker(walk, mailbox, opener=lambda spec, **options: video)
+    worker.set_paused(True)
+    for index in range(10, 40):  # drag moves queued faster than the capture thread seeks
+        worker.seek(index)
+    worker.step(1)
+    with qtbot.waitSignal(worker.position, timeout=WAIT_MS, check_params_cb=lambda index: index == 40):
+        worker.start()
+    worker.stop()
+    assert worker.wait(WAIT_MS / 1000)
+    assert video.seeks == [39]
+
+
+def test_live_frames_skipped_while_paused_are_not_counted_as_dropped(qtbot, walk):
+    gate = threading.Event()
+    worker = CaptureWorker(0, FrameMailbox(),
+                           opener=lambda spec, **options: UnpluggedCamera(walk, [0, 1, 2, 50, 53], gate, 3))
+    positions = []
+    worker.position.connect(positions.append)
+    worker.start()
+    qtbot.waitUntil(lambda: positions == [0, 1, 2], timeout=WAIT_MS)
+    worker.set_paused(True)  # the camera runs on (frames 3..49) while the user looks at frame 2
+    worker.set_paused(False)
+    with qtbot.waitSignal(worker.failed, timeout=WAIT_MS):
+        gate.set()
+    assert positions == [0, 1, 2, 50, 53]
+    assert worker.source_dropped == 2  # 51 and 52: skipped while playing
+
+
+def test_a_stalled_source_never_blocks_the_window(make_window, qtbot, walk, tmp_path):
+    window = make_window(realtime=False)
+    answer = threading.Event()
+
+    def hanging_open(spec, **options):
+        answer.wait(WAIT_MS / 1000)  # a stream that does not answer
+        raise PoseAppError(f"{spec} did not answer")
+
+    window.source_opener = hanging_open
+    window.open_source("rtsp://stalled")
+    stalled = window.capture
+    # Switching sources returns at once: the GUI thread does not wait for the hung open.
+    window.source_opener = open_source
+    window.open_source(walk)
+    assert stalled.is_running()
+    result = wait_for_result(qtbot, window)
+    assert result.frame.source == walk and stalled.is_running()
+    answer.set()
+    assert stalled.wait(WAIT_MS / 1000)
+    qtbot.waitUntil(lambda: window.source_info is not None, timeout=WAIT_MS)
+    assert window.message_text() == ""  # the abandoned source's failure is not reported
+
+    # Quitting while a source hangs in read() does not wait for it either.
+    data = threading.Event()
+    window.source_opener = lambda spec, **options: UnpluggedCamera(walk, range(3), data, 3)
+    window.open_source(0)
+    qtbot.waitUntil(lambda: window.capture.frames_read == 3, timeout=WAIT_MS)
+    hanging = window.capture
+    window.close()
+    assert not window.isVisible() and hanging.is_running()
+    data.set()
+    assert hanging.wait(WAIT_MS / 1000)
+
+
+def test_paused_changes_redraw_the_frame_and_recording_fixes_the_engine(make_window, qtbot, walk, tmp_path):
+    window = make_window(realtime=False)
+    window.open_source(walk)
+    wait_for_result(qtbot, window, lambda r: r.frame.index >= 10 and len(r.poses) >= 1)
+    window.toggle_pause()
+    qtbot.waitUntil(lambda: window.last_result.frame.index == window.capture.last_index, timeout=WAIT_MS)
+    paused = window.last_result
+
+    # Recording: the engine controls are locked, and opening the panel computes the feature
+    # outputs alone: the poses (smoothed over the frames before) and their ids stay as they are.
+    window.start_recording(tmp_path / "paused.csv")
+    assert not window.controls.resolution.isEnabled() and not window.controls.min_pose_score.isEnabled()
+    assert "recording" in window.controls.model.toolTip()
+    window.apply_settings(dataclasses.replace(window.settings, resolution=257))
+    assert window.settings.resolution == AppSettings().resolution
+    window.toggle_panel()
+    with_panel = wait_for_result(qtbot, window, lambda r: r.panel is not None)
+    assert with_panel.frame.index == paused.frame.index and with_panel.poses.features
+    np.testing.assert_array_equal(with_panel.poses.keypoints, paused.poses.keypoints)
+    np.testing.assert_array_equal(with_panel.poses.ids, paused.poses.ids)
+    assert window.stop_recording() == 0
+    assert window.controls.resolution.isEnabled() and window.controls.resolution.toolTip() == ""
+
+    # Paused, a decoding change shows the same frame decoded anew, by the same pipeline.
+    pipeline = window.inference.pipeline
+    window.apply_settings(dataclasses.replace(window.settings, min_pose_score=0.99))
+    strict = wait_for_result(qtbot, window, lambda r: len(r.poses) == 0)
+    assert strict.frame.index == paused.frame.index and window.inference.pipeline is pipeline
+    window.apply_settings(dataclasses.replace(window.settings, resolution=257))
+    input_size = paused.poses.transform.input_size
+    resized = wait_for_result(qtbot, window, lambda r: r.poses.transform.input_size != input_size)
+    assert resized.frame.index == paused.frame.index and window.inference.pipeline is not pipeline
+
+
+def test_recordings_and_snapshots_never_overwrite(make_window, qtbot, walk, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert output_directory("") == tmp_path
+    first = unused_stem(tmp_path, "pose", (".csv",))
+    first.with_suffix(".csv").touch()
+    assert unused_stem(tmp_path, "pose", (".csv",)) != first
+
+    out = tmp_path / "out"
+    out.mkdir()
+    window = make_window(realtime=False, output_dir=str(out))
+    window.open_source(walk)
+    wait_for_result(qtbot, window)
+    for _ in range(4):  # R, R, R, R within a second or two: two recordings
+        window.toggle_recording()
+    assert "saved to" in window.statusBar().currentMessage()
+    assert len(list(out.glob("pose-*.csv"))) == len(list(out.glob("pose-*.json"))) == 2
+    snapshots = {window.save_snapshot(), window.save_snapshot()}
+    assert len(snapshots) == 2 and all(path.parent == out and path.is_file() for path in snapshots)
+
+
+def test_a_camera_failure_ends_the_recording_as_incomplete(make_window, qtbot, walk, tmp_path):
+    window = make_window()
+    unplug = threading.Event()
+    window.source_opener = lambda spec, **options: UnpluggedCamera(walk, range(5), unplug, 5)
+    window.open_source(0)
+    wait_for_result(qtbot, window)
+    window.start_recording(tmp_path / "cam.csv", tmp_path / "cam.json")
+    unplug.set()
+    wait_for_message(qtbot, window, "stopped delivering frames")
+    assert not window.recording_paths and "saved to" in window.statusBar().currentMessage()
+    recording = json.loads((tmp_path / "cam.json").read_text())
+    assert recording["complete"] is False
+    assert not window.view.has_image() and window.last_result is None  # the placeholder shows
+
+
+def test_a_video_recording_of_a_file_holds_every_frame(make_window, qtbot, walk, tmp_path):
+    window = make_window(loop=False)  # real-time playback
+    shown = []
+    window.frame_shown.connect(lambda result: shown.append(result.frame.index))
+    window.open_source(walk)
+    qtbot.waitUntil(lambda: window.source_info is not None, timeout=WAIT_MS)
+    video_path = tmp_path / "walk.mp4"
+    window.start_recording(tmp_path / "walk.csv", None, video_path)
+    assert not window.capture.realtime  # every frame while recording a video
+    last = window.source_info.frame_count - 1
+    qtbot.waitUntil(lambda: window.capture.paused and shown[-1:] == [last], timeout=WAIT_MS)
+    frames = window.stop_recording()
+    assert window.capture.realtime
+    video = cv2.VideoCapture(str(video_path))
+    try:
+        assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
+        assert video.get(cv2.CAP_PROP_FPS) == pytest.approx(window.source_info.fps, abs=0.01)
+    finally:
+        video.release()
+
+    # Play after the end of the file (looping off): it starts again from the beginning.
+    del shown[:]
+    window.toggle_pause()
+    qtbot.waitUntil(lambda: 0 in shown, timeout=WAIT_MS)
+    assert shown[0] == 0

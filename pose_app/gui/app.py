@@ -121,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
     app.setOrganizationName("pose-app")
     app.setApplicationName("pose-app")
     store = file_store(args.settings) if getattr(args, "settings", None) else QSettings("pose-app", "pose-app")
-    window = MainWindow(store, settings_with_options(read_settings(store), args))
+    remembered = read_settings(store)
+    window = MainWindow(store, settings_with_options(remembered, args), remembered)
     automation = None
     frames = getattr(args, "quit_after_frames", None)
     if frames is not None or getattr(args, "screenshot", None):

@@ -4,6 +4,10 @@
 a new frame replaces an unconsumed one (counted as dropped), so latency never grows when
 inference is slower than the source. `CaptureWorker` opens the source (opening a camera can take
 seconds), paces video files at their own frame rate, and obeys pause / step / seek / loop.
+
+The worker reads in a daemon `threading.Thread`, not a QThread: a source stuck opening or
+reading (a stalled stream, a hung camera driver) can then be abandoned when the user switches
+sources or quits, without blocking the GUI thread and without keeping the program alive.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QObject, Signal
 
 from pose_app.errors import PoseAppError
 from pose_app.sources import Frame, FrameSource, SourceInfo, open_source
@@ -50,10 +54,15 @@ class FrameMailbox:
 
     def put(self, item: CapturedFrame, *, wait_until_taken: bool = False, stop: threading.Event | None = None) -> None:
         """Leave `item` for the consumer. Replacing an untaken frame drops it, unless
-        `wait_until_taken` (process-every-frame mode), which waits for the slot to empty."""
+        `wait_until_taken` (process-every-frame mode), which waits for the slot to empty.
+        Once `stop` is set nothing is left: checked under the lock, so a producer stopped before
+        the consumer cleared the slot can never slip an old source's frame in after that."""
+        stopped = stop.is_set if stop is not None else (lambda: False)
         with self._condition:
             if wait_until_taken:
-                self._condition.wait_for(lambda: self._item is None or (stop is not None and stop.is_set()))
+                self._condition.wait_for(lambda: self._item is None or stopped())
+            if stopped():
+                return
             if self._item is not None:
                 self.dropped += 1
             self._item = item
@@ -73,21 +82,22 @@ class FrameMailbox:
             self._condition.notify_all()
 
 
-class CaptureWorker(QThread):
-    """Owns one FrameSource in its own thread. Control methods are called from the GUI thread.
+class CaptureWorker(QObject):
+    """Owns one FrameSource in its own daemon thread. Control methods are called from the GUI thread.
 
     Signals: opened(SourceInfo), failed(str) (the source could not open or stopped with an
     error; the thread ends), ended() (a file reached its end without looping), position(int)
-    (index of the frame just delivered).
+    (index of the frame just delivered), finished() (the thread is about to end).
     """
 
     opened = Signal(object)
     failed = Signal(str)
     ended = Signal()
     position = Signal(int)
+    finished = Signal()
 
     def __init__(self, spec: str | int, mailbox: FrameMailbox, *, camera_options: dict | None = None,
-                 loop: bool = True, realtime: bool = True, paused: bool = False,
+                 loop: bool = True, realtime: bool = True,
                  opener: Callable[..., FrameSource] = open_source):
         super().__init__()
         self.spec = spec
@@ -99,7 +109,9 @@ class CaptureWorker(QThread):
         self.info: SourceInfo | None = None
         self.frames_read = 0
         self.source_dropped = 0  # frames a live source skipped before we read (index gaps)
-        self._paused = paused
+        self._paused = False
+        self._drop_baseline = -1  # live sources: index gaps count as dropped from this frame on
+        self._thread = threading.Thread(target=self._run, name=f"capture {spec}", daemon=True)
         self._commands: list[tuple[str, int]] = []
         self._wake = threading.Condition()
         self._stop = threading.Event()
@@ -107,8 +119,23 @@ class CaptureWorker(QThread):
         self._last_index = -1
 
     # --- control, from the GUI thread -------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Wait up to `timeout_s` (None: for ever) for the thread to end; True if it has."""
+        if self._thread.ident is not None:
+            self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def is_running(self) -> bool:
+        return self._thread.is_alive()
+
     def set_paused(self, paused: bool) -> None:
         with self._wake:
+            if self._paused and not paused:
+                # A live source kept running while paused: that gap is not a drop.
+                self._drop_baseline = -1
             self._paused = paused
             self._wake.notify_all()
 
@@ -136,11 +163,19 @@ class CaptureWorker(QThread):
 
     def _command(self, name: str, value: int) -> None:
         with self._wake:
+            if name == "seek":  # dragging the slider: only the newest position matters
+                self._commands = [command for command in self._commands if command[0] != "seek"]
             self._commands.append((name, value))
             self._wake.notify_all()
 
     # --- the capture thread -----------------------------------------------------------------
-    def run(self) -> None:
+    def _run(self) -> None:
+        try:
+            self._open_and_read()
+        finally:
+            self.finished.emit()
+
+    def _open_and_read(self) -> None:
         try:
             source = self.opener(self.spec, **self.camera_options)
         except PoseAppError as error:
@@ -148,6 +183,9 @@ class CaptureWorker(QThread):
             return
         except Exception as error:  # noqa: BLE001 - OpenCV backends raise odd types; show them
             self.failed.emit(f"cannot open {self.spec}: {error}")
+            return
+        if self._stop.is_set():  # abandoned while opening
+            source.close()
             return
         try:
             self.info = source.info
@@ -216,9 +254,9 @@ class CaptureWorker(QThread):
         return origin
 
     def _deliver(self, frame: Frame, info: SourceInfo) -> None:
-        if info.is_live and self._last_index >= 0:
-            self.source_dropped += max(0, frame.index - self._last_index - 1)
-        self._last_index = frame.index
+        if info.is_live and self._drop_baseline >= 0:
+            self.source_dropped += max(0, frame.index - self._drop_baseline - 1)
+        self._last_index = self._drop_baseline = frame.index
         self.frames_read += 1
         every_frame = not self.realtime and not info.is_live
         self.mailbox.put(CapturedFrame(frame, self._epoch, time.perf_counter()),

@@ -28,6 +28,8 @@ from pose_app.model_files import SHIPPED_MODELS
 
 # Valid for output stride 16 and 8 alike (k * 16 + 1 = 2k * 8 + 1).
 RESOLUTIONS = (161, 257, 353, 449, 513, 641, 801)
+LOCKED_WHILE_RECORDING = ("Fixed while recording: the recording's header names the settings "
+                          "its poses were made with")
 
 
 def _double_spin(low: float, high: float, step: float) -> QDoubleSpinBox:
@@ -123,6 +125,17 @@ class ControlsPanel(QWidget):
         if self.model.findData(path) < 0:
             self.model.addItem(path, path)
         self.model.setCurrentIndex(self.model.findData(path))
+
+    def engine_widgets(self) -> tuple[QWidget, ...]:
+        """The widgets whose settings shape the poses (engine, decoding, smoothing)."""
+        return (self.model, self.open_model, self.provider, self.resolution, self.max_poses,
+                self.min_pose_score, self.part_score, self.smoothing)
+
+    def set_engine_locked(self, locked: bool) -> None:
+        """Disable the engine and decoding widgets (while recording) and say why."""
+        for widget in self.engine_widgets():
+            widget.setEnabled(not locked)
+            widget.setToolTip(LOCKED_WHILE_RECORDING if locked else "")
 
     def set_running(self, text: str) -> None:
         self.running.setText(f"running: {text}")

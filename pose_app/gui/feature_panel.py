@@ -128,11 +128,15 @@ class FeaturePanel(QWidget):
         return self.block.currentData() or ""
 
     def show_settings(self, settings: AppSettings) -> None:
-        widgets = (self.mode, self.how, self.count, self.start, self.keypoint)
+        """Fill the widgets from `settings` without emitting `changed` (the block only when the
+        current model has it)."""
+        widgets = (self.mode, self.block, self.how, self.count, self.start, self.keypoint)
         for widget in widgets:
             widget.blockSignals(True)
         try:
             self.mode.setCurrentIndex(max(0, self.mode.findData(settings.panel_mode)))
+            if (block := self.block.findData(settings.panel_block)) >= 0:
+                self.block.setCurrentIndex(block)
             self.how.setCurrentIndex(max(0, self.how.findData(settings.channel_selection)))
             self.count.setValue(settings.channel_count)
             self.start.setValue(settings.channel_start)

@@ -8,6 +8,7 @@ only wraps the ready BGR arrays in QImages and paints them.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from pose_app.estimator import DecodeSettings, FramePoses, PoseEstimator
 from pose_app.export import PoseRecorder
 from pose_app.gui.capture_worker import CapturedFrame, FrameMailbox
 from pose_app.gui.compose import PanelRequest, compose_panel, compose_view
+from pose_app.gui.stats import RateMeter
 from pose_app.pipeline import PosePipeline
 from pose_app.render import OverlayStyle
 from pose_app.smoothing import PoseSmoother
@@ -41,6 +43,11 @@ class EngineConfig:
     resolution: int = DEFAULT_RESOLUTION
     decode: DecodeSettings = DecodeSettings()
     smoothing: bool = True
+
+    def same_pipeline_shape(self, other: EngineConfig) -> bool:
+        """True when only the decode settings differ: the running pipeline (and its tracks)
+        can keep going with the new decode settings."""
+        return dataclasses.replace(self, decode=other.decode) == other
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,6 @@ class ViewResult:
     panel: np.ndarray | None  # BGR panel picture, None when the panel is hidden
     panel_caption: str
     features_requested: tuple[str, ...]
-    captured_at: float
     emitted_at: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -71,7 +77,7 @@ class ViewResult:
 class InferenceWorker(QThread):
     """Signals: result(ViewResult); engine_ready(PoseEngine); engine_failed(str, EngineConfig or
     None): the engine could not be built, the previous one (whose config is given) keeps running;
-    failed(str): a frame could not be processed."""
+    failed(str): a frame could not be processed. `rate` counts processed frames per second."""
 
     result = Signal(object)
     engine_ready = Signal(object)
@@ -81,7 +87,9 @@ class InferenceWorker(QThread):
     def __init__(self, mailbox: FrameMailbox, engine_config: EngineConfig, view: ViewOptions):
         super().__init__()
         self.mailbox = mailbox
-        self._lock = threading.Lock()  # guards the settings below and the recorder
+        self._lock = threading.Lock()  # guards the settings below
+        # A lock of its own: encoding a video frame must not hold up set_view / set_panel.
+        self._recorder_lock = threading.Lock()
         self._pending_engine: EngineConfig | None = engine_config
         self._view = view
         self._panel: PanelRequest | None = None
@@ -89,10 +97,12 @@ class InferenceWorker(QThread):
         self._refresh = False
         self._stop = threading.Event()
         self._pipeline: PosePipeline | None = None
-        self._last: tuple[CapturedFrame, FramePoses] | None = None
+        # The last frame, its poses and the engine config they were computed with.
+        self._last: tuple[CapturedFrame, FramePoses, EngineConfig] | None = None
         self._epoch = -1
         self.engine: PoseEngine | None = None
         self.engine_config: EngineConfig | None = None
+        self.rate = RateMeter()
 
     # --- settings, from the GUI thread ------------------------------------------------------
     @property
@@ -119,7 +129,7 @@ class InferenceWorker(QThread):
     def set_recorder(self, recorder: PoseRecorder | None) -> PoseRecorder | None:
         """Start writing every processed frame to `recorder` (None: stop). Returns the previous
         recorder, which no longer receives frames; the caller closes it."""
-        with self._lock:
+        with self._recorder_lock:
             previous, self._recorder = self._recorder, recorder
         return previous
 
@@ -133,6 +143,9 @@ class InferenceWorker(QThread):
                 self._apply_engine_config()
             except PoseAppError as error:
                 self.engine_failed.emit(str(error), self.engine_config)
+            except Exception as error:  # noqa: BLE001 - the window must say why, not lose the worker
+                self.engine_failed.emit(f"cannot load the engine: {type(error).__name__}: {error}",
+                                        self.engine_config)
             try:
                 captured = self.mailbox.take(POLL_S)
                 if captured is not None:
@@ -147,7 +160,17 @@ class InferenceWorker(QThread):
     def _apply_engine_config(self) -> None:
         with self._lock:
             config, self._pending_engine = self._pending_engine, None
-        if config is None:
+            if config is not None:
+                # Show the paused frame with the new config, even when a redraw for the same
+                # change already ran with the old one (the change arrived mid-iteration).
+                self._refresh = True
+        if config is None or config == self.engine_config:
+            return
+        running = self.engine_config
+        if self._pipeline is not None and running is not None and config.same_pipeline_shape(running):
+            # Thresholds and max people only change decoding: tracks and filters carry on.
+            self._pipeline.estimator.settings = config.decode
+            self.engine_config = config
             return
         if self.engine_config is None or (config.model, config.provider, config.threads) != (
             self.engine_config.model, self.engine_config.provider, self.engine_config.threads
@@ -178,24 +201,29 @@ class InferenceWorker(QThread):
             self._refresh = False  # this frame is shown with the current settings anyway
         features = panel.features if panel is not None else ()
         poses = self._pipeline.process(captured.frame, features=features)
-        with self._lock:
+        self.rate.tick()
+        with self._recorder_lock:
             if self._recorder is not None:
                 self._recorder.write(captured.frame, poses)
-        self._last = (captured, poses)
+        self._last = (captured, poses, self.engine_config)
         stages = {"queue": started - captured.captured_at, **poses.timings}
         self._emit(captured, poses, view, panel, features, stages)
 
     def _redo_last(self) -> None:
-        """Settings changed while no new frame comes (paused): show the last frame again. If the
-        panel now needs a feature output the last inference did not compute, run it again."""
-        captured, poses = self._last
+        """Settings changed while no new frame comes (paused): show the last frame again. Poses
+        from other engine / decode settings are computed again; a feature output the panel now
+        needs is computed alone, leaving poses and tracks as they are (a recording goes on)."""
+        captured, poses, config = self._last
         with self._lock:
             panel, view = self._panel, self._view
         features = panel.features if panel is not None else ()
-        if any(name not in poses.features for name in features):
+        if config != self.engine_config:
             self._pipeline.reset()  # the same frame again must not look like zero elapsed time
             poses = self._pipeline.process(captured.frame, features=features)
-            self._last = (captured, poses)
+        elif any(name not in poses.features for name in features):
+            computed = self._pipeline.estimator.estimate(captured.frame.image, features)
+            poses = dataclasses.replace(poses, features=computed.features)
+        self._last = (captured, poses, self.engine_config)
         self._emit(captured, poses, view, panel, features, dict(poses.timings))
 
     def _emit(self, captured: CapturedFrame, poses: FramePoses, view: ViewOptions, panel: PanelRequest | None,
@@ -209,6 +237,5 @@ class InferenceWorker(QThread):
         stages["draw"] = time.perf_counter() - started
         self.result.emit(ViewResult(
             frame=captured.frame, poses=poses, view=picture, mirrored=view.mirror, panel=panel_picture,
-            panel_caption=caption, features_requested=features, captured_at=captured.captured_at,
-            emitted_at=time.perf_counter(), stage_seconds=stages,
+            panel_caption=caption, features_requested=features, emitted_at=time.perf_counter(), stage_seconds=stages,
         ))

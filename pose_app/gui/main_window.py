@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import time
 from pathlib import Path
 
@@ -39,9 +40,16 @@ from pose_app.gui.controls import ControlsPanel
 from pose_app.gui.feature_panel import FeaturePanel
 from pose_app.gui.image_view import ImageView
 from pose_app.gui.inference_worker import EngineConfig, InferenceWorker, ViewOptions, ViewResult
-from pose_app.gui.settings import AppSettings, load_settings_file, save_settings_file, write_settings
+from pose_app.gui.settings import (
+    AppSettings,
+    load_settings_file,
+    output_directory,
+    save_settings_file,
+    settings_to_remember,
+    write_settings,
+)
 from pose_app.gui.stats import LatencyMeter, RateMeter
-from pose_app.sources import SourceInfo
+from pose_app.sources import SourceInfo, open_source
 
 # (keys, what they do): the help dialog and README list exactly these.
 SHORTCUTS = (
@@ -57,11 +65,21 @@ SHORTCUTS = (
 )
 VIDEO_FILTER = "Videos and images (*.mp4 *.mkv *.avi *.mov *.webm *.m4v *.mpg *.gif *.jpg *.jpeg *.png *.bmp);;All files (*)"
 STATUS_INTERVAL_MS = 500
+# On quit, how long (seconds) abandoned sources get to close before the app exits without them
+# (their threads are daemons: a stalled stream cannot keep the program alive).
+CLOSE_WAIT_S = 1.0
+RECORDING_SUFFIXES = (".csv", ".json", ".mp4")
 
 
-def timestamped(directory: str, prefix: str, suffix: str) -> Path:
-    """e.g. <directory>/pose-20250101-120000.csv."""
-    return Path(directory or ".").expanduser() / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}{suffix}"
+def unused_stem(directory: Path, prefix: str, suffixes: tuple[str, ...]) -> Path:
+    """<directory>/<prefix>-YYYYmmdd-HHMMSS, with -2, -3, ... appended while a file with that
+    stem and any of `suffixes` exists: files made within one second never overwrite each other."""
+    stem = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for number in itertools.count(1):
+        candidate = directory / (stem if number == 1 else f"{stem}-{number}")
+        if not any(Path(f"{candidate}{suffix}").exists() for suffix in suffixes):
+            return candidate
+    raise AssertionError("unreachable")
 
 
 def write_png(path: str | Path, image_bgr: np.ndarray) -> None:
@@ -108,20 +126,28 @@ class MainWindow(QMainWindow):
     frame_shown = Signal(object)
     message_shown = Signal(str)
 
-    def __init__(self, store: QSettings, settings: AppSettings):
+    def __init__(self, store: QSettings, settings: AppSettings, remembered: AppSettings | None = None):
+        """`settings`: what to start with; `remembered`: what `store` held (default: the same), so
+        that command-line overrides are not stored on quit (see settings_to_remember)."""
         super().__init__()
         self.setWindowTitle("pose-app")
         self.setAcceptDrops(True)
         self.store = store
         self.settings = settings
+        self._started = settings
+        self._remembered = remembered or settings
+        self.source_opener = open_source  # spec, **camera options -> FrameSource
+        self._retiring: set[CaptureWorker] = set()  # stopped workers whose thread has not ended yet
+        self._at_end = False  # the file reached its end and the capture paused there
         self.source_spec: str | int | None = None
         self.source_info: SourceInfo | None = None
         self.capture: CaptureWorker | None = None
         self.engine: PoseEngine | None = None
         self.last_result: ViewResult | None = None
         self.recording_paths: list[Path] = []
+        self._recording_video = False
         self.mailbox = FrameMailbox()
-        self.capture_rate, self.inference_rate, self.display_rate = RateMeter(), RateMeter(), RateMeter()
+        self.capture_rate, self.display_rate = RateMeter(), RateMeter()
         self.latency = LatencyMeter()
         self._build_widgets()
         self._build_actions()
@@ -218,6 +244,7 @@ class MainWindow(QMainWindow):
             "record": action("Start / stop recording", ("R",), self.toggle_recording, record_menu),
             "record_video": action("Also record annotated video", (), self._record_video_toggled, record_menu),
             "snapshot": action("Snapshot (PNG)", ("S",), self._snapshot_clicked, record_menu),
+            "output_dir": action("Output folder…", (), self.choose_output_dir, record_menu),
             "help": action("Keyboard shortcuts", ("F1",), self.show_help, help_menu),
         }
         self.actions_by_name["record_video"].setCheckable(True)
@@ -230,9 +257,9 @@ class MainWindow(QMainWindow):
         self.banner.hide()
         self.source_spec = spec
         self.mailbox.dropped = 0
-        self.view.set_placeholder(f"Opening {spec}…")
+        self._clear_pictures(f"Opening {spec}…")
         worker = CaptureWorker(spec, self.mailbox, camera_options=camera_options, loop=self.settings.loop,
-                               realtime=self.settings.realtime)
+                               realtime=self.settings.realtime, opener=self.source_opener)
         worker.opened.connect(functools.partial(self._source_opened, worker))
         worker.failed.connect(functools.partial(self._source_failed, worker))
         worker.ended.connect(functools.partial(self._source_ended, worker))
@@ -246,11 +273,35 @@ class MainWindow(QMainWindow):
     def _close_source(self) -> None:
         self.stop_recording()
         if self.capture is not None:
-            self.capture.stop()
-            self.capture.wait()
+            self._retire(self.capture)
             self.capture = None
         self.mailbox.take(0.0)  # a frame of the old source must not follow the new one's
         self.source_info = None
+        self._at_end = False
+
+    def _retire(self, worker: CaptureWorker) -> None:
+        """Stop `worker` without waiting for it (opening or reading may hang for many seconds):
+        it no longer talks to the window and is kept until its thread ends."""
+        for signal in (worker.opened, worker.failed, worker.ended, worker.position):
+            signal.disconnect()
+        self._retiring.add(worker)
+        worker.finished.connect(functools.partial(self._retired, worker))
+        worker.stop()
+        if not worker.is_running():  # it ended before `finished` was connected
+            self._retired(worker)
+
+    def _retired(self, worker: CaptureWorker) -> None:
+        """Forget a stopped worker whose thread ended (the connection held it alive too)."""
+        if worker in self._retiring:
+            self._retiring.discard(worker)
+            worker.finished.disconnect()
+
+    def _clear_pictures(self, placeholder: str) -> None:
+        """Show `placeholder` instead of a frame of a source that is gone."""
+        self.last_result = None
+        self.view.set_image(None)
+        self.view.set_placeholder(placeholder)
+        self.panel.show_picture(None, "")
 
     def _source_opened(self, worker: CaptureWorker, info: SourceInfo) -> None:
         if worker is not self.capture:
@@ -270,15 +321,16 @@ class MainWindow(QMainWindow):
         if worker is not self.capture:
             return
         self.source_info = None
-        self.stop_recording()
+        self.stop_recording(complete=False)
         if isinstance(worker.spec, int) or str(worker.spec).isdigit():
             prefix = "No camera: " if worker.info is None else ""  # else it was unplugged mid-stream
             message = f"{prefix}{message}. Open a video file instead, or choose another camera."
         self.show_message(message, offer_sources=True)
-        self.view.set_placeholder("No source. Open a video file (Ctrl+O) or choose a camera.")
+        self._clear_pictures("No source. Open a video file (Ctrl+O) or choose a camera.")
 
     def _source_ended(self, worker: CaptureWorker) -> None:
         if worker is self.capture:
+            self._at_end = True
             self._set_play_text()
             hint = "press R to finish the recording" if self.recording_paths else "enable looping to repeat it"
             self.statusBar().showMessage(f"End of the video ({hint}).", 5000)
@@ -286,6 +338,7 @@ class MainWindow(QMainWindow):
     def _source_position(self, worker: CaptureWorker, index: int) -> None:
         if worker is not self.capture:
             return
+        self._at_end = False
         self.capture_rate.tick()
         if not self.seek_slider.isSliderDown():
             self.seek_slider.blockSignals(True)
@@ -295,9 +348,15 @@ class MainWindow(QMainWindow):
         self.position_label.setText(f"{index + 1} / {total}" if total else f"{index + 1}")
 
     def toggle_pause(self) -> None:
-        if self.capture is not None:
-            self.capture.set_paused(not self.capture.paused)
-            self._set_play_text()
+        """Play / pause; playing after the end of a file starts it again (not while recording:
+        a recording holds each frame once)."""
+        if self.capture is None:
+            return
+        restart = self.capture.paused and self._at_end and not self.recording_paths
+        self.capture.set_paused(not self.capture.paused)
+        if restart:
+            self.capture.seek(0)
+        self._set_play_text()
 
     def _set_play_text(self) -> None:
         paused = self.capture is not None and self.capture.paused
@@ -320,8 +379,13 @@ class MainWindow(QMainWindow):
         self.apply_settings(self.panel.read(self.controls.read(self.settings)))
 
     def apply_settings(self, settings: AppSettings) -> None:
-        """Make `settings` current: rebuild the engine only when its part changed."""
-        previous, self.settings = self.settings, settings
+        """Make `settings` current: rebuild the engine only when its part changed. While recording
+        the engine part stays as it is (the recording's header describes it)."""
+        previous = self.settings
+        if self.recording_paths and settings.engine_config() != previous.engine_config():
+            settings = settings.with_engine_config(previous.engine_config())
+            self.statusBar().showMessage("Model and decoding settings stay fixed while recording.", 5000)
+        self.settings = settings
         self.controls.show_settings(settings)
         self.panel.show_settings(settings)
         if settings.engine_config() != previous.engine_config():
@@ -330,9 +394,7 @@ class MainWindow(QMainWindow):
             self._refresh_blocks()
         self.inference.set_view(self._view_options())
         self._update_panel_request()
-        if self.capture is not None:
-            self.capture.realtime = settings.realtime
-        self._set_capture_loop()
+        self._set_capture_modes()
 
     def _view_options(self) -> ViewOptions:
         ratio = self.view.devicePixelRatioF()
@@ -365,10 +427,7 @@ class MainWindow(QMainWindow):
     def _engine_failed(self, message: str, running: EngineConfig | None) -> None:
         """Say why, and show the settings of the engine that keeps running."""
         if running is not None:
-            self.settings = dataclasses.replace(
-                self.settings, model=running.model, provider=running.provider, threads=running.threads,
-                resolution=running.resolution,
-            )
+            self.settings = self.settings.with_engine_config(running)
             self.controls.show_settings(self.settings)
             message += f" — still running {self.engine.provider if self.engine else running.provider}"
         self.show_message(message)
@@ -413,7 +472,6 @@ class MainWindow(QMainWindow):
         if self.panel_dock.isVisible():
             self.panel.show_picture(result.panel, result.panel_caption)
         self.latency.add(dict(result.stage_seconds, show=time.perf_counter() - result.emitted_at))
-        self.inference_rate.tick()
         self.display_rate.tick()
         self.frame_shown.emit(result)
 
@@ -424,7 +482,7 @@ class MainWindow(QMainWindow):
     def status_text(self) -> str:
         people = len(self.last_result.poses) if self.last_result else 0
         provider = self.engine.provider if self.engine else "-"
-        return (f"capture {self.capture_rate.rate():.1f} fps · inference {self.inference_rate.rate():.1f} fps · "
+        return (f"capture {self.capture_rate.rate():.1f} fps · inference {self.inference.rate.rate():.1f} fps · "
                 f"display {self.display_rate.rate():.1f} fps · {self.latency.summary()} · "
                 f"dropped {self.dropped_frames()} · people {people} · {provider}"
                 + (" · ● REC" if self.recording_paths else ""))
@@ -458,38 +516,54 @@ class MainWindow(QMainWindow):
             raise PoseAppError("the model is still loading: try again in a moment")
         # The same header as `pose-app process` (inference runs on the unmirrored frame).
         header = pipeline.settings_header()
+        # A live source's frames arrive at the processing rate, not at the camera's: the video
+        # plays at the rate measured now (files record every frame instead, see _set_capture_modes).
+        video_fps = (self.inference.rate.rate() or None) if self.source_info.is_live else None
         recorder = PoseRecorder(self.source_info, csv_path=csv_path, json_path=json_path, video_path=video_path,
-                                header=header, draw_style=self.settings.overlay_style())
+                                header=header, draw_style=self.settings.overlay_style(), video_fps=video_fps)
         self.inference.set_recorder(recorder)
         self.recording_paths = [Path(p) for p in (csv_path, json_path, video_path) if p is not None]
-        self._set_capture_loop()
+        self._recording_video = video_path is not None
+        self.controls.set_engine_locked(True)
+        self._set_capture_modes()
 
-    def stop_recording(self) -> int:
-        """Stop and close the files; returns the frames written (0 when not recording)."""
-        recorder = self.inference.set_recorder(None) if hasattr(self, "inference") else None
-        self.recording_paths = []
-        self._set_capture_loop()
+    def stop_recording(self, complete: bool = True) -> int:
+        """Stop and close the files (`complete`: False when the source failed); says where they
+        are in the status bar; returns the frames written (0 when not recording)."""
+        recorder = self.inference.set_recorder(None)
+        paths, self.recording_paths = self.recording_paths, []
+        self._recording_video = False
+        self.controls.set_engine_locked(False)
+        self._set_capture_modes()
         if recorder is None:
             return 0
-        recorder.close()
+        recorder.close(complete=complete)
+        saved = ", ".join(str(path) for path in paths)
+        self.statusBar().showMessage(f"Recorded {recorder.frames_written} frames, saved to {saved}", 10000)
         return recorder.frames_written
 
-    def _set_capture_loop(self) -> None:
+    def _set_capture_modes(self) -> None:
         """Loop files as the settings say, except while recording: a recording holds each frame
-        once (frame numbers and ids restart on a loop), ending with the file like `pose-app process`."""
+        once (frame numbers and ids restart on a loop), ending with the file like `pose-app process`.
+        Pace files as the settings say, except while recording a video of a file: then every
+        frame is processed, so the video has them all and plays at the file's own rate."""
         if self.capture is not None:
             self.capture.loop = self.settings.loop and not self.recording_paths
+            self.capture.realtime = self.settings.realtime and not self._recording_video
 
     def toggle_recording(self) -> None:
         if self.recording_paths:
-            paths = ", ".join(str(p) for p in self.recording_paths)
-            frames = self.stop_recording()
-            self.statusBar().showMessage(f"Recorded {frames} frames to {paths}", 8000)
+            self.stop_recording()
             return
-        directory = self.settings.output_dir
-        csv_path = timestamped(directory, "pose", ".csv")
-        video_path = csv_path.with_suffix(".mp4") if self.settings.record_video else None
-        self._report_errors(self.start_recording, csv_path, csv_path.with_suffix(".json"), video_path)
+        stem = unused_stem(output_directory(self.settings.output_dir), "pose", RECORDING_SUFFIXES)
+        video_path = stem.with_suffix(".mp4") if self.settings.record_video else None
+        self._report_errors(self.start_recording, stem.with_suffix(".csv"), stem.with_suffix(".json"), video_path)
+
+    def choose_output_dir(self) -> None:
+        current = str(output_directory(self.settings.output_dir))
+        path = QFileDialog.getExistingDirectory(self, "Folder for recordings and snapshots", current)
+        if path:
+            self.apply_settings(dataclasses.replace(self.settings, output_dir=path))
 
     def _record_video_toggled(self) -> None:
         checked = self.actions_by_name["record_video"].isChecked()
@@ -501,7 +575,10 @@ class MainWindow(QMainWindow):
             raise PoseAppError("nothing to snapshot yet: no frame has been shown")
         result = self.last_result
         picture = compose_view(result.frame.image, result.poses, self.settings.overlay_style(), mirror=result.mirrored)
-        path = Path(path) if path is not None else timestamped(self.settings.output_dir, "pose-snapshot", ".png")
+        if path is None:
+            directory = output_directory(self.settings.output_dir)
+            path = unused_stem(directory, "pose-snapshot", (".png",)).with_suffix(".png")
+        path = Path(path)
         write_png(path, picture)
         return path
 
@@ -536,7 +613,10 @@ class MainWindow(QMainWindow):
         self._close_source()
         self.inference.stop()
         self.inference.wait()
-        write_settings(self.store, self.settings)
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        for worker in list(self._retiring):
+            worker.wait(max(0.0, deadline - time.monotonic()))
+        write_settings(self.store, settings_to_remember(self.settings, self._started, self._remembered))
         super().closeEvent(event)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name

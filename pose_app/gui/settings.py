@@ -4,6 +4,7 @@ can be saved and loaded from the File menu or given with `pose-app --settings FI
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +53,7 @@ class AppSettings:
     channel_start: int = 0
     heatmap_keypoint: int = -1  # -1 = all keypoints combined
     record_video: bool = False
-    output_dir: str = ""  # recordings and snapshots; "" = the current directory
+    output_dir: str = ""  # recordings and snapshots; "" = see output_directory()
     camera_width: int = 0  # 0 = the camera's default
     camera_height: int = 0
     camera_fps: int = 0
@@ -64,6 +65,16 @@ class AppSettings:
                                   part_score_threshold=self.part_score, nms_radius=self.nms_radius,
                                   single_pose=self.single_pose),
             smoothing=self.smoothing,
+        )
+
+    def with_engine_config(self, config: EngineConfig) -> AppSettings:
+        """A copy whose engine, decoding and smoothing fields are those of `config`."""
+        decode = config.decode
+        return dataclasses.replace(
+            self, model=config.model, provider=config.provider, threads=config.threads,
+            resolution=config.resolution, max_poses=decode.max_poses, min_pose_score=decode.min_pose_score,
+            part_score=decode.part_score_threshold, nms_radius=decode.nms_radius,
+            single_pose=decode.single_pose, smoothing=config.smoothing,
         )
 
     def overlay_style(self) -> OverlayStyle:
@@ -92,6 +103,24 @@ def stored_value(stored: object, default: bool | int | float | str) -> bool | in
         return type(default)(stored)
     except (TypeError, ValueError):
         return default
+
+
+def output_directory(chosen: str) -> Path:
+    """Where recordings and snapshots go: the chosen folder, else the working directory when it
+    is writable (an app started from a menu may run in / or a read-only folder), else home."""
+    if chosen:
+        return Path(chosen).expanduser()
+    return Path.cwd() if os.access(Path.cwd(), os.W_OK) else Path.home()
+
+
+def settings_to_remember(current: AppSettings, started: AppSettings, remembered: AppSettings) -> AppSettings:
+    """What to store on quit. `started`: the settings the window began with (the remembered ones
+    with command-line overrides); a field the command line overrode and the user did not change
+    since keeps its remembered value: overrides are for one run only."""
+    kept = {name: getattr(remembered, name) for name in dataclasses.asdict(current)
+            if getattr(started, name) != getattr(remembered, name)
+            and getattr(current, name) == getattr(started, name)}
+    return dataclasses.replace(current, **kept)
 
 
 def read_settings(store: QSettings) -> AppSettings:

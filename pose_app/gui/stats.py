@@ -1,8 +1,9 @@
-"""Frame-rate and latency bookkeeping for the status bar (plain Python, thread-safe enough:
-each meter is written by one thread and read by the GUI thread)."""
+"""Frame-rate and latency bookkeeping for the status bar. A RateMeter may be ticked by a worker
+thread and read by the GUI thread (it locks); a LatencyMeter is used by the GUI thread only."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -18,17 +19,18 @@ class RateMeter:
         self._window_s = window_s
         self._clock = clock
         self._times: deque[float] = deque()
-        self.total = 0
+        self._lock = threading.Lock()
 
     def tick(self) -> None:
         now = self._clock()
-        self._times.append(now)
-        self.total += 1
-        self._forget_before(now - self._window_s)
+        with self._lock:
+            self._times.append(now)
+            self._forget_before(now - self._window_s)
 
     def rate(self) -> float:
-        self._forget_before(self._clock() - self._window_s)
-        times = list(self._times)
+        with self._lock:
+            self._forget_before(self._clock() - self._window_s)
+            times = list(self._times)
         if len(times) < 2:
             return 0.0
         return (len(times) - 1) / max(times[-1] - times[0], 1e-9)
