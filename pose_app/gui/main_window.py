@@ -467,6 +467,8 @@ class MainWindow(QMainWindow):
 
     # --- results ---------------------------------------------------------------------------
     def _show_result(self, result: ViewResult) -> None:
+        if self.source_info is None:
+            return  # still in flight from a source that failed or is being replaced
         self.last_result = result
         self.view.set_image(result.view)
         if self.panel_dock.isVisible():
