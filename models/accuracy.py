@@ -19,16 +19,15 @@ box, like the model's restricted argmax does), so PCK well above it means real l
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pycocotools.coco import COCO
 
 from pose_app.decode import decode_single_pose
 from pose_app.engine import PoseEngine
+from pose_app.errors import PoseAppError
+from pose_app.evaluate import first_images_by_id, load_ground_truth, person_category_id
 from pose_app.model_files import SHIPPED_MODELS
 from pose_app.skeleton import KEYPOINT_INDEX
 from pose_app.sources import read_image
@@ -58,22 +57,21 @@ class PckResult:
 
 
 def largest_people(data_dir: Path) -> list[Target]:
-    """One target per image: its largest non-crowd person with labelled keypoints."""
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines
-        coco = COCO(str(data_dir / "person_keypoints.json"))
+    """One target per image (by id): its largest non-crowd person with labelled keypoints."""
+    ground_truth = load_ground_truth(Path(data_dir) / "person_keypoints.json")
+    person_category = person_category_id(ground_truth)
+    people_of: dict[int, list[dict]] = {}
+    for annotation in ground_truth["annotations"]:
+        if annotation["category_id"] == person_category and not annotation["iscrowd"] and annotation["num_keypoints"] > 0:
+            people_of.setdefault(annotation["image_id"], []).append(annotation)
     targets = []
-    for image_id in sorted(coco.getImgIds()):
-        people = [
-            a
-            for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id, iscrowd=False))
-            if a.get("num_keypoints", 0) > 0
-        ]
-        if not people:
+    for image in first_images_by_id(ground_truth["images"]):
+        if image["id"] not in people_of:
             continue
-        person = max(people, key=lambda a: a["bbox"][2] * a["bbox"][3])
+        person = max(people_of[image["id"]], key=lambda a: a["bbox"][2] * a["bbox"][3])
         targets.append(
             Target(
-                image_path=data_dir / "images" / coco.loadImgs(image_id)[0]["file_name"],
+                image_path=Path(data_dir) / "images" / image["file_name"],
                 keypoints=np.asarray(person["keypoints"], np.float32).reshape(17, 3),
                 box_xywh=np.asarray(person["bbox"], np.float32),
             )
@@ -148,16 +146,19 @@ def evaluate_model(model: str | Path, targets: list[Target], resolution: int) ->
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m models.accuracy", description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", default=list(SHIPPED_MODELS), help="names or .onnx paths")
     parser.add_argument("--data", type=Path, default=COCO_DEV, help="COCO keypoint folder")
     parser.add_argument("--resolution", type=int, default=353, help="longer input side")
     args = parser.parse_args(argv)
-    targets = largest_people(args.data)
+    try:
+        targets = largest_people(args.data)
+        results = [evaluate_model(model, targets, args.resolution) for model in args.models]
+    except PoseAppError as error:
+        raise SystemExit(f"error: {error}") from None
     print("| model | resolution | people | keypoints | PCK@0.5 head | box-centre baseline |")
     print("|---|---|---|---|---|---|")
-    for model in args.models:
-        r = evaluate_model(model, targets, args.resolution)
+    for r in results:
         print(
             f"| {r.model} | {args.resolution} | {r.people} | {r.keypoints} "
             f"| {r.pck:.3f} | {r.centre_baseline_pck:.3f} |"

@@ -97,9 +97,13 @@ def raw_float32(data: bytes, name: str, shape: list[int], source: Path) -> np.nd
 
 
 def read_json(path: Path) -> dict:
+    """A JSON file of the TF.js weights (manifest, model graph), or WeightConversionError."""
     if not path.is_file():
         raise WeightConversionError(f"missing weights file {path}")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise WeightConversionError(f"cannot read {path}: {error}") from None
 
 
 def load_checkpoint_tensors(folder: Path) -> dict[str, np.ndarray]:

@@ -84,7 +84,15 @@ def float_model_metadata(path: Path) -> dict[str, str]:
     return props
 
 
-def quantized_metadata(props: dict[str, str], fmt: str, images: int) -> dict[str, str]:
+def calibration_description(calibration: Sequence[Path]) -> str:
+    """'100 COCO train images' for the default folder, else 'N images from <folder name>'."""
+    folders = {path.parent.resolve() for path in calibration}
+    if folders == {CALIBRATION_IMAGES.resolve()}:
+        return f"{len(calibration)} COCO train images"
+    return f"{len(calibration)} images from {', '.join(sorted(folder.name for folder in folders))}"
+
+
+def quantized_metadata(props: dict[str, str], fmt: str, calibration: Sequence[Path]) -> dict[str, str]:
     """The float model's metadata, renamed and with the quantisation recorded in weights_source."""
     return {
         **props,
@@ -92,7 +100,7 @@ def quantized_metadata(props: dict[str, str], fmt: str, images: int) -> dict[str
         "weights_source": (
             f"{props['weights_source']}; int8-quantised by models/quantize.py "
             f"(onnxruntime quantize_static, {fmt}, per-channel int8 weights, uint8 activations, "
-            f"MinMax calibration on {images} COCO train images)"
+            f"MinMax calibration on {calibration_description(calibration)})"
         ),
     }
 
@@ -122,13 +130,13 @@ def quantize_model(
         )
         quantized = onnx.load(str(staged))
     del quantized.metadata_props[:]
-    onnx.helper.set_model_props(quantized, quantized_metadata(props, fmt, len(calibration)))
+    onnx.helper.set_model_props(quantized, quantized_metadata(props, fmt, calibration))
     onnx.save(quantized, str(output_path))
     return output_path
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m models.quantize", description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=FLOAT_MODEL, help="float ONNX model")
     parser.add_argument("--output", type=Path, default=INT8_MODEL, help="int8 ONNX model to write")
     parser.add_argument("--calibration", type=Path, default=CALIBRATION_IMAGES, help="image folder")

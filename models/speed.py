@@ -73,7 +73,7 @@ def requested_features(engine: PoseEngine, names: list[str] | None) -> list[str]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m models.speed", description=__doc__.splitlines()[0].replace("`", ""))
     parser.add_argument("model", nargs="?", default=DEFAULT_MODEL, help="shipped name or .onnx path")
     parser.add_argument("--size", type=int, default=DEFAULT_RESOLUTION, help="square frame side, px")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: ORT default)")

@@ -28,7 +28,6 @@ from pose_app.tracking import object_keypoint_similarity
 
 # COCOeval.stats order for iouType="keypoints" (pycocotools' summarize()).
 METRIC_NAMES = ("AP", "AP50", "AP75", "AP_medium", "AP_large", "AR", "AR50", "AR75", "AR_medium", "AR_large")
-PERSON_CATEGORY_ID = 1
 
 
 def _import_pycocotools() -> tuple[Any, Any]:
@@ -44,9 +43,10 @@ def _import_pycocotools() -> tuple[Any, Any]:
 
 
 def load_ground_truth(gt_json: Path | dict) -> dict:
-    """The COCO keypoint ground truth as a dict, read from a JSON file when given a path."""
+    """The COCO keypoint ground truth as a dict (read from a JSON file when given a path), with
+    the annotation fields pycocotools needs checked and the derivable ones filled in."""
     if isinstance(gt_json, dict):
-        return gt_json
+        return _complete_annotations(gt_json, "the ground truth")
     path = Path(gt_json)
     try:
         with path.open(encoding="utf-8") as f:
@@ -57,7 +57,56 @@ def load_ground_truth(gt_json: Path | dict) -> dict:
         raise PoseAppError(f"cannot read ground-truth file {path}: {exc}") from None
     if not isinstance(dataset, dict) or not {"images", "annotations", "categories"} <= dataset.keys():
         raise PoseAppError(f"{path} is not a COCO annotation file (needs images, annotations, categories)")
-    return dataset
+    return _complete_annotations(dataset, str(path))
+
+
+# Fields pycocotools' keypoint evaluation reads from every ground-truth annotation (and images' ids).
+REQUIRED_ANNOTATION_FIELDS = ("id", "image_id", "category_id", "bbox", "keypoints")
+
+
+def _complete_annotations(dataset: dict, source: str) -> dict:
+    """`dataset` with each annotation's num_keypoints, area and iscrowd filled in where absent.
+
+    pycocotools reads all three, but many hand-made keypoint files leave them out and they are
+    derivable: num_keypoints is the count of labelled (v > 0) keypoints, area is the box's w * h
+    (COCO's own area is the segmentation's, slightly smaller; it only picks OKS's scale and the
+    medium/large bucket), iscrowd defaults to 0. The caller's dicts are not modified.
+    """
+    if not all(isinstance(image, dict) and "id" in image for image in dataset["images"]):
+        raise PoseAppError(f"{source}: every image needs an 'id'")
+    annotations = []
+    for annotation in dataset["annotations"]:
+        missing = [name for name in REQUIRED_ANNOTATION_FIELDS if name not in annotation]
+        if missing:
+            raise PoseAppError(f"{source}: annotation {annotation.get('id', '?')} lacks the field '{missing[0]}'")
+        filled = {}
+        if "num_keypoints" not in annotation:
+            filled["num_keypoints"] = int(np.count_nonzero(np.asarray(annotation["keypoints"])[2::3] > 0))
+        if "area" not in annotation:
+            filled["area"] = float(annotation["bbox"][2]) * float(annotation["bbox"][3])
+        if "iscrowd" not in annotation:
+            filled["iscrowd"] = 0
+        annotations.append({**annotation, **filled} if filled else annotation)
+    return {**dataset, "annotations": annotations}
+
+
+def person_category_id(dataset: dict) -> int:
+    """The id of the ground truth's person category: the one named "person", or else the single
+    category with keypoints; PoseAppError when there is none."""
+    categories = [c for c in dataset["categories"] if isinstance(c, dict) and "id" in c]
+    named = [c for c in categories if c.get("name") == "person"]
+    with_keypoints = [c for c in categories if c.get("keypoints")]
+    found = named or (with_keypoints if len(with_keypoints) == 1 else [])
+    if len(found) != 1:
+        raise PoseAppError(
+            "the ground truth has no person category (a category named 'person' or the only one with keypoints)"
+        )
+    return int(found[0]["id"])
+
+
+def first_images_by_id(images: list[dict], limit: int | None = None) -> list[dict]:
+    """The ground truth's images sorted by id, only the first `limit` when given."""
+    return sorted(images, key=lambda image: image["id"])[:limit]
 
 
 def _coco_from_dict(dataset: dict) -> Any:
@@ -207,12 +256,13 @@ def estimate_augmented(
     return keypoints, scores, timings
 
 
-def coco_records(image_id: int, keypoints: np.ndarray, scores: np.ndarray) -> list[dict]:
-    """COCO-results records for one image's poses; the keypoint score goes in the v slot."""
+def coco_records(image_id: int, keypoints: np.ndarray, scores: np.ndarray, category_id: int) -> list[dict]:
+    """COCO-results records (of the person category `category_id`) for one image's poses; the
+    keypoint score goes in the v slot."""
     return [
         {
             "image_id": int(image_id),
-            "category_id": PERSON_CATEGORY_ID,
+            "category_id": int(category_id),
             "keypoints": [round(float(v), 2) for v in pose.reshape(-1)],
             "score": round(float(score), 5),
         }
@@ -231,7 +281,9 @@ def run_detection(
 
     `limit` keeps the first images only (sorted by id), for quick checks.
     """
-    images = sorted(load_ground_truth(gt_json)["images"], key=lambda image: image["id"])[:limit]
+    ground_truth = load_ground_truth(gt_json)
+    person = person_category_id(ground_truth)
+    images = first_images_by_id(ground_truth["images"], limit)
     estimators = view_estimators(estimator, augmentation)
     records, timings = [], []
     for image in images:
@@ -239,25 +291,9 @@ def run_detection(
         image_bgr = read_image(Path(images_dir) / image["file_name"])
         read_seconds = time.perf_counter() - start
         keypoints, scores, image_timings = estimate_augmented(estimators, image_bgr)
-        records += coco_records(image["id"], keypoints, scores)
+        records += coco_records(image["id"], keypoints, scores, person)
         timings.append({"read": read_seconds, **image_timings})
     return records, timings
-
-
-def detect_coco_images(
-    estimator: PoseEstimator,
-    gt_json: Path | dict,
-    images_dir: Path,
-    augmentation: Augmentation = Augmentation(),
-    limit: int | None = None,
-) -> list[dict]:
-    """COCO-results records (image_id, category_id=1, keypoints [x,y,v]*17, score) for every
-    image of the ground truth, read from `images_dir`.
-
-    Takes an estimator, not a pipeline: the images are unrelated, so tracking and smoothing
-    across them would only blur the poses.
-    """
-    return run_detection(estimator, gt_json, images_dir, augmentation, limit)[0]
 
 
 # Decoding defaults for `pose-app eval`, unlike the app's: COCO AP ranks every detection by score
@@ -341,10 +377,15 @@ def run(args: argparse.Namespace) -> int:
     estimator = estimator_from_args(args)
     augmentation = Augmentation(scales=args.multi_scale, flip=args.flip)
     records, timings = run_detection(estimator, ground_truth, args.images, augmentation, args.limit)
-    image_ids = sorted(image["id"] for image in ground_truth["images"])[: args.limit]
+    image_ids = [image["id"] for image in first_images_by_id(ground_truth["images"], args.limit)]
     metrics = coco_keypoint_ap(ground_truth, records, image_ids)
     info = estimator.engine.info
-    people = sum(1 for a in ground_truth["annotations"] if a["image_id"] in set(image_ids) and a.get("num_keypoints", 0) > 0)
+    scored = set(image_ids)
+    person = person_category_id(ground_truth)
+    people = sum(
+        1 for a in ground_truth["annotations"]
+        if a["image_id"] in scored and a["category_id"] == person and a["num_keypoints"] > 0
+    )
     print(
         f"model {info.name} (output stride {info.output_stride}) on {estimator.engine.provider_label}, "
         f"resolution {estimator.resolution}, {'single' if estimator.settings.single_pose else 'multi'}-pose, "

@@ -12,7 +12,15 @@ from pose_app.cli import main
 from pose_app.engine import PoseEngine
 from pose_app.estimator import PoseEstimator
 from pose_app.errors import PoseAppError
-from pose_app.evaluate import METRIC_NAMES, coco_keypoint_ap, merge_views, unflip_keypoints
+from pose_app.evaluate import (
+    METRIC_NAMES,
+    coco_keypoint_ap,
+    first_images_by_id,
+    load_ground_truth,
+    merge_views,
+    person_category_id,
+    unflip_keypoints,
+)
 from pose_app.skeleton import FLIP_PERMUTATION, OKS_SIGMAS
 
 OKS_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # COCOeval's
@@ -103,6 +111,44 @@ def test_detections_for_unknown_images_are_an_error(ground_truth):
         coco_keypoint_ap(ground_truth, [detection])
 
 
+def test_ground_truth_without_num_keypoints_area_or_iscrowd_is_completed(ground_truth):
+    """pycocotools reads num_keypoints, area and iscrowd; hand-made files often omit them."""
+    bare = json.loads(json.dumps(ground_truth))
+    for annotation in bare["annotations"]:
+        for name in ("num_keypoints", "area", "iscrowd"):
+            del annotation[name]
+    bare["annotations"][0]["keypoints"][2::3] = [0] * 5 + [2] * 12  # 12 labelled keypoints
+    completed = load_ground_truth(bare)
+    first = completed["annotations"][0]
+    assert first["num_keypoints"] == 12 and first["iscrowd"] == 0
+    assert first["area"] == pytest.approx(first["bbox"][2] * first["bbox"][3])
+    assert "area" not in bare["annotations"][0]  # the caller's dict is left alone
+    detections = [as_detection(a) for a in bare["annotations"]]
+    assert coco_keypoint_ap(bare, detections)["AP"] == pytest.approx(1.0)
+
+
+def test_ground_truth_missing_a_required_field_names_it(ground_truth):
+    del ground_truth["annotations"][1]["bbox"]
+    with pytest.raises(PoseAppError, match="annotation 2 lacks the field 'bbox'"):
+        load_ground_truth(ground_truth)
+
+
+def test_person_category_is_found_by_name_or_keypoints(ground_truth):
+    ground_truth["categories"] = [{"id": 3, "name": "dog"}, {"id": 7, "name": "person"}]
+    assert person_category_id(ground_truth) == 7
+    ground_truth["categories"] = [{"id": 3, "name": "dog"}, {"id": 5, "name": "human", "keypoints": ["nose"]}]
+    assert person_category_id(ground_truth) == 5
+    ground_truth["categories"] = [{"id": 3, "name": "dog"}]
+    with pytest.raises(PoseAppError, match="no person category"):
+        person_category_id(ground_truth)
+
+
+def test_first_images_by_id_sorts_then_cuts():
+    images = [{"id": 9}, {"id": 2}, {"id": 5}]
+    assert first_images_by_id(images, 2) == [{"id": 2}, {"id": 5}]
+    assert first_images_by_id(images) == [{"id": 2}, {"id": 5}, {"id": 9}]
+
+
 def test_unflip_mirrors_x_about_the_pixel_centres():
     keypoints = np.zeros((1, 17, 3), np.float32)
     keypoints[0, :, 0] = [0, 9, 4.5] + [1] * 14
@@ -142,9 +188,14 @@ def test_mirrored_image_gives_the_same_poses_after_unflipping():
     assert confident.sum() >= 8
     distances = np.linalg.norm(first[confident, :2] - first_mirrored[confident, :2], axis=1)
     assert np.median(distances) < 0.03 * max(image.shape[:2])
-    # and without unflipping the labels would disagree: left and right swap places
-    swapped = mirrored.keypoints[0][list(FLIP_PERMUTATION)]
-    assert not np.allclose(swapped[:, :2], first_mirrored[:, :2])
+    # and without the estimator's relabelling the labels would disagree: each left keypoint of
+    # the mirrored view would land on the person's right one, far from the unmirrored view's.
+    unrelabelled = unflip_keypoints(mirrored.keypoints[:, list(FLIP_PERMUTATION)], image.shape[1])[0]
+    sided = np.asarray(FLIP_PERMUTATION) != np.arange(len(FLIP_PERMUTATION))
+    confident_sided = sided & (first[:, 2] > 0.5) & (unrelabelled[:, 2] > 0.5)
+    assert confident_sided.sum() >= 4
+    swapped_distances = np.linalg.norm(first[confident_sided, :2] - unrelabelled[confident_sided, :2], axis=1)
+    assert np.median(swapped_distances) > 3 * np.median(distances)
 
 
 @requires_shared

@@ -11,7 +11,7 @@ import pytest
 from onnx import numpy_helper
 
 from models.accuracy import largest_people, predict_in_box
-from models.quantize import FLOAT_MODEL, INT8_MODEL, calibration_paths, quantize_model
+from models.quantize import FLOAT_MODEL, INT8_MODEL, calibration_paths, quantize_model, quantized_metadata
 from pose_app.engine import PoseEngine
 from pose_app.errors import PoseAppError
 
@@ -104,6 +104,17 @@ def test_quantizer_reproduces_the_committed_weights(shared_dir: Path, tmp_path: 
     assert rebuilt_weights.keys() == committed_weights.keys()
     assert all(np.array_equal(rebuilt_weights[k], committed_weights[k]) for k in committed_weights)
     assert "MinMax calibration on 3 COCO train images" in metadata(rebuilt)["weights_source"]
+
+
+def test_weights_source_names_the_calibration_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "street-scenes"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"{i}.jpg").touch()
+    props = {"model_name": "m", "weights_source": "Google"}
+    source = quantized_metadata(props, "qdq", calibration_paths(folder, 4))["weights_source"]
+    assert source.endswith("MinMax calibration on 4 images from street-scenes)")
+    assert "COCO" not in source
 
 
 def test_calibration_paths_are_evenly_spaced_and_sorted(tmp_path: Path) -> None:

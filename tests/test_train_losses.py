@@ -86,6 +86,18 @@ def test_vector_loss_is_l1_in_scale_units_beyond_the_huber_threshold():
     assert loss.item() == pytest.approx((0.5 - 1 / 32) / 2)
 
 
+def test_vector_errors_are_measured_in_disc_radii():
+    """The same 8 px offset error costs less with a wider disc (whose offsets are longer)."""
+    targets = batch_targets()
+    outputs = PoseNetOutputs(
+        targets["heatmaps"], targets["offsets"] + 8.0, targets["displacement_fwd"], targets["displacement_bwd"], ()
+    )
+    # Smooth L1 of 8/r with beta 1/r: 8/r - 1/(2r), the same for every masked component.
+    for radius in (16.0, 32.0):
+        loss = posenet_loss(outputs, targets, LossWeights(), disc_radius=radius)
+        assert loss["offset"].item() == pytest.approx((8 - 0.5) / radius)
+
+
 def test_empty_masks_give_zero_not_nan():
     targets = batch_targets()
     for name in ("offsets_mask", "displacement_fwd_mask", "displacement_bwd_mask"):

@@ -89,10 +89,10 @@ def test_overfitting_two_images_drives_the_loss_down_and_finds_their_people(over
 
 
 def test_export_runs_in_the_app_engine_like_the_checkpoint(overfit_run):
-    from models.train.evaluation import infer_frame
+    from models.train.evaluation import TorchEngine
     from models.train.trainer import model_from_checkpoint
     from pose_app.engine import PoseEngine
-    from pose_app.evaluate import read_image
+    from pose_app.sources import read_image
 
     out, exported = overfit_run
     engine = PoseEngine(model=exported, provider="cpu")
@@ -102,7 +102,7 @@ def test_export_runs_in_the_app_engine_like_the_checkpoint(overfit_run):
     app_output = engine.infer(frame, resolution=129)
 
     model = model_from_checkpoint(load_checkpoint(out / LAST_CHECKPOINT))
-    torch_output = infer_frame(model.eval(), frame, 129, torch.device("cpu"))
+    torch_output = TorchEngine(model.eval(), torch.device("cpu")).infer(frame, 129)
 
     assert app_output.heatmaps.shape == torch_output.heatmaps.shape
     assert app_output.heatmaps.shape[0] == 17
@@ -114,9 +114,9 @@ def test_best_checkpoint_keeps_the_pretrained_weights_when_training_ruins_them(t
     """A learning rate of 1 wrecks the network in one step; best.pt and the default export
     (--export-from best) must then hold the untouched pretrained weights of epoch 0."""
     from models.convert import pretrained_posenet
-    from models.train.evaluation import infer_frame
+    from models.train.evaluation import TorchEngine
     from pose_app.engine import PoseEngine
-    from pose_app.evaluate import read_image
+    from pose_app.sources import read_image
 
     ann, images = COCO_DEV / "person_keypoints.json", COCO_DEV / "images"
     exported = tmp_path / "best.onnx"
@@ -143,7 +143,7 @@ def test_best_checkpoint_keeps_the_pretrained_weights_when_training_ruins_them(t
     frame = read_image(images / json.loads(ann.read_text())["images"][0]["file_name"])
     app_output = PoseEngine(model=exported, provider="cpu").infer(frame, resolution=129)
     np.testing.assert_allclose(
-        app_output.heatmaps, infer_frame(pretrained, frame, 129, torch.device("cpu")).heatmaps, atol=1e-4
+        app_output.heatmaps, TorchEngine(pretrained, torch.device("cpu")).infer(frame, 129).heatmaps, atol=1e-4
     )
 
 
@@ -153,3 +153,66 @@ def test_exporting_the_best_epoch_without_validation_fails_before_training(tmp_p
     assert main(args) == 2
     assert "--export-from best needs a validation set" in capsys.readouterr().err
     assert not (tmp_path / LAST_CHECKPOINT).exists()
+
+
+def test_val_every_below_one_is_rejected_up_front(tmp_path, capsys):
+    args = ["--data", str(COCO_DEV / "images"), "--ann", str(COCO_DEV / "person_keypoints.json"),
+            "--val-ann", str(COCO_DEV / "person_keypoints.json"), "--val-every", "0", "--out", str(tmp_path)]
+    assert main(args) == 2
+    assert "--val-every must be >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / LAST_CHECKPOINT).exists()
+
+
+def test_resume_warns_about_changed_settings_it_ignores(overfit_run, capsys):
+    out, _ = overfit_run
+    threads = torch.get_num_threads()
+    try:
+        # All epochs are done, so this only rebuilds the run and exits.
+        assert main([*overfit_args(out, EPOCHS), "--resume", "--lr", "5e-3", "--batch-size", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    err = capsys.readouterr().err
+    assert "ignoring --batch-size, --lr" in err
+    checkpoint = load_checkpoint(out / LAST_CHECKPOINT)
+    assert checkpoint["train_config"]["lr"] == 1e-3 and checkpoint["train_config"]["batch_size"] == 2
+
+
+def test_an_empty_scaler_state_from_a_cpu_run_leaves_an_enabled_scaler_fresh():
+    from models.train.trainer import restore_scaler
+
+    cpu_state = torch.amp.GradScaler("cuda", enabled=False).state_dict()
+    assert cpu_state == {}
+    enabled = torch.amp.GradScaler("cpu", enabled=True, init_scale=2.0**16)
+    restore_scaler(enabled, cpu_state)  # loading {} directly raises "The source state dict is empty"
+    assert enabled.state_dict()["scale"] == 2.0**16
+    saved = torch.amp.GradScaler("cpu", enabled=True, init_scale=8.0).state_dict()
+    restore_scaler(enabled, saved)
+    assert enabled.state_dict()["scale"] == 8.0
+
+
+def test_a_resumed_epoch_draws_the_augmentation_of_an_uninterrupted_run(tmp_path):
+    """Epoch 2's augmented batches are the same whether epoch 1 ran in this process or not."""
+    from models.train.trainer import TrainConfig, Trainer
+
+    config = TrainConfig(
+        data=str(IMAGES), ann=str(ANN), out=str(tmp_path), init="scratch", width=0.5, epochs=2,
+        batch_size=2, input_size=129, max_images=2,
+    )
+
+    def epoch_images(trainer) -> list:
+        """The augmented input batches of the next epoch (no optimiser step is taken)."""
+        batches = []
+        trainer.train_step = lambda batch: (batches.append(batch["image"]), {"loss": 0.0})[1]
+        trainer.train_epoch()
+        trainer.epoch += 1
+        return batches
+
+    uninterrupted = Trainer(config, torch.device("cpu"))
+    first = epoch_images(uninterrupted)
+    second = epoch_images(uninterrupted)
+    resumed = Trainer(config, torch.device("cpu"))
+    resumed.epoch = 1  # as after --resume from epoch 1's checkpoint
+    replayed = epoch_images(resumed)
+    assert not torch.equal(first[0], second[0])  # epochs draw different augmentations
+    for expected, got in zip(second, replayed):
+        torch.testing.assert_close(got, expected)

@@ -123,17 +123,69 @@ def test_flip_mirrors_x_and_swaps_left_and_right_keypoints():
     assert mask2.shape == mask.shape
 
 
-def test_letterbox_maps_keypoints_like_the_app():
-    # A 40x20 (w x h) image letterboxed to 81: the same geometry as the app's FrameTransform.
-    from pose_app.engine import input_transform
+def textured_image(height: int, width: int) -> np.ndarray:
+    """A BGR uint8 picture full of fine detail (random pixels), where antialiasing or nearest
+    interpolation would change the resized result visibly."""
+    return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
-    image = torch.zeros(3, 20, 40, dtype=torch.uint8)
-    keypoints = people({NOSE: (10.0, 5.0), LEFT_EYE: (39.0, 19.0)})[0:1]
-    out_image, out_keypoints, out_mask = KeypointAugmenter(81, augment=None)(
-        image, keypoints, np.zeros((20, 40), np.uint8)
+
+def test_training_input_is_the_apps_network_input_padded_to_a_square():
+    # A 200x90 (w x h) picture letterboxed to 81: downscaling by 2.5 with cv2 INTER_LINEAR, as
+    # the app does (torchvision's antialiased resize differs by tens of grey levels here).
+    from pose_app.engine import PAD_VALUE, input_transform, preprocess
+
+    image = textured_image(90, 200)
+    keypoints = people({NOSE: (10.0, 5.0), LEFT_EYE: (199.0, 89.0)})[0:1]
+    out_image, out_keypoints, out_mask = KeypointAugmenter(81, STRIDE, augment=None)(
+        image, keypoints, np.zeros((90, 200), np.uint8)
     )
-    app = input_transform(40, 20, 81, STRIDE)
-    assert out_image.shape == (3, 81, 81) and out_mask.shape == (81, 81)
+    app = input_transform(200, 90, 81, STRIDE)
+    app_input = preprocess(image, app)[0]
+    input_w, input_h = app.input_size
+    assert out_image.dtype == torch.float32 and out_image.shape == (3, 81, 81) and out_mask.shape == (81, 81)
+    np.testing.assert_allclose(out_image[:, :input_h, :input_w].numpy(), app_input, atol=1e-6)
+    assert (out_image[:, input_h:, :] == PAD_VALUE).all()  # the square's extra rows: the app's grey
     np.testing.assert_allclose(out_keypoints[0, [NOSE, LEFT_EYE], :2], app.to_input(keypoints[0, [NOSE, LEFT_EYE], :2]), atol=1e-4)
-    resized_w, resized_h = app.resized_size
-    assert out_image[0, resized_h, 0] == 128  # padding below the picture is mid-grey, as in the app
+
+
+def test_augmentation_jitters_the_picture_only_and_warps_bilinearly():
+    from models.train.dataset import AugmentConfig
+    from pose_app.engine import PAD_VALUE, input_transform
+
+    image = textured_image(40, 80)  # resized to 81 x 41: rows 41.. are padding
+    still = AugmentConfig(scale=(1.0, 1.0), rotation_deg=0.0, translate=0.0, flip_probability=0.0)
+    torch.manual_seed(0)
+    jittered, _, _ = KeypointAugmenter(81, STRIDE, still)(image, people({NOSE: (5.0, 5.0)}), np.zeros((40, 80), np.uint8))
+    plain, _, _ = KeypointAugmenter(81, STRIDE, None)(image, people({NOSE: (5.0, 5.0)}), np.zeros((40, 80), np.uint8))
+    resized_w, resized_h = input_transform(80, 40, 81, STRIDE).resized_size
+    assert not torch.equal(jittered[:, :resized_h, :resized_w], plain[:, :resized_h, :resized_w])
+    # The pad is never jittered (the identity warp's float arithmetic leaves ~1e-5 differences).
+    torch.testing.assert_close(jittered[:, resized_h:, :], torch.full_like(jittered[:, resized_h:, :], PAD_VALUE))
+    # A sub-pixel shift with bilinear interpolation blends neighbours into values no input pixel
+    # had (nearest would only copy input values).
+    shifted = AugmentConfig(scale=(1.0, 1.0), rotation_deg=0.0, translate=0.01, flip_probability=0.0,
+                            brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0)
+    torch.manual_seed(1)
+    warped, _, _ = KeypointAugmenter(81, STRIDE, shifted)(image, people({NOSE: (5.0, 5.0)}), np.zeros((40, 80), np.uint8))
+    picture = warped[:, 2 : resized_h - 2, 2 : resized_w - 2]
+    assert (picture != picture.round()).float().mean() > 0.5
+
+
+def test_augmentation_moves_keypoints_with_the_picture():
+    """A bright 5x5 block at a keypoint ends up where the augmented keypoint says (its centroid)."""
+    from models.train.dataset import AugmentConfig
+
+    image = np.zeros((120, 200, 3), np.uint8)
+    image[59:64, 149:154] = 255  # centred on pixel (151, 61)
+    keypoints = people({NOSE: (151.0, 61.0)})
+    geometry_only = AugmentConfig(brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0)
+    for seed in range(4):
+        torch.manual_seed(seed)
+        out_image, out_keypoints, _ = KeypointAugmenter(257, STRIDE, geometry_only)(
+            image, keypoints, np.zeros((120, 200), np.uint8)
+        )
+        grey = out_image[0].numpy()
+        weight = np.where(grey > 140, grey - 127.5, 0)  # the block, not the 127.5 pad or black
+        ys, xs = np.nonzero(weight)
+        centroid = np.array([(xs * weight[ys, xs]).sum(), (ys * weight[ys, xs]).sum()]) / weight[ys, xs].sum()
+        np.testing.assert_allclose(out_keypoints[0, NOSE, :2], centroid, atol=0.25)

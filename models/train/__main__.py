@@ -1,6 +1,6 @@
 """`python -m models.train`: fine-tune (or train) PoseNet on COCO-format keypoints, export ONNX.
 
-Example (fine-tune Google's 0.75 model, validate, export for `pose-app --model`):
+Example (fine-tune Google's 0.75 model, validate, export for pose-app --model):
     python -m models.train --data DIR/images --ann DIR/person_keypoints.json --init posenet-075 \
         --epochs 10 --val-ann VAL/person_keypoints.json --val-data VAL/images \
         --out runs/mine --export runs/mine/mine.onnx
@@ -34,7 +34,10 @@ RESUME_OVERRIDES = ("epochs", "workers", "val_every", "val_max_images")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m models.train",
+        description="Fine-tune (or train) PoseNet on COCO-format keypoints and export an app ONNX model.",
+    )
     data = parser.add_argument_group("data")
     data.add_argument("--data", type=Path, help="images folder (the JSON's file_names are relative to it)")
     data.add_argument("--ann", type=Path, help="COCO person-keypoints JSON")
@@ -42,23 +45,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     data.add_argument("--val-data", type=Path, help="validation images folder (default: --data)")
     data.add_argument("--max-images", type=int, help="use only the first K training images (smoke runs)")
     data.add_argument("--val-max-images", type=int, help="validate on the first K images only")
-    data.add_argument("--no-augment", dest="augment", action="store_false", help="letterbox only, no augmentation")
+    data.add_argument(
+        "--no-augment", dest="augment", action="store_false", default=None, help="letterbox only, no augmentation"
+    )
     model = parser.add_argument_group("model")
-    model.add_argument("--init", default="posenet-075", help="posenet-075 | posenet-050 | scratch (default posenet-075)")
+    model.add_argument("--init", help=f"posenet-075 | posenet-050 | scratch (default {TrainConfig.init})")
     model.add_argument("--width", type=float, help="width multiplier for --init scratch (default 0.75)")
-    model.add_argument("--output-stride", type=int, default=16, choices=(8, 16))
-    model.add_argument("--freeze-layers", type=int, default=0, help="keep conv0 and blocks 1..N-1 fixed")
-    model.add_argument("--disc-radius", type=float, default=TrainConfig.disc_radius, help="heatmap disc radius, input px")
+    model.add_argument(
+        "--output-stride", type=int, choices=(8, 16), help=f"default {TrainConfig.output_stride}"
+    )
+    model.add_argument("--freeze-layers", type=int, help="keep conv0 and blocks 1..N-1 fixed (default 0)")
+    model.add_argument(
+        "--disc-radius", type=float, help=f"heatmap disc radius, input px (default {TrainConfig.disc_radius:g})"
+    )
     run = parser.add_argument_group("optimisation")
     run.add_argument("--epochs", type=int, help=f"total epochs (default {TrainConfig.epochs})")
-    run.add_argument("--batch-size", type=int, default=16)
+    run.add_argument("--batch-size", type=int, help=f"default {TrainConfig.batch_size}")
     run.add_argument("--lr", type=float, help="peak learning rate (default 1e-4 fine-tuning, 1e-3 scratch)")
-    run.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay)
-    run.add_argument("--input-size", type=int, default=257, help="square training input, k*stride+1 (257, 353...)")
+    run.add_argument("--weight-decay", type=float, help=f"default {TrainConfig.weight_decay:g}")
+    run.add_argument(
+        "--input-size", type=int, help=f"square training input, k*stride+1 (default {TrainConfig.input_size}; 353...)"
+    )
     run.add_argument("--val-input-size", type=int, help="validation resolution (default --input-size)")
     run.add_argument("--val-every", type=int, help="validate every N epochs and after the last (default 1)")
     run.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=int, help=f"default {TrainConfig.seed}")
     run.add_argument("--device", default="auto", help="auto | cpu | cuda")
     run.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: all cores)")
     output = parser.add_argument_group("output")
@@ -73,25 +84,42 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def check_config(config: TrainConfig) -> TrainConfig:
+    """`config` if its values make sense together; PoseAppError otherwise (what argparse cannot check)."""
+    if (config.input_size - 1) % config.output_stride:
+        raise PoseAppError(f"--input-size {config.input_size} must be k * {config.output_stride} + 1 (e.g. 257, 353)")
+    if config.epochs < 0 or config.batch_size < 1:
+        raise PoseAppError("--epochs must be >= 0 and --batch-size >= 1")
+    if config.val_every < 1:
+        raise PoseAppError(f"--val-every must be >= 1, got {config.val_every}")
+    return config
+
+
+def given_settings(args: argparse.Namespace) -> dict:
+    """The TrainConfig settings given on the command line (options left out are None)."""
+    names = {f.name for f in fields(TrainConfig)} - {"loss_weights"}
+    values = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in values.items()}
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """TrainConfig of a fresh run; checks what argparse cannot."""
+    """TrainConfig of a fresh run: options left out take TrainConfig's defaults."""
     if args.data is None or args.ann is None:
         raise PoseAppError("--data and --ann are required (unless --resume)")
-    if (args.input_size - 1) % args.output_stride:
-        raise PoseAppError(f"--input-size {args.input_size} must be k * {args.output_stride} + 1 (e.g. 257, 353)")
-    if (args.epochs or 0) < 0 or args.batch_size < 1:
-        raise PoseAppError("--epochs must be >= 0 and --batch-size >= 1")
-    names = {f.name for f in fields(TrainConfig)} - {"loss_weights"}
-    # Options left out (None) take TrainConfig's defaults.
-    values = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
-    return TrainConfig(**{k: (str(v) if isinstance(v, Path) else v) for k, v in values.items()})
+    return check_config(TrainConfig(**given_settings(args)))
 
 
 def resumed_config(args: argparse.Namespace, checkpoint: dict) -> TrainConfig:
-    """The saved run's config, with the few settings that may change on resume taken from args."""
+    """The saved run's config, with the few settings that may change on resume taken from args;
+    other given settings that differ from the saved ones are ignored, with a warning."""
     saved = dict(checkpoint["train_config"])
-    saved.update({name: getattr(args, name) for name in RESUME_OVERRIDES if getattr(args, name) is not None})
-    return TrainConfig(**saved)
+    given = given_settings(args)
+    ignored = [name for name, value in given.items() if name not in RESUME_OVERRIDES and value != saved.get(name)]
+    if ignored:
+        options = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(ignored))
+        print(f"models.train: warning: --resume keeps the saved run's settings; ignoring {options}", file=sys.stderr)
+    saved.update({name: given[name] for name in RESUME_OVERRIDES if name in given})
+    return check_config(TrainConfig(**saved))
 
 
 def weights_description(config: TrainConfig, epochs: int) -> tuple[str, str]:

@@ -1,20 +1,23 @@
 """COCO-format keypoint data for training: reading, augmentation, letterboxing, targets.
 
 A dataset is an images folder plus a COCO person-keypoints JSON whose `file_name`s are relative
-to that folder. Each sample is letterboxed like the app does (longer side resized to the input
-size, padded right/bottom to a square valid size), augmented with torchvision's v2 transforms
-(which move `tv_tensors.KeyPoints` and the crowd `Mask` together with the image), and turned
-into PoseNet targets at the output stride.
+to that folder. Each sample becomes the network input exactly as the app makes it
+(`pose_app.engine.input_transform` + `preprocess`: cv2 INTER_LINEAR resize of the longer side,
+mid-grey padding right/bottom), padded on to a square for batching; augmentation (colour jitter
+of the picture only, then torchvision's v2 RandomAffine with bilinear interpolation, which moves
+`tv_tensors.KeyPoints` and the crowd `Mask` with the image, and mirroring) comes on top, and the
+result is turned into PoseNet targets at the output stride.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
@@ -22,13 +25,11 @@ from torchvision.transforms.v2 import functional as TF
 
 from models.posenet import output_size
 from models.train.targets import DEFAULT_DISC_RADIUS, PoseTargets, build_targets
+from pose_app.engine import PAD_VALUE, FrameTransform, input_transform, preprocess
+from pose_app.evaluate import first_images_by_id, load_ground_truth, person_category_id
 from pose_app.errors import PoseAppError
-from pose_app.evaluate import read_image
 from pose_app.skeleton import FLIP_PERMUTATION, NUM_KEYPOINTS
-
-PERSON_CATEGORY_ID = 1
-# Letterbox padding grey: the app pads with 127.5, i.e. 0 after PoseNet's x / 127.5 - 1.
-PAD_GREY = 128
+from pose_app.sources import read_image
 
 
 @dataclass(frozen=True)
@@ -53,46 +54,34 @@ class CocoImage:
     path: Path
     keypoints: np.ndarray  # (P, 17, 3) x, y, v in image pixels, people with >= 1 labelled keypoint
     ignore_regions: list[dict]  # crowd and unlabelled-person annotations (bbox, segmentation)
-    size: tuple[int, int]  # (height, width) from the JSON
 
 
 def read_coco_keypoints(ann_path: Path, images_dir: Path, max_images: int | None = None) -> list[CocoImage]:
     """Images of a COCO person-keypoints JSON, sorted by id (the first `max_images` if given)."""
-    ann_path, images_dir = Path(ann_path), Path(images_dir)
-    if not ann_path.is_file():
-        raise PoseAppError(f"annotation file not found: {ann_path}")
+    images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise PoseAppError(f"images folder not found: {images_dir}")
-    try:
-        coco = json.loads(ann_path.read_text())
-        images = sorted(coco["images"], key=lambda image: image["id"])
-        annotations = coco["annotations"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise PoseAppError(f"{ann_path} is not a COCO keypoint file ({error})") from None
-    images = images[:max_images] if max_images else images
+    coco = load_ground_truth(Path(ann_path))
+    person = person_category_id(coco)
+    images = first_images_by_id(coco["images"], max_images)
     by_image: dict[int, list[dict]] = {image["id"]: [] for image in images}
-    for annotation in annotations:
-        if annotation.get("category_id", PERSON_CATEGORY_ID) == PERSON_CATEGORY_ID and annotation["image_id"] in by_image:
+    for annotation in coco["annotations"]:
+        if annotation["category_id"] == person and annotation["image_id"] in by_image:
             by_image[annotation["image_id"]].append(annotation)
     return [_coco_image(image, by_image[image["id"]], images_dir) for image in images]
 
 
 def _coco_image(image: dict, annotations: list[dict], images_dir: Path) -> CocoImage:
     """Split an image's annotations into labelled people and regions to ignore."""
-    people = [a for a in annotations if not a.get("iscrowd") and _labelled_count(a) > 0]
-    ignore = [a for a in annotations if a.get("iscrowd") or _labelled_count(a) == 0]
+    people = [a for a in annotations if not a.get("iscrowd") and a["num_keypoints"] > 0]
+    ignore = [a for a in annotations if a.get("iscrowd") or a["num_keypoints"] == 0]
     keypoints = np.array([a["keypoints"] for a in people], np.float32).reshape(-1, NUM_KEYPOINTS, 3)
     return CocoImage(
         image_id=int(image["id"]),
         path=images_dir / image["file_name"],
         keypoints=keypoints,
         ignore_regions=ignore,
-        size=(int(image["height"]), int(image["width"])),
     )
-
-
-def _labelled_count(annotation: dict) -> int:
-    return int(np.count_nonzero(np.asarray(annotation.get("keypoints", []))[2::3]))
 
 
 def ignore_mask(regions: list[dict], height: int, width: int) -> np.ndarray:
@@ -111,26 +100,6 @@ def ignore_mask(regions: list[dict], height: int, width: int) -> np.ndarray:
     return mask
 
 
-def read_rgb(path: Path) -> torch.Tensor:
-    """(3, H, W) uint8 RGB image, read with OpenCV like the app (torchvision.io's decoders are
-    deprecated since 0.29)."""
-    return torch.from_numpy(np.ascontiguousarray(read_image(path)[:, :, ::-1].transpose(2, 0, 1)))
-
-
-def letterbox(sample: dict, input_size: int) -> dict:
-    """Resize the longer side to `input_size` and pad right/bottom to a square, like the app.
-
-    Keypoints here are in corner coordinates (pixel centre + 0.5), which is what torchvision's
-    resize scales exactly; see `augment_sample`.
-    """
-    height, width = sample["image"].shape[-2:]
-    sample = v2.Resize(size=None, max_size=input_size)(sample) if max(height, width) != input_size else sample
-    height, width = sample["image"].shape[-2:]
-    padding = [0, 0, input_size - width, input_size - height]  # left, top, right, bottom
-    fill = {tv_tensors.Image: PAD_GREY, tv_tensors.Mask: 0}
-    return v2.Pad(padding, fill=fill)(sample)
-
-
 def horizontal_flip(image: torch.Tensor, keypoints: torch.Tensor, visibility: torch.Tensor, mask: torch.Tensor):
     """Mirror image, mask and keypoints (x -> W - 1 - x) and swap left/right keypoint slots.
 
@@ -147,47 +116,74 @@ def horizontal_flip(image: torch.Tensor, keypoints: torch.Tensor, visibility: to
     )
 
 
-class KeypointAugmenter:
-    """Letterbox + (optionally) random zoom/rotation/shift, colour jitter and mirroring."""
+def pad_to_square(tensor: torch.Tensor, size: int, value: float) -> torch.Tensor:
+    """(..., h, w) -> (..., size, size), padded right/bottom with `value` (the app's layout)."""
+    height, width = tensor.shape[-2:]
+    return F.pad(tensor, (0, size - width, 0, size - height), value=value)
 
-    def __init__(self, input_size: int, augment: AugmentConfig | None) -> None:
+
+class KeypointAugmenter:
+    """The app's letterbox + (optionally) colour jitter, random zoom/rotation/shift and mirroring."""
+
+    def __init__(self, input_size: int, output_stride: int, augment: AugmentConfig | None) -> None:
         self.input_size = input_size
+        self.output_stride = output_stride
         self.augment = augment
         if augment is not None:
             self.geometry = v2.RandomAffine(
                 degrees=augment.rotation_deg,
                 translate=(augment.translate, augment.translate),
                 scale=augment.scale,
-                fill={tv_tensors.Image: PAD_GREY, tv_tensors.Mask: 0},
+                # Bilinear like the app's resize (torchvision's default, nearest, makes blocky
+                # pictures the network never sees at run time); masks stay nearest.
+                interpolation=v2.InterpolationMode.BILINEAR,
+                fill={tv_tensors.Image: PAD_VALUE, tv_tensors.Mask: 0},
             )
             self.colour = v2.ColorJitter(augment.brightness, augment.contrast, augment.saturation, augment.hue)
 
-    def __call__(self, image: torch.Tensor, keypoints: np.ndarray, mask: np.ndarray):
-        """(3,H,W) uint8, (P,17,3) x,y,v, (H,W) mask -> the same in input pixels (S x S).
+    def letterbox(self, image_bgr: np.ndarray) -> tuple[torch.Tensor, FrameTransform]:
+        """(3, S, S) float32 RGB 0..255: the app's network input for this image, padded on to S x S.
+
+        Colour jitter (when augmenting) touches the picture only: the app never changes its pad.
+        """
+        height, width = image_bgr.shape[:2]
+        transform = input_transform(width, height, self.input_size, self.output_stride)
+        image = torch.from_numpy(preprocess(image_bgr, transform)[0])
+        if self.augment is not None:
+            resized_w, resized_h = transform.resized_size
+            # The resized picture holds whole grey levels (cv2 resized uint8), so uint8 is exact.
+            picture = image[:, :resized_h, :resized_w].to(torch.uint8)
+            image[:, :resized_h, :resized_w] = self.colour(picture).float()
+        return pad_to_square(image, self.input_size, PAD_VALUE), transform
+
+    def __call__(self, image_bgr: np.ndarray, keypoints: np.ndarray, mask: np.ndarray):
+        """(H,W,3) BGR uint8, (P,17,3) x,y,v, (H,W) mask -> float (3,S,S) RGB, keypoints, mask in input pixels.
 
         Keypoints that leave the picture become unlabelled (v = 0).
         """
-        height, width = image.shape[-2:]
-        # torchvision scales point coordinates as continuous (corner) coordinates; the project's
+        image, transform = self.letterbox(image_bgr)
+        resized_mask = cv2.resize(mask, transform.resized_size, interpolation=cv2.INTER_NEAREST)
+        mask_tensor = pad_to_square(torch.from_numpy(resized_mask)[None], self.input_size, 0)
+        points = transform.to_input(keypoints[..., :2])
+        visibility = torch.from_numpy(keypoints[..., 2].copy())
+        canvas = (self.input_size, self.input_size)
+        # torchvision warps point coordinates as continuous (corner) coordinates; the project's
         # pixel-centre coordinates are those minus 0.5, so shift in and out around the warp.
         sample = {
             "image": tv_tensors.Image(image),
-            "keypoints": tv_tensors.KeyPoints(torch.from_numpy(keypoints[..., :2] + 0.5), canvas_size=(height, width)),
-            "mask": tv_tensors.Mask(torch.from_numpy(mask)[None]),
+            "keypoints": tv_tensors.KeyPoints(torch.from_numpy(points + 0.5), canvas_size=canvas),
+            "mask": tv_tensors.Mask(mask_tensor),
         }
-        sample = letterbox(sample, self.input_size)
-        visibility = torch.from_numpy(keypoints[..., 2].copy())
         if self.augment is not None:
             sample = self.geometry(sample)
-            sample["image"] = self.colour(sample["image"])
-        image, mask = sample["image"], sample["mask"]
+        image, mask_tensor = sample["image"], sample["mask"]
         points = tv_tensors.wrap(sample["keypoints"] - 0.5, like=sample["keypoints"])
         if self.augment is not None and torch.rand(()) < self.augment.flip_probability:
-            image, points, visibility, mask = horizontal_flip(image, points, visibility, mask)
+            image, points, visibility, mask_tensor = horizontal_flip(image, points, visibility, mask_tensor)
         inside = ((points >= 0) & (points <= self.input_size - 1)).all(dim=-1)
         visibility = torch.where(inside, visibility, torch.zeros_like(visibility))
         keypoints_out = torch.cat([points.as_subclass(torch.Tensor), visibility[..., None]], dim=-1)
-        return image.as_subclass(torch.Tensor), keypoints_out.numpy(), mask[0].numpy()
+        return image.as_subclass(torch.Tensor), keypoints_out.numpy(), mask_tensor[0].numpy()
 
 
 class CocoKeypointDataset(Dataset):
@@ -209,21 +205,21 @@ class CocoKeypointDataset(Dataset):
         self.map_size = output_size(input_size, output_stride)
         self.output_stride = output_stride
         self.disc_radius = disc_radius
-        self.augmenter = KeypointAugmenter(input_size, augment)
+        self.augmenter = KeypointAugmenter(input_size, output_stride, augment)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, index: int) -> dict:
         entry = self.images[index]
-        image = read_rgb(entry.path)
-        height, width = image.shape[-2:]
+        image_bgr = read_image(entry.path)
+        height, width = image_bgr.shape[:2]
         mask = ignore_mask(entry.ignore_regions, height, width)
-        image, keypoints, mask = self.augmenter(image, entry.keypoints, mask)
+        image, keypoints, mask = self.augmenter(image_bgr, entry.keypoints, mask)
         targets = build_targets(
             keypoints, (self.map_size, self.map_size), self.output_stride, self.disc_radius, mask
         )
-        return {"image": image.float(), "image_id": entry.image_id, **targets_as_tensors(targets)}
+        return {"image": image, "image_id": entry.image_id, **targets_as_tensors(targets)}
 
 
 def targets_as_tensors(targets: PoseTargets) -> dict[str, torch.Tensor]:

@@ -1,7 +1,8 @@
 """PoseNet's training loss: masked heatmap BCE plus masked Huber losses on the vector fields.
 
-Vectors are compared in units of `vector_scale` input pixels (the disc radius, as PersonLab
-normalises its offsets) so that the three terms have comparable sizes; the default weights
+Vectors are compared in units of the heatmap disc radius (as PersonLab normalises its offsets,
+so a wider disc, whose offsets are longer, keeps the same vector loss scale) so that the three
+terms have comparable sizes; the default weights
 (heatmap 4, offsets 1, displacements 0.25) are PersonLab's.
 """
 
@@ -18,12 +19,11 @@ from models.train.targets import DEFAULT_DISC_RADIUS
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weight of each term, and the pixel scale and Huber threshold of the vector terms."""
+    """Weight of each term, and the Huber threshold of the vector terms."""
 
     heatmap: float = 4.0
     offset: float = 1.0
     displacement: float = 0.25
-    vector_scale: float = DEFAULT_DISC_RADIUS  # input pixels per unit of vector error
     huber_delta_px: float = 1.0  # errors below this many pixels are penalised quadratically
 
 
@@ -51,10 +51,16 @@ def masked_vector_huber(
     return masked_mean(huber, yx_mask)
 
 
-def posenet_loss(outputs, targets: dict[str, Tensor], weights: LossWeights = LossWeights()) -> dict[str, Tensor]:
+def posenet_loss(
+    outputs,
+    targets: dict[str, Tensor],
+    weights: LossWeights = LossWeights(),
+    disc_radius: float = DEFAULT_DISC_RADIUS,
+) -> dict[str, Tensor]:
     """Weighted total and its terms for a batch.
 
-    outputs: `models.posenet.PoseNetOutputs`; targets: batched `PoseTargets` fields as tensors.
+    outputs: `models.posenet.PoseNetOutputs`; targets: batched `PoseTargets` fields as tensors,
+    built with heatmap discs of `disc_radius` input pixels (the unit of the vector errors).
     Returns {"loss", "heatmap", "offset", "displacement"}; every term is a scalar tensor.
     """
     heatmap = masked_heatmap_bce(
@@ -64,7 +70,7 @@ def posenet_loss(outputs, targets: dict[str, Tensor], weights: LossWeights = Los
     def vectors(predicted: Tensor, name: str) -> Tensor:
         return masked_vector_huber(
             predicted.float(), targets[name], targets[f"{name}_mask"],
-            weights.vector_scale, weights.huber_delta_px,
+            disc_radius, weights.huber_delta_px,
         )
 
     offset = vectors(outputs.offsets, "offsets")

@@ -113,6 +113,16 @@ def freeze_layers(model: PoseNet, count: int) -> None:
         layer.requires_grad_(False)
 
 
+def restore_scaler(scaler: torch.amp.GradScaler, state: dict) -> None:
+    """Load a saved GradScaler state, unless it is empty.
+
+    A run started on the CPU saved a disabled scaler, whose state is {}; resumed on CUDA it gets
+    a fresh scaler (loading {} into an enabled one raises).
+    """
+    if state:
+        scaler.load_state_dict(state)
+
+
 def warmup_cosine(step: int, total_steps: int, warmup_steps: int) -> float:
     """LR multiplier: linear warmup from ~0 to 1, then cosine decay to 0 at `total_steps`."""
     if step < warmup_steps:
@@ -187,7 +197,7 @@ class Trainer:
         if checkpoint is not None:
             self.optimizer.load_state_dict(checkpoint["optimizer"])
             self.scheduler.load_state_dict(checkpoint["scheduler"])
-            self.scaler.load_state_dict(checkpoint["scaler"])
+            restore_scaler(self.scaler, checkpoint["scaler"])
             self.epoch, self.history = checkpoint["epoch"], checkpoint["history"]
             self.best = checkpoint.get("best")
 
@@ -213,7 +223,7 @@ class Trainer:
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
             outputs = self.model(batch["image"])
-        losses = posenet_loss(outputs, batch, self.loss_weights)
+        losses = posenet_loss(outputs, batch, self.loss_weights, self.config.disc_radius)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["loss"]).backward()
         self.scaler.step(self.optimizer)
@@ -224,6 +234,9 @@ class Trainer:
     def train_epoch(self) -> dict[str, float]:
         """One pass over the data; returns the mean of each loss term and the epoch's timing."""
         start = time.perf_counter()
+        # Augmentation draws from torch's global RNG: seeding it per epoch makes a resumed epoch
+        # draw what it would have drawn in one uninterrupted run, not replay epoch 1's draws.
+        torch.manual_seed(self.config.seed * 1000 + self.epoch)
         sums: dict[str, float] = {}
         progress = ProgressBar(self.steps_per_epoch, f"epoch {self.epoch + 1}/{self.config.epochs}")
         for step, batch in enumerate(self.loader(self.epoch), start=1):
