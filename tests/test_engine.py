@@ -14,7 +14,7 @@ from pose_app.engine import (
 )
 from pose_app.errors import PoseAppError
 from pose_app.estimator import DecodeSettings, PoseEstimator
-from tests.conftest import MEDIA, requires_shared
+from conftest import MEDIA, requires_shared
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import GUI_WAIT_MS
 from pose_app import cli
 from pose_app.engine import PROVIDER_ALIASES, available_providers
 from pose_app.errors import PoseAppError
@@ -16,7 +17,7 @@ from pose_app.export import LONG_CSV_COLUMNS
 from pose_app.featuremaps import shrink
 from pose_app.gui.capture_worker import CapturedFrame, CaptureWorker, FrameMailbox
 from pose_app.gui import inference_worker
-from pose_app.gui.main_window import MainWindow, unused_stem
+from pose_app.gui.main_window import unused_stem
 from pose_app.gui.settings import (
     AppSettings,
     file_store,
@@ -29,25 +30,12 @@ from pose_app.gui.settings import (
 from pose_app.skeleton import KEYPOINT_NAMES
 from pose_app.sources import Frame, VideoFileSource, open_source
 
-WAIT_MS = 60_000  # generous: the CI machine may be busy
+WAIT_MS = GUI_WAIT_MS
 
 
 @pytest.fixture
 def walk(shared_dir):
     return str(shared_dir / "media" / "walk-640x480.mkv")
-
-
-@pytest.fixture
-def make_window(qtbot, tmp_path):
-    def make(**settings) -> MainWindow:
-        window = MainWindow(file_store(tmp_path / "settings.ini"), AppSettings(**settings))
-        qtbot.addWidget(window)
-        window.resize(1200, 760)
-        window.show()
-        qtbot.waitUntil(lambda: window.engine is not None, timeout=WAIT_MS)
-        return window
-
-    return make
 
 
 def wait_for_result(qtbot, window, condition=lambda result: True):

@@ -10,14 +10,13 @@ import json
 
 import pytest
 
-from conftest import MEDIA, requires_shared
+from conftest import GUI_WAIT_MS, MEDIA, requires_shared
 from pose_app import cli
 from pose_app.export import long_csv_rows
-from pose_app.gui.main_window import MainWindow
-from pose_app.gui.settings import AppSettings, file_store
+from pose_app.gui.settings import AppSettings
 from pose_app.model_files import DEFAULT_MODEL, resolve_model
 
-WAIT_MS = 60_000  # generous: the CI machine may be busy
+WAIT_MS = GUI_WAIT_MS
 WALK_FRAMES = 89  # walk-640x480.mkv: 3 s at 30 fps (pose-app process reports 89 frames)
 
 
@@ -45,15 +44,6 @@ def read_json(path):
     return json.loads(path.read_text())
 
 
-def open_window(qtbot, tmp_path, **settings) -> MainWindow:
-    window = MainWindow(file_store(tmp_path / "settings.ini"), AppSettings(**settings))
-    qtbot.addWidget(window)
-    window.resize(1000, 700)
-    window.show()
-    qtbot.waitUntil(lambda: window.engine is not None, timeout=WAIT_MS)
-    return window
-
-
 def shown_indices(window) -> list[int]:
     """Frame index of every result the window shows from now on."""
     shown: list[int] = []
@@ -78,9 +68,9 @@ def test_app_settings_default_to_the_process_command_defaults():
 
 
 @requires_shared
-def test_recording_equals_process_frame_for_frame(qtbot, tmp_path, walk, cli_outputs):
+def test_recording_equals_process_frame_for_frame(make_window, qtbot, tmp_path, walk, cli_outputs):
     cli_csv, cli_json = cli_outputs
-    window = open_window(qtbot, tmp_path, realtime=False, loop=False)
+    window = make_window(realtime=False, loop=False)
     shown = shown_indices(window)
     # Play the file once first: without looping the capture pauses itself after the last frame,
     # so no frame is in flight when the recording starts; going back to frame 0 starts tracks and
@@ -119,13 +109,13 @@ def rows_of_frames(rows, frames) -> list[list[str]]:
 
 
 @requires_shared
-def test_recording_ends_with_the_file_and_a_loop_restarts_tracking(qtbot, tmp_path, walk, cli_outputs):
+def test_recording_ends_with_the_file_and_a_loop_restarts_tracking(make_window, qtbot, tmp_path, walk, cli_outputs):
     """Looping on (the default): a recording started while the file plays holds the frames from
     there to the end once, with the numbers `pose-app process` gives those frames (the pipeline
     saw every frame before them too); after it, the loop restarts tracking and smoothing."""
     cli_csv, _ = cli_outputs
     # The model as a file path: the recording still names the model as `pose-app process` does.
-    window = open_window(qtbot, tmp_path, realtime=False, model=str(resolve_model(DEFAULT_MODEL)))
+    window = make_window(realtime=False, model=str(resolve_model(DEFAULT_MODEL)))
     assert window.settings.loop
     results = []
     window.frame_shown.connect(results.append)
