@@ -22,6 +22,7 @@ import numpy as np
 
 from pose_app.errors import PoseAppError
 from pose_app.estimator import PoseEstimator
+from pose_app.export import coco_keypoint_records
 from pose_app.skeleton import NUM_KEYPOINTS
 from pose_app.sources import read_image
 from pose_app.tracking import object_keypoint_similarity
@@ -256,20 +257,6 @@ def estimate_augmented(
     return keypoints, scores, timings
 
 
-def coco_records(image_id: int, keypoints: np.ndarray, scores: np.ndarray, category_id: int) -> list[dict]:
-    """COCO-results records (of the person category `category_id`) for one image's poses; the
-    keypoint score goes in the v slot."""
-    return [
-        {
-            "image_id": int(image_id),
-            "category_id": int(category_id),
-            "keypoints": [round(float(v), 2) for v in pose.reshape(-1)],
-            "score": round(float(score), 5),
-        }
-        for pose, score in zip(keypoints, scores)
-    ]
-
-
 def run_detection(
     estimator: PoseEstimator,
     gt_json: Path | dict,
@@ -291,7 +278,7 @@ def run_detection(
         image_bgr = read_image(Path(images_dir) / image["file_name"])
         read_seconds = time.perf_counter() - start
         keypoints, scores, image_timings = estimate_augmented(estimators, image_bgr)
-        records += coco_records(image["id"], keypoints, scores, person)
+        records += coco_keypoint_records(image["id"], keypoints, scores, person)
         timings.append({"read": read_seconds, **image_timings})
     return records, timings
 

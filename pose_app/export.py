@@ -90,24 +90,27 @@ def wide_csv_rows(frame: Frame, poses: FramePoses) -> str:
     )
 
 
+def coco_keypoint_records(
+    image_id: int, keypoints: np.ndarray, scores: np.ndarray, category_id: int = 1
+) -> list[dict[str, Any]]:
+    """COCO keypoint-results records of one image's poses: x, y to 0.01 px, the keypoint score
+    (4 decimals) in the v slot, the pose score as `score`."""
+    keypoints = keypoints.astype(np.float64)
+    rounded = np.concatenate([np.round(keypoints[..., :2], 2), np.round(keypoints[..., 2:], 4)], axis=-1)
+    flat_poses = rounded.reshape(len(rounded), rounded[0].size if len(rounded) else 0).tolist()
+    return [
+        {"image_id": int(image_id), "category_id": int(category_id), "keypoints": flat, "score": round(score, 4)}
+        for flat, score in zip(flat_poses, np.asarray(scores, np.float64).tolist())
+    ]
+
+
 def coco_results(frame: Frame, poses: FramePoses, is_still: bool) -> list[dict[str, Any]]:
     """COCO keypoint-results records of one frame, plus person_id, time_s and source."""
-    keypoints = poses.keypoints.astype(np.float64)
-    rounded = np.concatenate([np.round(keypoints[..., :2], 2), np.round(keypoints[..., 2:], 4)], axis=-1)
-    records = []
-    for flat, score, pid in zip(rounded.reshape(len(rounded), -1).tolist(), poses.scores.tolist(), poses.ids.tolist()):
-        record = {
-            "image_id": frame.index,
-            "category_id": 1,
-            "keypoints": flat,
-            "score": round(score, 4),
-            "person_id": pid,
-            "time_s": round(frame.time_s, 3),
-            "source": frame.source,
-        }
+    records = coco_keypoint_records(frame.index, poses.keypoints, poses.scores)
+    for record, person_id in zip(records, poses.ids.tolist()):
+        record.update(person_id=person_id, time_s=round(frame.time_s, 3), source=frame.source)
         if is_still:
             record["file_name"] = Path(frame.source).name
-        records.append(record)
     return records
 
 

@@ -249,3 +249,13 @@ def test_gap_filling_an_empty_recording_keeps_it_valid(tmp_path):
     before = {kind: path.read_text() for kind, path in outputs.items()}
     fill_gaps_in_files(**outputs, frame_size=(WIDTH, HEIGHT), frame_step=1, max_gap_frames=5)
     assert {kind: path.read_text() for kind, path in outputs.items()} == before
+
+
+def test_coco_keypoint_records_round_and_handle_no_poses():
+    from pose_app.export import coco_keypoint_records
+
+    assert coco_keypoint_records(3, np.zeros((0, 17, 3), np.float32), np.zeros(0, np.float32)) == []
+    pose = np.tile(np.array([[10.126, 20.004, 0.123456]]), (17, 1))[None]
+    [record] = coco_keypoint_records(7, pose, np.array([0.987654]), category_id=5)
+    assert record["image_id"] == 7 and record["category_id"] == 5 and record["score"] == 0.9877
+    assert record["keypoints"][:3] == [10.13, 20.0, 0.1235] and len(record["keypoints"]) == 51
