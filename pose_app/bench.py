@@ -199,11 +199,13 @@ def comma_list(convert):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `pose-app bench`."""
+    from pose_app.cli import positive_int
+
     parser.add_argument("--video", type=Path, help="video to run on (default: a generated 640x480 clip of moving shapes)")
     parser.add_argument("--models", type=comma_list(str), default=["posenet-075"], help="comma-separated models (default posenet-075)")
     parser.add_argument("--resolutions", type=comma_list(int), default=[353], help="comma-separated resolutions (default 353)")
     parser.add_argument("--providers", type=comma_list(str), default=["cpu"], help="comma-separated providers (default cpu)")
-    parser.add_argument("--frames", type=int, default=100, help="frames timed per run (default 100)")
+    parser.add_argument("--frames", type=positive_int, default=100, help="frames timed per run (default 100)")
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0: onnxruntime decides)")
     parser.add_argument("--json", type=Path, help="also save the results and machine info as JSON here")
 
@@ -218,8 +220,6 @@ def save_json(path: Path, payload: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`pose-app bench`: every model x resolution x provider, printed as a table (and JSON)."""
-    if args.frames <= 0:
-        raise PoseAppError(f"--frames must be positive, got {args.frames}")
     if args.video is not None and not args.video.is_file():
         raise PoseAppError(f"video not found: {args.video}")
     results = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 from typing import Sequence
 
@@ -23,17 +24,33 @@ COMMANDS = {
 GUI_MODULE = "pose_app.gui.app"
 
 
-def _positive_int(text: str) -> int:
+# Argument types shared by every command: a bad value is an argparse usage error (exit 2).
+def positive_int(text: str) -> int:
     value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
     return value
 
 
-def _non_negative(text: str) -> float:
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
     value = float(text)
-    if not 0.0 <= value < float("inf"):
+    # `not >=` also refuses nan; inf would overflow a seek or turn filter maths into nan.
+    if not (value >= 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
     return value
 
 
@@ -62,10 +79,10 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--threads", type=int, default=0, help="inference threads (0: onnxruntime decides)")
     group.add_argument(
-        "--resolution", type=_positive_int, default=DEFAULT_RESOLUTION,
+        "--resolution", type=positive_int, default=DEFAULT_RESOLUTION,
         help="network input size of the frame's longer side, snapped to k*stride+1 (default %(default)s)",
     )
-    group.add_argument("--max-poses", type=_positive_int, default=defaults.max_poses, help="most people per frame (default %(default)s)")
+    group.add_argument("--max-poses", type=positive_int, default=defaults.max_poses, help="most people per frame (default %(default)s)")
     group.add_argument(
         "--min-score", type=_unit_interval, default=defaults.min_pose_score,
         help="drop poses whose score is below this (default %(default)s)",
@@ -75,7 +92,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         help="heatmap score a keypoint needs to start a pose (default %(default)s)",
     )
     group.add_argument(
-        "--nms-radius", type=_non_negative, default=defaults.nms_radius,
+        "--nms-radius", type=non_negative_float, default=defaults.nms_radius,
         help="two poses' same keypoints closer than this (input pixels) are one pose (default %(default)s)",
     )
     group.add_argument("--single-pose", action="store_true", help="fast path: exactly one person per frame")

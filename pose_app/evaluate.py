@@ -303,12 +303,12 @@ def parse_scales(text: str) -> tuple[float, ...]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `pose-app eval`."""
-    from pose_app.cli import add_engine_arguments
+    from pose_app.cli import add_engine_arguments, positive_int
 
     parser.add_argument("--gt", type=Path, required=True, help="COCO keypoint ground truth (JSON)")
     parser.add_argument("--images", type=Path, required=True, help="folder the ground truth's file_names are relative to")
     parser.add_argument("--out", type=Path, help="write the detections here (COCO results JSON)")
-    parser.add_argument("--limit", type=int, help="evaluate only the first N images (by id)")
+    parser.add_argument("--limit", type=positive_int, help="evaluate only the first N images (by id)")
     parser.add_argument(
         "--flip", action="store_true",
         help="test-time augmentation: also run the mirrored image and merge the poses (2x the time)",
@@ -356,8 +356,6 @@ def run(args: argparse.Namespace) -> int:
     from pose_app.cli import estimator_from_args
 
     _import_pycocotools()  # fail before minutes of inference, not after
-    if args.limit is not None and args.limit <= 0:
-        raise PoseAppError(f"--limit must be positive, got {args.limit}")
     ground_truth = load_ground_truth(args.gt)
     if not Path(args.images).is_dir():
         raise PoseAppError(f"image folder not found: {args.images}")

@@ -40,35 +40,6 @@ EXIT_INTERRUPTED = 130
 PROGRESS_INTERVAL_S = 0.25
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    # `not >=` also refuses nan; inf would overflow a seek or turn the filter's maths into nan.
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
-    return value
-
-
 def _formats(text: str) -> tuple[str, ...]:
     names = tuple(name.strip().replace("-", "_") for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in OUTPUT_KINDS]
@@ -80,7 +51,7 @@ def _formats(text: str) -> tuple[str, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from pose_app.cli import add_engine_arguments
+    from pose_app.cli import add_engine_arguments, non_negative_float, non_negative_int, positive_float, positive_int
     from pose_app.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
 
     parser.add_argument(
@@ -105,23 +76,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --out-dir: which of csv,wide-csv,json,video to write (default: csv,json)",
     )
     frames = parser.add_argument_group("frames")
-    frames.add_argument("--every", type=_positive_int, default=1, metavar="N", help="process every N-th frame")
-    frames.add_argument("--start", type=_non_negative_float, default=0.0, metavar="SECONDS", help="start at this video time")
-    frames.add_argument("--end", type=_non_negative_float, default=None, metavar="SECONDS", help="stop before this video time")
+    frames.add_argument("--every", type=positive_int, default=1, metavar="N", help="process every N-th frame")
+    frames.add_argument("--start", type=non_negative_float, default=0.0, metavar="SECONDS", help="start at this video time")
+    frames.add_argument("--end", type=non_negative_float, default=None, metavar="SECONDS", help="stop before this video time")
     frames.add_argument("--mirror", action="store_true", help="the input is mirrored (selfie view): swap left/right labels")
     tracking = parser.add_argument_group("tracking and smoothing")
     tracking.add_argument("--no-track", action="store_true", help="no persistent ids: person_id = detection index (implies --no-smooth)")
     tracking.add_argument("--no-smooth", action="store_true", help="no One Euro smoothing (it is on for videos, off for still images)")
     tracking.add_argument(
-        "--smooth-min-cutoff", type=_positive_float, default=DEFAULT_MIN_CUTOFF, metavar="HZ",
+        "--smooth-min-cutoff", type=positive_float, default=DEFAULT_MIN_CUTOFF, metavar="HZ",
         help=f"One Euro min cutoff: lower = smoother when still (default {DEFAULT_MIN_CUTOFF})",
     )
     tracking.add_argument(
-        "--smooth-beta", type=_non_negative_float, default=DEFAULT_BETA, metavar="B",
+        "--smooth-beta", type=non_negative_float, default=DEFAULT_BETA, metavar="B",
         help=f"One Euro beta: higher = less lag when moving fast (default {DEFAULT_BETA})",
     )
     tracking.add_argument(
-        "--fill-gaps", type=_non_negative_int, default=0, metavar="N",
+        "--fill-gaps", type=non_negative_int, default=0, metavar="N",
         help="after each video, interpolate x, y of keypoints that drop below score 0.3 for at most "
         "N processed frames between confident ones, in the CSV/JSON files (default 0: off)",
     )

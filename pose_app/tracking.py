@@ -14,7 +14,6 @@ Poses are numpy arrays in frame pixels: `keypoints` float32 `(P, 17, 3)` = x, y,
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from pose_app.decode import MIN_KEYPOINT_SCORE
 from pose_app.skeleton import NUM_KEYPOINTS, OKS_SIGMAS
@@ -116,6 +115,9 @@ def gated_optimal_assignment(
 ) -> list[tuple[int, int]]:
     """(row, column) pairs of the one-to-one assignment with the largest total similarity among
     pairs whose similarity is >= `min_similarity`; no other pair is ever assigned."""
+    # Imported here: scipy.optimize takes ~0.6 s to import, too long for every `pose-app` start.
+    from scipy.optimize import linear_sum_assignment
+
     # Gating before the assignment: a below-threshold pair must not add to a total and so pull a
     # row away from its real partner. Zeroing it makes it worth exactly as much as leaving both
     # unassigned (similarities are >= 0); if the solver still uses it, it is dropped below.

@@ -31,7 +31,7 @@ AUTOMATION_TIMEOUT_S = 120
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from pose_app.cli import add_engine_arguments
+    from pose_app.cli import add_engine_arguments, positive_int
 
     group = parser.add_argument_group("desktop app (pose-app with no command)")
     group.add_argument("--source", metavar="PATH_OR_INDEX_OR_URL",
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--panel", action="store_true", help="start with the feature-map panel open")
     group.add_argument("--max-speed", action="store_true",
                        help="process every frame of a file as fast as possible instead of at its frame rate")
-    group.add_argument("--quit-after-frames", type=int, metavar="N",
+    group.add_argument("--quit-after-frames", type=positive_int, metavar="N",
                        help="automation: quit after N processed frames were shown; prints the measured frame rates")
     group.add_argument("--screenshot", metavar="OUT.png",
                        help="automation: save a PNG of the window when quitting (default: after 30 frames)")
