@@ -106,12 +106,17 @@ def snap_to_valid_size(size: float, output_stride: int, *, round_up: bool = Fals
     return max(k, 1) * output_stride + 1
 
 
+def check_resolution(resolution: int, output_stride: int) -> None:
+    """PoseAppError unless the network can run with `resolution` as its longer input side."""
+    if resolution < output_stride + 1:
+        raise PoseAppError(f"resolution {resolution} is too small (minimum {output_stride + 1})")
+
+
 def input_transform(frame_w: int, frame_h: int, resolution: int, output_stride: int) -> FrameTransform:
     """Resize the longer side to `resolution` (snapped to a valid size), pad the other side."""
     if frame_w <= 0 or frame_h <= 0:
         raise PoseAppError(f"empty frame ({frame_w}x{frame_h})")
-    if resolution < output_stride + 1:
-        raise PoseAppError(f"resolution {resolution} is too small (minimum {output_stride + 1})")
+    check_resolution(resolution, output_stride)
     long_side = snap_to_valid_size(resolution, output_stride)
     scale = long_side / max(frame_w, frame_h)
     resized_w = long_side if frame_w >= frame_h else max(1, round(frame_w * scale))

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from pose_app.decode import decode_multiple_poses, decode_single_pose
-from pose_app.engine import DEFAULT_RESOLUTION, EngineOutput, FrameTransform, PoseEngine
+from pose_app.engine import DEFAULT_RESOLUTION, EngineOutput, FrameTransform, PoseEngine, check_resolution
 from pose_app.skeleton import FLIP_PERMUTATION
 
 
@@ -67,6 +67,8 @@ class PoseEstimator:
         settings: DecodeSettings = DecodeSettings(),
         mirrored_input: bool = False,
     ):
+        # Fail here, once, rather than on every frame (and before any output file is opened).
+        check_resolution(resolution, engine.info.output_stride)
         self.engine = engine
         self.resolution = resolution
         self.settings = settings

@@ -23,6 +23,7 @@ import numpy as np
 from pose_app.errors import PoseAppError
 from pose_app.estimator import PoseEstimator
 from pose_app.export import coco_keypoint_records
+from pose_app.render import mirror_x
 from pose_app.skeleton import NUM_KEYPOINTS
 from pose_app.sources import read_image
 from pose_app.tracking import object_keypoint_similarity
@@ -176,17 +177,6 @@ class Augmentation:
     flip: bool = False
 
 
-def unflip_keypoints(keypoints: np.ndarray, image_width: int) -> np.ndarray:
-    """(P,17,3) poses found in a horizontally mirrored image -> the unmirrored image's pixels.
-
-    With (0, 0) at the centre of the top-left pixel, mirroring maps x to (width - 1) - x.
-    Labels are not touched: the estimator's `mirrored_input` already made them anatomical.
-    """
-    unflipped = keypoints.copy()
-    unflipped[..., 0] = (image_width - 1) - unflipped[..., 0]
-    return unflipped
-
-
 def merge_views(views: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """Poses of one image seen in several views -> one set of poses (keypoints (P,17,3), scores (P,)).
 
@@ -243,7 +233,8 @@ def estimate_augmented(
     for view_estimator in estimators:
         if view_estimator.mirrored_input:
             poses = view_estimator.estimate(mirrored_image)
-            views.append((unflip_keypoints(poses.keypoints, image_bgr.shape[1]), poses.scores))
+            # mirrored_input already made the labels anatomical; only x goes back.
+            views.append((mirror_x(poses.keypoints, image_bgr.shape[1]), poses.scores))
         else:
             poses = view_estimator.estimate(image_bgr)
             views.append((poses.keypoints, poses.scores))

@@ -406,7 +406,6 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pose_app.cli import estimator_from_args
-    from pose_app.engine import input_transform
     from pose_app.export import open_for_writing
     from pose_app.sources import expand_inputs
 
@@ -420,9 +419,6 @@ def run(args: argparse.Namespace) -> int:
             f"own CSV ({STEM_FIELD} in the path, or --out-dir) instead of one combined file"
         )
     estimator = estimator_from_args(args, mirrored_input=args.mirror)
-    # A resolution the model cannot run would otherwise fail on the first frame, after the
-    # outputs were created (and existing files emptied).
-    input_transform(1, 1, estimator.resolution, estimator.engine.info.output_stride)
     print(f"pose-app process: {estimator.engine.info.name} on {estimator.engine.provider_label}", file=sys.stderr)
     results = [InputResult(spec, plan) for spec, plan in zip(specs, plans)]
     with ExitStack() as shared, _sigterm_as_interrupt():

@@ -12,6 +12,7 @@ from pose_app.cli import main
 from pose_app.engine import PoseEngine
 from pose_app.estimator import PoseEstimator
 from pose_app.errors import PoseAppError
+from pose_app.render import mirror_x
 from pose_app.evaluate import (
     METRIC_NAMES,
     coco_keypoint_ap,
@@ -19,7 +20,6 @@ from pose_app.evaluate import (
     load_ground_truth,
     merge_views,
     person_category_id,
-    unflip_keypoints,
 )
 from pose_app.skeleton import FLIP_PERMUTATION, OKS_SIGMAS
 
@@ -153,7 +153,7 @@ def test_unflip_mirrors_x_about_the_pixel_centres():
     keypoints = np.zeros((1, 17, 3), np.float32)
     keypoints[0, :, 0] = [0, 9, 4.5] + [1] * 14
     keypoints[0, :, 2] = 0.7
-    unflipped = unflip_keypoints(keypoints, image_width=10)
+    unflipped = mirror_x(keypoints, image_width=10)
     np.testing.assert_allclose(unflipped[0, :3, 0], [9, 0, 4.5])
     np.testing.assert_array_equal(unflipped[..., 1:], keypoints[..., 1:])
 
@@ -183,14 +183,14 @@ def test_mirrored_image_gives_the_same_poses_after_unflipping():
     poses = PoseEstimator(engine, 257).estimate(image)
     mirrored = PoseEstimator(engine, 257, mirrored_input=True).estimate(cv2.flip(image, 1))
     assert len(poses) >= 1 and len(mirrored) >= 1
-    first, first_mirrored = poses.keypoints[0], unflip_keypoints(mirrored.keypoints, image.shape[1])[0]
+    first, first_mirrored = poses.keypoints[0], mirror_x(mirrored.keypoints, image.shape[1])[0]
     confident = (first[:, 2] > 0.5) & (first_mirrored[:, 2] > 0.5)
     assert confident.sum() >= 8
     distances = np.linalg.norm(first[confident, :2] - first_mirrored[confident, :2], axis=1)
     assert np.median(distances) < 0.03 * max(image.shape[:2])
     # and without the estimator's relabelling the labels would disagree: each left keypoint of
     # the mirrored view would land on the person's right one, far from the unmirrored view's.
-    unrelabelled = unflip_keypoints(mirrored.keypoints[:, list(FLIP_PERMUTATION)], image.shape[1])[0]
+    unrelabelled = mirror_x(mirrored.keypoints[:, list(FLIP_PERMUTATION)], image.shape[1])[0]
     sided = np.asarray(FLIP_PERMUTATION) != np.arange(len(FLIP_PERMUTATION))
     confident_sided = sided & (first[:, 2] > 0.5) & (unrelabelled[:, 2] > 0.5)
     assert confident_sided.sum() >= 4

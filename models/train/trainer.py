@@ -25,7 +25,7 @@ from models.train.dataset import AugmentConfig, CocoKeypointDataset, read_coco_k
 from models.train.evaluation import validation_ap
 from models.train.losses import LossWeights, posenet_loss
 from models.train.targets import DEFAULT_DISC_RADIUS
-from pose_app.errors import PoseAppError
+from pose_app.errors import PoseAppError, one_line
 
 PRETRAINED_INITS = ("posenet-075", "posenet-050")
 LAST_CHECKPOINT = "last.pt"
@@ -98,7 +98,7 @@ def build_model(config: TrainConfig) -> PoseNet:
     try:
         model = pretrained_posenet(config.init, output_stride=config.output_stride)
     except (WeightConversionError, ValueError) as error:
-        raise PoseAppError(f"cannot load {config.init}: {error}") from None
+        raise PoseAppError(f"cannot load {config.init}: {one_line(error)}") from None
     if config.width is not None and config.width != model.config.width_multiplier:
         raise PoseAppError(
             f"--width {config.width} contradicts --init {config.init} (width {model.config.width_multiplier})"
@@ -341,4 +341,4 @@ def load_checkpoint(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, OSError, EOFError) as error:
-        raise PoseAppError(f"cannot read checkpoint {path}: {error}") from None
+        raise PoseAppError(f"cannot read checkpoint {path}: {one_line(error)}") from None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
-from pose_app.errors import PoseAppError
+from pose_app.errors import PoseAppError, one_line
 from pose_app.sources import Frame, FrameSource, SourceInfo, open_source
 
 # A file frame that is this late (seconds) restarts the pacing clock instead of rushing to
@@ -182,7 +182,7 @@ class CaptureWorker(QObject):
             self.failed.emit(str(error))
             return
         except Exception as error:  # noqa: BLE001 - OpenCV backends raise odd types; show them
-            self.failed.emit(f"cannot open {self.spec}: {error}")
+            self.failed.emit(f"cannot open {self.spec}: {one_line(error)}")
             return
         if self._stop.is_set():  # abandoned while opening
             source.close()
@@ -194,7 +194,7 @@ class CaptureWorker(QObject):
         except PoseAppError as error:
             self.failed.emit(str(error))
         except Exception as error:  # noqa: BLE001 - a worker thread must report, not die silently
-            self.failed.emit(f"reading {self.spec} failed: {error}")
+            self.failed.emit(f"reading {self.spec} failed: {one_line(error)}")
         finally:
             source.close()
 

@@ -17,7 +17,7 @@ import numpy as np
 from PySide6.QtCore import QThread, Signal
 
 from pose_app.engine import DEFAULT_RESOLUTION, PoseEngine
-from pose_app.errors import PoseAppError
+from pose_app.errors import PoseAppError, one_line
 from pose_app.estimator import DecodeSettings, FramePoses, PoseEstimator
 from pose_app.export import PoseRecorder
 from pose_app.gui.capture_worker import CapturedFrame, FrameMailbox
@@ -144,7 +144,7 @@ class InferenceWorker(QThread):
             except PoseAppError as error:
                 self.engine_failed.emit(str(error), self.engine_config)
             except Exception as error:  # noqa: BLE001 - the window must say why, not lose the worker
-                self.engine_failed.emit(f"cannot load the engine: {type(error).__name__}: {error}",
+                self.engine_failed.emit(f"cannot load the engine: {type(error).__name__}: {one_line(error)}",
                                         self.engine_config)
             try:
                 captured = self.mailbox.take(POLL_S)
@@ -155,7 +155,7 @@ class InferenceWorker(QThread):
             except PoseAppError as error:
                 self.failed.emit(str(error))
             except Exception as error:  # noqa: BLE001 - keep the window alive and say what broke
-                self.failed.emit(f"inference failed: {type(error).__name__}: {error}")
+                self.failed.emit(f"inference failed: {type(error).__name__}: {one_line(error)}")
 
     def _apply_engine_config(self) -> None:
         with self._lock:
