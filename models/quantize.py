@@ -6,8 +6,8 @@
 
 Weights are quantised per output channel to int8, activations per tensor to uint8 from the
 min/max observed on `--images` calibration images (evenly spaced over the sorted folder, so
-reruns pick the same ones), each letterboxed to 353 exactly as the app does (`input_transform` +
-`preprocess`). The ONNX contract is kept: same input, the same outputs in the same order
+reruns pick the same ones), each letterboxed to 353 exactly as the app does
+(`pose_app.engine.letterbox`). The ONNX contract is kept: same input, the same outputs in the same order
 (dequantised, so heads and feature maps stay float32), and the same metadata except
 `model_name` (`<name>-int8`) and `weights_source` (which says how it was quantised).
 
@@ -34,7 +34,7 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from pose_app.engine import DEFAULT_RESOLUTION, INPUT_NAME, input_transform, preprocess
+from pose_app.engine import DEFAULT_RESOLUTION, INPUT_NAME, letterbox
 from pose_app.errors import PoseAppError
 from pose_app.sources import read_image
 
@@ -66,9 +66,8 @@ class LetterboxedImages(CalibrationDataReader):
 
     @staticmethod
     def _blob(path: Path, output_stride: int, resolution: int) -> dict[str, np.ndarray]:
-        image = read_image(path)
-        height, width = image.shape[:2]
-        return {INPUT_NAME: preprocess(image, input_transform(width, height, resolution, output_stride))}
+        blob, _ = letterbox(read_image(path), resolution, output_stride)
+        return {INPUT_NAME: blob}
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._inputs, None)

@@ -151,6 +151,13 @@ def preprocess(frame_bgr: np.ndarray, transform: FrameTransform) -> np.ndarray:
     return blob
 
 
+def letterbox(frame_bgr: np.ndarray, resolution: int, output_stride: int) -> tuple[np.ndarray, FrameTransform]:
+    """The network input for a frame (float32 RGB NCHW 0..255) and the geometry that maps back."""
+    height, width = frame_bgr.shape[:2]
+    transform = input_transform(width, height, resolution, output_stride)
+    return preprocess(frame_bgr, transform), transform
+
+
 @dataclass
 class EngineOutput:
     """The network's head outputs for one frame (batch dimension removed)."""
@@ -312,10 +319,8 @@ class PoseEngine:
         unknown = [name for name in features if name not in self._feature_names]
         if unknown:
             raise PoseAppError(f"model {self.info.name} has no feature output {unknown}")
-        height, width = frame_bgr.shape[:2]
-        transform = input_transform(width, height, resolution, self.info.output_stride)
         start = time.perf_counter()
-        blob = preprocess(frame_bgr, transform)
+        blob, transform = letterbox(frame_bgr, resolution, self.info.output_stride)
         preprocessed = time.perf_counter()
         outputs = self._session_for(features).run([*HEAD_OUTPUTS, *features], {INPUT_NAME: blob})
         finished = time.perf_counter()

@@ -80,8 +80,7 @@ class PoseEstimator:
         output = self.engine.infer(frame_bgr, self.resolution, features)
         start = time.perf_counter()
         keypoints, scores = decode_engine_output(output, self.engine.info.output_stride, self.settings)
-        keypoints = keypoints.copy()
-        keypoints[..., :2] = output.transform.to_frame(keypoints[..., :2])
+        keypoints[..., :2] = output.transform.to_frame(keypoints[..., :2])  # decoders return fresh arrays
         if self.mirrored_input:
             keypoints = keypoints[:, FLIP_PERMUTATION]
         timings = dict(output.timings, decode=time.perf_counter() - start)

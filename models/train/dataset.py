@@ -2,7 +2,7 @@
 
 A dataset is an images folder plus a COCO person-keypoints JSON whose `file_name`s are relative
 to that folder. Each sample becomes the network input exactly as the app makes it
-(`pose_app.engine.input_transform` + `preprocess`: cv2 INTER_LINEAR resize of the longer side,
+(`pose_app.engine.letterbox`: cv2 INTER_LINEAR resize of the longer side,
 mid-grey padding right/bottom), padded on to a square for batching; augmentation (colour jitter
 of the picture only, then torchvision's v2 RandomAffine with bilinear interpolation, which moves
 `tv_tensors.KeyPoints` and the crowd `Mask` with the image, and mirroring) comes on top, and the
@@ -25,7 +25,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from models.posenet import output_size
 from models.train.targets import DEFAULT_DISC_RADIUS, PoseTargets, build_targets
-from pose_app.engine import PAD_VALUE, FrameTransform, input_transform, preprocess
+from pose_app.engine import PAD_VALUE, FrameTransform, letterbox
 from pose_app.evaluate import first_images_by_id, load_ground_truth, person_category_id
 from pose_app.errors import PoseAppError
 from pose_app.skeleton import FLIP_PERMUTATION, NUM_KEYPOINTS
@@ -146,9 +146,8 @@ class KeypointAugmenter:
 
         Colour jitter (when augmenting) touches the picture only: the app never changes its pad.
         """
-        height, width = image_bgr.shape[:2]
-        transform = input_transform(width, height, self.input_size, self.output_stride)
-        image = torch.from_numpy(preprocess(image_bgr, transform)[0])
+        blob, transform = letterbox(image_bgr, self.input_size, self.output_stride)
+        image = torch.from_numpy(blob[0])
         if self.augment is not None:
             resized_w, resized_h = transform.resized_size
             # The resized picture holds whole grey levels (cv2 resized uint8), so uint8 is exact.

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from models.posenet import PoseNet
-from pose_app.engine import EngineOutput, input_transform, preprocess
+from pose_app.engine import EngineOutput, letterbox
 from pose_app.estimator import DecodeSettings, PoseEstimator
 from pose_app.evaluate import (
     EVAL_MAX_POSES,
@@ -47,9 +47,8 @@ class TorchEngine:
     @torch.no_grad()
     def infer(self, frame_bgr: np.ndarray, resolution: int, features: Sequence[str] = ()) -> EngineOutput:
         """The app's EngineOutput for one BGR frame, with the network run in PyTorch."""
-        height, width = frame_bgr.shape[:2]
-        transform = input_transform(width, height, resolution, self.info.output_stride)
-        outputs = self.model(torch.from_numpy(preprocess(frame_bgr, transform)).to(self.device))
+        blob, transform = letterbox(frame_bgr, resolution, self.info.output_stride)
+        outputs = self.model(torch.from_numpy(blob).to(self.device))
         heads = (torch.sigmoid(outputs.heatmap_logits), outputs.offsets, outputs.displacement_fwd, outputs.displacement_bwd)
         return EngineOutput(
             *(head[0].float().cpu().numpy() for head in heads), features={}, transform=transform, timings={}

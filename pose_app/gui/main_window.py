@@ -49,7 +49,7 @@ from pose_app.gui.settings import (
     write_settings,
 )
 from pose_app.gui.stats import LatencyMeter, RateMeter
-from pose_app.sources import SourceInfo, open_source
+from pose_app.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, SourceInfo, open_source
 
 # (keys, what they do): the help dialog and README list exactly these.
 SHORTCUTS = (
@@ -63,7 +63,11 @@ SHORTCUTS = (
     ("F1", "this help"),
     ("Q / Esc", "quit"),
 )
-VIDEO_FILTER = "Videos and images (*.mp4 *.mkv *.avi *.mov *.webm *.m4v *.mpg *.gif *.jpg *.jpeg *.png *.bmp);;All files (*)"
+VIDEO_FILTER = (
+    "Videos and images ("
+    + " ".join(f"*{suffix}" for suffix in sorted(VIDEO_SUFFIXES | IMAGE_SUFFIXES))
+    + ");;All files (*)"
+)
 STATUS_INTERVAL_MS = 500
 # On quit, how long (seconds) abandoned sources get to close before the app exits without them
 # (their threads are daemons: a stalled stream cannot keep the program alive).
