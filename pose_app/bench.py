@@ -8,7 +8,6 @@ file. Without --video, a synthetic clip (moving shapes) is generated first.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -210,14 +209,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, help="also save the results and machine info as JSON here")
 
 
-def save_json(path: Path, payload: dict) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    except OSError as exc:
-        raise PoseAppError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     """`pose-app bench`: every model x resolution x provider, printed as a table (and JSON)."""
     if args.video is not None and not args.video.is_file():
@@ -238,7 +229,9 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(results))
     print("peak MiB: process peak RSS so far (ru_maxrss), so it never drops from one row to the next")
     if args.json is not None:
-        save_json(args.json, {
+        from pose_app.export import write_json_file
+
+        write_json_file(args.json, indent=2, payload={
             "machine": info,
             "video": str(args.video) if args.video else "synthetic",
             "results": [asdict(r) for r in results],

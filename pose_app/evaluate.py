@@ -22,7 +22,7 @@ import numpy as np
 
 from pose_app.errors import PoseAppError
 from pose_app.estimator import PoseEstimator
-from pose_app.export import coco_keypoint_records
+from pose_app.export import coco_keypoint_records, write_json_file
 from pose_app.render import mirror_x
 from pose_app.skeleton import NUM_KEYPOINTS
 from pose_app.sources import read_image
@@ -333,15 +333,6 @@ def format_metrics(metrics: dict[str, float]) -> str:
     return "\n".join([header, *rows])
 
 
-def write_detections(path: Path, records: list[dict]) -> None:
-    """The COCO-results list as JSON at `path`; PoseAppError if it cannot be written."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(records), encoding="utf-8")
-    except OSError as exc:
-        raise PoseAppError(f"cannot write detections to {path}: {exc.strerror or exc}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     """`pose-app eval`: detect over the ground truth's images, print AP/AR and speed."""
     from pose_app.cli import estimator_from_args
@@ -372,6 +363,6 @@ def run(args: argparse.Namespace) -> int:
     speed = mean_milliseconds(timings)
     print("ms/image (mean): " + ", ".join(f"{stage} {ms:.1f}" for stage, ms in speed.items()))
     if args.out is not None:
-        write_detections(args.out, records)
+        write_json_file(args.out, records)
         print(f"detections written to {args.out}")
     return 0

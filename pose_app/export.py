@@ -151,6 +151,15 @@ def open_for_writing(path: str | Path) -> IO[str]:
         raise PoseAppError(f"cannot write {path}: {error.strerror}") from None
 
 
+def write_json_file(path: Path, payload: Any, indent: int | None = None) -> None:
+    """`payload` as a JSON file (parent folders created); PoseAppError if it cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=indent), encoding="utf-8")
+    except OSError as error:
+        raise PoseAppError(f"cannot write {path}: {error.strerror or error}") from None
+
+
 def _open_text(target: str | Path | IO[str]) -> tuple[IO[str], bool]:
     """(stream, owned): a path is opened for writing (owned); an open stream is shared."""
     if hasattr(target, "write"):
