@@ -104,9 +104,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def input_stem(spec: str) -> str:
     """A file-name-safe short name for an input: file stem, folder name, URL's last part."""
-    from pose_app.sources import is_url
+    from pose_app.sources import is_camera_index, is_url
 
-    if spec.isdigit():
+    if is_camera_index(spec):
         return f"camera{spec}"
     if is_url(spec):
         text = spec.split("://", 1)[1].split("?", 1)[0].rstrip("/")

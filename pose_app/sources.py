@@ -105,6 +105,11 @@ class _ClosingSource:
             yield frame
 
 
+def is_camera_index(spec: str | int) -> bool:
+    """Whether an input spec names a camera by its index (0, "1", ...)."""
+    return isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit())
+
+
 def is_url(spec: str) -> bool:
     """Whether an input spec is a URL (scheme://...) rather than a path."""
     return bool(_URL_PATTERN.match(spec))
@@ -497,7 +502,7 @@ def expand_inputs(specs: Sequence[str]) -> list[str]:
     opening them reports the problem for that input. A glob that matches nothing is an error."""
     inputs: list[str] = []
     for spec in specs:
-        if is_url(spec) or spec.isdigit() or os.path.exists(spec) or not _has_glob_magic(spec):
+        if is_url(spec) or is_camera_index(spec) or os.path.exists(spec) or not _has_glob_magic(spec):
             inputs.append(spec)
             continue
         matches = sorted(glob.glob(os.path.expanduser(spec), recursive=True))
@@ -513,7 +518,7 @@ def open_source(spec: str | int, frame_step: int = 1, **camera_options: Any) -> 
     frame_step: for files, deliver every n-th frame. camera_options: CameraSource's width,
     height, fps, backend.
     """
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
+    if is_camera_index(spec):
         return CameraSource(int(spec), **camera_options)
     if is_live_url(spec):
         return StreamSource(spec)

@@ -54,12 +54,17 @@ def record(tmp_path, frames=3, **paths) -> dict:
     return outputs
 
 
+def read_csv_rows(path, columns) -> list[dict]:
+    """The rows of a CSV file whose header must be exactly `columns`."""
+    with open(path, newline="", encoding="utf-8") as file:
+        reader = csv.DictReader(file)
+        assert tuple(reader.fieldnames) == columns
+        return list(reader)
+
+
 def test_long_csv_has_17_rows_per_person_with_exact_values(tmp_path):
     outputs = record(tmp_path, csv_path="poses.csv")
-    with open(outputs["csv_path"], newline="", encoding="utf-8") as file:
-        reader = csv.DictReader(file)
-        assert tuple(reader.fieldnames) == LONG_CSV_COLUMNS
-        rows = list(reader)
+    rows = read_csv_rows(outputs["csv_path"], LONG_CSV_COLUMNS)
     assert len(rows) == 2 * 2 * 17  # frames 0 and 2, two people each
     assert {row["source"] for row in rows} == {INFO.name}  # the comma survived CSV quoting
     assert [row["keypoint"] for row in rows[:17]] == list(KEYPOINT_NAMES)
@@ -75,10 +80,7 @@ def test_long_csv_has_17_rows_per_person_with_exact_values(tmp_path):
 
 def test_wide_csv_has_one_row_per_person(tmp_path):
     outputs = record(tmp_path, wide_csv_path="wide.csv")
-    with open(outputs["wide_csv_path"], newline="", encoding="utf-8") as file:
-        reader = csv.DictReader(file)
-        assert tuple(reader.fieldnames) == WIDE_CSV_COLUMNS
-        rows = list(reader)
+    rows = read_csv_rows(outputs["wide_csv_path"], WIDE_CSV_COLUMNS)
     assert len(WIDE_CSV_COLUMNS) == 5 + 3 * 17
     assert [(r["frame"], r["person_id"]) for r in rows] == [("0", "7"), ("0", "8"), ("2", "7"), ("2", "8")]
     expected = known_poses(2).keypoints[1]

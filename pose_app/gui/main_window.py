@@ -49,7 +49,7 @@ from pose_app.gui.settings import (
     write_settings,
 )
 from pose_app.gui.stats import LatencyMeter, RateMeter
-from pose_app.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, SourceInfo, open_source
+from pose_app.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, SourceInfo, is_camera_index, open_source
 
 # (keys, what they do): the help dialog and README list exactly these.
 SHORTCUTS = (
@@ -326,7 +326,7 @@ class MainWindow(QMainWindow):
             return
         self.source_info = None
         self.stop_recording(complete=False)
-        if isinstance(worker.spec, int) or str(worker.spec).isdigit():
+        if is_camera_index(worker.spec):
             prefix = "No camera: " if worker.info is None else ""  # else it was unplugged mid-stream
             message = f"{prefix}{message}. Open a video file instead, or choose another camera."
         self.show_message(message, offer_sources=True)
