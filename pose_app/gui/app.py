@@ -115,9 +115,18 @@ def run(args: argparse.Namespace) -> int:
     from PySide6.QtWidgets import QApplication
 
     from pose_app.gui.main_window import MainWindow
+    from pose_app.gui.qt_platform import drop_opencv_qt_paths, platform_problem
     from pose_app.gui.settings import file_store, read_settings
 
-    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app = QApplication.instance()
+    if app is None:
+        # cv2 is imported by now (it sets its Qt paths on import); Qt reads them in QApplication.
+        drop_opencv_qt_paths()
+        # Qt aborts with a core dump when its platform plugin cannot load: say what to install.
+        problem = platform_problem()
+        if problem is not None:
+            raise PoseAppError(problem)
+        app = QApplication([sys.argv[0]])
     app.setOrganizationName("pose-app")
     app.setApplicationName("pose-app")
     store = file_store(args.settings) if getattr(args, "settings", None) else QSettings("pose-app", "pose-app")
