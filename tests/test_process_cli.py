@@ -1,5 +1,9 @@
 """`pose-app process` end to end on real media with the shipped model, its failure modes, the
-interrupted-run guarantee, and the PosePipeline it runs on."""
+interrupted-run guarantee, and the PosePipeline it runs on.
+
+The media are generated from the photo in tests/data (tests/media.py): `walk_clip` (one person,
+60 frames, 640x480 @ 30 fps, MJPG in Matroska), `group_image` (three people, 854x480) and
+`long_clip` (300 frames, 320x240)."""
 
 from __future__ import annotations
 
@@ -17,16 +21,13 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import MEDIA, REPO, requires_shared
+from conftest import REPO
+from media import group_image, long_clip, walk_clip  # noqa: F401 - pytest fixtures
 from pose_app.cli import main
 from pose_app.export import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS
 from pose_app.process import Progress, expected_frames, unique_stems
 from pose_app.skeleton import KEYPOINT_NAMES
 from pose_app.sources import SourceInfo
-
-WALK = MEDIA / "walk-640x480.mkv"  # one person, 89 frames @ 30 fps
-SKIERS = MEDIA / "skiers-multi-person.jpg"  # six skiers
-BASKETBALL = MEDIA / "basketball-426x240.mp4"  # 300 frames @ 30 fps
 
 
 def read_csv(path):
@@ -42,11 +43,10 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
-@requires_shared
-def test_video_to_every_output(tmp_path, capsys):
+def test_video_to_every_output(tmp_path, capsys, walk_clip):
     out = {k: tmp_path / n for k, n in (("csv", "p.csv"), ("wide", "w.csv"), ("json", "p.json"), ("video", "a.mp4"))}
     code, stdout, stderr = run_cli(
-        capsys, WALK, "--end", "1.0", "--every", "5",
+        capsys, walk_clip, "--end", "1.0", "--every", "5",
         "--csv", out["csv"], "--wide-csv", out["wide"], "--json", out["json"], "--video", out["video"],
     )
     assert code == 0
@@ -76,7 +76,8 @@ def test_video_to_every_output(tmp_path, capsys):
     assert float(wide[0]["nose_x"]) == float(noses[0]["x"])
     document = json.loads(out["json"].read_text())
     header = document["header"]
-    assert (header["width"], header["height"], header["fps"], header["frame_count"]) == (640, 480, 30.0, 89)
+    assert (header["width"], header["height"], header["fps"]) == (640, 480, 30.0)
+    assert header["frame_count"] == walk_clip.frame_count == 60
     assert header["model"] == "posenet-075" and header["provider"] == "cpu" and header["output_stride"] == 16
     assert header["provider_notes"] == [] and header["gap_filled_max_frames"] == 0
     assert header["tracking"] is True and header["smoothed"] is True and header["frame_step"] == 5
@@ -93,29 +94,34 @@ def test_video_to_every_output(tmp_path, capsys):
     assert ok and frame.shape == (480, 640, 3)
 
 
-@requires_shared
-def test_still_image_is_not_smoothed_and_finds_the_skiers(tmp_path, capsys):
-    code, _, _ = run_cli(capsys, SKIERS, "--json", tmp_path / "s.json", "--csv", tmp_path / "s.csv")
+def test_still_image_is_not_smoothed_and_finds_every_person(tmp_path, capsys, group_image):
+    code, _, _ = run_cli(capsys, group_image, "--json", tmp_path / "s.json", "--csv", tmp_path / "s.csv")
     assert code == 0
     document = json.loads((tmp_path / "s.json").read_text())
     assert document["header"]["smoothed"] is False and document["header"]["tracking"] is True
+    assert (document["header"]["width"], document["header"]["height"]) == (854, 480)
     annotations = document["annotations"]
-    assert 4 <= len(annotations) <= 10
-    assert {a["file_name"] for a in annotations} == {SKIERS.name}
+    assert {a["file_name"] for a in annotations} == {group_image.path.name}
     assert {a["image_id"] for a in annotations} == {0}
+    # One pose per person in the picture, its nose inside that person's photo.
+    boxes = [actor.box(0) for actor in group_image.actors]
+    noses = [a["keypoints"][:2] for a in annotations]
+    assert len(annotations) == len(boxes) == 3
+    assert sorted(next(k for k, (x0, y0, x1, y1) in enumerate(boxes) if x0 <= x <= x1 and y0 <= y <= y1)
+                  for x, y in noses) == [0, 1, 2]
     _, rows = read_csv(tmp_path / "s.csv")
     assert len(rows) == 17 * len(annotations)
 
 
-@requires_shared
-def test_several_inputs_with_failures_still_process_the_good_ones(tmp_path, capsys):
+def test_several_inputs_with_failures_still_process_the_good_ones(tmp_path, capsys, walk_clip):
+    walk = walk_clip.path
     corrupt = tmp_path / "random.mp4"
     corrupt.write_bytes(np.random.default_rng(1).integers(0, 256, 30000, dtype=np.uint8).tobytes())
     truncated = tmp_path / "truncated.mkv"
-    truncated.write_bytes(WALK.read_bytes()[:3000])
+    truncated.write_bytes(walk.read_bytes()[:3000])
     out_dir = tmp_path / "out"
     code, stdout, stderr = run_cli(
-        capsys, corrupt, WALK, tmp_path / "missing.mp4", truncated, WALK,
+        capsys, corrupt, walk, tmp_path / "missing.mp4", truncated, walk,
         "--out-dir", out_dir, "--formats", "csv,json", "--end", "0.5", "--every", "5",
     )
     assert code == 1
@@ -132,60 +138,57 @@ def test_several_inputs_with_failures_still_process_the_good_ones(tmp_path, caps
         assert {r["frame"] for r in rows} == {"0", "5", "10"}
 
 
-@requires_shared
-def test_one_csv_for_several_inputs_tells_them_apart_by_source(tmp_path, capsys):
-    code, _, _ = run_cli(capsys, WALK, SKIERS, "--csv", tmp_path / "all.csv", "--end", "0.2")
+def test_one_csv_for_several_inputs_tells_them_apart_by_source(tmp_path, capsys, walk_clip, group_image):
+    code, _, _ = run_cli(capsys, walk_clip, group_image, "--csv", tmp_path / "all.csv", "--end", "0.2")
     assert code == 0
     _, rows = read_csv(tmp_path / "all.csv")
     sources = Counter(r["source"] for r in rows)
-    assert set(sources) == {str(WALK), str(SKIERS)}
-    assert all(count % 17 == 0 for count in sources.values())
+    # Frames 0-5 (time < 0.2 s) of the one walker; the three people of the still.
+    assert sources == {str(walk_clip): 6 * 17, str(group_image): 3 * 17}
 
 
-def _refusal(tmp_path, case):
+def _refusal(tmp_path, case, walk, group):
     bad_model = tmp_path / "bad.onnx"
     bad_model.write_bytes(b"\x08\x01garbage" * 100)
     return {
-        "missing directory": [WALK, "--csv", tmp_path / "nope" / "x.csv"],
-        "parent is a file": [WALK, "--csv", bad_model / "x.csv"],
-        "invalid model": [WALK, "--csv", tmp_path / "x.csv", "--model", bad_model],
-        "missing model": [WALK, "--csv", tmp_path / "x.csv", "--model", tmp_path / "none.onnx"],
-        "json for several inputs": [WALK, SKIERS, "--json", tmp_path / "x.json"],
-        "output is the input": [WALK, "--video", WALK],
-        "same file twice": [WALK, "--csv", tmp_path / "x.out", "--json", tmp_path / "x.out"],
-        "nothing to write": [WALK],
-        "out-dir and paths": [WALK, "--out-dir", tmp_path, "--csv", tmp_path / "x.csv"],
-        "end before start": [WALK, "--csv", tmp_path / "x.csv", "--start", "2", "--end", "1"],
-        "fill gaps in a combined csv": [WALK, SKIERS, "--csv", tmp_path / "x.csv", "--fill-gaps", "2"],
-        "fill gaps without tracking": [WALK, "--csv", tmp_path / "x.csv", "--fill-gaps", "2", "--no-track"],
+        "missing directory": [walk, "--csv", tmp_path / "nope" / "x.csv"],
+        "parent is a file": [walk, "--csv", bad_model / "x.csv"],
+        "invalid model": [walk, "--csv", tmp_path / "x.csv", "--model", bad_model],
+        "missing model": [walk, "--csv", tmp_path / "x.csv", "--model", tmp_path / "none.onnx"],
+        "json for several inputs": [walk, group, "--json", tmp_path / "x.json"],
+        "output is the input": [walk, "--video", walk],
+        "same file twice": [walk, "--csv", tmp_path / "x.out", "--json", tmp_path / "x.out"],
+        "nothing to write": [walk],
+        "out-dir and paths": [walk, "--out-dir", tmp_path, "--csv", tmp_path / "x.csv"],
+        "end before start": [walk, "--csv", tmp_path / "x.csv", "--start", "2", "--end", "1"],
+        "fill gaps in a combined csv": [walk, group, "--csv", tmp_path / "x.csv", "--fill-gaps", "2"],
+        "fill gaps without tracking": [walk, "--csv", tmp_path / "x.csv", "--fill-gaps", "2", "--no-track"],
     }[case]
 
 
-@requires_shared
 @pytest.mark.parametrize(
     "case",
     ["missing directory", "parent is a file", "invalid model", "missing model", "json for several inputs",
      "output is the input", "same file twice", "nothing to write", "out-dir and paths", "end before start",
      "fill gaps in a combined csv", "fill gaps without tracking"],
 )
-def test_refused_runs_are_one_line_errors(tmp_path, capsys, case):
-    code, stdout, stderr = run_cli(capsys, *_refusal(tmp_path, case))
+def test_refused_runs_are_one_line_errors(tmp_path, capsys, case, walk_clip, group_image):
+    code, stdout, stderr = run_cli(capsys, *_refusal(tmp_path, case, walk_clip.path, group_image.path))
     assert code == 2
     assert stderr.startswith("pose-app: error: ") and stderr.count("\n") == 1, stderr
     assert not (tmp_path / "x.csv").exists()
 
 
-@requires_shared
 @pytest.mark.parametrize(
     "bad_option",
     [["--resolution", "5"], ["--video", "{tmp}/out.xyz"]],
     ids=["resolution below stride+1", "unknown video suffix"],
 )
-def test_bad_options_are_refused_before_existing_outputs_are_touched(tmp_path, capsys, bad_option):
+def test_bad_options_are_refused_before_existing_outputs_are_touched(tmp_path, capsys, bad_option, walk_clip):
     existing = tmp_path / "earlier-run.csv"
     existing.write_text("results of an earlier run\n")
     option = [part.replace("{tmp}", str(tmp_path)) for part in bad_option]
-    code, _, stderr = run_cli(capsys, WALK, "--csv", existing, *option)
+    code, _, stderr = run_cli(capsys, walk_clip, "--csv", existing, *option)
     assert code == 2
     assert stderr.startswith("pose-app: error: ") and stderr.count("\n") == 1, stderr
     assert existing.read_text() == "results of an earlier run\n"
@@ -224,14 +227,14 @@ def _dropouts_filled_by_hand(rows, max_gap, min_score=0.3):
     return expected
 
 
-@requires_shared
-def test_fill_gaps_interpolates_short_dropouts_in_every_output(tmp_path, capsys):
-    # 12 frames of the walker in which some keypoints (an ear, a hip) drop below score 0.3 for
-    # 1 to 4 frames between confident sightings.
+def test_fill_gaps_interpolates_short_dropouts_in_every_output(tmp_path, capsys, walk_clip):
+    # Frames 39-50 of the walker: a board covers her right arm on frames 40-41 and 43-48, so
+    # her right elbow and wrist drop below score 0.3 for 1 or 2 frames (filled) and her wrist
+    # for 6 (left alone) between confident sightings.
     def process(gap):
         names = {kind: tmp_path / f"{kind}{gap}.{ext}" for kind, ext in (("csv", "csv"), ("wide", "csv"), ("json", "json"))}
         code, _, _ = run_cli(
-            capsys, WALK, "--start", "1.3", "--end", "1.7", "--fill-gaps", gap,
+            capsys, walk_clip, "--start", "1.3", "--end", "1.7", "--fill-gaps", gap,
             "--csv", names["csv"], "--wide-csv", names["wide"], "--json", names["json"],
         )
         assert code == 0
@@ -275,12 +278,11 @@ def test_fill_gaps_interpolates_short_dropouts_in_every_output(tmp_path, capsys)
     )
 
 
-@requires_shared
-def test_ctrl_c_leaves_whole_csv_lines_and_valid_json(tmp_path):
+def test_ctrl_c_leaves_whole_csv_lines_and_valid_json(tmp_path, long_clip):
     """A real SIGINT to a real run: exit 130, CSV of whole lines, JSON closed as incomplete."""
     csv_path, json_path = tmp_path / "p.csv", tmp_path / "p.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "pose_app", "process", str(BASKETBALL), "--csv", str(csv_path), "--json", str(json_path)],
+        [sys.executable, "-m", "pose_app", "process", str(long_clip), "--csv", str(csv_path), "--json", str(json_path)],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 120
@@ -299,7 +301,7 @@ def test_ctrl_c_leaves_whole_csv_lines_and_valid_json(tmp_path):
     assert all(len(row) == len(LONG_CSV_COLUMNS) for row in rows)
     assert (len(rows) - 1) % 17 == 0
     frames_in_csv = {int(row[1]) for row in rows[1:]}
-    assert max(frames_in_csv) < 299  # it really stopped early
+    assert max(frames_in_csv) < long_clip.frame_count - 1  # it really stopped early
     document = json.loads(json_path.read_text())
     assert document["complete"] is False
     assert document["frames_written"] >= max(frames_in_csv) + 1
@@ -334,8 +336,7 @@ def test_expected_frames_and_unique_stems():
     ]
 
 
-@requires_shared
-def test_pipeline_tracks_ids_and_smooths_with_media_time():
+def test_pipeline_tracks_ids_and_smooths_with_media_time(walk_clip):
     from pose_app.engine import PoseEngine
     from pose_app.estimator import PoseEstimator
     from pose_app.pipeline import PosePipeline
@@ -346,7 +347,7 @@ def test_pipeline_tracks_ids_and_smooths_with_media_time():
     estimator = PoseEstimator(PoseEngine())
     pipeline = PosePipeline(estimator, PoseTracker(), PoseSmoother())
     raw = PosePipeline(estimator)
-    with open_source(str(WALK), frame_step=8) as source:
+    with open_source(str(walk_clip), frame_step=8) as source:
         frames = [source.read() for _ in range(4)]
     results = [pipeline.process(frame) for frame in frames]
     assert all(r.ids.tolist() == [0] for r in results)
@@ -364,12 +365,11 @@ def test_pipeline_tracks_ids_and_smooths_with_media_time():
         PosePipeline(estimator, None, PoseSmoother())
 
 
-@requires_shared
-def test_mirror_swaps_left_and_right_labels(tmp_path, capsys):
+def test_mirror_swaps_left_and_right_labels(tmp_path, capsys, group_image):
     from pose_app.skeleton import FLIP_PERMUTATION
 
     for name, extra in (("plain", []), ("mirrored", ["--mirror"])):
-        code, _, _ = run_cli(capsys, SKIERS, "--json", tmp_path / f"{name}.json", *extra)
+        code, _, _ = run_cli(capsys, group_image, "--json", tmp_path / f"{name}.json", *extra)
         assert code == 0
     plain, mirrored = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("plain", "mirrored"))
     assert plain["header"]["mirrored_input"] is False and mirrored["header"]["mirrored_input"] is True

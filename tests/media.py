@@ -1,0 +1,219 @@
+"""Test media made from one public-domain photo that the repository ships (tests/data).
+
+Every video and multi-person image the tests need is generated here, so a fresh clone exercises
+the real paths (video decode, ONNX inference, tracking, CSV/JSON/video output) without the
+development data in ../shared. Each medium is a script: actors are NASA's portrait of Eileen
+Collins pasted as a square on a plain background, each moving and growing linearly from its first
+to its last frame, present on some frames only, sometimes partly covered by a grey board. The
+tests read the script to know how many people a frame holds, where they are and who is who.
+
+The fixtures write each file once per test session into pytest's temporary folder (about a
+second for all of them); import the fixtures a test module needs from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+PHOTO = Path(__file__).resolve().parent / "data" / "astronaut.jpg"  # 384x384, public domain (NASA)
+BOARD_GREY = 128  # the occluding board's colour
+
+
+@lru_cache(maxsize=None)
+def photo() -> np.ndarray:
+    image = cv2.imread(str(PHOTO))
+    assert image is not None, f"cannot read {PHOTO}"
+    image.setflags(write=False)
+    return image
+
+
+@lru_cache(maxsize=64)
+def _scaled_photo(size: int) -> np.ndarray:
+    return cv2.resize(photo(), (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _lerp(pair: tuple[float, float], t: float) -> float:
+    return pair[0] + (pair[1] - pair[0]) * t
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The portrait as a square, present on `frames` (except `hidden` ones), moving from its
+    (centre x, top, side) at the first frame to those at the last, linearly."""
+
+    frames: range
+    centre_x: tuple[float, float]
+    top: tuple[float, float]
+    size: tuple[float, float]
+    hidden: range = range(0)
+
+    def visible(self, index: int) -> bool:
+        return index in self.frames and index not in self.hidden
+
+    def square(self, index: int) -> tuple[int, int, int]:
+        """(x0, y0, side) of the photo at frame `index`, in frame pixels."""
+        span = max(len(self.frames) - 1, 1)
+        t = (index - self.frames.start) / span
+        side = int(round(_lerp(self.size, t)))
+        return int(round(_lerp(self.centre_x, t) - side / 2)), int(round(_lerp(self.top, t))), side
+
+    def box(self, index: int) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1) of the photo at frame `index`."""
+        x0, y0, side = self.square(index)
+        return x0, y0, x0 + side, y0 + side
+
+
+@dataclass(frozen=True)
+class Occluder:
+    """A grey board in front of `actor` on `frames`; `rect` (u0, v0, u1, v1) in fractions of the
+    actor's photo (0, 0 its top left corner)."""
+
+    frames: range
+    actor: int
+    rect: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Medium:
+    """A scripted video (or, with `fourcc` None, a still image) and, once written, its path."""
+
+    name: str
+    fourcc: str | None
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+    actors: tuple[Actor, ...]
+    occluders: tuple[Occluder, ...] = ()
+    path: Path | None = None
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    @property
+    def stem(self) -> str:
+        return Path(self.name).stem
+
+    def people(self, index: int) -> list[int]:
+        """Indices of the actors visible at frame `index`."""
+        return [k for k, actor in enumerate(self.actors) if actor.visible(index)]
+
+    def render(self, index: int) -> np.ndarray:
+        """Frame `index` as BGR uint8 (what the file holds, before compression)."""
+        shade = np.linspace(150, 110, self.height, dtype=np.float32).astype(np.uint8)
+        canvas = np.repeat(np.repeat(shade[:, None, None], self.width, axis=1), 3, axis=2)
+        for k in self.people(index):
+            x0, y0, side = self.actors[k].square(index)
+            _paste(canvas, _scaled_photo(side), x0, y0)
+            for board in self.occluders:
+                if board.actor == k and index in board.frames:
+                    u0, v0, u1, v1 = board.rect
+                    corner0 = (x0 + int(u0 * side), y0 + int(v0 * side))
+                    corner1 = (x0 + int(u1 * side), y0 + int(v1 * side))
+                    cv2.rectangle(canvas, corner0, corner1, (BOARD_GREY,) * 3, thickness=-1)
+        return canvas
+
+    def write(self, folder: Path) -> Medium:
+        """Write the file into `folder` (once: an existing file is kept) and return the medium with its path."""
+        path = folder / self.name
+        if not path.exists():
+            partial = path.with_name(f"partial-{self.name}")
+            if self.fourcc is None:
+                assert cv2.imwrite(str(partial), self.render(0)), f"cannot write {partial}"
+            else:
+                writer = cv2.VideoWriter(
+                    str(partial), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, (self.width, self.height)
+                )
+                assert writer.isOpened(), f"this OpenCV cannot write {self.fourcc} into {partial}"
+                try:
+                    for index in range(self.frame_count):
+                        writer.write(self.render(index))
+                finally:
+                    writer.release()
+            partial.chmod(0o444)  # read-only, as the development media are: no test may change them
+            partial.rename(path)
+        return dataclasses.replace(self, path=path)
+
+
+def _paste(canvas: np.ndarray, image: np.ndarray, x0: int, y0: int) -> None:
+    """Copy `image` with its top left corner at (x0, y0), clipped to the canvas."""
+    height, width = canvas.shape[:2]
+    xa, ya = max(x0, 0), max(y0, 0)
+    xb, yb = min(x0 + image.shape[1], width), min(y0 + image.shape[0], height)
+    if xa < xb and ya < yb:
+        canvas[ya:yb, xa:xb] = image[ya - y0 : yb - y0, xa - x0 : xb - x0]
+
+
+RIGHT_ARM = (0.0, 0.7, 0.28, 1.0)  # her right elbow and wrist (image left, bottom)
+
+# One person walking to the right and towards the camera: 2 s, 640x480, 30 fps, MJPG in
+# Matroska (millisecond timestamps, as a camera recording has). Her face stays in the upper
+# half. A board covers her right arm for 2 frames (40-41) and again for 6 (43-48): the
+# keypoints there drop out for a short and a long gap.
+WALK = Medium(
+    "walk-640x480.mkv", "MJPG", 640, 480, 30.0, 60,
+    actors=(Actor(range(60), centre_x=(200, 440), top=(30, 50), size=(300, 360)),),
+    occluders=(Occluder(range(40, 42), 0, RIGHT_ARM), Occluder(range(43, 49), 0, RIGHT_ARM)),
+)
+
+# Three people: A walks on through the whole clip (out of sight on frames 50-54), B stands on
+# the right and leaves after frame 29, C comes in on the left at frame 45. 3 s, 640x480,
+# 30 fps, MJPG in AVI.
+PEOPLE = Medium(
+    "people-640x480.avi", "MJPG", 640, 480, 30.0, 90,
+    actors=(
+        Actor(range(90), centre_x=(290, 350), top=(120, 130), size=(200, 200), hidden=range(50, 55)),
+        Actor(range(30), centre_x=(550, 550), top=(80, 90), size=(170, 170)),
+        Actor(range(45, 90), centre_x=(95, 105), top=(150, 150), size=(170, 170)),
+    ),
+)
+
+# A long, small clip (10 s, 320x240, 30 fps, MPEG-4 Part 2 in MP4) for runs that are
+# interrupted before the end: one person drifting to the right.
+LONG = Medium(
+    "long-320x240.mp4", "mp4v", 320, 240, 30.0, 300,
+    actors=(Actor(range(300), centre_x=(110, 210), top=(20, 30), size=(200, 210)),),
+)
+
+# A still image of three people of different sizes, 854x480 JPEG.
+GROUP = Medium(
+    "group-854x480.jpg", None, 854, 480, 0.0, 1,
+    actors=(
+        Actor(range(1), centre_x=(150, 150), top=(40, 40), size=(230, 230)),
+        Actor(range(1), centre_x=(420, 420), top=(120, 120), size=(300, 300)),
+        Actor(range(1), centre_x=(690, 690), top=(60, 60), size=(200, 200)),
+    ),
+)
+
+
+def _written(factory: pytest.TempPathFactory, medium: Medium) -> Medium:
+    folder = factory.getbasetemp() / "media"
+    folder.mkdir(exist_ok=True)
+    return medium.write(folder)
+
+
+@pytest.fixture(scope="session")
+def walk_clip(tmp_path_factory) -> Medium:
+    return _written(tmp_path_factory, WALK)
+
+
+@pytest.fixture(scope="session")
+def people_clip(tmp_path_factory) -> Medium:
+    return _written(tmp_path_factory, PEOPLE)
+
+
+@pytest.fixture(scope="session")
+def long_clip(tmp_path_factory) -> Medium:
+    return _written(tmp_path_factory, LONG)
+
+
+@pytest.fixture(scope="session")
+def group_image(tmp_path_factory) -> Medium:
+    return _written(tmp_path_factory, GROUP)
