@@ -1,4 +1,6 @@
-"""Frame sources: real video decode, image folders, errors, and the live-capture frame logic."""
+"""Frame sources: real video decode, image folders, errors, and the live-capture frame logic.
+
+The videos and images are generated from the photo in tests/data (tests/media.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import MEDIA, requires_shared
+from media import group_image, walk_clip  # noqa: F401 - pytest fixtures
 from pose_app.errors import PoseAppError, one_line
 from pose_app.process import expected_frames
 from pose_app.sources import (
@@ -22,47 +24,45 @@ from pose_app.sources import (
     open_source,
 )
 
-WALK = MEDIA / "walk-640x480.mkv"  # 89 frames, 30 fps, 640x480
-SKIERS = MEDIA / "skiers-multi-person.jpg"
 
-
-@requires_shared
-def test_video_file_decodes_every_frame_with_container_times():
-    with open_source(str(WALK)) as source:
+def test_video_file_decodes_every_frame_with_container_times(walk_clip):
+    with open_source(str(walk_clip)) as source:
         assert isinstance(source, VideoFileSource)
         info = source.info
         frames = list(source)
-    assert (info.width, info.height, info.fps, info.frame_count) == (640, 480, 30.0, 89)
+    assert (info.width, info.height, info.fps, info.frame_count) == (640, 480, 30.0, 60)
     assert not info.is_live and not info.is_still
-    assert len(frames) == 89
-    assert [f.index for f in frames] == list(range(89))
+    assert len(frames) == 60
+    assert [f.index for f in frames] == list(range(60))
     assert frames[0].image.shape == (480, 640, 3) and frames[0].image.dtype == np.uint8
     times = np.array([f.time_s for f in frames])
     # The mkv stores millisecond timestamps: within 1 ms of index / fps, strictly increasing.
-    np.testing.assert_allclose(times, np.arange(89) / 30.0, atol=0.0011)
+    np.testing.assert_allclose(times, np.arange(60) / 30.0, atol=0.0011)
     assert np.all(np.diff(times) > 0)
     # Decoding in the background thread gives exactly what a plain VideoCapture gives.
-    capture = cv2.VideoCapture(str(WALK))
+    capture = cv2.VideoCapture(str(walk_clip))
     for _ in range(41):
         ok, expected = capture.read()
     capture.release()
     np.testing.assert_array_equal(frames[40].image, expected)
+    # And that is frame 40 as it was written (up to JPEG loss), not one of its neighbours:
+    # the walker moves 4 px a frame.
+    error = {i: np.abs(frames[40].image.astype(np.int16) - walk_clip.render(i)).mean() for i in (39, 40, 41)}
+    assert error[40] < 3 and error[40] < min(error[39], error[41]) / 2, error
 
 
-@requires_shared
-def test_frame_step_and_seek():
-    with VideoFileSource(WALK, frame_step=10) as source:
+def test_frame_step_and_seek(walk_clip):
+    with VideoFileSource(walk_clip.path, frame_step=10) as source:
         indices = [f.index for f in source]
-        assert indices == list(range(0, 89, 10))
+        assert indices == list(range(0, 60, 10))
         source.seek(45)
         frame = source.read()
         assert frame.index == 45 and frame.time_s == pytest.approx(1.5, abs=0.002)
         assert source.read().index == 55
 
 
-@requires_shared
-def test_close_while_decoder_thread_is_blocked_on_a_full_queue():
-    source = open_source(str(WALK))
+def test_close_while_decoder_thread_is_blocked_on_a_full_queue(walk_clip):
+    source = open_source(str(walk_clip))
     source.read()
     _wait_until(source._queue.full)  # the decode thread filled its bounded queue and waits
     source.close()
@@ -70,16 +70,15 @@ def test_close_while_decoder_thread_is_blocked_on_a_full_queue():
     assert source.read() is None
 
 
-@requires_shared
-def test_single_image_and_image_folder(tmp_path):
-    with open_source(str(SKIERS)) as source:
+def test_single_image_and_image_folder(tmp_path, group_image):
+    with open_source(str(group_image)) as source:
         assert isinstance(source, ImageSource)
         assert source.info.is_still and source.info.frame_count == 1
         frame = source.read()
         assert frame.image.shape == (480, 854, 3) and frame.time_s == 0.0 and frame.index == 0
         assert source.read() is None
     # A folder of real images of two sizes: sorted by name, non-images ignored.
-    image = cv2.imread(str(SKIERS))
+    image = cv2.imread(str(group_image))
     cv2.imwrite(str(tmp_path / "b.png"), image)
     cv2.imwrite(str(tmp_path / "a.jpg"), cv2.resize(image, (427, 240)))
     (tmp_path / "notes.txt").write_text("not an image")
@@ -141,12 +140,12 @@ def test_a_decode_thread_error_is_a_one_line_error(tmp_path):
     assert str(error.value) == f"decoding {path} failed: OpenCV(5.0.0) cap_ffmpeg.cpp:1: error: (-2) decoder failed"
 
 
-@requires_shared
-def test_expand_inputs_globs_and_keeps_other_specs(tmp_path):
+def test_expand_inputs_globs_and_keeps_other_specs(tmp_path, walk_clip):
+    walk = str(walk_clip)
     for name in ("x2.jpg", "x1.jpg"):
         cv2.imwrite(str(tmp_path / name), np.zeros((8, 8, 3), np.uint8))
-    expanded = expand_inputs([str(tmp_path / "x*.jpg"), str(WALK), "0", "rtsp://cam/live", "missing.mp4"])
-    assert expanded == [str(tmp_path / "x1.jpg"), str(tmp_path / "x2.jpg"), str(WALK), "0", "rtsp://cam/live", "missing.mp4"]
+    expanded = expand_inputs([str(tmp_path / "x*.jpg"), walk, "0", "rtsp://cam/live", "missing.mp4"])
+    assert expanded == [str(tmp_path / "x1.jpg"), str(tmp_path / "x2.jpg"), walk, "0", "rtsp://cam/live", "missing.mp4"]
     with pytest.raises(PoseAppError, match="no files match"):
         expand_inputs([str(tmp_path / "*.mp4")])
 
@@ -171,10 +170,9 @@ def test_missing_corrupt_and_truncated_inputs_are_one_line_errors(tmp_path):
         open_source(str(tmp_path / "empty"))
 
 
-@requires_shared
-def test_truncated_video_and_zero_frame_video(tmp_path):
+def test_truncated_video_and_zero_frame_video(tmp_path, walk_clip):
     truncated = tmp_path / "truncated.mkv"
-    truncated.write_bytes(WALK.read_bytes()[:3000])  # the header survives, no frame does
+    truncated.write_bytes(walk_clip.path.read_bytes()[:3000])  # the header survives, no frame does
     with pytest.raises(PoseAppError, match="no decodable frames"):
         open_source(str(truncated))
     empty = tmp_path / "empty.mp4"
