@@ -105,6 +105,19 @@ class Medium:
         """Indices of the actors visible at frame `index`."""
         return [k for k, actor in enumerate(self.actors) if actor.visible(index)]
 
+    def actor_of(self, index: int, keypoints: np.ndarray, min_score: float = 0.3) -> int | None:
+        """The visible actor whose photo holds the median of a pose's (17, 3) keypoints scored
+        >= min_score at frame `index`; None when no photo does."""
+        confident = keypoints[keypoints[:, 2] >= min_score, :2]
+        if len(confident) == 0:
+            return None
+        x, y = np.median(confident, axis=0)
+        for k in self.people(index):
+            x0, y0, x1, y1 = self.actors[k].box(index)
+            if x0 <= x < x1 and y0 <= y < y1:
+                return k
+        return None
+
     def render(self, index: int) -> np.ndarray:
         """Frame `index` as BGR uint8 (what the file holds, before compression)."""
         shade = np.linspace(150, 110, self.height, dtype=np.float32).astype(np.uint8)

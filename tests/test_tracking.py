@@ -1,8 +1,10 @@
-"""PoseTracker on synthetic trajectories with known identities, and its similarity measures."""
+"""PoseTracker on synthetic trajectories with known identities, its similarity measures, and on
+real decode and inference: a generated clip whose script says who is where (tests/media.py)."""
 
 import numpy as np
 import pytest
 from conftest import requires_shared
+from media import people_clip  # noqa: F401 - pytest fixture
 
 from pose_app.engine import PoseEngine
 from pose_app.estimator import PoseEstimator
@@ -202,3 +204,30 @@ def test_two_people_video_keeps_two_ids(shared_dir):
     assert frame_count > 60
     long_lived = sorted(i for i, n in frames_per_id.items() if n >= 0.6 * frame_count)
     assert long_lived == [0, 1], frames_per_id  # both people seen from the first frame on
+
+
+def test_people_entering_leaving_and_hidden_in_a_video_keep_their_own_ids(people_clip):
+    """Real decode and inference on the generated three-person clip: A is there throughout but
+    out of sight on frames 50-54, B leaves after frame 29, C comes in at frame 45. Every pose is
+    told apart by the script (whose photo holds it): each person keeps one id, A across its
+    absence; C gets a new id, B's is not reused."""
+    estimator = PoseEstimator(PoseEngine("posenet-075", threads=1))
+    tracker, smoother = PoseTracker(), PoseSmoother()
+    ids_of: dict[int, list[int]] = {actor: [] for actor in range(len(people_clip.actors))}
+    frame_count = 0
+    with open_source(str(people_clip)) as source:
+        for frame in source:
+            poses = estimator.estimate(frame.image)
+            ids = tracker.update(poses.keypoints, poses.scores)
+            smoothed = smoother(ids, poses.keypoints, frame.time_s)
+            assert smoothed.shape == poses.keypoints.shape
+            actors = [people_clip.actor_of(frame.index, keypoints) for keypoints in poses.keypoints]
+            assert sorted(actors, key=str) == people_clip.people(frame.index), frame.index  # one pose per person
+            for actor, track_id in zip(actors, ids.tolist()):
+                ids_of[actor].append(track_id)
+            frame_count += 1
+    assert frame_count == people_clip.frame_count == 90
+    assert [len(ids) for ids in ids_of.values()] == [85, 30, 45]
+    assert all(len(set(ids)) == 1 for ids in ids_of.values()), ids_of
+    a, b, c = (ids[0] for ids in ids_of.values())
+    assert {a, b} == {0, 1} and c == 2  # both first people from frame 0 on; the newcomer: the next id
