@@ -1,4 +1,6 @@
-"""The desktop app driven for real (offscreen): video in, poses on screen, panel, recording, errors."""
+"""The desktop app driven for real (offscreen): video in, poses on screen, panel, recording, errors.
+
+The video is the generated walker clip (tests/media.py): one person, 60 frames, 640x480 @ 30 fps."""
 
 import csv
 import dataclasses
@@ -10,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import GUI_WAIT_MS
+from media import walk_clip  # noqa: F401 - pytest fixture
 from pose_app import cli
 from pose_app.engine import PROVIDER_ALIASES, available_providers
 from pose_app.errors import PoseAppError
@@ -34,8 +37,8 @@ WAIT_MS = GUI_WAIT_MS
 
 
 @pytest.fixture
-def walk(shared_dir):
-    return str(shared_dir / "media" / "walk-640x480.mkv")
+def walk(walk_clip):
+    return str(walk_clip)
 
 
 def wait_for_result(qtbot, window, condition=lambda result: True):
@@ -177,7 +180,7 @@ def test_feature_panel_requests_features_only_while_visible(make_window, qtbot, 
     assert closed.features_requested == () and closed.poses.features == {}
 
 
-def test_recording_csv_and_snapshot(make_window, qtbot, walk, tmp_path):
+def test_recording_csv_and_snapshot(make_window, qtbot, walk, walk_clip, tmp_path):
     window = make_window(realtime=False)
     window.open_source(walk)
     wait_for_result(qtbot, window, lambda r: len(r.poses) >= 1)
@@ -200,6 +203,11 @@ def test_recording_csv_and_snapshot(make_window, qtbot, walk, tmp_path):
     assert confident
     assert all(0 <= float(r["x"]) < 640 and 0 <= float(r["y"]) < 480 for r in confident)
     assert all(abs(float(r["x_norm"]) * 640 - float(r["x"])) < 1.5 for r in confident)
+    # Each on the walker's photo where the clip's script put it in that frame (8 px of slack).
+    boxes = {int(r["frame"]): walk_clip.actors[0].box(int(r["frame"])) for r in confident}
+    for r in confident:
+        x0, y0, x1, y1 = boxes[int(r["frame"])]
+        assert x0 - 8 <= float(r["x"]) <= x1 + 8 and y0 - 8 <= float(r["y"]) <= y1 + 8, r
 
     snapshot = window.save_snapshot(tmp_path / "view.png")
     assert cv2.imread(str(snapshot)).shape == (480, 640, 3)
