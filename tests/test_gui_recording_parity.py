@@ -3,6 +3,7 @@
 The window runs in max-speed mode (every frame processed, none dropped), so its tracker and
 smoother see exactly the frames and timestamps `pose-app process` sees. The recording is made
 the way a user records a whole file: pause, go to the first frame, start recording, play.
+The file is the generated walker clip (tests/media.py): one person, 60 frames, 640x480 @ 30 fps.
 """
 
 import csv
@@ -10,25 +11,27 @@ import json
 
 import pytest
 
-from conftest import GUI_WAIT_MS, MEDIA, requires_shared
+from conftest import GUI_WAIT_MS
+from media import walk_clip  # noqa: F401 - pytest fixture
 from pose_app import cli
 from pose_app.export import long_csv_rows
 from pose_app.gui.settings import AppSettings
 from pose_app.model_files import DEFAULT_MODEL, resolve_model
 
 WAIT_MS = GUI_WAIT_MS
-WALK_FRAMES = 89  # walk-640x480.mkv: 3 s at 30 fps (pose-app process reports 89 frames)
+WALK_FRAMES = 60  # the walker clip: 2 s at 30 fps
 
 
 @pytest.fixture
-def walk():
-    return str(MEDIA / "walk-640x480.mkv")
+def walk(walk_clip):
+    assert walk_clip.frame_count == WALK_FRAMES
+    return str(walk_clip)
 
 
 @pytest.fixture(scope="module")
-def cli_outputs(tmp_path_factory):
+def cli_outputs(tmp_path_factory, walk_clip):
     """(csv path, json path) written by `pose-app process` with its default settings."""
-    walk = str(MEDIA / "walk-640x480.mkv")
+    walk = str(walk_clip)
     folder = tmp_path_factory.mktemp("process")
     csv_path, json_path = folder / "cli.csv", folder / "cli.json"
     assert cli.main(["process", walk, "--csv", str(csv_path), "--json", str(json_path)]) == 0
@@ -67,7 +70,6 @@ def test_app_settings_default_to_the_process_command_defaults():
     assert app.smoothing == (not args.no_smooth and not args.no_track)
 
 
-@requires_shared
 def test_recording_equals_process_frame_for_frame(make_window, qtbot, tmp_path, walk, cli_outputs):
     cli_csv, cli_json = cli_outputs
     window = make_window(realtime=False, loop=False)
@@ -108,7 +110,6 @@ def rows_of_frames(rows, frames) -> list[list[str]]:
     return [row for row in rows[1:] if row[1] in frames]
 
 
-@requires_shared
 def test_recording_ends_with_the_file_and_a_loop_restarts_tracking(make_window, qtbot, tmp_path, walk, cli_outputs):
     """Looping on (the default): a recording started while the file plays holds the frames from
     there to the end once, with the numbers `pose-app process` gives those frames (the pipeline
