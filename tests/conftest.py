@@ -3,9 +3,6 @@ from pathlib import Path
 
 import pytest
 
-# Qt tests need no display.
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 MEDIA = SHARED / "media"
@@ -28,10 +25,57 @@ def shared_dir() -> Path:
 # Qt waits are generous: the CI machine may be busy.
 GUI_WAIT_MS = 60_000
 
+# Qt platform for the GUI tests: real windows on the virtual X server that pytest-xvfb starts
+# (it sets DISPLAY before any test runs), so the tests exercise the xcb platform users get.
+# Qt's offscreen platform is only the fallback, with a warning, when that cannot work (no Xvfb,
+# or Qt's xcb plugin lacks system libraries; README: System packages). A QT_QPA_PLATFORM set
+# in the environment is the user's choice and wins.
+USER_QT_PLATFORM = os.environ.get("QT_QPA_PLATFORM")
+
+
+def real_display_problem(config: pytest.Config) -> str | None:
+    """Why the GUI tests cannot open real windows here, or None when they can."""
+    from pose_app.gui.qt_platform import platform_problem
+
+    if not config.pluginmanager.has_plugin("xvfb"):
+        return "pytest-xvfb is not installed or is disabled (pip install -e '.[test]')"
+    import pytest_xvfb
+
+    if pytest_xvfb.xvfb_instance is None and not config.getoption("--no-xvfb"):
+        return "pytest-xvfb found no Xvfb (install the xvfb package; README: System packages)"
+    # With Xvfb running, or --no-xvfb on a desktop: can Qt's xcb plugin load and connect?
+    environ = {name: value for name, value in os.environ.items() if name != "QT_QPA_PLATFORM"}
+    return platform_problem(environ)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xvfb's pytest_configure started Xvfb
+def pytest_configure(config: pytest.Config) -> None:
+    if USER_QT_PLATFORM:
+        return
+    problem = real_display_problem(config)
+    if problem is not None:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        config.issue_config_time_warning(
+            pytest.PytestWarning(f"GUI tests run on Qt's offscreen platform, not in real X windows: {problem}"),
+            stacklevel=2)
+
+
+@pytest.fixture(scope="session")
+def qapp_cls():
+    """pytest-qt's QApplication class; first drops the Qt plugin paths that importing cv2 set,
+    as `pose-app` does, so that Qt never looks at OpenCV's own Qt 5 plugins."""
+    from PySide6.QtWidgets import QApplication
+
+    from pose_app.gui.qt_platform import drop_opencv_qt_paths
+
+    drop_opencv_qt_paths()
+    return QApplication
+
 
 @pytest.fixture
 def make_window(qtbot, tmp_path):
-    """Factory for the real main window with its own settings file, shown offscreen."""
+    """Factory for the real main window with its own settings file, shown on the test display
+    (Xvfb, or offscreen as the fallback)."""
     from pose_app.gui.main_window import MainWindow
     from pose_app.gui.settings import AppSettings, file_store
 
