@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,10 @@ def real_display_problem(config: pytest.Config) -> str | None:
 @pytest.hookimpl(trylast=True)  # after pytest-xvfb's pytest_configure started Xvfb
 def pytest_configure(config: pytest.Config) -> None:
     if USER_QT_PLATFORM:
+        return
+    if not sys.platform.startswith("linux"):
+        # No X server on macOS or Windows: offscreen, as there was nothing else to fall back from.
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
         return
     problem = real_display_problem(config)
     if problem is not None:

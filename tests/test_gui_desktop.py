@@ -62,8 +62,8 @@ def xcb_usable() -> str | None:
 
 def test_gui_tests_open_real_x_windows(make_window, qtbot, request):
     if os.environ.get("QT_QPA_PLATFORM"):
-        pytest.skip(f"QT_QPA_PLATFORM={os.environ['QT_QPA_PLATFORM']}: GUI tests run without X "
-                    "(see the warning at the top of the test report for why)")
+        pytest.skip(f"QT_QPA_PLATFORM={os.environ['QT_QPA_PLATFORM']}: GUI tests run without X, as you "
+                    "asked or as the fallback the warnings summary of this run explains")
     from PySide6.QtGui import QGuiApplication
 
     assert QGuiApplication.platformName() == "xcb"
