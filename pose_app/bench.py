@@ -15,16 +15,28 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from pose_app.errors import PoseAppError
+from pose_app.sources import Frame
+
+if TYPE_CHECKING:
+    from pose_app.config import PipelineConfig
 
 # Stages in frame order; "read" is the wait for the next decoded frame (VideoFileSource decodes
-# ahead in a background thread, so it is ~0 unless decoding is the bottleneck), "track" is
-# tracking plus smoothing, "write" the CSV rows.
-STAGES = ("read", "preprocess", "inference", "decode", "track", "write", "total")
+# ahead in a background thread, so it is ~0 unless decoding is the bottleneck); preprocess,
+# inference and decode are the full-frame pass (0 on frames that ran on tracked crops only),
+# "crops" the crop refinement (cutting, one batched inference, decoding), "track" tracking plus
+# smoothing, "write" the CSV rows.
+STAGES = ("read", "preprocess", "inference", "decode", "crops", "track", "write", "total")
+CROP_STAGES = ("crop_preprocess", "crop_inference", "crop_decode")
+# A standing person's pose for the untimed crop warm-up (any pose gives a crop of the fixed size).
+WARM_UP_POSE = np.concatenate(
+    [np.stack([np.full(17, 100.0), np.linspace(20.0, 200.0, 17)], axis=1), np.ones((17, 1))], axis=1
+)[None].astype(np.float32)
 SYNTHETIC_SIZE = (640, 480)
 SYNTHETIC_FPS = 30.0
 
@@ -40,13 +52,15 @@ class StageStats:
 
 @dataclass
 class BenchResult:
-    """One model x resolution x provider run."""
+    """One pipeline configuration over one video."""
 
+    preset: str
     model: str
-    resolution: int
-    input_size: tuple[int, int]  # (w, h) the network actually got
+    resolution: int  # the snapped full-frame input size of the longer side
+    mode: str  # how frames ran: tracked crops, two-pass, single pass
     provider: str
     frames: int
+    full_pass_share: float  # share of the frames that ran the full-frame pass
     stages: dict[str, StageStats]
     fps: float  # frames / total seconds of the timed frames
     peak_rss_mib: float | None  # process peak resident memory so far (ru_maxrss); None without `resource`
@@ -92,23 +106,21 @@ def stage_stats(seconds: np.ndarray) -> StageStats:
     return StageStats(float(np.percentile(ms, 50)), float(np.percentile(ms, 90)), float(ms.mean()))
 
 
-def bench_one(video: Path, model: str, resolution: int, provider: str, frames: int, threads: int) -> BenchResult:
-    """Run the app's pipeline over the first `frames` frames of `video` and time every stage."""
-    from pose_app.engine import PoseEngine
-    from pose_app.estimator import PoseEstimator
+def bench_one(video: Path, config: PipelineConfig, frames: int) -> BenchResult:
+    """Run the app's pipeline for `config` over the first `frames` frames of `video` and time every stage."""
     from pose_app.export import PoseRecorder
-    from pose_app.pipeline import PosePipeline
-    from pose_app.smoothing import PoseSmoother
     from pose_app.sources import open_source
-    from pose_app.tracking import PoseTracker
 
-    engine = PoseEngine(model, provider=provider, threads=threads)
-    estimator = PoseEstimator(engine, resolution)
-    pipeline = PosePipeline(estimator, PoseTracker(), PoseSmoother())
+    pipeline = config.build()
     per_frame: dict[str, list[float]] = {stage: [] for stage in STAGES}
     with open_source(str(video)) as source, tempfile.TemporaryDirectory() as scratch:
-        # Untimed warm-up: onnxruntime's first run allocates and plans.
-        warm = estimator.estimate(np.zeros((source.info.height, source.info.width, 3), np.uint8))
+        # Untimed warm-up: onnxruntime's first run allocates and plans (full frame and crops).
+        blank = Frame(np.zeros((source.info.height, source.info.width, 3), np.uint8), 0, 0.0, "warm-up")
+        pipeline.process(blank)
+        if pipeline.refiner is not None:
+            pipeline.refiner.run_crops(blank.image, pipeline.refiner.crops_for(blank.image.shape, WARM_UP_POSE))
+        pipeline.reset()
+        full_passes = pipeline.full_passes
         recorder = PoseRecorder(source.info, csv_path=Path(scratch) / "poses.csv")
         with recorder:
             for _ in range(frames):
@@ -122,19 +134,23 @@ def bench_one(video: Path, model: str, resolution: int, provider: str, frames: i
                 recorder.write(frame, poses)
                 written = time.perf_counter()
                 for stage in ("preprocess", "inference", "decode", "track"):
-                    per_frame[stage].append(poses.timings[stage])
+                    per_frame[stage].append(poses.timings.get(stage, 0.0))
+                per_frame["crops"].append(sum(poses.timings.get(stage, 0.0) for stage in CROP_STAGES))
                 per_frame["read"].append(read - start)
                 per_frame["write"].append(written - processed)
                 per_frame["total"].append(written - start)
     timed = len(per_frame["total"])
     if timed == 0:
         raise PoseAppError(f"no frames could be read from {video}")
+    header = pipeline.header()
     return BenchResult(
-        model=model,
-        resolution=resolution,
-        input_size=warm.transform.input_size,
-        provider=engine.provider,
+        preset=config.preset,
+        model=header["model"],
+        resolution=header["resolution"],
+        mode=header["mode"],
+        provider=header["provider"],
         frames=timed,
+        full_pass_share=(pipeline.full_passes - full_passes) / timed,
         stages={stage: stage_stats(np.asarray(values)) for stage, values in per_frame.items()},
         fps=timed / float(np.sum(per_frame["total"])),
         peak_rss_mib=peak_rss_mib(),
@@ -168,10 +184,10 @@ def machine_info() -> dict[str, object]:
 
 def format_table(results: list[BenchResult]) -> str:
     """One row per run: p50/p90 ms of each stage, frames/s, peak RSS."""
-    header = ["model", "input", "provider", "frames", *STAGES, "fps", "peak MiB"]
+    header = ["preset", "model", "input", "mode", "full", "provider", "frames", *STAGES, "fps", "peak MiB"]
     rows = [
         [
-            r.model, f"{r.input_size[0]}x{r.input_size[1]}", r.provider, str(r.frames),
+            r.preset, r.model, str(r.resolution), r.mode, f"{100 * r.full_pass_share:.0f}%", r.provider, str(r.frames),
             *(f"{r.stages[s].p50_ms:.1f}/{r.stages[s].p90_ms:.1f}" for s in STAGES),
             f"{r.fps:.1f}", "n/a" if r.peak_rss_mib is None else f"{r.peak_rss_mib:.0f}",
         ]
@@ -198,35 +214,44 @@ def comma_list(convert):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `pose-app bench`."""
-    from pose_app.cli import positive_int
+    from pose_app.cli import add_pipeline_arguments, positive_int
+    from pose_app.config import PRESETS
 
     parser.add_argument("--video", type=Path, help="video to run on (default: a generated 640x480 clip of moving shapes)")
-    parser.add_argument("--models", type=comma_list(str), default=["posenet-075"], help="comma-separated models (default posenet-075)")
-    parser.add_argument("--resolutions", type=comma_list(int), default=[353], help="comma-separated resolutions (default 353)")
-    parser.add_argument("--providers", type=comma_list(str), default=["cpu"], help="comma-separated providers (default cpu)")
+    parser.add_argument(
+        "--presets", type=comma_list(str), default=list(PRESETS),
+        help=f"comma-separated presets to run, one row each (default {','.join(PRESETS)}); "
+        "the model and decoding options below apply to every row",
+    )
     parser.add_argument("--frames", type=positive_int, default=100, help="frames timed per run (default 100)")
-    parser.add_argument("--threads", type=int, default=0, help="inference threads (0: onnxruntime decides)")
     parser.add_argument("--json", type=Path, help="also save the results and machine info as JSON here")
+    add_pipeline_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    """`pose-app bench`: every model x resolution x provider, printed as a table (and JSON)."""
+    """`pose-app bench`: every preset (with the options given on top), printed as a table (and JSON)."""
+    from pose_app.cli import config_from_args
+    from pose_app.config import PRESETS
+
     if args.video is not None and not args.video.is_file():
         raise PoseAppError(f"video not found: {args.video}")
+    unknown = [preset for preset in args.presets if preset not in PRESETS]
+    if unknown:
+        raise PoseAppError(f"unknown preset {unknown[0]!r} (choose from {', '.join(PRESETS)})")
+    config = config_from_args(args)
     results = []
     with tempfile.TemporaryDirectory() as scratch:
         video = args.video
         if video is None:
             video = Path(scratch) / "synthetic.avi"
             write_synthetic_video(video, args.frames)
-        for model in args.models:
-            for resolution in args.resolutions:
-                for provider in args.providers:
-                    results.append(bench_one(video, model, resolution, provider, args.frames, args.threads))
+        for preset in args.presets:
+            results.append(bench_one(video, config.with_preset(preset), args.frames))
     info = machine_info()
     print(f"{info['cpu']} ({info['cpu_count']} CPUs), onnxruntime {info['onnxruntime']}")
     print(f"video: {args.video or f'synthetic {SYNTHETIC_SIZE[0]}x{SYNTHETIC_SIZE[1]}'}; stage columns: ms per frame, p50/p90")
     print(format_table(results))
+    print("full: share of frames that ran the full-frame pass (the others ran on tracked crops only)")
     print("peak MiB: process peak RSS so far (ru_maxrss), so it never drops from one row to the next")
     if args.json is not None:
         from pose_app.export import write_json_file

@@ -313,16 +313,26 @@ class PoseEngine:
         self._feature_sessions[key] = session  # re-inserted last: most recently used
         return session
 
-    def infer(
-        self, frame_bgr: np.ndarray, resolution: int = DEFAULT_RESOLUTION, features: Sequence[str] = ()
-    ) -> EngineOutput:
+    def check_features(self, features: Sequence[str]) -> None:
+        """PoseAppError unless the model exposes every feature output named."""
         unknown = [name for name in features if name not in self._feature_names]
         if unknown:
             raise PoseAppError(f"model {self.info.name} has no feature output {unknown}")
+
+    def run(self, blob: np.ndarray, features: Sequence[str] = ()) -> list[np.ndarray]:
+        """The network's raw outputs for an input batch (N, 3, H, W): the four heads in
+        HEAD_OUTPUTS order, then the features asked for, each with its batch axis."""
+        self.check_features(features)
+        return self._session_for(features).run([*HEAD_OUTPUTS, *features], {INPUT_NAME: blob})
+
+    def infer(
+        self, frame_bgr: np.ndarray, resolution: int = DEFAULT_RESOLUTION, features: Sequence[str] = ()
+    ) -> EngineOutput:
+        self.check_features(features)
         start = time.perf_counter()
         blob, transform = letterbox(frame_bgr, resolution, self.info.output_stride)
         preprocessed = time.perf_counter()
-        outputs = self._session_for(features).run([*HEAD_OUTPUTS, *features], {INPUT_NAME: blob})
+        outputs = self.run(blob, features)
         finished = time.perf_counter()
         heads = [output[0] for output in outputs[: len(HEAD_OUTPUTS)]]
         return EngineOutput(

@@ -13,20 +13,19 @@ import io
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
+from pose_app.config import PRESETS
 from pose_app.errors import PoseAppError
-from pose_app.estimator import PoseEstimator
 from pose_app.export import coco_keypoint_records, write_json_file
-from pose_app.render import mirror_x
-from pose_app.skeleton import NUM_KEYPOINTS
-from pose_app.sources import read_image
-from pose_app.tracking import object_keypoint_similarity
+from pose_app.sources import Frame, read_image
+
+if TYPE_CHECKING:
+    from pose_app.config import PipelineConfig
+    from pose_app.pipeline import PosePipeline
 
 # COCOeval.stats order for iouType="keypoints" (pycocotools' summarize()).
 METRIC_NAMES = ("AP", "AP50", "AP75", "AP_medium", "AP_large", "AR", "AR50", "AR75", "AR_medium", "AR_large")
@@ -162,115 +161,29 @@ def coco_keypoint_ap(
     return {name: float(value) for name, value in zip(METRIC_NAMES, evaluator.stats)}
 
 
-# Test-time augmentation merges the poses of several views (scales, mirror image) of one image:
-# poses from different views whose OKS reaches this are the same person.
-MERGE_MIN_OKS = 0.5
-# Keypoints below this score are left out of the OKS that groups poses across views.
-MERGE_MIN_KEYPOINT_SCORE = 0.1
-
-
-@dataclass(frozen=True)
-class Augmentation:
-    """Test-time augmentation: the image is also run at `scales` x the resolution, and mirrored."""
-
-    scales: tuple[float, ...] = (1.0,)
-    flip: bool = False
-
-
-def merge_views(views: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Poses of one image seen in several views -> one set of poses (keypoints (P,17,3), scores (P,)).
-
-    Greedy from the best pose: it takes, from every other view, that view's free pose with the
-    highest OKS to it if that reaches `MERGE_MIN_OKS`. A group's keypoint positions are their
-    score-weighted mean; its keypoint and pose scores are the mean over ALL views (0 where a
-    view missed the person), so people every view agrees on rank first.
-    """
-    keypoints = np.concatenate([k for k, _ in views]).astype(np.float64)
-    scores = np.concatenate([s for _, s in views]).astype(np.float64)
-    view_of = np.repeat(np.arange(len(views)), [len(s) for _, s in views])
-    oks = object_keypoint_similarity(keypoints, keypoints, MERGE_MIN_KEYPOINT_SCORE)
-    free = np.ones(len(scores), dtype=bool)
-    merged_keypoints, merged_scores = [], []
-    for leader in np.argsort(-scores, kind="stable"):
-        if not free[leader]:
-            continue
-        group = [leader]
-        for view in set(range(len(views))) - {view_of[leader]}:
-            candidates = np.flatnonzero(free & (view_of == view) & (oks[leader] >= MERGE_MIN_OKS))
-            if len(candidates):
-                group.append(candidates[np.argmax(oks[leader, candidates])])
-        free[group] = False
-        members = keypoints[group]
-        weights = members[:, :, 2:] + 1e-9  # 1e-9: a keypoint all views score 0 still gets a mean
-        xy = (members[:, :, :2] * weights).sum(axis=0) / weights.sum(axis=0)
-        keypoint_scores = members[:, :, 2].sum(axis=0) / len(views)
-        merged_keypoints.append(np.concatenate([xy, keypoint_scores[:, None]], axis=1))
-        merged_scores.append(scores[group].sum() / len(views))
-    if not merged_scores:
-        return np.zeros((0, NUM_KEYPOINTS, 3), np.float32), np.zeros(0, np.float32)
-    order = np.argsort(merged_scores, kind="stable")[::-1]
-    return (
-        np.stack(merged_keypoints)[order].astype(np.float32),
-        np.asarray(merged_scores, np.float32)[order],
-    )
-
-
-def view_estimators(estimator: PoseEstimator, augmentation: Augmentation) -> list[PoseEstimator]:
-    """One estimator per view, sharing the engine: each scale, and its mirrored twin if flipping."""
-    return [
-        PoseEstimator(estimator.engine, round(estimator.resolution * scale), estimator.settings, mirrored_input=mirrored)
-        for scale in augmentation.scales
-        for mirrored in ((False, True) if augmentation.flip else (False,))
-    ]
-
-
-def estimate_augmented(
-    estimators: list[PoseEstimator], image_bgr: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-    """Poses (keypoints (P,17,3), scores (P,)) of one image over all views, and the seconds per stage."""
-    mirrored_image = cv2.flip(image_bgr, 1) if any(e.mirrored_input for e in estimators) else None
-    views, timings = [], {}
-    for view_estimator in estimators:
-        if view_estimator.mirrored_input:
-            poses = view_estimator.estimate(mirrored_image)
-            # mirrored_input already made the labels anatomical; only x goes back.
-            views.append((mirror_x(poses.keypoints, image_bgr.shape[1]), poses.scores))
-        else:
-            poses = view_estimator.estimate(image_bgr)
-            views.append((poses.keypoints, poses.scores))
-        for stage, seconds in poses.timings.items():
-            timings[stage] = timings.get(stage, 0.0) + seconds
-    if len(views) == 1:
-        return views[0][0], views[0][1], timings
-    start = time.perf_counter()
-    keypoints, scores = merge_views(views)
-    timings["merge"] = time.perf_counter() - start
-    return keypoints, scores, timings
-
-
 def run_detection(
-    estimator: PoseEstimator,
+    pipeline: PosePipeline,
     gt_json: Path | dict,
     images_dir: Path,
-    augmentation: Augmentation = Augmentation(),
     limit: int | None = None,
 ) -> tuple[list[dict], list[dict[str, float]]]:
-    """(COCO-results records, seconds per stage for each image) over the ground truth's images.
+    """(COCO-results records, seconds per stage for each image) over the ground truth's images,
+    each run as a still image through `pipeline` (build it with `is_still=True`).
 
     `limit` keeps the first images only (sorted by id), for quick checks.
     """
     ground_truth = load_ground_truth(gt_json)
     person = person_category_id(ground_truth)
     images = first_images_by_id(ground_truth["images"], limit)
-    estimators = view_estimators(estimator, augmentation)
     records, timings = [], []
-    for image in images:
+    for index, image in enumerate(images):
         start = time.perf_counter()
         image_bgr = read_image(Path(images_dir) / image["file_name"])
         read_seconds = time.perf_counter() - start
-        keypoints, scores, image_timings = estimate_augmented(estimators, image_bgr)
-        records += coco_keypoint_records(image["id"], keypoints, scores, person)
-        timings.append({"read": read_seconds, **image_timings})
+        pipeline.reset()  # independent pictures: no track carries over
+        poses = pipeline.process(Frame(image_bgr, index, 0.0, image["file_name"]))
+        records += coco_keypoint_records(image["id"], poses.keypoints, poses.scores, person)
+        timings.append({"read": read_seconds, **poses.timings})
     return records, timings
 
 
@@ -281,35 +194,20 @@ EVAL_MAX_POSES = 20
 EVAL_MIN_POSE_SCORE = 0.05
 
 
-def parse_scales(text: str) -> tuple[float, ...]:
-    """'0.75,1,1.25' -> (0.75, 1.0, 1.25); argparse type for --multi-scale."""
-    try:
-        scales = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated scale factors, got {text!r}") from None
-    if not scales or min(scales) <= 0:
-        raise argparse.ArgumentTypeError(f"scale factors must be positive, got {text!r}")
-    return scales
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `pose-app eval`."""
-    from pose_app.cli import add_engine_arguments, positive_int
+    from pose_app.cli import add_pipeline_arguments, positive_int
 
     parser.add_argument("--gt", type=Path, required=True, help="COCO keypoint ground truth (JSON)")
     parser.add_argument("--images", type=Path, required=True, help="folder the ground truth's file_names are relative to")
     parser.add_argument("--out", type=Path, help="write the detections here (COCO results JSON)")
     parser.add_argument("--limit", type=positive_int, help="evaluate only the first N images (by id)")
     parser.add_argument(
-        "--flip", action="store_true",
-        help="test-time augmentation: also run the mirrored image and merge the poses (2x the time)",
+        "--compare-presets", action="store_true",
+        help="evaluate every preset (the other options given still apply) and print one table",
     )
-    parser.add_argument(
-        "--multi-scale", type=parse_scales, default=(1.0,), metavar="S1,S2,...",
-        help="test-time augmentation: run at these multiples of --resolution and merge the poses",
-    )
-    add_engine_arguments(parser)
-    parser.set_defaults(max_poses=EVAL_MAX_POSES, min_score=EVAL_MIN_POSE_SCORE)
+    add_pipeline_arguments(parser)
+    parser.set_defaults(max_poses=EVAL_MAX_POSES, min_pose_score=EVAL_MIN_POSE_SCORE)
 
 
 def mean_milliseconds(timings: list[dict[str, float]]) -> dict[str, float]:
@@ -333,34 +231,60 @@ def format_metrics(metrics: dict[str, float]) -> str:
     return "\n".join([header, *rows])
 
 
+def evaluate_config(config: PipelineConfig, ground_truth: dict, images_dir: Path, limit: int | None):
+    """(metrics, records, ms per image per stage, the pipeline) of one config over the images."""
+    pipeline = config.build(is_still=True)
+    records, timings = run_detection(pipeline, ground_truth, images_dir, limit)
+    image_ids = [image["id"] for image in first_images_by_id(ground_truth["images"], limit)]
+    return coco_keypoint_ap(ground_truth, records, image_ids), records, mean_milliseconds(timings), pipeline
+
+
+def describe_pipeline(pipeline: PosePipeline) -> str:
+    """One line: preset, model, provider, sizes and augmentation of a pipeline."""
+    header = pipeline.header()
+    crops = "no crops" if not header["refine"] else (
+        f"crops {header['crop_input_size'][0]}x{header['crop_input_size'][1]}"
+        + (" + mirror" if header["crop_flip"] else "") + f" (at most {header['max_crops']})"
+    )
+    return (
+        f"preset {header['preset']}: {header['model']} (output stride {header['output_stride']}) on "
+        f"{pipeline.estimator.engine.provider_label}, resolution {header['resolution']}, "
+        f"scales {','.join(f'{s:g}' for s in header['scales'])}, flip {'on' if header['flip'] else 'off'}, {crops}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """`pose-app eval`: detect over the ground truth's images, print AP/AR and speed."""
-    from pose_app.cli import estimator_from_args
+    from pose_app.cli import config_from_args
 
     _import_pycocotools()  # fail before minutes of inference, not after
     ground_truth = load_ground_truth(args.gt)
     if not Path(args.images).is_dir():
         raise PoseAppError(f"image folder not found: {args.images}")
-    estimator = estimator_from_args(args)
-    augmentation = Augmentation(scales=args.multi_scale, flip=args.flip)
-    records, timings = run_detection(estimator, ground_truth, args.images, augmentation, args.limit)
+    config = config_from_args(args)
     image_ids = [image["id"] for image in first_images_by_id(ground_truth["images"], args.limit)]
-    metrics = coco_keypoint_ap(ground_truth, records, image_ids)
-    info = estimator.engine.info
     scored = set(image_ids)
     person = person_category_id(ground_truth)
     people = sum(
         1 for a in ground_truth["annotations"]
         if a["image_id"] in scored and a["category_id"] == person and a["num_keypoints"] > 0
     )
-    print(
-        f"model {info.name} (output stride {info.output_stride}) on {estimator.engine.provider_label}, "
-        f"resolution {estimator.resolution}, {'single' if estimator.settings.single_pose else 'multi'}-pose, "
-        f"scales {','.join(f'{s:g}' for s in augmentation.scales)}, flip {'on' if augmentation.flip else 'off'}"
-    )
+    if args.compare_presets:
+        print(f"{len(image_ids)} images, {people} people with keypoints")
+        print(f"{'preset':10}{'AP':>7}{'AP50':>7}{'AP_M':>7}{'AP_L':>7}{'AR':>7}{'ms/image':>10}")
+        for preset in PRESETS:
+            metrics, _, speed, pipeline = evaluate_config(config.with_preset(preset), ground_truth, args.images, args.limit)
+            print(
+                f"{preset:10}" + "".join(f"{metrics[name]:7.3f}" for name in ("AP", "AP50", "AP_medium", "AP_large", "AR"))
+                + f"{speed['total'] - speed.get('read', 0.0):10.1f}   {describe_pipeline(pipeline)}",
+                flush=True,
+            )
+        print("ms/image: the pipeline's time per image (preprocess, inference, decode, crops), image reading excluded")
+        return 0
+    metrics, records, speed, pipeline = evaluate_config(config, ground_truth, args.images, args.limit)
+    print(describe_pipeline(pipeline))
     print(f"{len(image_ids)} images, {people} people with keypoints, {len(records)} detections")
     print(format_metrics(metrics))
-    speed = mean_milliseconds(timings)
     print("ms/image (mean): " + ", ".join(f"{stage} {ms:.1f}" for stage, ms in speed.items()))
     if args.out is not None:
         write_json_file(args.out, records)

@@ -13,14 +13,14 @@ _MODEL_DIRS = (
     Path(__file__).resolve().parent.parent / "assets" / "models",
 )
 
-# Short name -> what it is for. The default comes first.
+# Short name -> what it is for. The default (the balanced preset's model) comes first.
 SHIPPED_MODELS = {
-    "posenet-075": "MobileNetV1 0.75, output stride 16: the default balance of speed and accuracy",
-    "posenet-050": "MobileNetV1 0.50, output stride 16: fastest",
-    "posenet-075-s8": "MobileNetV1 0.75, output stride 8: most accurate, about 2.5x the time",
     "posenet-075-int8": "MobileNetV1 0.75, output stride 16, int8: about 2x faster on CPU, same accuracy",
+    "posenet-075": "MobileNetV1 0.75, output stride 16, float: exact feature maps; for GPU providers",
+    "posenet-050": "MobileNetV1 0.50, output stride 16: smallest",
+    "posenet-075-s8": "MobileNetV1 0.75, output stride 8: most accurate, about 2.5x the time",
 }
-DEFAULT_MODEL = "posenet-075"
+DEFAULT_MODEL = "posenet-075-int8"
 
 
 def shipped_model_dir() -> Path:

@@ -1,45 +1,76 @@
-"""The one place frames become poses: estimate, then persistent ids, then temporal smoothing.
+"""The one place frames become poses: detect, refine, then persistent ids, then smoothing.
 
-`pose-app process`, the GUI and `pose-app bench` all run frames through `PosePipeline`.
+`pose-app process`, `eval`, `bench` and the GUI all run frames through a `PosePipeline` built by
+`PipelineConfig.build()` (config.py).
+
+Two modes:
+- two-pass (still images, and every frame when tracked crops are off): the full-frame
+  multi-person pass finds people, then the crop refiner re-runs the network on each of them;
+- tracked crops (videos, streams, cameras): the tracker predicts where each person is in the
+  next frame and only crops around those predictions run. The full-frame pass runs again every
+  `redetect_every` frames, when a crop loses its person or its confidence, when no one is
+  tracked, or when the caller needs the full-frame outputs (heatmaps or feature maps for the
+  GUI's panel). Per-frame cost then grows with the number of people, not with the frame size.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, replace
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pose_app.engine import snap_to_valid_size
 
 from pose_app.estimator import FramePoses, PoseEstimator
+from pose_app.refine import CropRefiner
 from pose_app.smoothing import PoseSmoother
 from pose_app.sources import Frame
 from pose_app.tracking import PoseTracker
 
+if TYPE_CHECKING:
+    from pose_app.config import PipelineConfig
+
 
 class PosePipeline:
-    """estimator -> tracker (ids become track ids) -> smoother (timestamps = frame.time_s).
+    """estimator -> refiner -> tracker (ids become track ids) -> smoother (timestamps = frame.time_s).
 
     Without a tracker, ids stay detection indices and the smoother (which needs ids that
-    follow people) is not applied.
+    follow people) is not applied. `redetect_every` > 1 turns on tracked crops (needs a refiner
+    and a tracker); 0 or 1 runs the full-frame pass on every frame.
     """
 
     def __init__(
         self,
         estimator: PoseEstimator,
+        refiner: CropRefiner | None = None,
         tracker: PoseTracker | None = None,
         smoother: PoseSmoother | None = None,
+        redetect_every: int = 0,
+        config: PipelineConfig | None = None,
     ):
         if smoother is not None and tracker is None:
             # Detection indices change meaning from frame to frame; smoothing over them would
             # blend different people.
             raise ValueError("smoothing needs tracking (ids that follow people)")
+        if redetect_every > 1 and (refiner is None or tracker is None):
+            raise ValueError("tracked crops need crop refinement and tracking")
         self.estimator = estimator
+        self.refiner = refiner
         self.tracker = tracker
         self.smoother = smoother
+        self.redetect_every = redetect_every
+        self.config = config  # what built this pipeline: its header names these settings
+        self._frames_since_full_pass: int | None = None  # None: the next frame needs one
+        self.full_passes = 0  # frames that ran the full-frame pass (for tests and statistics)
 
-    def process(self, frame: Frame, features: Sequence[str] = ()) -> FramePoses:
-        """Poses of one frame; timings gain "track" (tracking and smoothing, seconds)."""
-        poses = self.estimator.estimate(frame.image, features)
+    def process(self, frame: Frame, features: Sequence[str] = (), full_frame: bool = False) -> FramePoses:
+        """Poses of one frame. `features` (feature maps) and `full_frame` (heatmaps) make this
+        frame run the full-frame pass. Timings gain "track" (tracking and smoothing, seconds)."""
+        predicted = self._poses_to_follow(features, full_frame)
+        poses = self._follow(frame, predicted) if len(predicted) else self._detect(frame, features)
         if self.tracker is None:
             return poses
         start = time.perf_counter()
@@ -50,28 +81,80 @@ class PosePipeline:
         timings = dict(poses.timings, track=time.perf_counter() - start)
         return replace(poses, keypoints=keypoints, ids=ids, timings=timings)
 
-    def settings_header(self) -> dict[str, Any]:
-        """The settings that shape the poses, for the header of every recording (process, GUI)."""
+    def _poses_to_follow(self, features: Sequence[str], full_frame: bool) -> np.ndarray:
+        """The tracks' predicted poses when this frame can run on crops only, else none."""
+        if (
+            self.redetect_every > 1
+            and not features
+            and not full_frame
+            and self._frames_since_full_pass is not None
+            and self._frames_since_full_pass + 1 < self.redetect_every
+        ):
+            return self.tracker.predicted_poses()
+        return np.zeros((0,))
+
+    def _detect(self, frame: Frame, features: Sequence[str]) -> FramePoses:
+        """The full-frame pass, then each pose refined on its crop."""
+        poses = self.estimator.estimate(frame.image, features)
+        self.full_passes += 1
+        self._frames_since_full_pass = 0
+        if self.refiner is None or not len(poses):
+            return poses
+        keypoints, scores, timings = self.refiner.refine(
+            frame.image, poses.keypoints, poses.scores, crop_scores=self.redetect_every > 1
+        )
+        return replace(poses, keypoints=keypoints, scores=scores, timings={**poses.timings, **timings})
+
+    def _follow(self, frame: Frame, predicted: np.ndarray) -> FramePoses:
+        """Crops around the tracks' predicted poses only. A person lost, or found below the
+        minimum pose score (dropped, as the full-frame pass drops them), asks for a full-frame
+        pass on the next frame."""
+        keypoints, scores, lost, timings = self.refiner.follow(frame.image, predicted)
+        sure = scores >= self.estimator.settings.min_pose_score
+        keypoints, scores = keypoints[sure], scores[sure]
+        redetect = lost or not sure.all() or not len(scores)
+        self._frames_since_full_pass = None if redetect else self._frames_since_full_pass + 1
+        return FramePoses(
+            keypoints=keypoints,
+            scores=scores,
+            ids=np.arange(len(scores), dtype=np.int64),
+            heatmaps=None,
+            features={},
+            transform=None,
+            timings=timings,
+        )
+
+    @property
+    def mode(self) -> str:
+        """How frames run: "tracked-crops", "two-pass" or "single-pass"."""
+        if self.redetect_every > 1:
+            return "tracked-crops"
+        return "two-pass" if self.refiner is not None else "single-pass"
+
+    def header(self) -> dict[str, Any]:
+        """The settings that shaped the poses, for the header of every recording (process, GUI):
+        the config's settings by their names, then what actually ran (the snapped input size,
+        the provider, the mode)."""
         engine = self.estimator.engine
-        header: dict[str, Any] = {
+        stride = engine.info.output_stride
+        settings = self.config.settings() if self.config is not None else {}
+        return {
+            **settings,
             "model": engine.info.name,
             "provider": engine.provider,
             "provider_notes": list(engine.provider_notes),
-            "resolution": self.estimator.resolution,
-            "output_stride": engine.info.output_stride,
-            "decode": asdict(self.estimator.settings),
+            "output_stride": stride,
+            "resolution": snap_to_valid_size(self.estimator.resolution, stride),
+            "crop_input_size": list(self.refiner.input_size) if self.refiner is not None else None,
+            "mode": self.mode,
             "mirrored_input": self.estimator.mirrored_input,
             "tracking": self.tracker is not None,
             "smoothed": self.smoother is not None,
         }
-        if self.smoother is not None:
-            header["smoothing"] = {
-                "filter": "one_euro", "min_cutoff": self.smoother.min_cutoff, "beta": self.smoother.beta
-            }
-        return header
 
     def reset(self) -> None:
         """Forget tracks and filter state: call on a new source or after a seek."""
+        self._frames_since_full_pass = None
         if self.tracker is not None:
             self.tracker.reset()
         if self.smoother is not None:

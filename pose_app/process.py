@@ -19,8 +19,8 @@ from typing import IO, TYPE_CHECKING
 from pose_app.errors import PoseAppError, one_line
 
 if TYPE_CHECKING:
-    from pose_app.estimator import PoseEstimator
-    from pose_app.pipeline import PosePipeline
+    from pose_app.config import PipelineConfig
+    from pose_app.engine import PoseEngine
     from pose_app.sources import FrameSource
 
 OUTPUT_KINDS = ("csv", "wide_csv", "json", "video")
@@ -51,8 +51,8 @@ def _formats(text: str) -> tuple[str, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from pose_app.cli import add_engine_arguments, non_negative_float, non_negative_int, positive_float, positive_int
-    from pose_app.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
+    from pose_app.cli import add_pipeline_arguments, non_negative_float, non_negative_int, positive_float, positive_int
+    from pose_app.config import PipelineConfig
 
     parser.add_argument(
         "inputs", nargs="+", metavar="INPUT",
@@ -75,28 +75,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--formats", type=_formats, default=DEFAULT_FORMATS, metavar="LIST",
         help="with --out-dir: which of csv,wide-csv,json,video to write (default: csv,json)",
     )
+    defaults = PipelineConfig()
     frames = parser.add_argument_group("frames")
-    frames.add_argument("--every", type=positive_int, default=1, metavar="N", help="process every N-th frame")
-    frames.add_argument("--start", type=non_negative_float, default=0.0, metavar="SECONDS", help="start at this video time")
-    frames.add_argument("--end", type=non_negative_float, default=None, metavar="SECONDS", help="stop before this video time")
-    frames.add_argument("--mirror", action="store_true", help="the input is mirrored (selfie view): swap left/right labels")
+    frames.add_argument("--every", dest="frame_step", type=positive_int, metavar="N", help="process every N-th frame (default 1)")
+    frames.add_argument("--start", dest="start_s", type=non_negative_float, metavar="SECONDS", help="start at this video time (default 0)")
+    frames.add_argument("--end", dest="end_s", type=non_negative_float, metavar="SECONDS", help="stop before this video time (default: the end)")
+    frames.add_argument(
+        "--mirrored-input", action="store_const", const=True,
+        help="the input is mirrored (selfie view): swap left/right labels so they stay anatomical",
+    )
     tracking = parser.add_argument_group("tracking and smoothing")
-    tracking.add_argument("--no-track", action="store_true", help="no persistent ids: person_id = detection index (implies --no-smooth)")
-    tracking.add_argument("--no-smooth", action="store_true", help="no One Euro smoothing (it is on for videos, off for still images)")
     tracking.add_argument(
-        "--smooth-min-cutoff", type=positive_float, default=DEFAULT_MIN_CUTOFF, metavar="HZ",
-        help=f"One Euro min cutoff: lower = smoother when still (default {DEFAULT_MIN_CUTOFF})",
+        "--no-track", dest="track", action="store_const", const=False,
+        help="no persistent ids: person_id = detection index (implies --no-smooth, no tracked crops)",
     )
     tracking.add_argument(
-        "--smooth-beta", type=non_negative_float, default=DEFAULT_BETA, metavar="B",
-        help=f"One Euro beta: higher = less lag when moving fast (default {DEFAULT_BETA})",
+        "--no-smooth", dest="smooth", action="store_const", const=False,
+        help="no One Euro smoothing (it is on for videos, off for still images)",
+    )
+    tracking.add_argument(
+        "--smooth-min-cutoff", type=positive_float, metavar="HZ",
+        help=f"One Euro min cutoff: lower = smoother when still (default {defaults.smooth_min_cutoff})",
+    )
+    tracking.add_argument(
+        "--smooth-beta", type=non_negative_float, metavar="B",
+        help=f"One Euro beta: higher = less lag when moving fast (default {defaults.smooth_beta})",
     )
     tracking.add_argument(
         "--fill-gaps", type=non_negative_int, default=0, metavar="N",
         help="after each video, interpolate x, y of keypoints that drop below score 0.3 for at most "
         "N processed frames between confident ones, in the CSV/JSON files (default 0: off)",
     )
-    add_engine_arguments(parser)
+    add_pipeline_arguments(parser)
 
 
 # ---------------------------------------------------------------------------- output planning
@@ -268,17 +278,6 @@ def expected_frames(info, start_s: float, end_s: float | None, step: int) -> int
     return max(0, math.ceil((last - first) / step))
 
 
-def _pipeline_for(estimator: PoseEstimator, args: argparse.Namespace, is_still: bool) -> PosePipeline:
-    from pose_app.pipeline import PosePipeline
-    from pose_app.smoothing import PoseSmoother
-    from pose_app.tracking import PoseTracker
-
-    tracker = None if args.no_track else PoseTracker()
-    smooth = tracker is not None and not args.no_smooth and not is_still
-    smoother = PoseSmoother(args.smooth_min_cutoff, args.smooth_beta) if smooth else None
-    return PosePipeline(estimator, tracker, smoother)
-
-
 def _frames_in_range(source: FrameSource, start_s: float, end_s: float | None) -> Iterator:
     """Frames of source with start_s <= time_s < end_s (still images: all of them)."""
     info = source.info
@@ -298,8 +297,9 @@ def _frames_in_range(source: FrameSource, start_s: float, end_s: float | None) -
 def process_input(
     spec: str,
     outputs: dict[str, Path | IO[str]],
-    estimator: PoseEstimator,
-    args: argparse.Namespace,
+    config: PipelineConfig,
+    engine: PoseEngine,
+    fill_gaps: int,
     result: InputResult,
 ) -> None:
     """Run one input into its outputs, filling `result`. PoseAppError/OSError -> result.error;
@@ -311,18 +311,15 @@ def process_input(
 
     start = time.monotonic()
     try:
-        with open_source(spec, frame_step=args.every) as source:
+        with open_source(spec, frame_step=config.frame_step) as source:
             info = source.info
-            pipeline = _pipeline_for(estimator, args, info.is_still)
-            gap_fill = 0 if info.is_still else args.fill_gaps
-            header = pipeline.settings_header() | {
-                "gap_filled_max_frames": gap_fill,
-                "frame_step": args.every,
-                "start_s": args.start,
-                "end_s": args.end,
-            }
-            video_fps = None if info.is_still or not info.fps else info.fps / args.every
-            progress = Progress(input_stem(spec), expected_frames(info, args.start, args.end, args.every))
+            pipeline = config.build(is_still=info.is_still, engine=engine)
+            gap_fill = 0 if info.is_still else fill_gaps
+            header = pipeline.header() | {"gap_filled_max_frames": gap_fill}
+            video_fps = None if info.is_still or not info.fps else info.fps / config.frame_step
+            progress = Progress(
+                input_stem(spec), expected_frames(info, config.start_s, config.end_s, config.frame_step)
+            )
             try:
                 with PoseRecorder(
                     info,
@@ -333,7 +330,7 @@ def process_input(
                     header=header,
                     video_fps=video_fps,
                 ) as recorder:
-                    for frame in _frames_in_range(source, args.start, args.end):
+                    for frame in _frames_in_range(source, config.start_s, config.end_s):
                         poses = pipeline.process(frame)
                         recorder.write(frame, poses)
                         result.frames += 1
@@ -348,7 +345,7 @@ def process_input(
                     wide_csv_path=outputs.get("wide_csv"),
                     json_path=outputs.get("json"),
                     frame_size=(info.width, info.height),
-                    frame_step=args.every,
+                    frame_step=config.frame_step,
                     max_gap_frames=gap_fill,
                 )
     except PoseAppError as error:
@@ -396,20 +393,21 @@ def print_summary(results: list[InputResult]) -> None:
         print(_describe(result))
 
 
-def _check_options(args: argparse.Namespace) -> None:
+def _check_options(config: PipelineConfig, args: argparse.Namespace) -> None:
     """Refuse option combinations that make no sense (PoseAppError, before any file is opened)."""
-    if args.end is not None and args.end <= args.start:
-        raise PoseAppError(f"--end ({args.end:g} s) must be after --start ({args.start:g} s)")
-    if args.fill_gaps and args.no_track:
+    if config.end_s is not None and config.end_s <= config.start_s:
+        raise PoseAppError(f"--end ({config.end_s:g} s) must be after --start ({config.start_s:g} s)")
+    if args.fill_gaps and not config.track:
         raise PoseAppError("--fill-gaps interpolates along a person's track: it cannot be used with --no-track")
 
 
 def run(args: argparse.Namespace) -> int:
-    from pose_app.cli import estimator_from_args
+    from pose_app.cli import config_from_args
     from pose_app.export import open_for_writing
     from pose_app.sources import expand_inputs
 
-    _check_options(args)
+    config = config_from_args(args)
+    _check_options(config, args)
     specs = expand_inputs(args.inputs)
     plans = plan_outputs(specs, args)
     shared_paths = shared_csv_paths(plans)
@@ -418,8 +416,12 @@ def run(args: argparse.Namespace) -> int:
             "--fill-gaps rewrites each input's files when that input is done: give every input its "
             f"own CSV ({STEM_FIELD} in the path, or --out-dir) instead of one combined file"
         )
-    estimator = estimator_from_args(args, mirrored_input=args.mirror)
-    print(f"pose-app process: {estimator.engine.info.name} on {estimator.engine.provider_label}", file=sys.stderr)
+    engine = config.engine()
+    config.check(engine.info.output_stride)  # before any output is opened
+    print(
+        f"pose-app process: preset {config.preset}, {engine.info.name} on {engine.provider_label}",
+        file=sys.stderr,
+    )
     results = [InputResult(spec, plan) for spec, plan in zip(specs, plans)]
     with ExitStack() as shared, _sigterm_as_interrupt():
         # A CSV path used by several inputs is opened once here and shared (one header line).
@@ -427,7 +429,7 @@ def run(args: argparse.Namespace) -> int:
         for result, plan in zip(results, plans):
             outputs = {kind: shared_streams.get(path, path) for kind, path in plan.items()}
             try:
-                process_input(result.spec, outputs, estimator, args, result)
+                process_input(result.spec, outputs, config, engine, args.fill_gaps, result)
             except KeyboardInterrupt:
                 where = "no frame" if result.last_frame is None else f"frame {result.last_frame}"
                 print(

@@ -220,6 +220,12 @@ class PoseTracker:
         self._tracks = []
         self._next_id = 0
 
+    def predicted_poses(self) -> np.ndarray:
+        """`(T, 17, 3)`: where each track matched in the last frame should be in the next one (its
+        pose moved at constant velocity), oldest track first."""
+        followed = [t.predicted_keypoints() for t in self._tracks if t.missed_frames == 0]
+        return np.stack(followed) if followed else np.zeros((0, NUM_KEYPOINTS, 3), np.float32)
+
     @property
     def active_ids(self) -> list[int]:
         """Ids of the tracks still alive (matched or missing for at most `max_missed_frames`)."""

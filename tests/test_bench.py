@@ -7,6 +7,7 @@ import numpy as np
 import onnxruntime
 import pytest
 
+from media import walk_clip  # noqa: F401 - fixture
 from pose_app.bench import STAGES, write_synthetic_video
 from pose_app.cli import main
 from pose_app.sources import open_source
@@ -25,17 +26,19 @@ def test_synthetic_video_has_the_frames_asked_for_and_they_move(tmp_path):
 
 def test_bench_prints_a_table_and_saves_consistent_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    argv = ["bench", "--frames", "4", "--resolutions", "129,161", "--providers", "cpu", "--json", str(out)]
+    argv = ["bench", "--frames", "4", "--presets", "fast,balanced", "--provider", "cpu", "--json", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    table_rows = [line.split() for line in printed.splitlines() if line.lstrip().startswith("posenet-075")]
-    assert len(table_rows) == 2 and all(row[2] == "cpu" and row[3] == "4" for row in table_rows)
+    table_rows = [line.split() for line in printed.splitlines() if line.lstrip().startswith(("fast", "balanced"))]
+    assert [row[0] for row in table_rows] == ["fast", "balanced"]
+    assert all(row[1] == "posenet-075-int8" and row[5] == "cpu" and row[6] == "4" for row in table_rows)
 
     saved = json.loads(out.read_text())
     assert saved["machine"]["cpu_count"] == os.cpu_count()
     assert saved["machine"]["onnxruntime"] == onnxruntime.__version__
     results = saved["results"]
-    assert [r["resolution"] for r in results] == [129, 161]
+    # the snapped full-frame sizes the presets ran at
+    assert [(r["preset"], r["resolution"]) for r in results] == [("fast", 257), ("balanced", 513)]
     for result in results:
         stages = result["stages"]
         assert set(stages) == set(STAGES) and result["frames"] == 4
@@ -47,8 +50,16 @@ def test_bench_prints_a_table_and_saves_consistent_json(tmp_path, capsys):
         # frames/s is frames over the summed per-frame totals
         assert result["fps"] == pytest.approx(1000.0 / stages["total"]["mean_ms"], rel=1e-6)
         assert result["peak_rss_mib"] > 10
-    # 161 is a larger input than 129: the network got what was asked
-    assert results[0]["input_size"][0] == 129 and results[1]["input_size"][0] == 161
+        # moving shapes, nobody to follow: every frame looks again with the full-frame pass
+        assert result["mode"] == "tracked-crops" and result["full_pass_share"] == 1.0
+
+
+def test_bench_on_a_person_times_the_crops_between_full_frame_passes(walk_clip, capsys):
+    assert main(["bench", "--video", str(walk_clip), "--frames", "20", "--presets", "balanced",
+                 "--redetect-every", "5", "--provider", "cpu"]) == 0
+    row = next(line.split() for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("balanced"))
+    full_share, crops_p50 = row[4], float(row[7 + STAGES.index("crops")].split("/")[0])
+    assert full_share == "20%" and crops_p50 > 0
 
 
 def test_bench_reports_a_missing_video(tmp_path, capsys):

@@ -10,7 +10,7 @@ import pytest
 from conftest import COCO_DEV, requires_shared
 from pose_app.cli import main
 from pose_app.engine import PoseEngine
-from pose_app.estimator import PoseEstimator
+from pose_app.estimator import PoseEstimator, merge_views
 from pose_app.errors import PoseAppError
 from pose_app.render import mirror_x
 from pose_app.evaluate import (
@@ -18,7 +18,6 @@ from pose_app.evaluate import (
     coco_keypoint_ap,
     first_images_by_id,
     load_ground_truth,
-    merge_views,
     person_category_id,
 )
 from pose_app.skeleton import FLIP_PERMUTATION, OKS_SIGMAS

@@ -14,6 +14,7 @@ import pytest
 from conftest import GUI_WAIT_MS
 from media import walk_clip  # noqa: F401 - pytest fixture
 from pose_app import cli
+from pose_app.config import PipelineConfig
 from pose_app.engine import PROVIDER_ALIASES, available_providers
 from pose_app.errors import PoseAppError
 from pose_app.export import LONG_CSV_COLUMNS
@@ -245,11 +246,11 @@ def test_errors_are_shown_in_the_window(make_window, qtbot, tmp_path):
 
     # Every engine setting of the failed request goes back to what runs (decoding included).
     window.banner.hide()
-    window.apply_settings(dataclasses.replace(window.settings, provider=missing, max_poses=3, smoothing=False))
+    window.apply_settings(dataclasses.replace(window.settings, provider=missing, max_poses=3, smooth=False))
     wait_for_message(qtbot, window, f"'{missing}'", "not available")
     defaults = AppSettings()
-    assert window.settings.engine_config() == defaults.engine_config()
-    assert window.controls.max_poses.value() == defaults.max_poses and window.controls.smoothing.isChecked()
+    assert window.settings.pipeline_config() == defaults.pipeline_config()
+    assert window.controls.max_poses.value() == defaults.max_poses and window.controls.smooth.isChecked()
 
 
 def test_an_unexpected_engine_error_is_shown_and_the_engine_keeps_running(make_window, qtbot, walk, monkeypatch):
@@ -260,7 +261,7 @@ def test_an_unexpected_engine_error_is_shown_and_the_engine_keeps_running(make_w
     def lost_device(*args, **kwargs):
         raise RuntimeError("device lost")
 
-    monkeypatch.setattr(inference_worker, "PoseEngine", lost_device)
+    monkeypatch.setattr(PipelineConfig, "engine", lost_device)
     window.apply_settings(dataclasses.replace(window.settings, threads=1))
     message = wait_for_message(qtbot, window, "RuntimeError: device lost")
     assert "still running" in message and window.settings.threads == 0
@@ -471,8 +472,10 @@ def test_paused_changes_redraw_the_frame_and_recording_fixes_the_engine(make_win
     strict = wait_for_result(qtbot, window, lambda r: len(r.poses) == 0)
     assert strict.frame.index == paused.frame.index and window.inference.pipeline is pipeline
     window.apply_settings(dataclasses.replace(window.settings, resolution=257))
-    input_size = paused.poses.transform.input_size
-    resized = wait_for_result(qtbot, window, lambda r: r.poses.transform.input_size != input_size)
+    # A new pipeline starts with the full-frame pass: the frame at the new input size.
+    resized = wait_for_result(
+        qtbot, window, lambda r: r.poses.transform is not None and max(r.poses.transform.input_size) == 257
+    )
     assert resized.frame.index == paused.frame.index and window.inference.pipeline is not pipeline
 
 

@@ -15,6 +15,7 @@ from conftest import GUI_WAIT_MS
 from media import walk_clip  # noqa: F401 - pytest fixture
 from pose_app import cli
 from pose_app.export import long_csv_rows
+from pose_app.config import PipelineConfig
 from pose_app.gui.settings import AppSettings
 from pose_app.model_files import DEFAULT_MODEL, resolve_model
 
@@ -62,12 +63,11 @@ def wait_for_the_end(qtbot, window, shown) -> None:
 def test_app_settings_default_to_the_process_command_defaults():
     """Same model, provider, resolution, decoding and smoothing unless the user changes them."""
     args = cli.build_parser().parse_args(["process", "video.mp4", "--csv", "poses.csv"])
-    app = AppSettings()
-    assert (app.model, app.provider, app.threads, app.resolution) == (
-        args.model, args.provider, args.threads, args.resolution)
-    assert (app.max_poses, app.min_pose_score, app.part_score, app.nms_radius, app.single_pose) == (
-        args.max_poses, args.min_score, args.part_score, args.nms_radius, args.single_pose)
-    assert app.smoothing == (not args.no_smooth and not args.no_track)
+    process_config = cli.config_from_args(args)
+    assert AppSettings().pipeline_config() == process_config
+    # and the window keeps every setting it stores under the config's name
+    changed = AppSettings().with_preset("fast")
+    assert changed.pipeline_config() == PipelineConfig.from_preset("fast")
 
 
 def test_recording_equals_process_frame_for_frame(make_window, qtbot, tmp_path, walk, cli_outputs):

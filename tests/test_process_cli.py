@@ -51,7 +51,7 @@ def test_video_to_every_output(tmp_path, capsys, walk_clip):
     )
     assert code == 0
     # Not a terminal: stderr says which model and provider run, and nothing else.
-    assert stderr == "pose-app process: posenet-075 on cpu\n"
+    assert stderr == "pose-app process: preset balanced, posenet-075-int8 on cpu\n"
     assert "1 input(s), 0 failed" in stdout and "6 frames" in stdout
     columns, rows = read_csv(out["csv"])
     assert tuple(columns) == LONG_CSV_COLUMNS
@@ -78,7 +78,11 @@ def test_video_to_every_output(tmp_path, capsys, walk_clip):
     header = document["header"]
     assert (header["width"], header["height"], header["fps"]) == (640, 480, 30.0)
     assert header["frame_count"] == walk_clip.frame_count == 60
-    assert header["model"] == "posenet-075" and header["provider"] == "cpu" and header["output_stride"] == 16
+    assert header["model"] == "posenet-075-int8" and header["provider"] == "cpu" and header["output_stride"] == 16
+    # The preset and every setting it implies, by the options' names.
+    assert header["preset"] == "balanced" and header["mode"] == "tracked-crops"
+    assert (header["resolution"], header["crop_resolution"], header["crop_input_size"]) == (513, 257, [193, 257])
+    assert (header["refine"], header["redetect_every"], header["min_pose_score"]) == (True, 10, 0.25)
     assert header["provider_notes"] == [] and header["gap_filled_max_frames"] == 0
     assert header["tracking"] is True and header["smoothed"] is True and header["frame_step"] == 5
     assert header["keypoint_names"] == list(KEYPOINT_NAMES)
@@ -235,6 +239,8 @@ def test_fill_gaps_interpolates_short_dropouts_in_every_output(tmp_path, capsys,
         names = {kind: tmp_path / f"{kind}{gap}.{ext}" for kind, ext in (("csv", "csv"), ("wide", "csv"), ("json", "json"))}
         code, _, _ = run_cli(
             capsys, walk_clip, "--start", "1.3", "--end", "1.7", "--fill-gaps", gap,
+            # A single 353 px pass loses the covered arm; crops (the default) see through the board.
+            "--model", "posenet-075", "--resolution", "353", "--no-refine",
             "--csv", names["csv"], "--wide-csv", names["wide"], "--json", names["json"],
         )
         assert code == 0
@@ -345,7 +351,7 @@ def test_pipeline_tracks_ids_and_smooths_with_media_time(walk_clip):
     from pose_app.tracking import PoseTracker
 
     estimator = PoseEstimator(PoseEngine())
-    pipeline = PosePipeline(estimator, PoseTracker(), PoseSmoother())
+    pipeline = PosePipeline(estimator, tracker=PoseTracker(), smoother=PoseSmoother())
     raw = PosePipeline(estimator)
     with open_source(str(walk_clip), frame_step=8) as source:
         frames = [source.read() for _ in range(4)]
@@ -362,13 +368,13 @@ def test_pipeline_tracks_ids_and_smooths_with_media_time(walk_clip):
     again = pipeline.process(frames[-1])
     np.testing.assert_allclose(again.keypoints, unsmoothed.keypoints)  # fresh filter: no history
     with pytest.raises(ValueError, match="needs tracking"):
-        PosePipeline(estimator, None, PoseSmoother())
+        PosePipeline(estimator, smoother=PoseSmoother())
 
 
 def test_mirror_swaps_left_and_right_labels(tmp_path, capsys, group_image):
     from pose_app.skeleton import FLIP_PERMUTATION
 
-    for name, extra in (("plain", []), ("mirrored", ["--mirror"])):
+    for name, extra in (("plain", []), ("mirrored", ["--mirrored-input"])):
         code, _, _ = run_cli(capsys, group_image, "--json", tmp_path / f"{name}.json", *extra)
         assert code == 0
     plain, mirrored = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("plain", "mirrored"))

@@ -3,7 +3,8 @@
 The network runs in PyTorch behind the small engine interface `PoseEstimator` uses (`info`,
 `infer`), so the app's own preprocessing (letterbox), decoder, COCO records and pycocotools
 scoring (`pose_app.evaluate.run_detection`, `coco_keypoint_ap`) do the rest, and a checkpoint's
-validation AP is what its exported ONNX model scores in the app at the same resolution.
+validation AP is what its exported ONNX model scores in the app at the same resolution with a
+single full-frame pass (`--no-refine`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pose_app.evaluate import (
     load_ground_truth,
     run_detection,
 )
+from pose_app.pipeline import PosePipeline
 
 EVAL_DECODING = DecodeSettings(max_poses=EVAL_MAX_POSES, min_pose_score=EVAL_MIN_POSE_SCORE)
 
@@ -69,7 +71,8 @@ def validation_ap(
     was_training = model.training
     model.eval()
     try:
-        records, _ = run_detection(estimator, ground_truth, Path(images_dir), limit=max_images)
+        # The network alone (a single full-frame pass, no crop refinement): what training changes.
+        records, _ = run_detection(PosePipeline(estimator), ground_truth, Path(images_dir), limit=max_images)
     finally:
         model.train(was_training)
     image_ids = [image["id"] for image in first_images_by_id(ground_truth["images"], max_images)]

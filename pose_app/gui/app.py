@@ -14,24 +14,12 @@ import time
 
 from pose_app.errors import PoseAppError
 
-# Command-line option (argparse dest) -> AppSettings field it overrides when given.
-ENGINE_OPTIONS = {
-    "model": "model",
-    "provider": "provider",
-    "threads": "threads",
-    "resolution": "resolution",
-    "max_poses": "max_poses",
-    "min_score": "min_pose_score",
-    "part_score": "part_score",
-    "nms_radius": "nms_radius",
-    "single_pose": "single_pose",
-}
 # Unattended runs give up when no frame was shown for this long (a stuck source or model).
 AUTOMATION_TIMEOUT_S = 120
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from pose_app.cli import add_engine_arguments, positive_int
+    from pose_app.cli import add_pipeline_arguments, positive_int
 
     group = parser.add_argument_group("desktop app (pose-app with no command)")
     group.add_argument("--source", metavar="PATH_OR_INDEX_OR_URL",
@@ -46,15 +34,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="automation: quit after N processed frames were shown; prints the measured frame rates")
     group.add_argument("--screenshot", metavar="OUT.png",
                        help="automation: save a PNG of the window when quitting (default: after 30 frames)")
-    add_engine_arguments(parser)
-    # The app's own settings apply unless an engine option is given on the command line.
-    parser.set_defaults(**{option: None for option in ENGINE_OPTIONS})
+    add_pipeline_arguments(parser, test_time_augmentation=False)
 
 
 def settings_with_options(settings, args: argparse.Namespace):
-    """`settings` (AppSettings) overridden by the command-line options that were given."""
-    overrides = {field: getattr(args, option) for option, field in ENGINE_OPTIONS.items()
-                 if getattr(args, option, None) is not None}
+    """`settings` (AppSettings) overridden by the command-line options that were given (the app's
+    own settings apply to the others; --preset resets the settings it decides)."""
+    from pose_app.cli import config_from_args
+
+    settings = settings.with_pipeline_config(config_from_args(args, base=settings.pipeline_config()))
+    overrides = {}
     if getattr(args, "panel", False):
         overrides["panel_visible"] = True
     if getattr(args, "max_speed", False):

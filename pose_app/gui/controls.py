@@ -1,4 +1,4 @@
-"""The controls dock: model, provider, resolution, decoding thresholds and overlay toggles.
+"""The controls dock: preset, model, provider, resolution, decoding thresholds, refinement and overlay toggles.
 
 The widget only mirrors an `AppSettings`: `show(settings)` fills it, `read(settings)` returns a
 copy with the user's choices, and `changed` fires on every edit.
@@ -22,12 +22,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pose_app.config import PRESETS
 from pose_app.engine import PROVIDER_ALIASES, available_providers
 from pose_app.gui.settings import AppSettings
 from pose_app.model_files import SHIPPED_MODELS
 
 # Valid for output stride 16 and 8 alike (k * 16 + 1 = 2k * 8 + 1).
 RESOLUTIONS = (161, 257, 353, 449, 513, 641, 801)
+PRESET_TIP = ("fast: real time on any laptop; balanced: about twice the accuracy of a single pass, "
+              "still real time; accurate: best poses, several times slower (for recorded files)")
 LOCKED_WHILE_RECORDING = ("Fixed while recording: the recording's header names the settings "
                           "its poses were made with")
 
@@ -41,13 +44,21 @@ def _double_spin(low: float, high: float, step: float) -> QDoubleSpinBox:
 
 
 class ControlsPanel(QWidget):
-    """Signals: changed() on any edit; open_model_requested() for "Open model file…"."""
+    """Signals: changed() on any edit; preset_chosen(name) when a preset is picked (it sets
+    several widgets at once); open_model_requested() for "Open model file…"."""
 
     changed = Signal()
+    preset_chosen = Signal(str)
     open_model_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self.preset = QComboBox()
+        for name in PRESETS:
+            self.preset.addItem(name, name)
+        self.preset.setToolTip(PRESET_TIP)
+        self.refine = QCheckBox("Refine each person on a crop")
+        self.refine.setToolTip("Runs the network again on a crop around each person: about twice the accuracy")
         self.model = QComboBox()
         for name, description in SHIPPED_MODELS.items():
             self.model.addItem(name, name)
@@ -66,11 +77,11 @@ class ControlsPanel(QWidget):
         self.max_poses = QSpinBox()
         self.max_poses.setRange(1, 30)
         self.min_pose_score = _double_spin(0.0, 1.0, 0.05)
-        self.part_score = _double_spin(0.0, 1.0, 0.05)
+        self.part_score_threshold = _double_spin(0.0, 1.0, 0.05)
         self.keypoint_threshold = QSlider(Qt.Orientation.Horizontal)
         self.keypoint_threshold.setRange(0, 100)
         self.keypoint_threshold_label = QLabel()
-        self.smoothing = QCheckBox("Smooth keypoints (One Euro)")
+        self.smooth = QCheckBox("Smooth keypoints (One Euro)")
         self.show_points = QCheckBox("Points")
         self.show_bones = QCheckBox("Bones")
         self.show_ids = QCheckBox("Ids")
@@ -84,6 +95,7 @@ class ControlsPanel(QWidget):
 
     def _layout(self) -> None:
         form = QFormLayout(self)
+        form.addRow("Preset", self.preset)
         model_row = QHBoxLayout()
         model_row.addWidget(self.model, 1)
         model_row.addWidget(self.open_model)
@@ -93,7 +105,8 @@ class ControlsPanel(QWidget):
         form.addRow("Input size", self.resolution)
         form.addRow("Max people", self.max_poses)
         form.addRow("Min pose score", self.min_pose_score)
-        form.addRow("Part score", self.part_score)
+        form.addRow("Part score", self.part_score_threshold)
+        form.addRow("", self.refine)
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(self.keypoint_threshold, 1)
         threshold_row.addWidget(self.keypoint_threshold_label)
@@ -102,16 +115,17 @@ class ControlsPanel(QWidget):
         for box in (self.show_points, self.show_bones, self.show_ids, self.show_boxes):
             toggles.addWidget(box)
         form.addRow("Draw", toggles)
-        for box in (self.mirror, self.smoothing, self.loop, self.realtime):
+        for box in (self.mirror, self.smooth, self.loop, self.realtime):
             form.addRow("", box)
 
     def _connect(self) -> None:
         for combo in (self.model, self.provider, self.resolution):
             combo.currentIndexChanged.connect(self.changed)
-        for spin in (self.max_poses, self.min_pose_score, self.part_score):
+        self.preset.currentIndexChanged.connect(lambda: self.preset_chosen.emit(self.preset.currentData()))
+        for spin in (self.max_poses, self.min_pose_score, self.part_score_threshold):
             spin.valueChanged.connect(self.changed)
         self.keypoint_threshold.valueChanged.connect(self._threshold_moved)
-        for box in (self.smoothing, self.show_points, self.show_bones, self.show_ids, self.show_boxes,
+        for box in (self.refine, self.smooth, self.show_points, self.show_bones, self.show_ids, self.show_boxes,
                     self.mirror, self.loop, self.realtime):
             box.toggled.connect(self.changed)
         self.open_model.clicked.connect(self.open_model_requested)
@@ -128,8 +142,8 @@ class ControlsPanel(QWidget):
 
     def engine_widgets(self) -> tuple[QWidget, ...]:
         """The widgets whose settings shape the poses (engine, decoding, smoothing)."""
-        return (self.model, self.open_model, self.provider, self.resolution, self.max_poses,
-                self.min_pose_score, self.part_score, self.smoothing)
+        return (self.preset, self.model, self.open_model, self.provider, self.resolution, self.max_poses,
+                self.min_pose_score, self.part_score_threshold, self.refine, self.smooth)
 
     def set_engine_locked(self, locked: bool) -> None:
         """Disable the engine and decoding widgets (while recording) and say why."""
@@ -142,12 +156,13 @@ class ControlsPanel(QWidget):
 
     def show_settings(self, settings: AppSettings) -> None:
         """Fill the widgets from `settings` without emitting `changed`."""
-        widgets = [self.model, self.provider, self.resolution, self.max_poses, self.min_pose_score,
-                   self.part_score, self.keypoint_threshold, self.smoothing, self.show_points,
+        widgets = [self.preset, self.model, self.provider, self.resolution, self.max_poses, self.min_pose_score,
+                   self.part_score_threshold, self.refine, self.keypoint_threshold, self.smooth, self.show_points,
                    self.show_bones, self.show_ids, self.show_boxes, self.mirror, self.loop, self.realtime]
         for widget in widgets:
             widget.blockSignals(True)
         try:
+            self.preset.setCurrentIndex(max(0, self.preset.findData(settings.preset)))
             if self.model.findData(settings.model) < 0:
                 self.model.addItem(settings.model, settings.model)
             self.model.setCurrentIndex(self.model.findData(settings.model))
@@ -157,10 +172,10 @@ class ControlsPanel(QWidget):
             self.resolution.setCurrentIndex(self.resolution.findData(settings.resolution))
             self.max_poses.setValue(settings.max_poses)
             self.min_pose_score.setValue(settings.min_pose_score)
-            self.part_score.setValue(settings.part_score)
+            self.part_score_threshold.setValue(settings.part_score_threshold)
             self.keypoint_threshold.setValue(round(settings.keypoint_threshold * 100))
             self.keypoint_threshold_label.setText(f"{settings.keypoint_threshold:.2f}")
-            for name in ("smoothing", "show_points", "show_bones", "show_ids", "show_boxes", "mirror", "loop", "realtime"):
+            for name in ("refine", "smooth", "show_points", "show_bones", "show_ids", "show_boxes", "mirror", "loop", "realtime"):
                 getattr(self, name).setChecked(getattr(settings, name))
         finally:
             for widget in widgets:
@@ -172,8 +187,9 @@ class ControlsPanel(QWidget):
             settings,
             model=self.model.currentData(), provider=self.provider.currentData(),
             resolution=self.resolution.currentData(), max_poses=self.max_poses.value(),
-            min_pose_score=self.min_pose_score.value(), part_score=self.part_score.value(),
-            keypoint_threshold=self.keypoint_threshold.value() / 100, smoothing=self.smoothing.isChecked(),
+            min_pose_score=self.min_pose_score.value(), part_score_threshold=self.part_score_threshold.value(),
+            refine=self.refine.isChecked(), keypoint_threshold=self.keypoint_threshold.value() / 100,
+            smooth=self.smooth.isChecked(),
             show_points=self.show_points.isChecked(), show_bones=self.show_bones.isChecked(),
             show_ids=self.show_ids.isChecked(), show_boxes=self.show_boxes.isChecked(),
             mirror=self.mirror.isChecked(), loop=self.loop.isChecked(), realtime=self.realtime.isChecked(),

@@ -16,38 +16,26 @@ from dataclasses import dataclass, field
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from pose_app.engine import DEFAULT_RESOLUTION, PoseEngine
+from pose_app.config import PipelineConfig
+from pose_app.engine import PoseEngine
 from pose_app.errors import PoseAppError, one_line
-from pose_app.estimator import DecodeSettings, FramePoses, PoseEstimator
+from pose_app.estimator import FramePoses
 from pose_app.export import PoseRecorder
 from pose_app.gui.capture_worker import CapturedFrame, FrameMailbox
 from pose_app.gui.compose import PanelRequest, compose_panel, compose_view
 from pose_app.gui.stats import RateMeter
 from pose_app.pipeline import PosePipeline
 from pose_app.render import OverlayStyle
-from pose_app.smoothing import PoseSmoother
 from pose_app.sources import Frame
-from pose_app.tracking import PoseTracker
 
 # How often the idle worker looks for new settings while no frame arrives (seconds).
 POLL_S = 0.05
 
 
-@dataclass(frozen=True)
-class EngineConfig:
-    """Everything that needs a new engine / estimator / pipeline when it changes."""
-
-    model: str
-    provider: str = "auto"
-    threads: int = 0
-    resolution: int = DEFAULT_RESOLUTION
-    decode: DecodeSettings = DecodeSettings()
-    smoothing: bool = True
-
-    def same_pipeline_shape(self, other: EngineConfig) -> bool:
-        """True when only the decode settings differ: the running pipeline (and its tracks)
-        can keep going with the new decode settings."""
-        return dataclasses.replace(self, decode=other.decode) == other
+def same_pipeline_shape(config: PipelineConfig, other: PipelineConfig) -> bool:
+    """True when only the decode settings differ: the running pipeline (and its tracks) can
+    keep going with the new decode settings."""
+    return dataclasses.replace(config, decode=other.decode) == other
 
 
 @dataclass(frozen=True)
@@ -75,7 +63,7 @@ class ViewResult:
 
 
 class InferenceWorker(QThread):
-    """Signals: result(ViewResult); engine_ready(PoseEngine); engine_failed(str, EngineConfig or
+    """Signals: result(ViewResult); engine_ready(PoseEngine); engine_failed(str, PipelineConfig or
     None): the engine could not be built, the previous one (whose config is given) keeps running;
     failed(str): a frame could not be processed. `rate` counts processed frames per second."""
 
@@ -84,13 +72,13 @@ class InferenceWorker(QThread):
     engine_failed = Signal(str, object)
     failed = Signal(str)
 
-    def __init__(self, mailbox: FrameMailbox, engine_config: EngineConfig, view: ViewOptions):
+    def __init__(self, mailbox: FrameMailbox, engine_config: PipelineConfig, view: ViewOptions):
         super().__init__()
         self.mailbox = mailbox
         self._lock = threading.Lock()  # guards the settings below
         # A lock of its own: encoding a video frame must not hold up set_view / set_panel.
         self._recorder_lock = threading.Lock()
-        self._pending_engine: EngineConfig | None = engine_config
+        self._pending_engine: PipelineConfig | None = engine_config
         self._view = view
         self._panel: PanelRequest | None = None
         self._recorder: PoseRecorder | None = None
@@ -98,10 +86,10 @@ class InferenceWorker(QThread):
         self._stop = threading.Event()
         self._pipeline: PosePipeline | None = None
         # The last frame, its poses and the engine config they were computed with.
-        self._last: tuple[CapturedFrame, FramePoses, EngineConfig] | None = None
+        self._last: tuple[CapturedFrame, FramePoses, PipelineConfig] | None = None
         self._epoch = -1
         self.engine: PoseEngine | None = None
-        self.engine_config: EngineConfig | None = None
+        self.engine_config: PipelineConfig | None = None
         self.rate = RateMeter()
 
     # --- settings, from the GUI thread ------------------------------------------------------
@@ -110,7 +98,7 @@ class InferenceWorker(QThread):
         """The pipeline frames currently run through (None until the first engine loads)."""
         return self._pipeline
 
-    def set_engine_config(self, config: EngineConfig) -> None:
+    def set_engine_config(self, config: PipelineConfig) -> None:
         with self._lock:
             self._pending_engine = config
             self._refresh = True
@@ -167,20 +155,19 @@ class InferenceWorker(QThread):
         if config is None or config == self.engine_config:
             return
         running = self.engine_config
-        if self._pipeline is not None and running is not None and config.same_pipeline_shape(running):
+        if self._pipeline is not None and running is not None and same_pipeline_shape(config, running):
             # Thresholds and max people only change decoding: tracks and filters carry on.
             self._pipeline.estimator.settings = config.decode
+            self._pipeline.config = config  # the header names the settings in force
             self.engine_config = config
             return
         if self.engine_config is None or (config.model, config.provider, config.threads) != (
             self.engine_config.model, self.engine_config.provider, self.engine_config.threads
         ):
-            engine = PoseEngine(config.model, provider=config.provider, threads=config.threads)
+            engine = config.engine()
         else:
             engine = self.engine
-        estimator = PoseEstimator(engine, config.resolution, config.decode)
-        smoother = PoseSmoother() if config.smoothing else None
-        self._pipeline = PosePipeline(estimator, PoseTracker(), smoother)
+        self._pipeline = config.build(engine=engine)
         self.engine, self.engine_config = engine, config
         self.engine_ready.emit(engine)
 
@@ -200,7 +187,9 @@ class InferenceWorker(QThread):
             panel, view = self._panel, self._view
             self._refresh = False  # this frame is shown with the current settings anyway
         features = panel.features if panel is not None else ()
-        poses = self._pipeline.process(captured.frame, features=features)
+        # The panel shows the full-frame pass's heatmaps or features: while it is open every
+        # frame runs that pass (tracked crops otherwise).
+        poses = self._pipeline.process(captured.frame, features=features, full_frame=panel is not None)
         self.rate.tick()
         with self._recorder_lock:
             if self._recorder is not None:
@@ -219,10 +208,12 @@ class InferenceWorker(QThread):
         features = panel.features if panel is not None else ()
         if config != self.engine_config:
             self._pipeline.reset()  # the same frame again must not look like zero elapsed time
-            poses = self._pipeline.process(captured.frame, features=features)
-        elif any(name not in poses.features for name in features):
+            poses = self._pipeline.process(captured.frame, features=features, full_frame=panel is not None)
+        elif (panel is not None and poses.heatmaps is None) or any(name not in poses.features for name in features):
             computed = self._pipeline.estimator.estimate(captured.frame.image, features)
-            poses = dataclasses.replace(poses, features=computed.features)
+            poses = dataclasses.replace(
+                poses, features=computed.features, heatmaps=computed.heatmaps, transform=computed.transform
+            )
         self._last = (captured, poses, self.engine_config)
         self._emit(captured, poses, view, panel, features, dict(poses.timings))
 

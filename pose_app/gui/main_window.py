@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pose_app.config import PipelineConfig
 from pose_app.engine import PoseEngine
 from pose_app.errors import PoseAppError
 from pose_app.export import PoseRecorder
@@ -39,7 +40,7 @@ from pose_app.gui.compose import PanelRequest, compose_view
 from pose_app.gui.controls import ControlsPanel
 from pose_app.gui.feature_panel import FeaturePanel
 from pose_app.gui.image_view import ImageView
-from pose_app.gui.inference_worker import EngineConfig, InferenceWorker, ViewOptions, ViewResult
+from pose_app.gui.inference_worker import InferenceWorker, ViewOptions, ViewResult
 from pose_app.gui.settings import (
     AppSettings,
     load_settings_file,
@@ -157,7 +158,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.controls.show_settings(settings)
         self.panel.show_settings(settings)
-        self.inference = InferenceWorker(self.mailbox, settings.engine_config(), self._view_options())
+        self.inference = InferenceWorker(self.mailbox, settings.pipeline_config(), self._view_options())
         self.inference.result.connect(self._show_result)
         self.inference.engine_ready.connect(self._engine_ready)
         self.inference.engine_failed.connect(self._engine_failed)
@@ -202,6 +203,7 @@ class MainWindow(QMainWindow):
 
         self.controls = ControlsPanel()
         self.controls.changed.connect(self._settings_edited)
+        self.controls.preset_chosen.connect(lambda preset: self.apply_settings(self.settings.with_preset(preset)))
         self.controls.open_model_requested.connect(self.choose_model_file)
         self.controls_dock = QDockWidget("Controls")
         self.controls_dock.setObjectName("controls")
@@ -386,14 +388,14 @@ class MainWindow(QMainWindow):
         """Make `settings` current: rebuild the engine only when its part changed. While recording
         the engine part stays as it is (the recording's header describes it)."""
         previous = self.settings
-        if self.recording_paths and settings.engine_config() != previous.engine_config():
-            settings = settings.with_engine_config(previous.engine_config())
+        if self.recording_paths and settings.pipeline_config() != previous.pipeline_config():
+            settings = settings.with_pipeline_config(previous.pipeline_config())
             self.statusBar().showMessage("Model and decoding settings stay fixed while recording.", 5000)
         self.settings = settings
         self.controls.show_settings(settings)
         self.panel.show_settings(settings)
-        if settings.engine_config() != previous.engine_config():
-            self.inference.set_engine_config(settings.engine_config())
+        if settings.pipeline_config() != previous.pipeline_config():
+            self.inference.set_engine_config(settings.pipeline_config())
         if (settings.model, settings.resolution) != (previous.model, previous.resolution):
             self._refresh_blocks()
         self.inference.set_view(self._view_options())
@@ -428,10 +430,10 @@ class MainWindow(QMainWindow):
         self.controls.set_running(f"{engine.provider_label} · {engine.info.name}")
         self._refresh_blocks()
 
-    def _engine_failed(self, message: str, running: EngineConfig | None) -> None:
+    def _engine_failed(self, message: str, running: PipelineConfig | None) -> None:
         """Say why, and show the settings of the engine that keeps running."""
         if running is not None:
-            self.settings = self.settings.with_engine_config(running)
+            self.settings = self.settings.with_pipeline_config(running)
             self.controls.show_settings(self.settings)
             message += f" — still running {self.engine.provider if self.engine else running.provider}"
         self.show_message(message)
@@ -521,7 +523,7 @@ class MainWindow(QMainWindow):
         if pipeline is None:
             raise PoseAppError("the model is still loading: try again in a moment")
         # The same header as `pose-app process` (inference runs on the unmirrored frame).
-        header = pipeline.settings_header()
+        header = pipeline.header()
         # A live source's frames arrive at the processing rate, not at the camera's: the video
         # plays at the rate measured now (files record every frame instead, see _set_capture_modes).
         video_fps = (self.inference.rate.rate() or None) if self.source_info.is_live else None

@@ -10,16 +10,20 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from pose_app.engine import DEFAULT_RESOLUTION
+from pose_app.config import PipelineConfig
 from pose_app.errors import PoseAppError
-from pose_app.estimator import DecodeSettings
 from pose_app.gui.compose import PanelRequest
-from pose_app.gui.inference_worker import EngineConfig
-from pose_app.model_files import DEFAULT_MODEL
 from pose_app.render import OverlayStyle
 
-_DECODE = DecodeSettings()
+_PIPELINE = PipelineConfig()
+_DECODE = _PIPELINE.decode
 _STYLE = OverlayStyle()
+# The pipeline settings the window stores, by their PipelineConfig names.
+PIPELINE_FIELDS = (
+    "preset", "model", "provider", "threads", "resolution", "max_poses", "min_pose_score",
+    "part_score_threshold", "nms_radius", "single_pose", "refine", "crop_resolution", "crop_flip",
+    "max_crops", "redetect_every", "smooth",
+)
 SETTINGS_GROUP = "pose-app"
 
 
@@ -27,16 +31,22 @@ SETTINGS_GROUP = "pose-app"
 class AppSettings:
     """Everything the user can set in the window. Plain values only, so QSettings can store it."""
 
-    model: str = DEFAULT_MODEL
-    provider: str = "auto"
-    threads: int = 0
-    resolution: int = DEFAULT_RESOLUTION
+    preset: str = _PIPELINE.preset
+    model: str = _PIPELINE.model
+    provider: str = _PIPELINE.provider
+    threads: int = _PIPELINE.threads
+    resolution: int = _PIPELINE.resolution
     max_poses: int = _DECODE.max_poses
     min_pose_score: float = _DECODE.min_pose_score
-    part_score: float = _DECODE.part_score_threshold
+    part_score_threshold: float = _DECODE.part_score_threshold
     nms_radius: float = _DECODE.nms_radius
     single_pose: bool = _DECODE.single_pose
-    smoothing: bool = True
+    refine: bool = _PIPELINE.refine
+    crop_resolution: int = _PIPELINE.crop_resolution
+    crop_flip: bool = _PIPELINE.crop_flip
+    max_crops: int = _PIPELINE.max_crops
+    redetect_every: int = _PIPELINE.redetect_every
+    smooth: bool = _PIPELINE.smooth
     keypoint_threshold: float = _STYLE.min_keypoint_score
     show_points: bool = _STYLE.points
     show_bones: bool = _STYLE.bones
@@ -58,24 +68,18 @@ class AppSettings:
     camera_height: int = 0
     camera_fps: int = 0
 
-    def engine_config(self) -> EngineConfig:
-        return EngineConfig(
-            model=self.model, provider=self.provider, threads=self.threads, resolution=self.resolution,
-            decode=DecodeSettings(max_poses=self.max_poses, min_pose_score=self.min_pose_score,
-                                  part_score_threshold=self.part_score, nms_radius=self.nms_radius,
-                                  single_pose=self.single_pose),
-            smoothing=self.smoothing,
-        )
+    def pipeline_config(self) -> PipelineConfig:
+        """The PipelineConfig of the window's pipeline settings."""
+        return PipelineConfig.from_settings({name: getattr(self, name) for name in PIPELINE_FIELDS})
 
-    def with_engine_config(self, config: EngineConfig) -> AppSettings:
-        """A copy whose engine, decoding and smoothing fields are those of `config`."""
-        decode = config.decode
-        return dataclasses.replace(
-            self, model=config.model, provider=config.provider, threads=config.threads,
-            resolution=config.resolution, max_poses=decode.max_poses, min_pose_score=decode.min_pose_score,
-            part_score=decode.part_score_threshold, nms_radius=decode.nms_radius,
-            single_pose=decode.single_pose, smoothing=config.smoothing,
-        )
+    def with_pipeline_config(self, config: PipelineConfig) -> AppSettings:
+        """A copy whose pipeline settings are those of `config`."""
+        values = config.settings()
+        return dataclasses.replace(self, **{name: values[name] for name in PIPELINE_FIELDS})
+
+    def with_preset(self, preset: str) -> AppSettings:
+        """A copy under another preset: the settings the preset decides take its values."""
+        return self.with_pipeline_config(self.pipeline_config().with_preset(preset))
 
     def overlay_style(self) -> OverlayStyle:
         return OverlayStyle(points=self.show_points, bones=self.show_bones, ids=self.show_ids,
