@@ -15,6 +15,7 @@ from pose_app.refine import (
     crop_batch,
     crop_input_size,
     crop_transform,
+    duplicates,
     merge_refined,
 )
 from pose_app.sources import read_image
@@ -103,14 +104,12 @@ def test_matching_picks_the_crop_pose_of_the_person_the_crop_was_cut_around():
     assert best_match(target, np.stack([refined_target, neighbour])) == 0
 
 
-def test_matching_prefers_the_person_to_a_faint_fragment_of_them():
-    target = standing_pose(100, 50, 300)
-    fragment = target.copy()
-    fragment[:, 2] = 0.1  # the same place, all low-score guesses: as similar as the person
-    fragment[:3, 2] = 0.9  # but for three confident keypoints
-    person = target + np.array([4.0, 3.0, 0.0], np.float32)
-    assert best_match(target, np.stack([fragment, person])) == 1
-    assert best_match(target, fragment[None]) is None
+def test_a_second_decoding_of_the_same_person_is_a_duplicate():
+    person = standing_pose(100, 50, 300)
+    second = person + np.array([2.0, 1.0, -0.2], np.float32)  # the same joints, decoded again
+    neighbour = standing_pose(400, 60, 300)
+    assert duplicates(np.stack([person, neighbour, second])).tolist() == [False, False, True]
+    assert duplicates(person[None]).tolist() == [False]
 
 
 def test_a_keypoint_the_crop_barely_sees_keeps_its_first_pass_position():
