@@ -130,9 +130,9 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, *, test_time_augment
     )
     group.add_argument("--max-crops", type=positive_int, help=f"most people refined per frame ({by_preset('max_crops')})")
     group.add_argument(
-        "--redetect-every", type=positive_int, metavar="N",
-        help="videos: full-frame pass every N frames, tracked crops in between; 1 = every frame "
-        f"({by_preset('redetect_every')})",
+        "--redetect-interval", dest="redetect_interval_s", type=non_negative_float, metavar="SECONDS",
+        help="videos: full-frame pass at most this far apart (and when someone is lost), crops "
+        f"following each person in between; 0 = every frame ({by_preset('redetect_interval_s')})",
     )
 
 

@@ -7,8 +7,8 @@ Two modes:
 - two-pass (still images, and every frame when tracked crops are off): the full-frame
   multi-person pass finds people, then the crop refiner re-runs the network on each of them;
 - tracked crops (videos, streams, cameras): the tracker predicts where each person is in the
-  next frame and only crops around those predictions run. The full-frame pass runs again every
-  `redetect_every` frames, when a crop loses its person or its confidence, when no one is
+  next frame and only crops around those predictions run. The full-frame pass runs again once
+  `redetect_interval_s` of media time has passed since the last one, when a crop loses its person or its confidence, when no one is
   tracked, or when the caller needs the full-frame outputs (heatmaps or feature maps for the
   GUI's panel). Per-frame cost then grows with the number of people, not with the frame size.
 """
@@ -33,13 +33,17 @@ from pose_app.tracking import PoseTracker
 if TYPE_CHECKING:
     from pose_app.config import PipelineConfig
 
+# Media times are rounded (Matroska: to the millisecond): an interval of 10 frames at 30 fps
+# must not become 11 because 0.333 < 1/3.
+TIME_TOLERANCE_S = 1e-3
+
 
 class PosePipeline:
     """estimator -> refiner -> tracker (ids become track ids) -> smoother (timestamps = frame.time_s).
 
     Without a tracker, ids stay detection indices and the smoother (which needs ids that
-    follow people) is not applied. `redetect_every` > 1 turns on tracked crops (needs a refiner
-    and a tracker); 0 or 1 runs the full-frame pass on every frame.
+    follow people) is not applied. `redetect_interval_s` > 0 turns on tracked crops (needs a
+    refiner and a tracker); 0 runs the full-frame pass on every frame.
     """
 
     def __init__(
@@ -48,28 +52,28 @@ class PosePipeline:
         refiner: CropRefiner | None = None,
         tracker: PoseTracker | None = None,
         smoother: PoseSmoother | None = None,
-        redetect_every: int = 0,
+        redetect_interval_s: float = 0.0,
         config: PipelineConfig | None = None,
     ):
         if smoother is not None and tracker is None:
             # Detection indices change meaning from frame to frame; smoothing over them would
             # blend different people.
             raise ValueError("smoothing needs tracking (ids that follow people)")
-        if redetect_every > 1 and (refiner is None or tracker is None):
+        if redetect_interval_s > 0 and (refiner is None or tracker is None):
             raise ValueError("tracked crops need crop refinement and tracking")
         self.estimator = estimator
         self.refiner = refiner
         self.tracker = tracker
         self.smoother = smoother
-        self.redetect_every = redetect_every
+        self.redetect_interval_s = redetect_interval_s
         self.config = config  # what built this pipeline: its header names these settings
-        self._frames_since_full_pass: int | None = None  # None: the next frame needs one
+        self._last_full_pass_s: float | None = None  # media time of the last one; None: the next frame needs one
         self.full_passes = 0  # frames that ran the full-frame pass (for tests and statistics)
 
     def process(self, frame: Frame, features: Sequence[str] = (), full_frame: bool = False) -> FramePoses:
         """Poses of one frame. `features` (feature maps) and `full_frame` (heatmaps) make this
         frame run the full-frame pass. Timings gain "track" (tracking and smoothing, seconds)."""
-        predicted = self._poses_to_follow(features, full_frame)
+        predicted = self._poses_to_follow(frame, features, full_frame)
         poses = self._follow(frame, predicted) if len(predicted) else self._detect(frame, features)
         if self.tracker is None:
             return poses
@@ -81,14 +85,15 @@ class PosePipeline:
         timings = dict(poses.timings, track=time.perf_counter() - start)
         return replace(poses, keypoints=keypoints, ids=ids, timings=timings)
 
-    def _poses_to_follow(self, features: Sequence[str], full_frame: bool) -> np.ndarray:
+    def _poses_to_follow(self, frame: Frame, features: Sequence[str], full_frame: bool) -> np.ndarray:
         """The tracks' predicted poses when this frame can run on crops only, else none."""
+        since = None if self._last_full_pass_s is None else frame.time_s - self._last_full_pass_s
         if (
-            self.redetect_every > 1
+            self.redetect_interval_s > 0
             and not features
             and not full_frame
-            and self._frames_since_full_pass is not None
-            and self._frames_since_full_pass + 1 < self.redetect_every
+            and since is not None
+            and 0 <= since < self.redetect_interval_s - TIME_TOLERANCE_S
         ):
             return self.tracker.predicted_poses()
         return np.zeros((0,))
@@ -97,11 +102,11 @@ class PosePipeline:
         """The full-frame pass, then each pose refined on its crop."""
         poses = self.estimator.estimate(frame.image, features)
         self.full_passes += 1
-        self._frames_since_full_pass = 0
+        self._last_full_pass_s = frame.time_s
         if self.refiner is None or not len(poses):
             return poses
         keypoints, scores, timings = self.refiner.refine(
-            frame.image, poses.keypoints, poses.scores, crop_scores=self.redetect_every > 1
+            frame.image, poses.keypoints, poses.scores, crop_scores=self.redetect_interval_s > 0
         )
         return replace(poses, keypoints=keypoints, scores=scores, timings={**poses.timings, **timings})
 
@@ -112,8 +117,8 @@ class PosePipeline:
         keypoints, scores, lost, timings = self.refiner.follow(frame.image, predicted)
         sure = scores >= self.estimator.settings.min_pose_score
         keypoints, scores = keypoints[sure], scores[sure]
-        redetect = lost or not sure.all() or not len(scores)
-        self._frames_since_full_pass = None if redetect else self._frames_since_full_pass + 1
+        if lost or not sure.all() or not len(scores):
+            self._last_full_pass_s = None  # look again on the next frame
         return FramePoses(
             keypoints=keypoints,
             scores=scores,
@@ -127,7 +132,7 @@ class PosePipeline:
     @property
     def mode(self) -> str:
         """How frames run: "tracked-crops", "two-pass" or "single-pass"."""
-        if self.redetect_every > 1:
+        if self.redetect_interval_s > 0:
             return "tracked-crops"
         return "two-pass" if self.refiner is not None else "single-pass"
 
@@ -154,7 +159,7 @@ class PosePipeline:
 
     def reset(self) -> None:
         """Forget tracks and filter state: call on a new source or after a seek."""
-        self._frames_since_full_pass = None
+        self._last_full_pass_s = None
         if self.tracker is not None:
             self.tracker.reset()
         if self.smoother is not None:

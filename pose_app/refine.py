@@ -108,22 +108,20 @@ def crop_batch(frame_bgr: np.ndarray, transforms: list[CropTransform], flip: boo
     views = 2 if flip else 1
     batch = np.empty((len(transforms) * views, 3, input_h, input_w), np.float32)
     image = as_bgr(frame_bgr)
+    frame_h, frame_w = image.shape[:2]
     for index, transform in enumerate(transforms):
-        # Cut the frame region first so the float conversion touches only the crop's pixels.
-        x0, y0, x1, y1 = transform.box
-        left, top = max(int(np.floor(x0)) - 1, 0), max(int(np.floor(y0)) - 1, 0)
-        right = min(int(np.ceil(x1)) + 1, image.shape[1])
-        bottom = min(int(np.ceil(y1)) + 1, image.shape[0])
-        affine = transform.affine()
-        if right <= left or bottom <= top:
-            crop = np.full((input_h, input_w, 3), PAD_VALUE, np.float32)
-        else:
-            affine[:, 2] += affine[:, :2] @ np.array([left, top], np.float64)
-            region = image[top:bottom, left:right].astype(np.float32)
-            crop = cv2.warpAffine(
-                region, affine, (input_w, input_h), flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_CONSTANT, borderValue=(PAD_VALUE,) * 3,
-            )
+        # Warped as uint8 (a large person's region in float would cost more than the network),
+        # padded with 128, then every pixel whose centre lies outside the frame set to exactly
+        # PAD_VALUE: only the one row or column of pixels straddling the frame's edge keeps a
+        # blend with 128 instead of 127.5.
+        crop = cv2.warpAffine(
+            image, transform.affine(), (input_w, input_h), flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT, borderValue=(round(PAD_VALUE),) * 3,
+        ).astype(np.float32)
+        (x0, y0), (x1, y1) = transform.to_input(np.array([[-0.5, -0.5], [frame_w - 0.5, frame_h - 0.5]]))
+        columns, rows = np.arange(input_w), np.arange(input_h)
+        crop[(rows < y0) | (rows > y1)] = PAD_VALUE
+        crop[:, (columns < x0) | (columns > x1)] = PAD_VALUE
         rgb = crop[:, :, ::-1].transpose(2, 0, 1)
         batch[index * views] = rgb
         if flip:

@@ -56,7 +56,7 @@ def test_bench_prints_a_table_and_saves_consistent_json(tmp_path, capsys):
 
 def test_bench_on_a_person_times_the_crops_between_full_frame_passes(walk_clip, capsys):
     assert main(["bench", "--video", str(walk_clip), "--frames", "20", "--presets", "balanced",
-                 "--redetect-every", "5", "--provider", "cpu"]) == 0
+                 "--redetect-interval", "0.166", "--provider", "cpu"]) == 0
     row = next(line.split() for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("balanced"))
     full_share, crops_p50 = row[4], float(row[7 + STAGES.index("crops")].split("/")[0])
     assert full_share == "20%" and crops_p50 > 0

@@ -28,7 +28,7 @@ def run_clip(pipeline, clip):
 
 
 def test_video_runs_the_full_frame_pass_on_its_schedule_and_crops_in_between(engine, walk_clip):
-    pipeline = PipelineConfig(model="posenet-075", redetect_every=5).build(engine=engine)
+    pipeline = PipelineConfig(model="posenet-075", redetect_interval_s=5 / 30).build(engine=engine)
     assert pipeline.mode == "tracked-crops"
     full_pass_frames, actors = run_clip(pipeline, walk_clip)
     assert set(range(0, 60, 5)) <= set(full_pass_frames)
@@ -38,7 +38,7 @@ def test_video_runs_the_full_frame_pass_on_its_schedule_and_crops_in_between(eng
 
 def test_video_redetects_when_a_person_leaves_or_hides_and_finds_a_newcomer(engine, people_clip):
     # B leaves after frame 29, C enters at frame 45, A is hidden on frames 50-54 (tests/media.py).
-    pipeline = PipelineConfig(model="posenet-075", redetect_every=7).build(engine=engine)
+    pipeline = PipelineConfig(model="posenet-075", redetect_interval_s=7 / 30).build(engine=engine)
     full_pass_frames, actors = run_clip(pipeline, people_clip)
     scheduled = set(range(0, 90, 7))
     assert {30, 31} & set(full_pass_frames), full_pass_frames  # B's crop lost her: look again
@@ -56,11 +56,11 @@ def test_video_redetects_when_a_person_leaves_or_hides_and_finds_a_newcomer(engi
 
 
 def test_every_frame_runs_the_full_frame_pass_when_asked_or_scheduled_so(engine, walk_clip):
-    every_frame = PipelineConfig(model="posenet-075", redetect_every=1).build(engine=engine)
+    every_frame = PipelineConfig(model="posenet-075", redetect_interval_s=0).build(engine=engine)
     assert every_frame.mode == "two-pass"
     assert run_clip(every_frame, walk_clip)[0] == list(range(60))
     # The GUI's panel needs the full-frame heatmaps: full_frame=True runs the pass every frame.
-    panel = PipelineConfig(model="posenet-075", redetect_every=10).build(engine=engine)
+    panel = PipelineConfig(model="posenet-075", redetect_interval_s=0.33).build(engine=engine)
     with open_source(str(walk_clip.path)) as source:
         for frame in list(iter(source.read, None))[:12]:
             poses = panel.process(frame, full_frame=True)

@@ -82,7 +82,7 @@ def test_video_to_every_output(tmp_path, capsys, walk_clip):
     # The preset and every setting it implies, by the options' names.
     assert header["preset"] == "balanced" and header["mode"] == "tracked-crops"
     assert (header["resolution"], header["crop_resolution"], header["crop_input_size"]) == (513, 257, [193, 257])
-    assert (header["refine"], header["redetect_every"], header["min_pose_score"]) == (True, 10, 0.25)
+    assert (header["refine"], header["redetect_interval_s"], header["min_pose_score"]) == (True, 0.33, 0.25)
     assert header["provider_notes"] == [] and header["gap_filled_max_frames"] == 0
     assert header["tracking"] is True and header["smoothed"] is True and header["frame_step"] == 5
     assert header["keypoint_names"] == list(KEYPOINT_NAMES)

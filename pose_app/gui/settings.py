@@ -22,7 +22,7 @@ _STYLE = OverlayStyle()
 PIPELINE_FIELDS = (
     "preset", "model", "provider", "threads", "resolution", "max_poses", "min_pose_score",
     "part_score_threshold", "nms_radius", "single_pose", "refine", "crop_resolution", "crop_flip",
-    "max_crops", "redetect_every", "smooth",
+    "max_crops", "redetect_interval_s", "smooth",
 )
 SETTINGS_GROUP = "pose-app"
 
@@ -45,7 +45,7 @@ class AppSettings:
     crop_resolution: int = _PIPELINE.crop_resolution
     crop_flip: bool = _PIPELINE.crop_flip
     max_crops: int = _PIPELINE.max_crops
-    redetect_every: int = _PIPELINE.redetect_every
+    redetect_interval_s: float = _PIPELINE.redetect_interval_s
     smooth: bool = _PIPELINE.smooth
     keypoint_threshold: float = _STYLE.min_keypoint_score
     show_points: bool = _STYLE.points
