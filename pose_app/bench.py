@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from pose_app.errors import PoseAppError
+from pose_app.refine import CROP_STAGES
 from pose_app.sources import Frame
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 # "crops" the crop refinement (cutting, one batched inference, decoding), "track" tracking plus
 # smoothing, "write" the CSV rows.
 STAGES = ("read", "preprocess", "inference", "decode", "crops", "track", "write", "total")
-CROP_STAGES = ("crop_preprocess", "crop_inference", "crop_decode")
 # A standing person's pose for the untimed crop warm-up (any pose gives a crop of the fixed size).
 WARM_UP_POSE = np.concatenate(
     [np.stack([np.full(17, 100.0), np.linspace(20.0, 200.0, 17)], axis=1), np.ones((17, 1))], axis=1

@@ -25,7 +25,7 @@ import numpy as np
 from pose_app.engine import snap_to_valid_size
 
 from pose_app.estimator import FramePoses, PoseEstimator
-from pose_app.refine import CropRefiner
+from pose_app.refine import CROP_STAGES, CropRefiner
 from pose_app.smoothing import PoseSmoother
 from pose_app.sources import Frame
 from pose_app.tracking import PoseTracker
@@ -33,6 +33,9 @@ from pose_app.tracking import PoseTracker
 if TYPE_CHECKING:
     from pose_app.config import PipelineConfig
 
+# The stages a frame's timings name, in order (tracking adds "track"); test-time augmentation
+# adds "merge".
+FRAME_STAGES = ("preprocess", "inference", "decode", *CROP_STAGES)
 # Media times are rounded (Matroska: to the millisecond): an interval of 10 frames at 30 fps
 # must not become 11 because 0.333 < 1/3.
 TIME_TOLERANCE_S = 1e-3
@@ -75,6 +78,8 @@ class PosePipeline:
         frame run the full-frame pass. Timings gain "track" (tracking and smoothing, seconds)."""
         predicted = self._poses_to_follow(frame, features, full_frame)
         poses = self._follow(frame, predicted) if len(predicted) else self._detect(frame, features)
+        # Every stage on every frame (0 where it did not run): averages over frames stay true.
+        poses = replace(poses, timings={**dict.fromkeys(FRAME_STAGES, 0.0), **poses.timings})
         if self.tracker is None:
             return poses
         start = time.perf_counter()

@@ -25,6 +25,10 @@ from pose_app.skeleton import FLIP_PERMUTATION, NUM_KEYPOINTS
 from pose_app.tracking import keypoint_boxes, object_keypoint_similarity, pose_similarity
 
 
+# The stages crop refinement reports in a frame's timings (seconds).
+CROP_STAGES = ("crop_preprocess", "crop_inference", "crop_decode")
+
+
 @dataclass(frozen=True)
 class CropSettings:
     """How crops around people are cut and run.

@@ -8,8 +8,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-# Latency stages from capture to display, in the order the status bar shows them.
-LATENCY_STAGES = ("queue", "preprocess", "inference", "decode", "track", "draw", "show")
+from pose_app.refine import CROP_STAGES
+
+# Latency stages from capture to display, in the order the status bar shows them ("crops": the
+# crop refinement's stages together).
+LATENCY_STAGES = ("queue", "preprocess", "inference", "decode", "crops", "track", "draw", "show")
 
 
 class RateMeter:
@@ -57,5 +60,8 @@ class LatencyMeter:
 
     def summary(self) -> str:
         """e.g. 'latency 41 ms (queue 1, preprocess 2, inference 25, ...)'."""
-        parts = [f"{stage} {self.seconds[stage] * 1000:.0f}" for stage in LATENCY_STAGES if stage in self.seconds]
+        shown = dict(self.seconds)
+        if any(stage in shown for stage in CROP_STAGES):
+            shown["crops"] = sum(shown.pop(stage, 0.0) for stage in CROP_STAGES)
+        parts = [f"{stage} {shown[stage] * 1000:.0f}" for stage in LATENCY_STAGES if stage in shown]
         return f"latency {self.total() * 1000:.0f} ms ({', '.join(parts)})" if parts else "latency -"
