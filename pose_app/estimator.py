@@ -11,7 +11,7 @@ import numpy as np
 
 from pose_app.decode import decode_multiple_poses, decode_single_pose
 from pose_app.engine import DEFAULT_RESOLUTION, FrameTransform, PoseEngine, check_resolution
-from pose_app.render import mirror_x
+from pose_app.render import unmirrored
 from pose_app.skeleton import FLIP_PERMUTATION, NUM_KEYPOINTS
 
 
@@ -168,7 +168,7 @@ class PoseEstimator:
                 features if primary is None else (),
             )
             if mirrored:  # back to the frame's x, and to the labels the frame would have
-                keypoints = mirror_x(keypoints[:, FLIP_PERMUTATION], frame_bgr.shape[1])
+                keypoints = unmirrored(keypoints, frame_bgr.shape[1])
             primary = primary or output
             views.append((keypoints, scores))
             for stage, seconds in {**output.timings, "decode": decode_seconds}.items():

@@ -8,7 +8,7 @@ every size).
 
 preprocess (person box -> crop geometry -> one batch of crops) -> inference (one onnxruntime
 run for all crops of a frame) -> postprocess (decode each crop, map back to frame pixels, keep
-the crop pose that matches the first-pass pose best by OKS).
+the crop pose that matches the first-pass pose best by OKS or box overlap).
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import numpy as np
 
 from pose_app.decode import MIN_KEYPOINT_SCORE
 from pose_app.engine import HEAD_OUTPUTS, PAD_VALUE, PoseEngine, as_bgr, snap_to_valid_size
-from pose_app.skeleton import FLIP_PERMUTATION, NUM_KEYPOINTS
+from pose_app.render import unmirrored
+from pose_app.skeleton import FLIP_PERMUTATION
 from pose_app.tracking import keypoint_boxes, object_keypoint_similarity, pose_similarity
 
 
@@ -133,23 +134,19 @@ def crop_batch(frame_bgr: np.ndarray, transforms: list[CropTransform], flip: boo
     return batch
 
 
-def merge_flipped(keypoints: np.ndarray, flipped: np.ndarray, input_width: int) -> np.ndarray:
-    """One pose (17, 3) from a crop and its mirror image's pose (crop-input pixels): the mirror
-    pose's x and left/right labels are restored, then positions are score-weighted means and
-    scores the mean."""
-    restored = flipped[list(FLIP_PERMUTATION)].copy()
-    restored[:, 0] = (input_width - 1) - restored[:, 0]
-    weights = np.stack([keypoints[:, 2], restored[:, 2]]) + 1e-9
-    xy = (np.stack([keypoints[:, :2], restored[:, :2]]) * weights[:, :, None]).sum(axis=0) / weights.sum(axis=0)[:, None]
-    return np.concatenate([xy, (keypoints[:, 2:] + restored[:, 2:]) / 2.0], axis=1).astype(np.float32)
+def average_views(keypoints: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """One pose (17, 3) from two views' poses of a person: score-weighted mean positions, mean scores."""
+    weights = np.stack([keypoints[:, 2], other[:, 2]]) + 1e-9  # 1e-9: both 0 still get a mean
+    xy = (np.stack([keypoints[:, :2], other[:, :2]]) * weights[:, :, None]).sum(axis=0) / weights.sum(axis=0)[:, None]
+    return np.concatenate([xy, (keypoints[:, 2:] + other[:, 2:]) / 2.0], axis=1).astype(np.float32)
 
 
 # A crop pose is the same person as the pose its crop was cut around when their similarity (the
 # larger of OKS and keypoint-box IoU, as for tracking) reaches this. Low on purpose: the crop is
 # centred on that person, and a coarse first-pass pose may be far from the refined joints
-# (coco-dev AP 0.386 at 0.1, 0.377 at 0.3 and 0.32 at 0.5, where more people kept coarse poses).
+# (coco-dev AP with posenet-075 at 353: 0.386 at 0.1, 0.377 at 0.3, 0.32 at 0.5, where more
+# people kept coarse poses).
 MIN_MATCH_SIMILARITY = 0.1
-
 
 # Two poses reaching this OKS are the same person (two decodings in a crop, or tracks that merged).
 DUPLICATE_OKS = 0.5
@@ -248,10 +245,9 @@ class CropRefiner:
         """Each crop pose merged with the mirror view's pose that matches it best (crop pixels)."""
         if not len(flipped):
             return keypoints
-        restored = flipped[:, list(FLIP_PERMUTATION)].copy()
-        restored[..., 0] = (self.input_size[0] - 1) - restored[..., 0]
+        restored = unmirrored(flipped, self.input_size[0])
         best = object_keypoint_similarity(keypoints, restored, MIN_KEYPOINT_SCORE).argmax(axis=1)
-        return np.stack([merge_flipped(keypoints[i], flipped[j], self.input_size[0]) for i, j in enumerate(best)])
+        return np.stack([average_views(keypoints[i], restored[j]) for i, j in enumerate(best)])
 
     def crop_poses(
         self, frame_bgr: np.ndarray, keypoints: np.ndarray

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from pose_app.decode import MIN_KEYPOINT_SCORE
-from pose_app.skeleton import SKELETON_EDGES
+from pose_app.skeleton import FLIP_PERMUTATION, SKELETON_EDGES
 
 if TYPE_CHECKING:
     from pose_app.estimator import FramePoses
@@ -51,6 +51,12 @@ def mirror_x(keypoints: np.ndarray, image_width: int) -> np.ndarray:
     flipped = keypoints.copy()
     flipped[..., 0] = (image_width - 1) - flipped[..., 0]
     return flipped
+
+
+def unmirrored(keypoints: np.ndarray, image_width: int) -> np.ndarray:
+    """Poses (P, 17, 3) decoded from a mirrored image, as the image itself shows them: x
+    mirrored back and left/right labels swapped back (the network labels by appearance)."""
+    return mirror_x(keypoints[:, FLIP_PERMUTATION], image_width)
 
 
 def _fixed_point(xy: np.ndarray, shift: int) -> np.ndarray:
