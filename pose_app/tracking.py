@@ -99,7 +99,7 @@ def pose_similarity(
     # cross) but falls to ~0 as soon as joints move more than their COCO falloff, which happens at
     # 10 fps or when a person entering the frame shows only 3-4 confident keypoints that change
     # from frame to frame; box IoU is blunt but survives both. Measured (see
-    # docs/readme-tracking.md): on people-one-by-one-768x432.mp4 max gave 13 ids for 6 people
+    # docs/tracking-and-smoothing.md): on people-one-by-one-768x432.mp4 max gave 13 ids for 6 people
     # where the mean 0.5 OKS + 0.5 IoU gave 17 (short fragments as people enter), and it kept the
     # ids of all 144 synthetic crossings (the mean: 140).
     boxes_a = keypoint_boxes(poses_a, min_keypoint_score)
