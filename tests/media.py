@@ -14,6 +14,7 @@ second for all of them); import the fixtures a test module needs from here.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,8 +23,12 @@ import cv2
 import numpy as np
 import pytest
 
+from pose_app.skeleton import KEYPOINT_INDEX, KEYPOINT_NAMES, NUM_KEYPOINTS, SKELETON_EDGES
+
 PHOTO = Path(__file__).resolve().parent / "data" / "astronaut.jpg"  # 384x384, public domain (NASA)
 BOARD_GREY = 128  # the occluding board's colour
+# The photo's keypoints and box, labelled by hand (see the file and tests/data/README.md).
+PHOTO_LABELS = PHOTO.with_name("astronaut-keypoints.json")
 
 
 @lru_cache(maxsize=None)
@@ -37,6 +42,21 @@ def photo() -> np.ndarray:
 @lru_cache(maxsize=64)
 def _scaled_photo(size: int) -> np.ndarray:
     return cv2.resize(photo(), (size, size), interpolation=cv2.INTER_AREA)
+
+
+@lru_cache(maxsize=None)
+def photo_labels() -> tuple[np.ndarray, np.ndarray]:
+    """The photo's hand labels: (17, 3) keypoints x, y, v in photo pixels (v 2: labelled, 0: not,
+    x and y then 0) and the person's box (x, y, width, height)."""
+    labels = json.loads(PHOTO_LABELS.read_text(encoding="utf-8"))
+    assert (labels["width"], labels["height"]) == photo().shape[1::-1], "labels of another photo size"
+    keypoints = np.zeros((NUM_KEYPOINTS, 3), np.float64)
+    for name, (x, y) in labels["keypoints"].items():
+        keypoints[KEYPOINT_INDEX[name]] = (x, y, 2)
+    keypoints.setflags(write=False)
+    box = np.asarray(labels["bbox"], np.float64)
+    box.setflags(write=False)
+    return keypoints, box
 
 
 def _lerp(pair: tuple[float, float], t: float) -> float:
@@ -68,6 +88,30 @@ class Actor:
         """(x0, y0, x1, y1) of the photo at frame `index`."""
         x0, y0, side = self.square(index)
         return x0, y0, x0 + side, y0 + side
+
+    def to_frame(self, index: int, photo_xy: np.ndarray) -> np.ndarray:
+        """Photo pixel coordinates (..., 2) -> frame pixels at frame `index` (pixel centres: the
+        photo is resized by side / 384 and its top left corner put at the square's)."""
+        x0, y0, side = self.square(index)
+        scale = side / photo().shape[1]
+        return (np.asarray(photo_xy, np.float64) + 0.5) * scale - 0.5 + (x0, y0)
+
+    def keypoints(self, index: int) -> np.ndarray:
+        """(17, 3) the photo's hand-labelled keypoints at frame `index`: x, y in frame pixels and
+        v (2 labelled, 0 not), before any clipping by the frame or covering by a board."""
+        labels, _ = photo_labels()
+        keypoints = labels.copy()
+        labelled = labels[:, 2] > 0
+        keypoints[labelled, :2] = self.to_frame(index, labels[labelled, :2])
+        return keypoints
+
+    def person_box(self, index: int) -> np.ndarray:
+        """(x0, y0, x1, y1) of the hand-labelled person box at frame `index`, in frame pixels
+        (box edges, so the corners are those of the outermost pixels)."""
+        _, (x, y, width, height) = photo_labels()
+        x0, y0, side = self.square(index)
+        scale = side / photo().shape[1]
+        return np.array([x0 + x * scale, y0 + y * scale, x0 + (x + width) * scale, y0 + (y + height) * scale])
 
 
 @dataclass(frozen=True)
@@ -118,6 +162,31 @@ class Medium:
                 return k
         return None
 
+    def boards(self, index: int, actor: int) -> list[tuple[int, int, int, int]]:
+        """(x0, y0, x1, y1) of the boards in front of `actor` at frame `index`, in frame pixels."""
+        x0, y0, side = self.actors[actor].square(index)
+        return [
+            (x0 + int(u0 * side), y0 + int(v0 * side), x0 + int(u1 * side), y0 + int(v1 * side))
+            for board in self.occluders if board.actor == actor and index in board.frames
+            for u0, v0, u1, v1 in [board.rect]
+        ]
+
+    def ground_truth(self, index: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(keypoints (17, 3), box (x, y, width, height)) of each visible actor at frame `index`,
+        from the photo's hand labels: keypoints outside the frame or behind a board are
+        unlabelled (v 0), the box is clipped to the frame."""
+        people = []
+        for k in self.people(index):
+            keypoints = self.actors[k].keypoints(index)
+            x, y = keypoints[:, 0], keypoints[:, 1]
+            hidden = (x < -0.5) | (x > self.width - 0.5) | (y < -0.5) | (y > self.height - 0.5)
+            for bx0, by0, bx1, by1 in self.boards(index, k):
+                hidden |= (x >= bx0 - 0.5) & (x <= bx1 + 0.5) & (y >= by0 - 0.5) & (y <= by1 + 0.5)
+            keypoints[hidden] = 0.0
+            box = np.clip(self.actors[k].person_box(index), 0, [self.width, self.height] * 2)
+            people.append((keypoints, np.concatenate([box[:2], box[2:] - box[:2]])))
+        return people
+
     def render(self, index: int) -> np.ndarray:
         """Frame `index` as BGR uint8 (what the file holds, before compression)."""
         shade = np.linspace(150, 110, self.height, dtype=np.float32).astype(np.uint8)
@@ -125,12 +194,8 @@ class Medium:
         for k in self.people(index):
             x0, y0, side = self.actors[k].square(index)
             _paste(canvas, _scaled_photo(side), x0, y0)
-            for board in self.occluders:
-                if board.actor == k and index in board.frames:
-                    u0, v0, u1, v1 = board.rect
-                    corner0 = (x0 + int(u0 * side), y0 + int(v0 * side))
-                    corner1 = (x0 + int(u1 * side), y0 + int(v1 * side))
-                    cv2.rectangle(canvas, corner0, corner1, (BOARD_GREY,) * 3, thickness=-1)
+            for bx0, by0, bx1, by1 in self.boards(index, k):
+                cv2.rectangle(canvas, (bx0, by0), (bx1, by1), (BOARD_GREY,) * 3, thickness=-1)
         return canvas
 
     def write(self, folder: Path) -> Medium:
@@ -230,3 +295,66 @@ def long_clip(tmp_path_factory) -> Medium:
 @pytest.fixture(scope="session")
 def group_image(tmp_path_factory) -> Medium:
     return _written(tmp_path_factory, GROUP)
+
+
+# Two people in a 640x360 JPEG; the one on the right is cut by the bottom edge (her box is clipped).
+DUO = Medium(
+    "duo-640x360.jpg", None, 640, 360, 0.0, 1,
+    actors=(
+        Actor(range(1), centre_x=(180, 180), top=(20, 20), size=(240, 240)),
+        Actor(range(1), centre_x=(470, 470), top=(120, 120), size=(280, 280)),
+    ),
+)
+LABELLED_STILLS = (GROUP, DUO)  # image ids 1 and 2
+
+
+def coco_ground_truth(stills: tuple[Medium, ...]) -> dict:
+    """COCO person keypoints of `stills` (image id i + 1 for stills[i], file_name its name), from
+    the photo's hand labels; area is the clipped person box's, as COCO's README allows for
+    converted labels."""
+    images, annotations = [], []
+    for image_id, still in enumerate(stills, start=1):
+        images.append({"id": image_id, "file_name": still.name, "width": still.width, "height": still.height})
+        for keypoints, box in still.ground_truth(0):
+            annotations.append({
+                "id": len(annotations) + 1, "image_id": image_id, "category_id": 1, "iscrowd": 0,
+                "bbox": [round(float(v), 2) for v in box], "area": round(float(box[2] * box[3]), 2),
+                "keypoints": [round(float(v), 2) for v in keypoints.reshape(-1)],
+                "num_keypoints": int(np.count_nonzero(keypoints[:, 2])),
+            })
+    category = {
+        "id": 1, "name": "person", "supercategory": "person", "keypoints": list(KEYPOINT_NAMES),
+        "skeleton": [[a + 1, b + 1] for a, b in SKELETON_EDGES],  # COCO's are 1-based
+    }
+    return {"images": images, "annotations": annotations, "categories": [category]}
+
+
+@dataclass(frozen=True)
+class LabelledSet:
+    """A COCO-format keypoint set laid out like ../shared/data/coco-dev: `folder`/images/ and
+    `folder`/person_keypoints.json."""
+
+    folder: Path
+    stills: tuple[Medium, ...]
+
+    @property
+    def images(self) -> Path:
+        return self.folder / "images"
+
+    @property
+    def annotations(self) -> Path:
+        return self.folder / "person_keypoints.json"
+
+
+@pytest.fixture(scope="session")
+def labelled_stills(tmp_path_factory) -> LabelledSet:
+    """GROUP and DUO with their hand-labelled people as a COCO keypoint set (5 people)."""
+    folder = tmp_path_factory.getbasetemp() / "labelled-stills"
+    if not (folder / "person_keypoints.json").exists():
+        (folder / "images").mkdir(parents=True, exist_ok=True)
+        stills = tuple(still.write(folder / "images") for still in LABELLED_STILLS)
+        partial = folder / "partial-person_keypoints.json"
+        partial.write_text(json.dumps(coco_ground_truth(stills), indent=1), encoding="utf-8")
+        partial.chmod(0o444)
+        partial.rename(folder / "person_keypoints.json")
+    return LabelledSet(folder, tuple(still.write(folder / "images") for still in LABELLED_STILLS))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import maximum_filter
 
-from conftest import MEDIA, requires_shared
+from media import group_image  # noqa: F401 - fixture
 from pose_app.decode import (
     build_part_score_queue,
     decode_multiple_poses,
@@ -314,11 +314,10 @@ def test_fields_that_break_the_contract_are_rejected():
         decode_multiple_poses(heatmaps, offsets, fwd, bwd, 0)
 
 
-@requires_shared
-def test_real_model_finds_the_skiers():
+def test_real_model_finds_the_three_people_of_the_group_image(group_image):
     # The app's own preprocessing and heads-only session, then the multi-person decoder.
     engine = PoseEngine("posenet-075", provider="cpu")
-    out = engine.infer(read_image(MEDIA / "skiers-multi-person.jpg"), 513)
+    out = engine.infer(read_image(group_image.path), 513)
     stride = engine.info.output_stride
     keypoints, scores = decode_multiple_poses(
         out.heatmaps, out.offsets, out.displacement_fwd, out.displacement_bwd, stride, min_pose_score=0.25
@@ -329,3 +328,7 @@ def test_real_model_finds_the_skiers():
     assert len(scores) >= 3, json.dumps(scores.tolist())
     assert confident.sum(axis=1).min() >= 5  # each kept pose has several sure keypoints
     assert np.all((xs > -stride) & (xs < resized_w + stride) & (ys > -stride) & (ys < resized_h + stride))
+    # One pose per person, each on its own photo (the decoder works in input pixels).
+    in_frame = np.concatenate([out.transform.to_frame(keypoints[..., :2]), keypoints[..., 2:]], axis=-1)
+    people = [group_image.actor_of(0, pose, min_score=0.5) for pose in in_frame]
+    assert sorted(people[:3]) == [0, 1, 2], people

@@ -14,7 +14,8 @@ from pose_app.engine import (
 )
 from pose_app.errors import PoseAppError
 from pose_app.estimator import DecodeSettings, PoseEstimator
-from conftest import MEDIA, requires_shared
+from pose_app.skeleton import KEYPOINT_INDEX
+from media import walk_clip  # noqa: F401 - fixture
 
 
 @pytest.fixture(scope="module")
@@ -140,12 +141,16 @@ def test_invalid_model_file_is_a_one_line_error(tmp_path, content):
         PoseEngine(tmp_path / "missing.onnx")
 
 
-@requires_shared
-def test_estimator_finds_the_walking_person_in_frame_pixels(engine):
-    capture = cv2.VideoCapture(str(MEDIA / "walk-640x480.mkv"))
+def first_frame(clip) -> np.ndarray:
+    capture = cv2.VideoCapture(str(clip))
     ok, frame = capture.read()
     capture.release()
     assert ok
+    return frame
+
+
+def test_estimator_finds_the_walking_person_in_frame_pixels(engine, walk_clip):
+    frame = first_frame(walk_clip)
     poses = PoseEstimator(engine, 353, DecodeSettings()).estimate(frame)
     assert len(poses) >= 1
     best = poses.keypoints[0]
@@ -153,17 +158,21 @@ def test_estimator_finds_the_walking_person_in_frame_pixels(engine):
     assert len(confident) >= 8
     assert np.all((confident[:, 0] >= 0) & (confident[:, 0] < 640))
     assert np.all((confident[:, 1] >= 0) & (confident[:, 1] < 480))
+    # In frame pixels, not the network input's: on the walker's photo, and her eyes and nose
+    # within a few pixels of where the hand labels put them (the photo is 300 px here).
+    assert walk_clip.actor_of(0, best) == 0
+    labels = walk_clip.actors[0].keypoints(0)
+    face = [KEYPOINT_INDEX[name] for name in ("nose", "left_eye", "right_eye")]
+    assert np.all(best[face, 2] > 0.5)
+    assert np.all(np.linalg.norm(best[face, :2] - labels[face, :2], axis=1) < 8.0)
     # The same frame at another resolution puts the keypoints within a few pixels.
     again = PoseEstimator(engine, 513, DecodeSettings()).estimate(frame).keypoints[0]
     both = (best[:, 2] > 0.5) & (again[:, 2] > 0.5)
     assert np.median(np.linalg.norm(best[both, :2] - again[both, :2], axis=1)) < 8.0
 
 
-@requires_shared
-def test_mirrored_input_keeps_anatomical_labels(engine):
-    capture = cv2.VideoCapture(str(MEDIA / "walk-640x480.mkv"))
-    ok, frame = capture.read()
-    capture.release()
+def test_mirrored_input_keeps_anatomical_labels(engine, walk_clip):
+    frame = first_frame(walk_clip)
     plain = PoseEstimator(engine, 353).estimate(frame).keypoints[0]
     mirrored = PoseEstimator(engine, 353, mirrored_input=True).estimate(cv2.flip(frame, 1)).keypoints[0]
     # Unflip the mirrored result's x: the same body part must come back under the same label.

@@ -7,8 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import COCO_DEV, requires_shared
+from media import group_image, labelled_stills  # noqa: F401 - fixtures
 from pose_app.cli import main
+from pose_app.config import PRESETS
 from pose_app.engine import PoseEngine
 from pose_app.estimator import PoseEstimator, merge_views
 from pose_app.errors import PoseAppError
@@ -174,48 +175,118 @@ def test_merge_views_averages_one_person_and_keeps_two_apart():
     assert scores[1] == pytest.approx(0.3) and keypoints[1, 0, 2] == pytest.approx(0.3)
 
 
-@requires_shared
-def test_mirrored_image_gives_the_same_poses_after_unflipping():
+def test_mirrored_image_gives_the_same_poses_after_unflipping(group_image):
     """The flip augmentation's premise: the model sees a mirrored person as the same person."""
-    image = cv2.imread(str(COCO_DEV / "images" / "000000000036.jpg"))
+    image = cv2.imread(str(group_image))
     engine = PoseEngine("posenet-075", provider="cpu")
-    poses = PoseEstimator(engine, 257).estimate(image)
-    mirrored = PoseEstimator(engine, 257, mirrored_input=True).estimate(cv2.flip(image, 1))
-    assert len(poses) >= 1 and len(mirrored) >= 1
-    first, first_mirrored = poses.keypoints[0], mirror_x(mirrored.keypoints, image.shape[1])[0]
-    confident = (first[:, 2] > 0.5) & (first_mirrored[:, 2] > 0.5)
-    assert confident.sum() >= 8
-    distances = np.linalg.norm(first[confident, :2] - first_mirrored[confident, :2], axis=1)
-    assert np.median(distances) < 0.03 * max(image.shape[:2])
-    # and without the estimator's relabelling the labels would disagree: each left keypoint of
-    # the mirrored view would land on the person's right one, far from the unmirrored view's.
-    unrelabelled = mirror_x(mirrored.keypoints[:, list(FLIP_PERMUTATION)], image.shape[1])[0]
+    # 353 of 854 px: the people are 80-120 px tall in the network input, as a COCO picture's
+    # are at 257 of 640 px.
+    poses = PoseEstimator(engine, 353).estimate(image)
+    mirrored = PoseEstimator(engine, 353, mirrored_input=True).estimate(cv2.flip(image, 1))
+    unflipped = mirror_x(mirrored.keypoints, image.shape[1])
+    # Without the estimator's relabelling the labels would disagree: each left keypoint of the
+    # mirrored view would land on the person's right one, far from the unmirrored view's.
+    unrelabelled = mirror_x(mirrored.keypoints[:, list(FLIP_PERMUTATION)], image.shape[1])
     sided = np.asarray(FLIP_PERMUTATION) != np.arange(len(FLIP_PERMUTATION))
-    confident_sided = sided & (first[:, 2] > 0.5) & (unrelabelled[:, 2] > 0.5)
-    assert confident_sided.sum() >= 4
-    swapped_distances = np.linalg.norm(first[confident_sided, :2] - unrelabelled[confident_sided, :2], axis=1)
-    assert np.median(swapped_distances) > 3 * np.median(distances)
+    for actor in range(len(group_image.actors)):  # each of the three people, in both views
+        found = [k for k, pose in enumerate(poses.keypoints) if group_image.actor_of(0, pose) == actor]
+        found_mirrored = [k for k, pose in enumerate(unflipped) if group_image.actor_of(0, pose) == actor]
+        assert found and found_mirrored, f"person {actor} missed"
+        pose, pose_mirrored = poses.keypoints[found[0]], unflipped[found_mirrored[0]]
+        confident = (pose[:, 2] > 0.5) & (pose_mirrored[:, 2] > 0.5)
+        assert confident.sum() >= 8
+        distances = np.linalg.norm(pose[confident, :2] - pose_mirrored[confident, :2], axis=1)
+        assert np.median(distances) < 0.03 * max(image.shape[:2])
+        swapped = unrelabelled[found_mirrored[0]]
+        confident_sided = sided & (pose[:, 2] > 0.5) & (swapped[:, 2] > 0.5)
+        assert confident_sided.sum() >= 4
+        swapped_distances = np.linalg.norm(pose[confident_sided, :2] - swapped[confident_sided, :2], axis=1)
+        assert np.median(swapped_distances) > 3 * np.median(distances)
 
 
-@requires_shared
-def test_eval_command_prints_ap_and_writes_detections(tmp_path, capsys):
+def printed_metric_rows(printed: str) -> dict[str, list[float]]:
+    """The AP and AR rows of `pose-app eval`'s table (OKS .5:.95, .50, .75, medium, large; n/a -> -1)."""
+    rows = {}
+    for kind in ("AP", "AR"):
+        row = re.search(rf"^{kind}((?:\s+(?:[\d.]+|n/a)){{5}})$", printed, re.MULTILINE)
+        assert row, printed
+        rows[kind] = [-1.0 if value == "n/a" else float(value) for value in row.group(1).split()]
+    return rows
+
+
+def test_eval_command_prints_ap_and_writes_detections(tmp_path, capsys, labelled_stills):
+    """Two generated stills whose five people carry hand-labelled keypoints (eyes, nose,
+    shoulders; tests/data/astronaut-keypoints.json), independent of any model."""
     out = tmp_path / "detections.json"
-    gt_path = COCO_DEV / "person_keypoints.json"
-    argv = ["eval", "--gt", str(gt_path), "--images", str(COCO_DEV / "images"), "--limit", "4",
-            "--resolution", "257", "--provider", "cpu", "--out", str(out)]
+    gt_path = labelled_stills.annotations
+    argv = ["eval", "--gt", str(gt_path), "--images", str(labelled_stills.images),
+            "--provider", "cpu", "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    ap_row = re.search(r"^AP\s+([\d.]+)\s+([\d.]+)", printed, re.MULTILINE)
-    assert ap_row, printed
-    printed_ap = float(ap_row.group(1))
-    assert 0.0 < printed_ap <= 1.0
+    assert "2 images, 5 people with keypoints" in printed
+    ap, ar = printed_metric_rows(printed)["AP"], printed_metric_rows(printed)["AR"]
+    # Every person is found where the labels put her (OKS >= 0.5, and >= 0.75 too: people of
+    # 200-300 px, sharp eyes) and no false positive outranks one; the stricter thresholds cost
+    # a little, as hand labels and the network disagree by a few pixels on the shoulders.
+    assert ap[1] == pytest.approx(1.0) and ar[1] == pytest.approx(1.0)
+    assert 0.6 < ap[0] < 1.0
+    assert ap[3] == -1.0 and ap[4] == pytest.approx(ap[0])  # all five are COCO "large" people
     assert re.search(r"inference [\d.]+", printed)
 
     records = json.loads(out.read_text())
-    first_ids = sorted(image["id"] for image in json.loads(gt_path.read_text())["images"])[:4]
-    assert records and {r["image_id"] for r in records} <= set(first_ids)
+    assert {r["image_id"] for r in records} == {1, 2}
     assert all(r["category_id"] == 1 and len(r["keypoints"]) == 51 and 0 <= r["score"] <= 1 for r in records)
-    assert coco_keypoint_ap(gt_path, records, first_ids)["AP"] == pytest.approx(printed_ap, abs=5e-4)
+    assert coco_keypoint_ap(gt_path, records)["AP"] == pytest.approx(ap[0], abs=5e-4)
+
+    # The same detections against labels with left and right swapped score far lower: AP
+    # measures where the keypoints are, against the hand labels.
+    swapped = json.loads(gt_path.read_text())
+    for annotation in swapped["annotations"]:
+        keypoints = np.asarray(annotation["keypoints"]).reshape(17, 3)
+        annotation["keypoints"] = keypoints[list(FLIP_PERMUTATION)].reshape(-1).tolist()
+    assert coco_keypoint_ap(swapped, records)["AP"] < 0.5 * ap[0]
+
+
+def test_eval_command_limit_runs_the_first_images_only(tmp_path, capsys, labelled_stills):
+    out = tmp_path / "detections.json"
+    argv = ["eval", "--gt", str(labelled_stills.annotations), "--images", str(labelled_stills.images),
+            "--limit", "1", "--resolution", "257", "--provider", "cpu", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "1 images, 3 people with keypoints" in printed
+    assert "resolution 257" in printed
+    printed_ap = printed_metric_rows(printed)["AP"][0]
+    assert 0.0 < printed_ap <= 1.0
+    records = json.loads(out.read_text())
+    assert records and {r["image_id"] for r in records} == {1}  # the group image, id 1
+    assert coco_keypoint_ap(labelled_stills.annotations, records, [1])["AP"] == pytest.approx(printed_ap, abs=5e-4)
+
+
+def test_eval_command_compares_every_preset(capsys, labelled_stills):
+    argv = ["eval", "--gt", str(labelled_stills.annotations), "--images", str(labelled_stills.images),
+            "--provider", "cpu", "--compare-presets"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("2 images, 5 people with keypoints\n")
+    rows = {
+        match["preset"]: match
+        for match in re.finditer(
+            r"^(?P<preset>\w+)\s+(?P<AP>[\d.]+)\s+(?P<AP50>[\d.]+)\s+(?P<AP_M>-?[\d.]+)\s+(?P<AP_L>[\d.]+)"
+            r"\s+(?P<AR>[\d.]+)\s+(?P<ms>[\d.]+)\s+(?P<pipeline>preset .*)$",
+            printed, re.MULTILINE,
+        )
+    }
+    assert list(rows) == list(PRESETS), printed
+    for preset, row in rows.items():
+        assert row["pipeline"].startswith(f"preset {preset}: ")
+        assert float(row["AP50"]) == pytest.approx(1.0)  # every preset finds the five people
+        assert 0.6 < float(row["AP"]) < 1.0 and float(row["AP"]) == pytest.approx(float(row["AP_L"]))
+        assert float(row["AP_M"]) == -1.0  # no medium people
+        assert float(row["ms"]) > 0
+    # Each row ran its own preset's pipeline (the other options given still apply: cpu).
+    assert "resolution 257" in rows["fast"]["pipeline"]
+    assert "posenet-075-s8" in rows["accurate"]["pipeline"] and "+ mirror" in rows["accurate"]["pipeline"]
+    assert all(" on cpu," in row["pipeline"] for row in rows.values())
 
 
 def test_eval_command_reports_a_missing_ground_truth(tmp_path, capsys):

@@ -1,5 +1,10 @@
 """ONNX export: torch == onnxruntime on real images, the output/metadata contract, and the
-committed assets/models/*.onnx being what the code produces now."""
+committed assets/models/*.onnx being what the code produces now.
+
+Google's weights come in two ways: converted from ../shared's TF.js files by models/convert.py
+(only where it is present: the tests that the committed files are that conversion), or read back
+from the committed ONNX files into the PyTorch PoseNet (everywhere: the export, the contract and
+the architecture need a real PoseNet, not these particular files)."""
 
 from __future__ import annotations
 
@@ -15,16 +20,14 @@ from onnx import numpy_helper
 
 from models.convert import pretrained_posenet
 from models.export_onnx import ASSETS_DIR, LICENSE, OUTPUT_NAMES, SHIPPED, export_onnx, metadata
-from models.posenet import PoseNet
+from models.posenet import PoseNet, PoseNetConfig
 from pose_app.engine import INPUT_NAME, PoseEngine, input_transform, preprocess
 from pose_app.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES
 from pose_app.sources import read_image
 
 from conftest import SHARED, requires_shared
+from media import group_image  # noqa: F401 - fixture
 
-pytestmark = requires_shared  # every test needs Google's weights from ../shared
-
-IMAGE = "000000000790.jpg"  # four people, 640x422
 # float32 rounding: torch and onnxruntime sum convolutions in different orders and are both about
 # 1e-4 px away from a float64 reference on the pixel-valued heads, so outputs are compared
 # relative to their range (measured up to 7e-5; kernels differ between CPUs, hence 2e-4).
@@ -32,11 +35,32 @@ IMAGE = "000000000790.jpg"  # four people, 640x422
 RELATIVE_TOLERANCE = 2e-4
 
 
-def real_input(shared: Path, resolution: int, stride: int) -> np.ndarray:
-    """A COCO image letterboxed like the app does: float32 [1,3,H,W], 0..255."""
-    frame = read_image(shared / "data" / "coco-dev" / "images" / IMAGE)
+@pytest.fixture(scope="module")
+def picture(group_image) -> np.ndarray:
+    """Three people, 854x480 (tests/media.py)."""
+    return read_image(group_image.path)
+
+
+def real_input(frame: np.ndarray, resolution: int, stride: int) -> np.ndarray:
+    """The picture letterboxed like the app does: float32 [1,3,H,W], 0..255."""
     height, width = frame.shape[:2]
     return preprocess(frame, input_transform(width, height, resolution, stride))
+
+
+def committed_posenet(model_name: str) -> PoseNet:
+    """The PyTorch PoseNet with the weights of the committed assets/models/<model_name>.onnx
+    (its width and output stride from the file's metadata), in eval mode."""
+    proto = onnx.load(ASSETS_DIR / f"{model_name}.onnx")
+    props = {p.key: p.value for p in proto.metadata_props}
+    model = PoseNet(PoseNetConfig(float(props["width_multiplier"]), int(props["output_stride"])))
+    # The exporter names each weight after the module path inside OnnxPoseNet ("model.<name>").
+    state = {
+        t.name.removeprefix("model."): torch.from_numpy(numpy_helper.to_array(t).copy())
+        for t in proto.graph.initializer
+        if t.name.startswith("model.")
+    }
+    model.load_state_dict(state, strict=True)  # every parameter, nothing else
+    return model.eval()
 
 
 def torch_outputs(model: PoseNet, image: np.ndarray) -> list[np.ndarray]:
@@ -60,25 +84,36 @@ def assert_outputs_match(expected: list[np.ndarray], actual: list[np.ndarray]) -
         assert float(np.abs(a - e).max()) < RELATIVE_TOLERANCE * scale, name
 
 
+def export_075(model: PoseNet, folder: Path) -> Path:
+    _, _, source = SHIPPED["posenet-075"]
+    return export_onnx(
+        model, folder / "posenet-075.onnx", model_name="posenet-075", weights_source=source, license=LICENSE
+    )
+
+
 @pytest.fixture(scope="module")
 def model_075() -> PoseNet:
-    return pretrained_posenet("posenet-075", weights_root=SHARED / "weights")
+    """Google's posenet-075 weights, read back from the committed ONNX file."""
+    return committed_posenet("posenet-075")
 
 
 @pytest.fixture(scope="module")
 def exported_075(model_075: PoseNet, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _, _, source = SHIPPED["posenet-075"]
-    path = tmp_path_factory.mktemp("onnx") / "posenet-075.onnx"
-    return export_onnx(
-        model_075, path, model_name="posenet-075", weights_source=source, license=LICENSE
-    )
+    return export_075(model_075, tmp_path_factory.mktemp("onnx"))
+
+
+@pytest.fixture(scope="module")
+def google_075() -> PoseNet:
+    """Google's posenet-075 weights converted from ../shared's TF.js checkpoint (tests that use it
+    are marked requires_shared)."""
+    return pretrained_posenet("posenet-075", weights_root=SHARED / "weights")
 
 
 @pytest.mark.parametrize("resolution", [353, 225])
 def test_torch_and_onnxruntime_agree_on_real_image(
-    shared_dir: Path, model_075: PoseNet, exported_075: Path, resolution: int
+    picture: np.ndarray, model_075: PoseNet, exported_075: Path, resolution: int
 ) -> None:
-    image = real_input(shared_dir, resolution, 16)
+    image = real_input(picture, resolution, 16)
     assert image.shape[2] != image.shape[3]  # non-square: H and W are both dynamic
     expected = torch_outputs(model_075, image)
     actual = ort_outputs(exported_075, image)
@@ -88,14 +123,14 @@ def test_torch_and_onnxruntime_agree_on_real_image(
 
 
 def test_outputs_follow_the_contract(
-    shared_dir: Path, model_075: PoseNet, exported_075: Path
+    picture: np.ndarray, model_075: PoseNet, exported_075: Path
 ) -> None:
     proto = onnx.load(exported_075)
     onnx.checker.check_model(proto, full_check=True)
     assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
     assert [i.name for i in proto.graph.input] == ["image"]
     assert [o.name for o in proto.graph.output] == list(OUTPUT_NAMES)
-    image = np.concatenate([real_input(shared_dir, 257, 16)] * 2)  # batch of 2
+    image = np.concatenate([real_input(picture, 257, 16)] * 2)  # batch of 2
     outputs = dict(zip(OUTPUT_NAMES, ort_outputs(exported_075, image)))
     _, _, height, width = image.shape
     h, w = (height - 1) // 16 + 1, (width - 1) // 16 + 1
@@ -110,14 +145,13 @@ def test_outputs_follow_the_contract(
         assert outputs[block["name"]].shape == (2, block["channels"], side_h, side_w)
 
 
-def test_the_app_engine_runs_a_fresh_export(shared_dir: Path, exported_075: Path) -> None:
+def test_the_app_engine_runs_a_fresh_export(picture: np.ndarray, exported_075: Path) -> None:
     # The exporter names its input and heads after the engine's constants: the engine loads the
     # file, finds every head and feature output, and returns what onnxruntime computes.
     engine = PoseEngine(exported_075, provider="cpu", threads=1)
     assert [block.name for block in engine.info.feature_blocks] == list(OUTPUT_NAMES[4:])
-    frame = read_image(shared_dir / "data" / "coco-dev" / "images" / IMAGE)
-    out = engine.infer(frame, 257, features=("feature_13",))
-    expected = ort_outputs(exported_075, real_input(shared_dir, 257, 16))
+    out = engine.infer(picture, 257, features=("feature_13",))
+    expected = ort_outputs(exported_075, real_input(picture, 257, 16))
     fetched = {"heatmaps": out.heatmaps, "offsets": out.offsets, "feature_13": out.features["feature_13"]}
     for name, actual in fetched.items():
         scale = max(1.0, float(np.abs(actual).max()))
@@ -147,22 +181,53 @@ def initializers(path: Path) -> dict[str, np.ndarray]:
     return {t.name: numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
 
 
-def test_committed_default_model_equals_a_fresh_export(exported_075: Path) -> None:
-    committed = ASSETS_DIR / "posenet-075.onnx"
-    fresh, shipped = initializers(exported_075), initializers(committed)
+def assert_same_model_file(fresh_path: Path, committed: Path) -> None:
+    """Same weights under the same names, and the same graph (op by op)."""
+    fresh, shipped = initializers(fresh_path), initializers(committed)
     assert fresh.keys() == shipped.keys()
     for name, array in fresh.items():
         np.testing.assert_array_equal(shipped[name], array, err_msg=name)
-    ops = [[n.op_type for n in onnx.load(p).graph.node] for p in (exported_075, committed)]
+    ops = [[n.op_type for n in onnx.load(p).graph.node] for p in (fresh_path, committed)]
     assert ops[0] == ops[1]
 
 
+def test_exporting_the_committed_weights_gives_the_committed_default_model(exported_075: Path) -> None:
+    # The committed file's weights, through the PyTorch module and the exporter of today, come
+    # back as the committed file: nothing in PoseNet or export_onnx changed the graph, and the
+    # exporter stores every weight as it is.
+    assert_same_model_file(exported_075, ASSETS_DIR / "posenet-075.onnx")
+
+
+@requires_shared
+def test_committed_default_model_equals_a_fresh_export(google_075: PoseNet, tmp_path: Path) -> None:
+    # ... and those weights are Google's, as models/convert.py converts them now.
+    assert_same_model_file(export_075(google_075, tmp_path), ASSETS_DIR / "posenet-075.onnx")
+
+
 @pytest.mark.parametrize("model_name", list(SHIPPED))
-def test_committed_models_compute_what_the_code_does(shared_dir: Path, model_name: str) -> None:
-    pretrained, output_stride, source = SHIPPED[model_name]
-    model = pretrained_posenet(pretrained, output_stride, shared_dir / "weights")
+def test_committed_models_compute_what_the_pytorch_posenet_does(picture: np.ndarray, model_name: str) -> None:
+    # The architecture (strides, dilations, padding, heads) of models/posenet.py at the committed
+    # file's width and output stride, with its weights, computes what the file does.
+    _, output_stride, source = SHIPPED[model_name]
+    model = committed_posenet(model_name)
+    assert model.config.output_stride == output_stride
     path = ASSETS_DIR / f"{model_name}.onnx"
     props = {p.key: p.value for p in onnx.load(path).metadata_props}
     assert props == metadata(model, model_name, source, LICENSE)
-    image = real_input(shared_dir, 257, output_stride)
+    image = real_input(picture, 257, output_stride)
+    expected = torch_outputs(model, image)
+    assert_outputs_match(expected, ort_outputs(path, image))
+    assert expected[0].max() > 0.9  # Google's weights: the people light the heatmaps up
+
+
+@requires_shared
+@pytest.mark.parametrize("model_name", list(SHIPPED))
+def test_committed_models_compute_what_the_code_does(picture: np.ndarray, model_name: str) -> None:
+    # Google's TF.js weights, converted by models/convert.py now, compute what the committed files do.
+    pretrained, output_stride, source = SHIPPED[model_name]
+    model = pretrained_posenet(pretrained, output_stride, SHARED / "weights")
+    path = ASSETS_DIR / f"{model_name}.onnx"
+    props = {p.key: p.value for p in onnx.load(path).metadata_props}
+    assert props == metadata(model, model_name, source, LICENSE)
+    image = real_input(picture, 257, output_stride)
     assert_outputs_match(torch_outputs(model, image), ort_outputs(path, image))

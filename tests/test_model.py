@@ -1,4 +1,8 @@
-"""The PyTorch PoseNet: architecture, output sizes, feature blocks and strict weight conversion."""
+"""The PyTorch PoseNet: architecture, output sizes, feature blocks and strict weight conversion.
+
+The converter's checks run on TF.js weight files this module writes in Google's layouts (names,
+TF shapes, raw float32 files, graph nodes, as in ../shared/weights) from a randomly initialised
+PoseNet; that Google's own files load is tested where ../shared is present."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -87,18 +92,137 @@ def test_network_is_trainable() -> None:
     assert float(grads["conv0.weight"].abs().sum()) > 0
 
 
+# Google's TF.js layouts, written out here independently of models/convert.py (checked against
+# the files in ../shared/weights): TF variable names per conv, TF weight shapes [kh, kw, in, out]
+# (depthwise [kh, kw, C, 1]), and in graph models the folded biases under a second MobilenetV1/.
+HEADS = ("heatmap", "offset", "displacement_fwd", "displacement_bwd")
+
+
+def tf_variables(model: PoseNet, graph: bool) -> list[tuple[str, np.ndarray]]:
+    """(TF name, array in TF layout) of every weight and bias of `model`, as Google names them in
+    a checkpoint (graph=False) or a graph model (graph=True)."""
+    params = {name: p.detach().numpy() for name, p in model.named_parameters()}
+    scope = "MobilenetV1/MobilenetV1" if graph else "MobilenetV1"
+    convs = [("conv0", "Conv2d_0", False)]
+    for i in range(1, 14):
+        convs += [(f"blocks.{i - 1}.depthwise", f"Conv2d_{i}_depthwise", True)]
+        convs += [(f"blocks.{i - 1}.pointwise", f"Conv2d_{i}_pointwise", False)]
+    variables = []
+    for module, tf_scope, depthwise in convs:
+        weight = params[f"{module}.weight"]  # torch [out, in, kh, kw]; depthwise [C, 1, kh, kw]
+        tf_weight = weight.transpose(2, 3, 0, 1) if depthwise else weight.transpose(2, 3, 1, 0)
+        weight_name = "depthwise_weights" if depthwise else "weights"
+        bias_name = ("depthwise_bias" if depthwise else "Conv2D_bias") if graph else "biases"
+        variables += [(f"MobilenetV1/{tf_scope}/{weight_name}", tf_weight)]
+        variables += [(f"{scope}/{tf_scope}/{bias_name}", params[f"{module}.bias"])]
+    for head in HEADS:  # PoseNet's second set of heads; the module has the head's name
+        weight = params[f"{head}.weight"].transpose(2, 3, 1, 0)
+        variables += [(f"MobilenetV1/{head}_2/weights", weight)]
+        variables += [(f"MobilenetV1/{head}_2/{'Conv2D_bias' if graph else 'biases'}", params[f"{head}.bias"])]
+    return variables
+
+
+def write_checkpoint(model: PoseNet, folder: Path) -> Path:
+    """`model` as a TF.js checkpoint folder like Google's: manifest.json {name: {filename, shape}}
+    and one raw little-endian float32 file per variable ("/" -> "_"), plus the unused `_1` heads."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    variables = tf_variables(model, graph=False)
+    unused = [(name.replace("_2/", "_1/"), rng.normal(size=array.shape)) for name, array in variables if "_2/" in name]
+    manifest = {}
+    for name, array in variables + unused:
+        filename = name.replace("/", "_")
+        (folder / filename).write_bytes(np.ascontiguousarray(array, "<f4").tobytes())
+        manifest[name] = {"filename": filename, "shape": list(array.shape)}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+# TF.js PoseNet's graph models, per conv of the backbone (conv0, then each block's depthwise conv;
+# pointwise convs and heads are 1x1, stride 1): (stride, dilation). Stride 8: block 6 loses its
+# stride, blocks 7-13 dilate by 2 (Google's model-stride8.json).
+GRAPH_GEOMETRY = {
+    16: [(2, 1), (1, 1), (2, 1), (1, 1), (2, 1), (1, 1), (2, 1)] + [(1, 1)] * 7,
+    8: [(2, 1), (1, 1), (2, 1), (1, 1), (2, 1), (1, 1), (1, 1)] + [(1, 2)] * 7,
+}
+
+
+def write_graph_model(model: PoseNet, folder: Path) -> Path:
+    """`model`'s weights as a TF.js graph model folder like Google's posenet 0.50 one: one shard
+    with every tensor back to back, and model-stride16.json and model-stride8.json whose conv
+    nodes carry the strides and dilations of GRAPH_GEOMETRY (TF.js writes Conv2D dilations as
+    [1, d, d, 1] and depthwise ones as [d, d, 1, 1])."""
+    folder.mkdir(parents=True)
+    variables = tf_variables(model, graph=True)
+    (folder / "group1-shard1of1.bin").write_bytes(
+        b"".join(np.ascontiguousarray(array, "<f4").tobytes() for _, array in variables)
+    )
+    entries = [{"name": name, "shape": list(array.shape), "dtype": "float32"} for name, array in variables]
+    manifest = [{"paths": ["group1-shard1of1.bin"], "weights": entries}]
+    weights = [name for name, _ in variables if not name.endswith(("bias", "biases"))]
+    for output_stride, geometry in GRAPH_GEOMETRY.items():
+        nodes = [{"name": "sub_2", "op": "Placeholder", "attr": {}}]
+        nodes += [{"name": name, "op": "Const", "attr": {}} for name, _ in variables]
+        previous = "sub_2"
+        for weight in weights:
+            layer = weight.split("/")[1]
+            depthwise = layer.endswith("_depthwise")
+            stride, dilation = (1, 1)
+            if layer == "Conv2d_0" or depthwise:
+                stride, dilation = geometry[int(layer.split("_")[1])]
+            dilations = [dilation, dilation, 1, 1] if depthwise else [1, dilation, dilation, 1]
+            node = {
+                "name": f"{weight}/conv", "op": "DepthwiseConv2dNative" if depthwise else "Conv2D",
+                "input": [previous, weight],
+                "attr": {
+                    "strides": {"list": {"i": ["1", str(stride), str(stride), "1"]}},
+                    "dilations": {"list": {"i": [str(d) for d in dilations]}},
+                    "padding": {"s": "U0FNRQ=="},
+                },
+            }
+            nodes.append(node)
+            if "_2/" not in weight:
+                previous = node["name"]
+        graph = {"format": "graph-model", "modelTopology": {"node": nodes}, "weightsManifest": manifest}
+        (folder / f"model-stride{output_stride}.json").write_text(json.dumps(graph))
+    return folder
+
+
+def random_posenet(width: float, seed: int = 0) -> PoseNet:
+    torch.manual_seed(seed)
+    return PoseNet(PoseNetConfig(width, 16)).eval()
+
+
+def assert_same_weights(loaded: PoseNet, written: PoseNet) -> None:
+    expected = written.state_dict()
+    assert loaded.state_dict().keys() == expected.keys()
+    for name, value in loaded.state_dict().items():
+        torch.testing.assert_close(value, expected[name], rtol=0, atol=0, msg=name)
+
+
+def test_a_checkpoint_in_googles_layout_loads_every_weight_in_place(tmp_path: Path) -> None:
+    written = random_posenet(0.75)
+    write_checkpoint(written, tmp_path / CHECKPOINT_075)
+    for output_stride in (16, 8):
+        model = pretrained_posenet("posenet-075", output_stride, tmp_path)
+        assert model.config.output_stride == output_stride and not model.training
+        assert_same_weights(model, written)
+
+
+def test_a_graph_model_in_googles_layout_loads_every_weight_in_place(tmp_path: Path) -> None:
+    written = random_posenet(0.5, seed=1)
+    write_graph_model(written, tmp_path / GRAPH_050)
+    for output_stride in (16, 8):
+        model = pretrained_posenet("posenet-050", output_stride, tmp_path)
+        assert model.config.output_stride == output_stride and not model.training
+        assert model.heatmap.weight.shape == (17, 256, 1, 1)
+        assert_same_weights(model, written)
+
+
 @pytest.fixture
-def checkpoint_copy(shared_dir: Path, tmp_path: Path) -> Path:
-    """A writable copy of the 0.75 checkpoint folder (tensor files linked, manifest copied)."""
-    source = shared_dir / "weights" / CHECKPOINT_075
-    copy = tmp_path / CHECKPOINT_075
-    copy.mkdir()
-    for file in source.iterdir():
-        if file.name == "manifest.json":
-            shutil.copy(file, copy / file.name)
-        else:
-            (copy / file.name).symlink_to(file)
-    return copy
+def checkpoint_copy(tmp_path: Path) -> Path:
+    """A writable 0.75 checkpoint folder in Google's layout (random weights)."""
+    return write_checkpoint(random_posenet(0.75), tmp_path / CHECKPOINT_075)
 
 
 def edit_json(path: Path, edit) -> None:
@@ -109,6 +233,7 @@ def edit_json(path: Path, edit) -> None:
 
 @pytest.mark.parametrize(("name", "channels"), [("posenet-075", 384), ("posenet-050", 256)])
 def test_both_weight_sources_load(shared_dir: Path, name: str, channels: int) -> None:
+    """Google's own files, as ../shared holds them."""
     for output_stride in (16, 8):
         model = pretrained_posenet(name, output_stride, shared_dir / "weights")
         assert model.config.output_stride == output_stride
@@ -154,7 +279,19 @@ def test_unused_tensor_is_named(checkpoint_copy: Path) -> None:
         pretrained_posenet("posenet-075", weights_root=checkpoint_copy.parent)
 
 
+def test_graph_geometry_is_checked_in_a_written_graph_model(tmp_path: Path) -> None:
+    write_graph_model(random_posenet(0.5), tmp_path / "written" / GRAPH_050)
+    copy = tmp_path / GRAPH_050
+    copy.mkdir()
+    (copy / "group1-shard1of1.bin").symlink_to(tmp_path / "written" / GRAPH_050 / "group1-shard1of1.bin")
+    # The stride-8 graph posing as the stride-16 one: its dilations disagree with the config.
+    shutil.copy(tmp_path / "written" / GRAPH_050 / "model-stride8.json", copy / "model-stride16.json")
+    with pytest.raises(WeightConversionError, match="Conv2d_6_depthwise.*\\(1, 1\\).*\\(2, 1\\)"):
+        pretrained_posenet("posenet-050", 16, weights_root=tmp_path)
+
+
 def test_graph_geometry_is_checked(shared_dir: Path, tmp_path: Path) -> None:
+    """Google's stride-8 graph: also checks that PoseNetConfig's stride-8 layout is TF.js's."""
     source = shared_dir / "weights" / GRAPH_050
     copy = tmp_path / GRAPH_050
     copy.mkdir()

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from media import labelled_stills  # noqa: F401 - fixture
 from models.accuracy import Target, evaluate_model, head_sizes, largest_people, pck_hits, predict_in_box
 from models.speed import main as speed_main
 from models.speed import time_infer
@@ -47,6 +48,18 @@ def test_default_model_localises_the_largest_person(shared_dir: Path) -> None:
     assert result.centre_baseline_pck < 0.1
     assert result.pck > PCK_FLOOR_075
     assert result.pck > 5 * result.centre_baseline_pck
+
+
+def test_default_model_localises_the_hand_labelled_people(labelled_stills) -> None:
+    """The same measurement end to end on the generated stills: the largest person of each holds
+    hand-labelled eyes, nose and shoulders (no ears, so the head size is twice the eye distance
+    and a hit must lie within one eye distance, about 25 px here)."""
+    targets = largest_people(labelled_stills.folder)
+    assert [t.image_path.name for t in targets] == [still.name for still in labelled_stills.stills]
+    result = evaluate_model("posenet-075", targets, resolution=353)
+    assert (result.people, result.keypoints) == (2, 10)
+    assert result.centre_baseline_pck < 0.1
+    assert result.pck > PCK_FLOOR_075
 
 
 def test_unreadable_image_is_a_clear_app_error(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ keypoints agree with the float model's on real COCO images, and the quantiser re
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,15 @@ import pytest
 from onnx import numpy_helper
 
 from models.accuracy import largest_people, predict_in_box
-from models.quantize import FLOAT_MODEL, INT8_MODEL, calibration_paths, quantize_model, quantized_metadata
+from media import PHOTO, labelled_stills  # noqa: F401 - fixture
+from models.quantize import (
+    CALIBRATION_IMAGES,
+    FLOAT_MODEL,
+    INT8_MODEL,
+    calibration_paths,
+    quantize_model,
+    quantized_metadata,
+)
 from pose_app.engine import PoseEngine
 from pose_app.errors import PoseAppError
 
@@ -94,16 +103,25 @@ def test_int8_keypoints_agree_with_float_on_coco(shared_dir: Path) -> None:
     assert (shifts < NEAR_PX).mean() >= NEAR_FRACTION
 
 
-def test_quantizer_reproduces_the_committed_weights(shared_dir: Path, tmp_path: Path) -> None:
+def test_quantizer_reproduces_the_committed_weights(tmp_path: Path, labelled_stills) -> None:
     # Per-channel weight quantisation depends on the float weights only, so even a 3-image
-    # calibration must give the committed file's int8 weights bit for bit.
-    images = calibration_paths(shared_dir / "data" / "coco-train" / "images", 3)
+    # calibration, on pictures other than the committed file's 100 COCO train images, must give
+    # its int8 weights bit for bit.
+    folder = tmp_path / "calibration"
+    folder.mkdir()
+    for path in [PHOTO, *(still.path for still in labelled_stills.stills)]:
+        shutil.copy(path, folder / path.name)
+    images = calibration_paths(folder, 3)
+    assert len(images) == 3
     rebuilt = quantize_model(FLOAT_MODEL, tmp_path / "int8.onnx", images)
     committed_weights, rebuilt_weights = int8_weights(INT8_MODEL), int8_weights(rebuilt)
     assert sum(w.ndim == 4 for w in committed_weights.values()) == 31  # every conv's weights
     assert rebuilt_weights.keys() == committed_weights.keys()
     assert all(np.array_equal(rebuilt_weights[k], committed_weights[k]) for k in committed_weights)
-    assert "MinMax calibration on 3 COCO train images" in metadata(rebuilt)["weights_source"]
+    assert "MinMax calibration on 3 images from calibration" in metadata(rebuilt)["weights_source"]
+    # The default calibration folder (../shared's COCO train images) is named as such.
+    coco = quantized_metadata(metadata(FLOAT_MODEL), "qdq", [CALIBRATION_IMAGES / f"{i}.jpg" for i in range(3)])
+    assert coco["weights_source"].endswith("MinMax calibration on 3 COCO train images)")
 
 
 def test_weights_source_names_the_calibration_folder(tmp_path: Path) -> None:

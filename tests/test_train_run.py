@@ -1,5 +1,9 @@
 """End-to-end training on CPU: overfit two COCO images (with an interruption and --resume),
-then export the checkpoint and run it in the app's onnxruntime engine; keep the best epoch."""
+then export the checkpoint and run it in the app's onnxruntime engine; keep the best epoch.
+
+Those runs start from Google's TF.js weights and score AP on COCO, so they need ../shared. The
+command-line checks and the augmentation replay run on the generated stills with hand-labelled
+people (tests/media.py) instead."""
 
 import json
 
@@ -11,11 +15,18 @@ pytest.importorskip("torchvision")
 pytest.importorskip("pycocotools")
 
 from conftest import COCO_DEV, COCO_TRAIN, requires_shared  # noqa: E402
+from media import labelled_stills  # noqa: E402, F401 - fixture
 
 from models.train.__main__ import main  # noqa: E402
 from models.train.trainer import BEST_CHECKPOINT, HISTORY_FILE, LAST_CHECKPOINT, load_checkpoint  # noqa: E402
 
-pytestmark = [requires_shared, pytest.mark.shared, pytest.mark.slow]
+
+def on_shared_data(test):
+    """Marks a test of a real run: Google's TF.js weights and COCO from ../shared, minutes of CPU."""
+    for mark in (requires_shared, pytest.mark.shared, pytest.mark.slow):
+        test = mark(test)
+    return test
+
 
 ANN = COCO_TRAIN / "person_keypoints.json"
 IMAGES = COCO_TRAIN / "images"
@@ -61,6 +72,7 @@ def overfit_run(tmp_path_factory):
     return out, exported
 
 
+@on_shared_data
 def test_resume_continues_the_interrupted_run(overfit_run):
     out, _ = overfit_run
     history = json.loads((out / HISTORY_FILE).read_text())
@@ -74,6 +86,7 @@ def test_resume_continues_the_interrupted_run(overfit_run):
     assert load_checkpoint(out / BEST_CHECKPOINT)["epoch"] == EPOCHS
 
 
+@on_shared_data
 def test_overfitting_two_images_drives_the_loss_down_and_finds_their_people(overfit_run):
     out, _ = overfit_run
     history = json.loads((out / HISTORY_FILE).read_text())
@@ -88,6 +101,7 @@ def test_overfitting_two_images_drives_the_loss_down_and_finds_their_people(over
     assert history[-1]["val"]["AP"] > history[0]["val"]["AP"]
 
 
+@on_shared_data
 def test_export_runs_in_the_app_engine_like_the_checkpoint(overfit_run):
     from models.train.evaluation import TorchEngine
     from models.train.trainer import model_from_checkpoint
@@ -110,6 +124,7 @@ def test_export_runs_in_the_app_engine_like_the_checkpoint(overfit_run):
     np.testing.assert_allclose(app_output.offsets, torch_output.offsets, atol=1e-2)
 
 
+@on_shared_data
 def test_best_checkpoint_keeps_the_pretrained_weights_when_training_ruins_them(tmp_path):
     """A learning rate of 1 wrecks the network in one step; best.pt and the default export
     (--export-from best) must then hold the untouched pretrained weights of epoch 0."""
@@ -147,22 +162,23 @@ def test_best_checkpoint_keeps_the_pretrained_weights_when_training_ruins_them(t
     )
 
 
-def test_exporting_the_best_epoch_without_validation_fails_before_training(tmp_path, capsys):
-    args = ["--data", str(COCO_DEV / "images"), "--ann", str(COCO_DEV / "person_keypoints.json"),
+def test_exporting_the_best_epoch_without_validation_fails_before_training(tmp_path, capsys, labelled_stills):
+    args = ["--data", str(labelled_stills.images), "--ann", str(labelled_stills.annotations),
             "--out", str(tmp_path), "--export", str(tmp_path / "m.onnx")]
     assert main(args) == 2
     assert "--export-from best needs a validation set" in capsys.readouterr().err
     assert not (tmp_path / LAST_CHECKPOINT).exists()
 
 
-def test_val_every_below_one_is_rejected_up_front(tmp_path, capsys):
-    args = ["--data", str(COCO_DEV / "images"), "--ann", str(COCO_DEV / "person_keypoints.json"),
-            "--val-ann", str(COCO_DEV / "person_keypoints.json"), "--val-every", "0", "--out", str(tmp_path)]
+def test_val_every_below_one_is_rejected_up_front(tmp_path, capsys, labelled_stills):
+    args = ["--data", str(labelled_stills.images), "--ann", str(labelled_stills.annotations),
+            "--val-ann", str(labelled_stills.annotations), "--val-every", "0", "--out", str(tmp_path)]
     assert main(args) == 2
     assert "--val-every must be >= 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / LAST_CHECKPOINT).exists()
 
 
+@on_shared_data
 def test_resume_warns_about_changed_settings_it_ignores(overfit_run, capsys):
     out, _ = overfit_run
     threads = torch.get_num_threads()
@@ -190,13 +206,13 @@ def test_an_empty_scaler_state_from_a_cpu_run_leaves_an_enabled_scaler_fresh():
     assert enabled.state_dict()["scale"] == 8.0
 
 
-def test_a_resumed_epoch_draws_the_augmentation_of_an_uninterrupted_run(tmp_path):
+def test_a_resumed_epoch_draws_the_augmentation_of_an_uninterrupted_run(tmp_path, labelled_stills):
     """Epoch 2's augmented batches are the same whether epoch 1 ran in this process or not."""
     from models.train.trainer import TrainConfig, Trainer
 
     config = TrainConfig(
-        data=str(IMAGES), ann=str(ANN), out=str(tmp_path), init="scratch", width=0.5, epochs=2,
-        batch_size=2, input_size=129, max_images=2,
+        data=str(labelled_stills.images), ann=str(labelled_stills.annotations), out=str(tmp_path),
+        init="scratch", width=0.5, epochs=2, batch_size=2, input_size=129, max_images=2,
     )
 
     def epoch_images(trainer) -> list:
