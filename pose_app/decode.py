@@ -16,6 +16,24 @@ Multi-person decoding follows the PoseNet paper (Papandreou et al., 2018) and TF
 ``decodeMultiplePoses``: the candidate queue, root suppression and pose scores are vectorised;
 only the 16-edge walk of each accepted pose is sequential, on Python scalars (numpy calls on
 one point at a time would cost more than the arithmetic).
+
+Tracing: ``decode_multiple_poses(..., trace=[])`` appends one small dict per decoding event to the
+list (``"event"`` names it; points are input-pixel ``(y, x)``), for ``explain.decoding_walk``:
+
+- ``queue``: the root candidates best first: ``scores``, ``keypoint_ids``, ``cells (N, 2)``,
+  ``points_yx (N, 2)``;
+- ``root``: a candidate starts pose ``pose``: ``candidate`` (queue index), ``keypoint``,
+  ``point_yx``, ``score``, ``cell``;
+- ``edge``: part-tree edge ``edge`` followed to keypoint ``target``: ``source_yx``,
+  ``source_cell``, ``displacement_yx``, ``landing_yx``, ``refined_yx`` (one point per refinement
+  step), ``cells`` (the cell read at each step), ``point_yx``, ``cell``, ``score``;
+- ``pose``: pose ``pose`` accepted: ``points_yx (17, 2)``, ``keypoint_scores (17,)``;
+- ``suppress``: the candidates (queue indices, not yet suppressed, the root excluded) within the
+  NMS radius of pose ``pose``'s keypoint of their kind: ``pose``, ``candidates``;
+- ``scores``: ``pose_scores`` in acceptance order, ``kept`` (acceptance indices in output
+  order), ``min_pose_score``.
+
+With ``trace=None`` (the default) nothing is recorded and results and speed are unchanged.
 """
 
 from __future__ import annotations
@@ -146,23 +164,37 @@ def traverse_edge_to_target(
     cell_points: np.ndarray,
     displacements: np.ndarray,
     output_stride: int,
+    trace: list | None = None,
 ) -> tuple[float, float, float, tuple[int, int]]:
     """Follow edge ``edge``'s displacement from a decoded source keypoint to keypoint ``target_id``.
 
     Keypoints are ``(y, x, score, nearest cell)``. The displacement is read at the source's
     nearest cell; the landing point is then replaced OFFSET_REFINE_STEPS times by where its
     nearest cell sees the target (``cell_points``); the target's score is the heatmap at the
-    final point's nearest cell.
+    final point's nearest cell. ``trace``: see the module docstring.
     """
     map_shape = heatmaps.shape[1:]
     source_y, source_x, _, (i, j) = source
-    y = source_y + displacements.item(edge, i, j)
-    x = source_x + displacements.item(NUM_PART_TREE_EDGES + edge, i, j)
+    displacement_y = displacements.item(edge, i, j)
+    displacement_x = displacements.item(NUM_PART_TREE_EDGES + edge, i, j)
+    y, x = source_y + displacement_y, source_x + displacement_x
+    landing_yx = (y, x)
+    refined = [] if trace is not None else None
     for _ in range(OFFSET_REFINE_STEPS):
         i, j = nearest_cell_of_point(y, x, output_stride, map_shape)
         y, x = cell_points.item(target_id, i, j, 0), cell_points.item(target_id, i, j, 1)
+        if refined is not None:
+            refined.append(((y, x), (i, j)))
     cell = nearest_cell_of_point(y, x, output_stride, map_shape)
-    return y, x, heatmaps.item(target_id, *cell), cell
+    score = heatmaps.item(target_id, *cell)
+    if trace is not None:
+        trace.append({
+            "event": "edge", "edge": edge, "target": target_id, "source_yx": (source_y, source_x),
+            "source_cell": source[3], "displacement_yx": (displacement_y, displacement_x),
+            "landing_yx": landing_yx, "refined_yx": [point for point, _ in refined],
+            "cells": [read for _, read in refined], "point_yx": (y, x), "cell": cell, "score": score,
+        })
+    return y, x, score, cell
 
 
 def decode_pose_from_root(
@@ -174,6 +206,7 @@ def decode_pose_from_root(
     displacement_fwd: np.ndarray,
     displacement_bwd: np.ndarray,
     output_stride: int,
+    trace: list | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One whole pose grown from a root keypoint along the part tree (TF.js decodePose).
 
@@ -188,7 +221,7 @@ def decode_pose_from_root(
         if source_id in decoded and target_id not in decoded:
             decoded[target_id] = traverse_edge_to_target(
                 decoded[source_id], edge, target_id, heatmaps, cell_points,
-                displacement_fwd if forward else displacement_bwd, output_stride,
+                displacement_fwd if forward else displacement_bwd, output_stride, trace,
             )
     pose = np.array([decoded[k][:3] for k in range(NUM_KEYPOINTS)], dtype=np.float32)
     return pose[:, :2], pose[:, 2]
@@ -212,6 +245,7 @@ def decode_poses_greedily(
     part_score_threshold: float,
     nms_radius: float,
     local_maximum_radius: int,
+    trace: list | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pop root candidates best first, skip those within ``nms_radius`` of the same keypoint of
     an accepted pose, decode the rest, until ``max_poses``.
@@ -223,6 +257,9 @@ def decode_poses_greedily(
     )
     cell_points = keypoint_points_of_cells(offsets, output_stride)
     roots_yx = cell_points[root_ids, root_cells[:, 0], root_cells[:, 1]]
+    if trace is not None:
+        trace.append({"event": "queue", "scores": root_scores, "keypoint_ids": root_ids,
+                      "cells": root_cells, "points_yx": roots_yx})
     # Suppressing every candidate near each accepted pose at once leaves, at any time, the
     # first unsuppressed candidate as the next root.
     suppressed = np.zeros(len(root_ids), bool)
@@ -231,11 +268,22 @@ def decode_poses_greedily(
     num_poses = 0
     while num_poses < max_poses and not suppressed.all():
         root = int(np.argmin(suppressed))
+        if trace is not None:
+            trace.append({"event": "root", "pose": num_poses, "candidate": root,
+                          "keypoint": int(root_ids[root]), "point_yx": tuple(roots_yx[root].tolist()),
+                          "score": float(root_scores[root]), "cell": tuple(root_cells[root].tolist())})
         points_yx[num_poses], keypoint_scores[num_poses] = decode_pose_from_root(
             int(root_ids[root]), tuple(roots_yx[root].tolist()), float(root_scores[root]),
-            heatmaps, cell_points, displacement_fwd, displacement_bwd, output_stride,
+            heatmaps, cell_points, displacement_fwd, displacement_bwd, output_stride, trace,
         )
-        suppressed |= roots_near_same_keypoint(root_ids, roots_yx, points_yx[num_poses], nms_radius)
+        near = roots_near_same_keypoint(root_ids, roots_yx, points_yx[num_poses], nms_radius)
+        if trace is not None:
+            trace.append({"event": "pose", "pose": num_poses, "points_yx": points_yx[num_poses].copy(),
+                          "keypoint_scores": keypoint_scores[num_poses].copy()})
+            newly = near & ~suppressed
+            newly[root] = False
+            trace.append({"event": "suppress", "pose": num_poses, "candidates": np.flatnonzero(newly)})
+        suppressed |= near
         suppressed[root] = True
         num_poses += 1
     return points_yx[:num_poses], keypoint_scores[:num_poses]
@@ -286,6 +334,7 @@ def decode_multiple_poses(
     nms_radius: float = 20.0,
     local_maximum_radius: int = 1,
     min_pose_score: float = 0.0,
+    trace: list | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode up to ``max_poses`` people (PoseNet's greedy bottom-up decoding, as in TF.js).
 
@@ -300,6 +349,8 @@ def decode_multiple_poses(
     - ``min_pose_score`` (0 keeps all): decoded poses scoring below this are then dropped (they
       still count towards ``max_poses`` and still suppress later roots, as in TF.js, where this
       filter runs on the decoder's output).
+    - ``trace``: a list to append the decoding's events to (see the module docstring); None
+      (the default) records nothing.
 
     Returns ``keypoints float32 (P, 17, 3)`` (x, y, score in input pixels) and ``scores float32
     (P,)`` sorted descending; a pose's score is the mean of its non-overlapped keypoint scores.
@@ -313,9 +364,12 @@ def decode_multiple_poses(
         )
     points_yx, keypoint_scores = decode_poses_greedily(
         heatmaps, offsets, displacement_fwd, displacement_bwd, output_stride,
-        max_poses, part_score_threshold, nms_radius, local_maximum_radius,
+        max_poses, part_score_threshold, nms_radius, local_maximum_radius, trace,
     )
     pose_scores = instance_scores(points_yx, keypoint_scores, nms_radius).astype(np.float32)
     kept = np.flatnonzero(pose_scores >= min_pose_score)
     kept = kept[np.argsort(-pose_scores[kept], kind="stable")]
+    if trace is not None:
+        trace.append({"event": "scores", "pose_scores": pose_scores, "kept": kept,
+                      "min_pose_score": min_pose_score})
     return keypoints_xy_score(points_yx[kept], keypoint_scores[kept]), pose_scores[kept]
