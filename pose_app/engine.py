@@ -296,6 +296,12 @@ class PoseEngine:
         raise PoseAppError("onnxruntime offers no usable execution provider")
 
     @property
+    def onnx_model(self) -> onnx.ModelProto:
+        """The loaded ONNX model, shared with the sessions' source: read its graph and
+        initializers (e.g. explain.first_conv_filters), never modify it."""
+        return self._model
+
+    @property
     def provider_label(self) -> str:
         """What runs, for status lines: e.g. 'cpu' or 'cpu (cuda failed to initialise ...)'."""
         return self.provider if not self.provider_notes else f"{self.provider} ({'; '.join(self.provider_notes)})"
