@@ -326,12 +326,16 @@ class LatestFrameReader:
     consumer always gets the current picture instead of an ever-growing backlog.
 
     capture: anything with read() -> (ok, image) and release(), e.g. cv2.VideoCapture.
+    frame_step: only every frame_step-th frame the capture delivers (index 0, step, 2 step...)
+    is kept; the others are read and dropped.
     """
 
-    def __init__(self, capture: Any, name: str, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, capture: Any, name: str, clock: Callable[[], float] = time.monotonic, frame_step: int = 1):
+        _check_frame_step(frame_step)
         self._capture = capture
         self._name = name
         self._clock = clock
+        self._step = frame_step
         self._condition = threading.Condition()
         self._latest: Frame | None = None
         self._delivered_index = -1
@@ -361,10 +365,11 @@ class LatestFrameReader:
                     self._ended = True
                     self._condition.notify_all()
                     return
-                if self._start_time is None:
-                    self._start_time = now
-                self._latest = Frame(image, index, now - self._start_time, self._name)
-                self._condition.notify_all()
+                if index % self._step == 0:
+                    if self._start_time is None:
+                        self._start_time = now
+                    self._latest = Frame(image, index, now - self._start_time, self._name)
+                    self._condition.notify_all()
             index += 1
 
     def _has_new_frame(self) -> bool:
@@ -402,7 +407,7 @@ def _quiet_open(spec: str | int, backend: int | None = None) -> cv2.VideoCapture
 class _LiveSource(_ClosingSource):
     """A capture read with LatestFrameReader (cameras and live stream URLs)."""
 
-    def _start_live(self, capture: cv2.VideoCapture, name: str) -> None:
+    def _start_live(self, capture: cv2.VideoCapture, name: str, frame_step: int) -> None:
         ok, first = capture.read()
         if not ok or first is None:
             capture.release()
@@ -417,7 +422,7 @@ class _LiveSource(_ClosingSource):
             is_live=True,
             is_still=False,
         )
-        self._reader = LatestFrameReader(capture, name)
+        self._reader = LatestFrameReader(capture, name, frame_step=frame_step)
 
     def read(self) -> Frame | None:
         return self._reader.read()
@@ -431,7 +436,8 @@ class _LiveSource(_ClosingSource):
 
 class CameraSource(_LiveSource):
     """A local camera by index, optionally asking for a size and frame rate (the camera may
-    choose the nearest it supports; info reports what it delivers)."""
+    choose the nearest it supports; info reports what it delivers). frame_step: deliver only
+    every frame_step-th frame the camera delivers."""
 
     def __init__(
         self,
@@ -440,7 +446,9 @@ class CameraSource(_LiveSource):
         height: int | None = None,
         fps: float | None = None,
         backend: int | None = None,
+        frame_step: int = 1,
     ):
+        _check_frame_step(frame_step)
         name = f"camera {index}"
         capture = _quiet_open(index, backend)
         if not capture.isOpened():
@@ -449,18 +457,20 @@ class CameraSource(_LiveSource):
         for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width), (cv2.CAP_PROP_FRAME_HEIGHT, height), (cv2.CAP_PROP_FPS, fps)):
             if value:
                 capture.set(prop, value)
-        self._start_live(capture, name)
+        self._start_live(capture, name, frame_step)
 
 
 class StreamSource(_LiveSource):
-    """A live network stream (rtsp://, rtmp://, udp://...): newest frame first, never a backlog."""
+    """A live network stream (rtsp://, rtmp://, udp://...): newest frame first, never a backlog.
+    frame_step: deliver only every frame_step-th frame the stream delivers."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, frame_step: int = 1):
+        _check_frame_step(frame_step)
         capture = _quiet_open(url)
         if not capture.isOpened():
             capture.release()
             raise PoseAppError(f"cannot open stream {url}")
-        self._start_live(capture, url)
+        self._start_live(capture, url, frame_step)
 
 
 def _camera_name(index: int) -> str:
@@ -515,13 +525,13 @@ def expand_inputs(specs: Sequence[str]) -> list[str]:
 def open_source(spec: str | int, frame_step: int = 1, **camera_options: Any) -> FrameSource:
     """A camera index (0 or "0"), URL, video file, image file or image folder -> its source.
 
-    frame_step: for files, deliver every n-th frame. camera_options: CameraSource's width,
-    height, fps, backend.
+    frame_step: deliver every n-th frame (numbered as the source numbers them). camera_options:
+    CameraSource's width, height, fps, backend.
     """
     if is_camera_index(spec):
-        return CameraSource(int(spec), **camera_options)
+        return CameraSource(int(spec), frame_step=frame_step, **camera_options)
     if is_live_url(spec):
-        return StreamSource(spec)
+        return StreamSource(spec, frame_step)
     if is_url(spec):
         return VideoFileSource(spec, frame_step)
     path = Path(spec).expanduser()

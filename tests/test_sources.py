@@ -11,7 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
+from cameras import FileAsCamera
 from media import group_image, walk_clip  # noqa: F401 - pytest fixtures
+from pose_app import sources
 from pose_app.errors import PoseAppError, one_line
 from pose_app.process import expected_frames
 from pose_app.sources import (
@@ -187,6 +189,16 @@ def test_unavailable_camera_is_a_clear_error():
         CameraSource(99)
     with pytest.raises(PoseAppError, match="camera 99"):
         open_source("99")
+
+
+def test_a_camera_delivers_every_nth_frame_with_the_cameras_frame_numbers(walk_clip, monkeypatch):
+    monkeypatch.setattr(sources, "_quiet_open", lambda spec, backend=None: FileAsCamera(walk_clip.path, fps=60))
+    with open_source(0, frame_step=4) as source:
+        assert isinstance(source, CameraSource) and source.info.is_live
+        indices = [frame.index for frame in iter(source.read, None)]
+    # 59 frames after the one the camera opened with; a slow reader may miss some, never a step.
+    assert len(indices) >= 5 and indices == sorted(set(indices))
+    assert all(index % 4 == 0 for index in indices), indices
 
 
 class FakeCapture:
