@@ -108,7 +108,7 @@ def stage_stats(seconds: np.ndarray) -> StageStats:
 
 def bench_one(video: Path, config: PipelineConfig, frames: int) -> BenchResult:
     """Run the app's pipeline for `config` over the first `frames` frames of `video` and time every stage."""
-    from pose_app.export import PoseRecorder
+    from pose_app.recorder import PoseRecorder
     from pose_app.sources import open_source
 
     pipeline = config.build()
@@ -254,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
     print("full: share of frames that ran the full-frame pass (the others ran on tracked crops only)")
     print("peak MiB: process peak RSS so far (ru_maxrss), so it never drops from one row to the next")
     if args.json is not None:
-        from pose_app.export import write_json_file
+        from pose_app.formats import write_json_file
 
         write_json_file(args.json, indent=2, payload={
             "machine": info,

@@ -20,7 +20,7 @@ import numpy as np
 
 from pose_app.config import PRESETS
 from pose_app.errors import PoseAppError
-from pose_app.export import coco_keypoint_records, write_json_file
+from pose_app.formats import coco_keypoint_records, write_json_file
 from pose_app.sources import Frame, read_image
 
 if TYPE_CHECKING:

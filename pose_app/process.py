@@ -167,7 +167,8 @@ def plan_outputs(specs: list[str], args: argparse.Namespace) -> list[dict[str, P
     """Per input, output kind -> path. Refuses (PoseAppError) any plan in which an output would
     overwrite an input or another output; a CSV path shared by several inputs is one combined
     file by design."""
-    from pose_app.export import check_video_suffix, check_writable
+    from pose_app.formats import check_writable
+    from pose_app.video_writer import check_video_suffix
 
     templates = _requested_templates(args)
     several = len(specs) > 1
@@ -305,8 +306,8 @@ def process_input(
     """Run one input into its outputs, filling `result`. PoseAppError/OSError -> result.error;
     KeyboardInterrupt propagates after the outputs were closed (JSON marked incomplete).
     With --fill-gaps, a video's finished CSV/JSON files are then rewritten with short dropouts
-    filled (still images are independent pictures: nothing to interpolate between)."""
-    from pose_app.export import PoseRecorder, fill_gaps_in_files
+    filled (recorder.Recording)."""
+    from pose_app.recorder import Recording
     from pose_app.sources import open_source
 
     start = time.monotonic()
@@ -314,40 +315,21 @@ def process_input(
         with open_source(spec, frame_step=config.frame_step) as source:
             info = source.info
             pipeline = config.build(is_still=info.is_still, engine=engine)
-            gap_fill = 0 if info.is_still else fill_gaps
-            header = pipeline.header() | {"gap_filled_max_frames": gap_fill}
-            video_fps = None if info.is_still or not info.fps else info.fps / config.frame_step
             progress = Progress(
                 input_stem(spec), expected_frames(info, config.start_s, config.end_s, config.frame_step)
             )
             try:
-                with PoseRecorder(
-                    info,
-                    csv_path=outputs.get("csv"),
-                    wide_csv_path=outputs.get("wide_csv"),
-                    json_path=outputs.get("json"),
-                    video_path=outputs.get("video"),
-                    header=header,
-                    video_fps=video_fps,
-                ) as recorder:
+                with Recording(info, outputs, fill_gaps=fill_gaps) as recording:
+                    recording.start(pipeline)
                     for frame in _frames_in_range(source, config.start_s, config.end_s):
                         poses = pipeline.process(frame)
-                        recorder.write(frame, poses)
+                        recording.write(frame, poses)
                         result.frames += 1
                         result.poses += len(poses.scores)
                         result.last_frame = frame.index
                         progress.update(result.frames)
             finally:
                 progress.finish()
-            if gap_fill:
-                fill_gaps_in_files(
-                    csv_path=outputs.get("csv"),
-                    wide_csv_path=outputs.get("wide_csv"),
-                    json_path=outputs.get("json"),
-                    frame_size=(info.width, info.height),
-                    frame_step=config.frame_step,
-                    max_gap_frames=gap_fill,
-                )
     except PoseAppError as error:
         result.error = str(error)
     except OSError as error:
@@ -403,7 +385,7 @@ def _check_options(config: PipelineConfig, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pose_app.cli import config_from_args
-    from pose_app.export import open_for_writing
+    from pose_app.formats import open_for_writing
     from pose_app.sources import expand_inputs
 
     config = config_from_args(args)

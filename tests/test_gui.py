@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import json
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -17,11 +18,10 @@ from pose_app import cli
 from pose_app.config import PipelineConfig
 from pose_app.engine import PROVIDER_ALIASES, available_providers
 from pose_app.errors import PoseAppError
-from pose_app.export import LONG_CSV_COLUMNS
 from pose_app.featuremaps import shrink
+from pose_app.formats import LONG_CSV_COLUMNS
 from pose_app.gui.capture_worker import CapturedFrame, CaptureWorker, FrameMailbox
 from pose_app.gui import inference_worker
-from pose_app.gui.main_window import unused_stem
 from pose_app.gui.settings import (
     AppSettings,
     file_store,
@@ -189,7 +189,9 @@ def test_recording_csv_and_snapshot(make_window, qtbot, walk, walk_clip, tmp_pat
     window.start_recording(csv_path)
     shown = []
     window.frame_shown.connect(shown.append)
-    qtbot.waitUntil(lambda: len(shown) >= 10, timeout=WAIT_MS)
+    # The frame being processed when recording starts is shown but not recorded: the recording
+    # starts with the next one, by the pipeline whose header it writes.
+    qtbot.waitUntil(lambda: len(shown) >= 11, timeout=WAIT_MS)
     frames_written = window.stop_recording()
     assert frames_written >= 10
 
@@ -482,10 +484,6 @@ def test_paused_changes_redraw_the_frame_and_recording_fixes_the_engine(make_win
 def test_recordings_and_snapshots_never_overwrite(make_window, qtbot, walk, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert output_directory("") == tmp_path
-    first = unused_stem(tmp_path, "pose", (".csv",))
-    first.with_suffix(".csv").touch()
-    assert unused_stem(tmp_path, "pose", (".csv",)) != first
-
     out = tmp_path / "out"
     out.mkdir()
     window = make_window(realtime=False, output_dir=str(out))
@@ -508,7 +506,7 @@ def test_a_camera_failure_ends_the_recording_as_incomplete(make_window, qtbot, w
     window.start_recording(tmp_path / "cam.csv", tmp_path / "cam.json")
     unplug.set()
     wait_for_message(qtbot, window, "stopped delivering frames")
-    assert not window.recording_paths and "saved to" in window.statusBar().currentMessage()
+    assert window.recording is None and "saved to" in window.statusBar().currentMessage()
     recording = json.loads((tmp_path / "cam.json").read_text())
     assert recording["complete"] is False
     assert not window.view.has_image() and window.last_result is None  # the placeholder shows
@@ -539,3 +537,49 @@ def test_a_video_recording_of_a_file_holds_every_frame(make_window, qtbot, walk,
     window.toggle_pause()
     qtbot.waitUntil(lambda: 0 in shown, timeout=WAIT_MS)
     assert shown[0] == 0
+
+
+def test_a_setting_changed_just_before_recording_is_the_one_the_header_names(make_window, qtbot, walk, tmp_path):
+    """The input size changed and R pressed at once, before the inference thread applied the
+    change: the header names the pipeline that made the rows, and every row comes from it."""
+    window = make_window(realtime=False, loop=False, redetect_interval_s=0.0)  # a full pass on every frame
+    window.open_source(walk)
+    wait_for_result(qtbot, window, lambda r: r.frame.index >= 5)
+    window.toggle_pause()
+    qtbot.waitUntil(lambda: window.last_result.frame.index == window.capture.last_index, timeout=WAIT_MS)
+    results = []
+    window.frame_shown.connect(results.append)
+    window.apply_settings(dataclasses.replace(window.settings, resolution=257))
+    window.start_recording(tmp_path / "r.csv", tmp_path / "r.json")  # no event processed in between
+    window.toggle_pause()
+    qtbot.waitUntil(lambda: len(results) >= 10, timeout=WAIT_MS)
+    window.stop_recording()
+    document = json.loads((tmp_path / "r.json").read_text())
+    recorded = {annotation["image_id"] for annotation in document["annotations"]}
+    assert len(recorded) >= 5
+    input_sizes = {max(r.poses.transform.input_size) for r in results if r.frame.index in recorded}
+    assert input_sizes == {document["header"]["resolution"]} == {257}
+
+
+def test_a_recording_that_cannot_be_written_stops_and_says_why(make_window, qtbot, walk, tmp_path, monkeypatch):
+    from pose_app.recorder import Recording
+
+    window = make_window(realtime=False)
+    window.open_source(walk)
+    wait_for_result(qtbot, window)
+    write = Recording.write
+    written = []
+
+    def disk_fills_up(self, frame, poses):
+        if len(written) == 3:
+            raise OSError(28, "No space left on device")
+        written.append(frame.index)
+        write(self, frame, poses)
+
+    monkeypatch.setattr(Recording, "write", disk_fills_up)
+    window.start_recording(tmp_path / "full.csv", tmp_path / "full.json")
+    wait_for_message(qtbot, window, "recording stopped", "No space left on device")
+    assert window.recording is None and window.controls.resolution.isEnabled()
+    document = json.loads((tmp_path / "full.json").read_text())
+    assert document["complete"] is False and document["frames_written"] == 3
+    wait_for_result(qtbot, window)  # frames are still processed and shown

@@ -22,9 +22,11 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from cameras import FileAsCamera
 from media import group_image, long_clip, walk_clip  # noqa: F401 - pytest fixtures
+from pose_app import sources
 from pose_app.cli import main
-from pose_app.export import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS
+from pose_app.formats import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS
 from pose_app.process import Progress, expected_frames, unique_stems
 from pose_app.skeleton import KEYPOINT_NAMES
 from pose_app.sources import SourceInfo
@@ -149,6 +151,49 @@ def test_one_csv_for_several_inputs_tells_them_apart_by_source(tmp_path, capsys,
     sources = Counter(r["source"] for r in rows)
     # Frames 0-5 (time < 0.2 s) of the one walker; the three people of the still.
     assert sources == {str(walk_clip): 6 * 17, str(group_image): 3 * 17}
+
+
+def test_every_nth_frame_of_a_camera(tmp_path, capsys, walk_clip, monkeypatch):
+    """--every applies to cameras and live streams too: the recorded frame numbers are the
+    camera's, all multiples of N, as the header's frame_step says."""
+    monkeypatch.setattr(sources, "_quiet_open", lambda spec, backend=None: FileAsCamera(walk_clip.path, fps=60))
+    code, _, _ = run_cli(capsys, "0", "--every", "3", "--csv", tmp_path / "c.csv", "--json", tmp_path / "c.json")
+    assert code == 0
+    _, rows = read_csv(tmp_path / "c.csv")
+    frames = sorted({int(r["frame"]) for r in rows})
+    assert len(frames) >= 3 and all(frame % 3 == 0 for frame in frames), frames
+    document = json.loads((tmp_path / "c.json").read_text())
+    assert document["header"]["frame_step"] == 3 and document["frames_written"] >= len(frames)
+
+
+def test_a_live_video_plays_at_the_rate_its_frames_were_processed(tmp_path, capsys, walk_clip, monkeypatch):
+    """A 60 fps camera and processing slower than that (a slow laptop: 40 ms more per frame):
+    frames are dropped, so the annotated video's frame rate is that of the frames processed (in
+    the camera's time), not the camera's 60, which would play the video too fast."""
+    from pose_app.pipeline import PosePipeline
+
+    monkeypatch.setattr(sources, "_quiet_open", lambda spec, backend=None: FileAsCamera(walk_clip.path, fps=60))
+    process = PosePipeline.process
+
+    def slowly(self, *args, **kwargs):
+        time.sleep(0.04)
+        return process(self, *args, **kwargs)
+
+    monkeypatch.setattr(PosePipeline, "process", slowly)
+    code, _, _ = run_cli(capsys, "0", "--json", tmp_path / "c.json", "--video", tmp_path / "c.avi")
+    assert code == 0
+    document = json.loads((tmp_path / "c.json").read_text())
+    frames = document["frames_written"]
+    times = [a["time_s"] for a in document["annotations"]]  # one walker: one pose per frame found
+    assert frames >= 5 and len(times) >= frames - 2 and times == sorted(set(times))
+    processed_rate = (frames - 1) / (times[-1] - times[0])  # a frame where she was lost has no time
+    assert processed_rate < 30  # most frames were dropped
+    video = cv2.VideoCapture(str(tmp_path / "c.avi"))
+    try:
+        assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
+        assert video.get(cv2.CAP_PROP_FPS) == pytest.approx(processed_rate, rel=0.15)
+    finally:
+        video.release()
 
 
 def _refusal(tmp_path, case, walk, group):

@@ -1,22 +1,37 @@
-"""PoseRecorder: long/wide CSV, JSON and annotated video with known poses, and its failures."""
+"""Recording: PoseRecorder's long/wide CSV and JSON with known poses, the recording service
+(header of the pipeline that made the rows, annotated video and its frame rate, `complete`, the
+gap-fill pass, file names) on real inference, and their failures."""
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+import time
 
 import cv2
 import numpy as np
 import pytest
 
+from media import walk_clip  # noqa: F401 - pytest fixture
+from pose_app.config import PipelineConfig
 from pose_app.engine import input_transform
 from pose_app.errors import PoseAppError
 from pose_app.estimator import FramePoses
-from pose_app import export
-from pose_app.export import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS, PoseRecorder, fill_gaps_in_files, fit_into_frame
+from pose_app.formats import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS, coco_keypoint_records
+from pose_app.recorder import (
+    LIVE_RATE_FRAMES,
+    STILLS_VIDEO_FPS,
+    PoseRecorder,
+    Recording,
+    recording_outputs,
+    snapshot_path,
+    unused_stem,
+)
 from pose_app.skeleton import KEYPOINT_NAMES
-from pose_app.sources import Frame, SourceInfo
+from pose_app.sources import Frame, SourceInfo, open_source
+from pose_app.video_writer import fit_into_frame
 
 WIDTH, HEIGHT = 320, 240
 INFO = SourceInfo("clips/walk, take 2.mp4", WIDTH, HEIGHT, 25.0, 50, is_live=False, is_still=False)
@@ -46,7 +61,7 @@ def frame_at(index: int) -> Frame:
 
 def record(tmp_path, frames=3, **paths) -> dict:
     outputs = {kind: tmp_path / name for kind, name in paths.items()}
-    with PoseRecorder(INFO, header={"model": "posenet-075", "smoothed": True}, **outputs) as recorder:
+    with PoseRecorder(INFO, settings={"model": "posenet-075", "smoothed": True}, **outputs) as recorder:
         for index in range(frames):
             # Frame 1 has nobody in it: it writes no rows but still counts.
             recorder.write(frame_at(index), known_poses(index, count=0 if index == 1 else 2))
@@ -112,7 +127,7 @@ def test_json_is_coco_results_with_header(tmp_path):
 def test_json_stays_valid_and_marked_incomplete_after_an_interruption(tmp_path):
     path = tmp_path / "poses.json"
     with pytest.raises(KeyboardInterrupt):
-        with PoseRecorder(INFO, json_path=path, header={}) as recorder:
+        with PoseRecorder(INFO, json_path=path) as recorder:
             recorder.write(frame_at(0), known_poses(0))
             raise KeyboardInterrupt
     document = json.loads(path.read_text())
@@ -131,45 +146,6 @@ def test_shared_csv_stream_gets_one_header_and_rows_of_every_source():
     assert [row[0] for row in rows[1:]] == [INFO.name] * 17 + ["second.mp4"] * 17
 
 
-def test_annotated_video_decodes_with_the_right_frames_and_size(tmp_path):
-    outputs = record(tmp_path, frames=4, video_path="annotated.mp4")
-    capture = cv2.VideoCapture(str(outputs["video_path"]))
-    assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 4 and capture.get(cv2.CAP_PROP_FPS) == 25.0
-    frames = [capture.read()[1] for _ in range(4)]
-    capture.release()
-    assert all(f.shape == (HEIGHT, WIDTH, 3) for f in frames)
-    # Skeletons were drawn on frames with people (colour departs from the flat grey 40),
-    # frame 1 (nobody) stays flat up to compression noise.
-    assert np.abs(frames[0].astype(int) - 40).max() > 100
-    assert np.abs(frames[1].astype(int) - 40).max() < 30
-
-
-def test_single_still_with_image_suffix_writes_that_image(tmp_path):
-    still = SourceInfo("photo.jpg", WIDTH, HEIGHT, None, 1, is_live=False, is_still=True)
-    path = tmp_path / "photo.annotated.png"
-    with PoseRecorder(still, video_path=path) as recorder:
-        recorder.write(Frame(frame_at(0).image, 0, 0.0, "photo.jpg"), known_poses(0))
-    assert cv2.imread(str(path)).shape == (HEIGHT, WIDTH, 3)
-
-
-@pytest.mark.parametrize("kind", ["csv_path", "wide_csv_path", "json_path", "video_path"])
-def test_unwritable_outputs_fail_at_open_time(tmp_path, kind):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
-    for bad, message in (
-        (tmp_path / "no-such-dir" / "out.mp4", "does not exist"),
-        (blocker / "out.mp4", "does not exist"),  # parent is a regular file
-        (tmp_path, "is a directory"),
-    ):
-        with pytest.raises(PoseAppError, match=message):
-            PoseRecorder(INFO, **{kind: bad})
-
-
-def test_unknown_video_suffix_is_refused(tmp_path):
-    with pytest.raises(PoseAppError, match="unknown suffix"):
-        PoseRecorder(INFO, video_path=tmp_path / "out.xyz")
-
-
 def test_fit_into_frame_scales_and_centres_on_black():
     image = np.full((50, 100, 3), 200, np.uint8)
     fitted = fit_into_frame(image, (60, 60))
@@ -178,86 +154,128 @@ def test_fit_into_frame_scales_and_centres_on_black():
     assert (fitted[:15] == 0).all() and (fitted[45:] == 0).all()
 
 
-def poses_with_a_dropout(frame_index: int) -> FramePoses:
-    """One confident person (id 7) whose keypoint 3 moves along x = 56 + 0.32 frame, y = 50
-    (values that survive 2-decimal rounding exactly); at frames 1 and 2 the detector loses it
-    (score 0.1, junk position 0, 0)."""
-    poses = known_poses(frame_index, count=1)
-    poses.keypoints[..., 2] = 0.9
-    poses.keypoints[0, 3] = (0.0, 0.0, 0.1) if frame_index in (1, 2) else (56 + 0.32 * frame_index, 50.0, 0.9)
-    return poses
-
-
-def record_with_a_dropout(folder, frames=4) -> dict:
-    outputs = {"csv_path": folder / "p.csv", "wide_csv_path": folder / "w.csv", "json_path": folder / "p.json"}
-    with PoseRecorder(INFO, header={"gap_filled_max_frames": 2}, **outputs) as recorder:
-        for index in range(frames):
-            recorder.write(frame_at(index), poses_with_a_dropout(index))
-    return outputs
-
-
-def test_gap_filling_rewrites_only_the_dropout_in_every_format(tmp_path):
-    (tmp_path / "raw").mkdir()
-    raw = record_with_a_dropout(tmp_path / "raw")
-    outputs = record_with_a_dropout(tmp_path)
-    fill_gaps_in_files(**outputs, frame_size=(WIDTH, HEIGHT), frame_step=1, max_gap_frames=2)
-    # Long CSV: keypoint 3 (left_ear) of frames 1, 2 is back on its line, x = 56 + 0.32 frame,
-    # y = 50, with its low score kept; every other line is byte-identical.
-    raw_lines = raw["csv_path"].read_text().splitlines()
-    lines = outputs["csv_path"].read_text().splitlines()
-    changed = [number for number, (a, b) in enumerate(zip(raw_lines, lines)) if a != b]
-    assert len(lines) == len(raw_lines) == 1 + 4 * 17 and changed == [1 + 17 + 3, 1 + 34 + 3]
-    assert lines[changed[0]] == '"clips/walk, take 2.mp4",1,0.040,7,0.9000,left_ear,56.32,50.00,0.1000,0.176000,0.208333'
-    assert lines[changed[1]] == '"clips/walk, take 2.mp4",2,0.080,7,0.9000,left_ear,56.64,50.00,0.1000,0.177000,0.208333'
-    # Wide CSV: the same two values in the rows of frames 1 and 2.
-    raw_wide = list(csv.DictReader(io.StringIO(raw["wide_csv_path"].read_text())))
-    wide = list(csv.DictReader(io.StringIO(outputs["wide_csv_path"].read_text())))
-    assert [(r["left_ear_x"], r["left_ear_y"], r["left_ear_score"]) for r in wide] == [
-        ("56.00", "50.00", "0.9000"), ("56.32", "50.00", "0.1000"), ("56.64", "50.00", "0.1000"), ("56.96", "50.00", "0.9000"),
-    ]
-    for raw_row, row in zip(raw_wide, wide):
-        assert {k: v for k, v in row.items() if not k.startswith("left_ear_")} == {
-            k: v for k, v in raw_row.items() if not k.startswith("left_ear_")
-        }
-    # JSON: same layout, header and trailer; only those two keypoints moved.
-    raw_json, filled_json = raw["json_path"].read_text(), outputs["json_path"].read_text()
-    assert len(filled_json.splitlines()) == len(raw_json.splitlines())
-    document = json.loads(filled_json)
-    assert document["header"] == json.loads(raw_json)["header"] and document["complete"] is True
-    assert [a["keypoints"][9:12] for a in document["annotations"]] == [
-        [56.0, 50.0, 0.9], [56.32, 50.0, 0.1], [56.64, 50.0, 0.1], [56.96, 50.0, 0.9],
-    ]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "p.json", "raw", "w.csv"]
-
-
-def test_gap_filling_interrupted_midway_leaves_the_file_as_it_was(tmp_path, monkeypatch):
-    outputs = record_with_a_dropout(tmp_path)
-    before = outputs["json_path"].read_text()
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(export, "json_records", interrupted)  # dies while writing the records
-    with pytest.raises(KeyboardInterrupt):
-        fill_gaps_in_files(json_path=outputs["json_path"], frame_size=(WIDTH, HEIGHT), frame_step=1, max_gap_frames=2)
-    assert outputs["json_path"].read_text() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "p.json", "w.csv"]  # no temporary left
-
-
-def test_gap_filling_an_empty_recording_keeps_it_valid(tmp_path):
-    outputs = {"csv_path": tmp_path / "p.csv", "wide_csv_path": tmp_path / "w.csv", "json_path": tmp_path / "p.json"}
-    with PoseRecorder(INFO, header={}, **outputs) as recorder:
-        recorder.write(frame_at(0), known_poses(0, count=0))
-    before = {kind: path.read_text() for kind, path in outputs.items()}
-    fill_gaps_in_files(**outputs, frame_size=(WIDTH, HEIGHT), frame_step=1, max_gap_frames=5)
-    assert {kind: path.read_text() for kind, path in outputs.items()} == before
-
-
 def test_coco_keypoint_records_round_and_handle_no_poses():
-    from pose_app.export import coco_keypoint_records
-
     assert coco_keypoint_records(3, np.zeros((0, 17, 3), np.float32), np.zeros(0, np.float32)) == []
     pose = np.tile(np.array([[10.126, 20.004, 0.123456]]), (17, 1))[None]
     [record] = coco_keypoint_records(7, pose, np.array([0.987654]), category_id=5)
     assert record["image_id"] == 7 and record["category_id"] == 5 and record["score"] == 0.9877
     assert record["keypoints"][:3] == [10.13, 20.0, 0.1235] and len(record["keypoints"]) == 51
+
+
+# ---------------------------------------------------------------------------- the recording service
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return PipelineConfig().engine()
+
+
+def read_video(path):
+    """(frame count, frames per second, (height, width)) of a video file."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        ok, image = capture.read()
+        assert ok, f"cannot decode {path}"
+        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), capture.get(cv2.CAP_PROP_FPS), image.shape[:2]
+    finally:
+        capture.release()
+
+
+def test_a_recording_of_a_file_names_the_pipeline_that_made_its_rows(tmp_path, engine, walk_clip):
+    outputs = {kind: tmp_path / name for kind, name in
+               (("csv", "w.csv"), ("wide_csv", "w.wide.csv"), ("json", "w.json"), ("video", "w.mp4"))}
+    pipeline = PipelineConfig(frame_step=2).build(engine=engine)
+    with open_source(str(walk_clip), frame_step=2) as source, Recording(source.info, outputs) as recording:
+        assert not any(path.exists() for path in outputs.values())  # checked; created by start()
+        recording.start(pipeline)
+        for frame in itertools.islice(source, 10):
+            recording.write(frame, pipeline.process(frame))
+    assert recording.frames_written == 10
+    document = json.loads(outputs["json"].read_text())
+    header = document["header"]
+    assert header == recording.header and {name: header[name] for name in pipeline.header()} == pipeline.header()
+    assert (header["source"], header["width"], header["height"], header["fps"]) == (str(walk_clip), 640, 480, 30.0)
+    assert header["frame_step"] == 2 and header["gap_filled_max_frames"] == 0 and header["smoothed"] is True
+    assert document["complete"] is True and document["frames_written"] == 10
+    assert [a["image_id"] for a in document["annotations"]] == list(range(0, 20, 2))  # the walker on each
+    rows = read_csv_rows(outputs["csv"], LONG_CSV_COLUMNS)
+    assert len(rows) == 10 * 17 and len(read_csv_rows(outputs["wide_csv"], WIDE_CSV_COLUMNS)) == 10
+    # A file's frames are all processed: its video plays at its own rate over the step.
+    assert read_video(outputs["video"]) == (10, 15.0, (480, 640))
+
+
+def test_a_live_recordings_video_plays_at_the_rate_frames_were_processed(tmp_path, engine):
+    """A 30 fps camera whose frames were processed 10 times a second: the video is 10 fps, the
+    rate measured over the recording's first second (its frames held back until then)."""
+    camera = SourceInfo("camera 0", WIDTH, HEIGHT, 30.0, None, is_live=True, is_still=False)
+    outputs = {"json": tmp_path / "cam.json", "video": tmp_path / "cam.avi"}
+    with Recording(camera, outputs) as recording:
+        recording.start(PipelineConfig().build(engine=engine))
+        for number in range(25):
+            frame = Frame(frame_at(0).image, 3 * number, number / 10, camera.name)
+            recording.write(frame, known_poses(number))
+    assert read_video(outputs["video"]) == (25, 10.0, (HEIGHT, WIDTH))
+    # Shorter than the measuring window, and ended by a failure: the frames it has decide.
+    outputs = {"csv": tmp_path / "short.csv", "video": tmp_path / "short.avi"}
+    with pytest.raises(KeyboardInterrupt), Recording(camera, outputs) as recording:
+        recording.start(PipelineConfig().build(engine=engine))
+        for number in range(4):
+            recording.write(Frame(frame_at(0).image, 6 * number, number / 5, camera.name), known_poses(number))
+        raise KeyboardInterrupt
+    assert 4 < LIVE_RATE_FRAMES and read_video(outputs["video"]) == (4, 5.0, (HEIGHT, WIDTH))
+
+
+def test_a_recording_of_still_images(tmp_path, engine):
+    """Still images: no gap filling (independent pictures), the video is a slideshow, and a single
+    still with an image suffix is written as that image."""
+    folder = SourceInfo("photos", WIDTH, HEIGHT, None, 3, is_live=False, is_still=True)
+    outputs = {"json": tmp_path / "photos.json", "video": tmp_path / "photos.mp4"}
+    with Recording(folder, outputs, fill_gaps=5) as recording:
+        recording.start(PipelineConfig().build(is_still=True, engine=engine))
+        for index in range(3):
+            recording.write(Frame(frame_at(0).image, index, 0.0, f"photos/{index}.jpg"), known_poses(index))
+    header = json.loads(outputs["json"].read_text())["header"]
+    assert header["gap_filled_max_frames"] == 0 and header["smoothed"] is False
+    assert read_video(outputs["video"]) == (3, STILLS_VIDEO_FPS, (HEIGHT, WIDTH))
+    still = SourceInfo("photo.jpg", WIDTH, HEIGHT, None, 1, is_live=False, is_still=True)
+    path = tmp_path / "photo.annotated.png"
+    with Recording(still, {"video": path}) as recording:
+        recording.start(PipelineConfig().build(is_still=True, engine=engine))
+        recording.write(Frame(frame_at(0).image, 0, 0.0, "photo.jpg"), known_poses(0))
+    assert cv2.imread(str(path)).shape == (HEIGHT, WIDTH, 3)
+
+
+@pytest.mark.parametrize("kind", ["csv", "wide_csv", "json", "video"])
+def test_unwritable_outputs_are_refused_before_any_file_is_made(tmp_path, kind):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for bad, message in (
+        (tmp_path / "no-such-dir" / "out.mp4", "does not exist"),
+        (blocker / "out.mp4", "does not exist"),  # parent is a regular file
+        (tmp_path, "is a directory"),
+    ):
+        with pytest.raises(PoseAppError, match=message):
+            Recording(INFO, {"json": tmp_path / "fine.json", kind: bad})
+    with pytest.raises(PoseAppError, match="is a directory"):
+        PoseRecorder(INFO, json_path=tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_unknown_video_suffix_is_refused(tmp_path):
+    with pytest.raises(PoseAppError, match=r"cannot write video .*out\.xyz: unknown suffix \(use one of .avi"):
+        Recording(INFO, {"video": tmp_path / "out.xyz"})
+
+
+def test_recordings_and_snapshots_never_overwrite(tmp_path, monkeypatch):
+    monkeypatch.setattr(time, "strftime", lambda pattern: "20250102-030405")  # all within one second
+    first = recording_outputs(tmp_path, video=True)
+    assert [path.suffix for path in first.values()] == [".csv", ".json", ".mp4"]
+    assert {path.name for path in first.values()} == {"pose-20250102-030405" + suffix for suffix in (".csv", ".json", ".mp4")}
+    first["json"].touch()  # any one file of a recording takes its name
+    second = recording_outputs(tmp_path, video=False)
+    assert set(second) == {"csv", "json"} and second["csv"].stem == first["csv"].stem + "-2"
+    snapshot = snapshot_path(tmp_path)
+    assert snapshot == tmp_path / "pose-snapshot-20250102-030405.png"
+    snapshot.touch()
+    assert snapshot_path(tmp_path) == tmp_path / "pose-snapshot-20250102-030405-2.png"
+    assert unused_stem(tmp_path, "pose", (".csv",)) == tmp_path / "pose-20250102-030405"  # only .json taken

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from pose_app.smoothing import OneEuroFilter, PoseSmoother, fill_gaps
+from pose_app.smoothing import OneEuroFilter, PoseSmoother
 
 
 def paper_alpha(period: float, cutoff: float) -> float:
@@ -150,37 +150,6 @@ def test_filters_of_long_gone_ids_are_dropped_and_empty_frames_work():
 def test_duplicate_ids_are_rejected():
     with pytest.raises(ValueError, match="distinct"):
         PoseSmoother()(np.array([4, 4]), poses((1, 1, 0.9), (2, 2, 0.9)), 0.0)
-
-
-def test_fill_gaps_interpolates_short_dropouts_only():
-    # Track 5, keypoint 2 over frames 0..9: low at frames 3-4 (a 2-frame gap: filled) and
-    # 7-9 (trailing: nothing to interpolate towards). Track 6, keypoint 2 over frames 0..5:
-    # low at 1-4, a 4-frame gap, too long for max_gap_frames=3. Rows in random order.
-    frames = np.r_[np.arange(10), np.arange(6)]
-    tracks = np.r_[np.full(10, 5), np.full(6, 6)]
-    keypoints = np.full(16, 2)
-    x = np.r_[np.arange(10) * 10.0, np.arange(6) * 1.0].astype(np.float32)
-    x[[3, 4, 8, 9]] = -1  # junk positions where the detector lost the keypoint
-    y = np.full(16, 7.0, np.float32)
-    scores = np.full(16, 0.9, np.float32)
-    scores[[3, 4, 7, 8, 9, 11, 12, 13, 14]] = 0.1
-    shuffle = np.random.default_rng(3).permutation(16)
-    new_x, new_y, filled = fill_gaps(
-        *(column[shuffle] for column in (tracks, frames, keypoints, x, y, scores)), max_gap_frames=3
-    )
-    unshuffle = np.argsort(shuffle)
-    new_x, new_y, filled = new_x[unshuffle], new_y[unshuffle], filled[unshuffle]
-    assert filled.tolist() == [i in (3, 4) for i in range(16)]
-    np.testing.assert_allclose(new_x[[2, 3, 4, 5]], [20, 30, 40, 50])
-    np.testing.assert_array_equal(new_x[~filled], x[~filled])
-    np.testing.assert_array_equal(new_y, y)
-    assert new_x.dtype == np.float32
-
-
-def test_fill_gaps_on_an_empty_table():
-    empty = np.zeros(0)
-    new_x, new_y, filled = fill_gaps(empty, empty, empty, empty, empty, empty)
-    assert new_x.shape == new_y.shape == filled.shape == (0,)
 
 
 def test_time_going_back_restarts_the_filters():

@@ -4,6 +4,10 @@ The worker takes the newest frame from the FrameMailbox, runs `PosePipeline.proc
 inference path; feature outputs are requested only while the feature panel wants them), writes
 the recording, draws the overlay and the panel picture, and emits a `ViewResult`. The GUI thread
 only wraps the ready BGR arrays in QImages and paints them.
+
+A recording handed over by the window is started here, by the pipeline that processes its first
+frame (its header names that pipeline), once every settings change asked for before it has been
+applied; while it runs, further changes wait: the header names the settings of every row.
 """
 
 from __future__ import annotations
@@ -20,11 +24,11 @@ from pose_app.config import PipelineConfig
 from pose_app.engine import PoseEngine
 from pose_app.errors import PoseAppError, one_line
 from pose_app.estimator import FramePoses
-from pose_app.export import PoseRecorder
 from pose_app.gui.capture_worker import CapturedFrame, FrameMailbox
 from pose_app.gui.compose import PanelRequest, compose_panel, compose_view
 from pose_app.gui.stats import RateMeter
 from pose_app.pipeline import PosePipeline
+from pose_app.recorder import Recording
 from pose_app.render import OverlayStyle
 from pose_app.sources import Frame
 
@@ -65,23 +69,25 @@ class ViewResult:
 class InferenceWorker(QThread):
     """Signals: result(ViewResult); engine_ready(PoseEngine); engine_failed(str, PipelineConfig or
     None): the engine could not be built, the previous one (whose config is given) keeps running;
-    failed(str): a frame could not be processed. `rate` counts processed frames per second."""
+    failed(str): a frame could not be processed; recording_failed(str): the recording could not
+    be written and was stopped (closed as incomplete). `rate` counts processed frames per second."""
 
     result = Signal(object)
     engine_ready = Signal(object)
     engine_failed = Signal(str, object)
     failed = Signal(str)
+    recording_failed = Signal(str)
 
     def __init__(self, mailbox: FrameMailbox, engine_config: PipelineConfig, view: ViewOptions):
         super().__init__()
         self.mailbox = mailbox
         self._lock = threading.Lock()  # guards the settings below
         # A lock of its own: encoding a video frame must not hold up set_view / set_panel.
-        self._recorder_lock = threading.Lock()
+        self._recording_lock = threading.Lock()
         self._pending_engine: PipelineConfig | None = engine_config
         self._view = view
         self._panel: PanelRequest | None = None
-        self._recorder: PoseRecorder | None = None
+        self._recording: Recording | None = None  # started by this thread at its first frame
         self._refresh = False
         self._stop = threading.Event()
         self._pipeline: PosePipeline | None = None
@@ -114,12 +120,20 @@ class InferenceWorker(QThread):
             self._panel = panel
             self._refresh = True
 
-    def set_recorder(self, recorder: PoseRecorder | None) -> PoseRecorder | None:
-        """Start writing every processed frame to `recorder` (None: stop). Returns the previous
-        recorder, which no longer receives frames; the caller closes it."""
-        with self._recorder_lock:
-            previous, self._recorder = self._recorder, recorder
-        return previous
+    def start_recording(self, recording: Recording) -> None:
+        """Write every frame processed from now on to `recording` (not yet started: this thread
+        starts it with the pipeline that processes its first frame)."""
+        with self._recording_lock:
+            self._recording = recording
+
+    def stop_recording(self) -> Recording | None:
+        """Stop writing frames and hand the recording back for the caller to finish. One that got
+        no frame yet is started now, by the current pipeline, so that its files exist."""
+        with self._recording_lock:
+            recording, self._recording = self._recording, None
+        if recording is not None and not recording.started:
+            recording.start(self._pipeline)
+        return recording
 
     def stop(self) -> None:
         self._stop.set()
@@ -146,6 +160,9 @@ class InferenceWorker(QThread):
                 self.failed.emit(f"inference failed: {type(error).__name__}: {one_line(error)}")
 
     def _apply_engine_config(self) -> None:
+        recording = self._recording
+        if recording is not None and recording.started:
+            return  # the recording's header names the running pipeline: changes wait until it ends
         with self._lock:
             config, self._pending_engine = self._pending_engine, None
             if config is not None:
@@ -187,16 +204,51 @@ class InferenceWorker(QThread):
             panel, view = self._panel, self._view
             self._refresh = False  # this frame is shown with the current settings anyway
         features = panel.features if panel is not None else ()
+        with self._recording_lock:
+            recording = self._recording_for_this_frame()
         # The panel shows the full-frame pass's heatmaps or features: while it is open every
         # frame runs that pass (tracked crops otherwise).
         poses = self._pipeline.process(captured.frame, features=features, full_frame=panel is not None)
         self.rate.tick()
-        with self._recorder_lock:
-            if self._recorder is not None:
-                self._recorder.write(captured.frame, poses)
+        with self._recording_lock:
+            if recording is not None and recording is self._recording:  # not stopped meanwhile
+                self._write(recording, captured.frame, poses)
         self._last = (captured, poses, self.engine_config)
         stages = {"queue": started - captured.captured_at, **poses.timings}
         self._emit(captured, poses, view, panel, features, stages)
+
+    def _recording_for_this_frame(self) -> Recording | None:
+        """The recording this frame goes into (call holding the recording lock): a new one is
+        started here, by the pipeline about to process the frame, unless a settings change is
+        still pending (the next loop applies it first; this frame is not recorded)."""
+        recording = self._recording
+        if recording is None or recording.started:
+            return recording
+        with self._lock:
+            if self._pending_engine is not None:
+                return None
+        try:
+            recording.start(self._pipeline)
+        except Exception as error:  # noqa: BLE001 - the window must say why and stop recording
+            self._recording_failed(recording, error)
+            return None
+        return recording
+
+    def _write(self, recording: Recording, frame: Frame, poses: FramePoses) -> None:
+        try:
+            recording.write(frame, poses)
+        except Exception as error:  # noqa: BLE001 - e.g. a full disk: stop, keep what was written
+            self._recording_failed(recording, error)
+
+    def _recording_failed(self, recording: Recording, error: Exception) -> None:
+        """Drop the recording (call holding the recording lock), close it as incomplete, say why."""
+        self._recording = None
+        try:
+            recording.finish(complete=False)
+        except Exception:  # noqa: BLE001, S110 - the first error is the one to report
+            pass
+        message = str(error) if isinstance(error, PoseAppError) else f"{type(error).__name__}: {one_line(error)}"
+        self.recording_failed.emit(f"recording stopped: {message}")
 
     def _redo_last(self) -> None:
         """Settings changed while no new frame comes (paused): show the last frame again. Poses

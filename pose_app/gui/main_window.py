@@ -1,14 +1,14 @@
 """The main window: wires the source, the workers, the docks and the actions together.
 
-State lives in `AppSettings` (what the user chose), the `CaptureWorker` (the open source) and the
-`InferenceWorker` (engine, pipeline, recorder); this class only routes signals between them.
+State lives in `AppSettings` (what the user chose), the `CaptureWorker` (the open source), the
+`InferenceWorker` (engine, pipeline) and the `Recording` (recorder.py: files, header, video rate);
+this class only routes signals between them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import time
 from pathlib import Path
 
@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
 from pose_app.config import PipelineConfig
 from pose_app.engine import PoseEngine
 from pose_app.errors import PoseAppError
-from pose_app.export import PoseRecorder
 from pose_app.gui.camera_dialog import CameraDialog
 from pose_app.gui.capture_worker import CaptureWorker, FrameMailbox
 from pose_app.gui.compose import PanelRequest, compose_view
@@ -50,6 +49,7 @@ from pose_app.gui.settings import (
     write_settings,
 )
 from pose_app.gui.stats import LatencyMeter, RateMeter
+from pose_app.recorder import Recording, recording_outputs, snapshot_path
 from pose_app.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, SourceInfo, is_camera_index, open_source
 
 # (keys, what they do): the help dialog and README list exactly these.
@@ -73,18 +73,6 @@ STATUS_INTERVAL_MS = 500
 # On quit, how long (seconds) abandoned sources get to close before the app exits without them
 # (their threads are daemons: a stalled stream cannot keep the program alive).
 CLOSE_WAIT_S = 1.0
-RECORDING_SUFFIXES = (".csv", ".json", ".mp4")
-
-
-def unused_stem(directory: Path, prefix: str, suffixes: tuple[str, ...]) -> Path:
-    """<directory>/<prefix>-YYYYmmdd-HHMMSS, with -2, -3, ... appended while a file with that
-    stem and any of `suffixes` exists: files made within one second never overwrite each other."""
-    stem = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
-    for number in itertools.count(1):
-        candidate = directory / (stem if number == 1 else f"{stem}-{number}")
-        if not any(Path(f"{candidate}{suffix}").exists() for suffix in suffixes):
-            return candidate
-    raise AssertionError("unreachable")
 
 
 def write_png(path: str | Path, image_bgr: np.ndarray) -> None:
@@ -149,8 +137,7 @@ class MainWindow(QMainWindow):
         self.capture: CaptureWorker | None = None
         self.engine: PoseEngine | None = None
         self.last_result: ViewResult | None = None
-        self.recording_paths: list[Path] = []
-        self._recording_video = False
+        self.recording: Recording | None = None
         self.mailbox = FrameMailbox()
         self.capture_rate, self.display_rate = RateMeter(), RateMeter()
         self.latency = LatencyMeter()
@@ -163,6 +150,7 @@ class MainWindow(QMainWindow):
         self.inference.engine_ready.connect(self._engine_ready)
         self.inference.engine_failed.connect(self._engine_failed)
         self.inference.failed.connect(lambda message: self.show_message(message))
+        self.inference.recording_failed.connect(self._recording_failed)
         self.inference.start()
         self.panel_dock.setVisible(settings.panel_visible)
         self._status_timer = QTimer(self, interval=STATUS_INTERVAL_MS, timeout=self._update_status)
@@ -338,7 +326,7 @@ class MainWindow(QMainWindow):
         if worker is self.capture:
             self._at_end = True
             self._set_play_text()
-            hint = "press R to finish the recording" if self.recording_paths else "enable looping to repeat it"
+            hint = "press R to finish the recording" if self.recording is not None else "enable looping to repeat it"
             self.statusBar().showMessage(f"End of the video ({hint}).", 5000)
 
     def _source_position(self, worker: CaptureWorker, index: int) -> None:
@@ -358,7 +346,7 @@ class MainWindow(QMainWindow):
         a recording holds each frame once)."""
         if self.capture is None:
             return
-        restart = self.capture.paused and self._at_end and not self.recording_paths
+        restart = self.capture.paused and self._at_end and self.recording is None
         self.capture.set_paused(not self.capture.paused)
         if restart:
             self.capture.seek(0)
@@ -388,7 +376,7 @@ class MainWindow(QMainWindow):
         """Make `settings` current: rebuild the engine only when its part changed. While recording
         the engine part stays as it is (the recording's header describes it)."""
         previous = self.settings
-        if self.recording_paths and settings.pipeline_config() != previous.pipeline_config():
+        if self.recording is not None and settings.pipeline_config() != previous.pipeline_config():
             settings = settings.with_pipeline_config(previous.pipeline_config())
             self.statusBar().showMessage("Model and decoding settings stay fixed while recording.", 5000)
         self.settings = settings
@@ -493,7 +481,7 @@ class MainWindow(QMainWindow):
         return (f"capture {self.capture_rate.rate():.1f} fps · inference {self.inference.rate.rate():.1f} fps · "
                 f"display {self.display_rate.rate():.1f} fps · {self.latency.summary()} · "
                 f"dropped {self.dropped_frames()} · people {people} · {provider}"
-                + (" · ● REC" if self.recording_paths else ""))
+                + (" · ● REC" if self.recording is not None else ""))
 
     def _update_status(self) -> None:
         self.status_label.setText(self.status_text())
@@ -515,40 +503,38 @@ class MainWindow(QMainWindow):
     # --- recording and snapshots -----------------------------------------------------------
     def start_recording(self, csv_path: str | Path, json_path: str | Path | None = None,
                         video_path: str | Path | None = None) -> None:
-        """Write keypoints of every processed frame (same files as `pose-app process`)."""
+        """Write keypoints of every processed frame (same files as `pose-app process`); the
+        inference thread starts the recording with the pipeline that makes its rows."""
         if self.source_info is None:
             raise PoseAppError("open a source before recording")
         self.stop_recording()
-        pipeline = self.inference.pipeline
-        if pipeline is None:
+        if self.inference.pipeline is None:
             raise PoseAppError("the model is still loading: try again in a moment")
-        # The same header as `pose-app process` (inference runs on the unmirrored frame).
-        header = pipeline.header()
-        # A live source's frames arrive at the processing rate, not at the camera's: the video
-        # plays at the rate measured now (files record every frame instead, see _set_capture_modes).
-        video_fps = (self.inference.rate.rate() or None) if self.source_info.is_live else None
-        recorder = PoseRecorder(self.source_info, csv_path=csv_path, json_path=json_path, video_path=video_path,
-                                header=header, draw_style=self.settings.overlay_style(), video_fps=video_fps)
-        self.inference.set_recorder(recorder)
-        self.recording_paths = [Path(p) for p in (csv_path, json_path, video_path) if p is not None]
-        self._recording_video = video_path is not None
+        outputs = {"csv": csv_path, "json": json_path, "video": video_path}
+        self.recording = Recording(self.source_info, {kind: Path(path) for kind, path in outputs.items() if path},
+                                   draw_style=self.settings.overlay_style())
+        self.inference.start_recording(self.recording)
         self.controls.set_engine_locked(True)
         self._set_capture_modes()
 
     def stop_recording(self, complete: bool = True) -> int:
         """Stop and close the files (`complete`: False when the source failed); says where they
         are in the status bar; returns the frames written (0 when not recording)."""
-        recorder = self.inference.set_recorder(None)
-        paths, self.recording_paths = self.recording_paths, []
-        self._recording_video = False
+        recording = self.inference.stop_recording()
+        self.recording = None
         self.controls.set_engine_locked(False)
         self._set_capture_modes()
-        if recorder is None:
+        if recording is None:
             return 0
-        recorder.close(complete=complete)
-        saved = ", ".join(str(path) for path in paths)
-        self.statusBar().showMessage(f"Recorded {recorder.frames_written} frames, saved to {saved}", 10000)
-        return recorder.frames_written
+        frames = recording.finish(complete=complete)
+        saved = ", ".join(str(path) for path in recording.paths)
+        self.statusBar().showMessage(f"Recorded {frames} frames, saved to {saved}", 10000)
+        return frames
+
+    def _recording_failed(self, message: str) -> None:
+        """The inference thread stopped the recording (its files are closed)."""
+        self.stop_recording(complete=False)
+        self.show_message(message)
 
     def _set_capture_modes(self) -> None:
         """Loop files as the settings say, except while recording: a recording holds each frame
@@ -556,16 +542,16 @@ class MainWindow(QMainWindow):
         Pace files as the settings say, except while recording a video of a file: then every
         frame is processed, so the video has them all and plays at the file's own rate."""
         if self.capture is not None:
-            self.capture.loop = self.settings.loop and not self.recording_paths
-            self.capture.realtime = self.settings.realtime and not self._recording_video
+            recording_video = self.recording is not None and "video" in self.recording.outputs
+            self.capture.loop = self.settings.loop and self.recording is None
+            self.capture.realtime = self.settings.realtime and not recording_video
 
     def toggle_recording(self) -> None:
-        if self.recording_paths:
+        if self.recording is not None:
             self.stop_recording()
             return
-        stem = unused_stem(output_directory(self.settings.output_dir), "pose", RECORDING_SUFFIXES)
-        video_path = stem.with_suffix(".mp4") if self.settings.record_video else None
-        self._report_errors(self.start_recording, stem.with_suffix(".csv"), stem.with_suffix(".json"), video_path)
+        outputs = recording_outputs(output_directory(self.settings.output_dir), video=self.settings.record_video)
+        self._report_errors(self.start_recording, outputs["csv"], outputs["json"], outputs.get("video"))
 
     def choose_output_dir(self) -> None:
         current = str(output_directory(self.settings.output_dir))
@@ -583,10 +569,7 @@ class MainWindow(QMainWindow):
             raise PoseAppError("nothing to snapshot yet: no frame has been shown")
         result = self.last_result
         picture = compose_view(result.frame.image, result.poses, self.settings.overlay_style(), mirror=result.mirrored)
-        if path is None:
-            directory = output_directory(self.settings.output_dir)
-            path = unused_stem(directory, "pose-snapshot", (".png",)).with_suffix(".png")
-        path = Path(path)
+        path = Path(path) if path is not None else snapshot_path(output_directory(self.settings.output_dir))
         write_png(path, picture)
         return path
 
