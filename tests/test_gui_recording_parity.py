@@ -12,7 +12,7 @@ import json
 import pytest
 
 from conftest import GUI_WAIT_MS
-from media import walk_clip  # noqa: F401 - pytest fixture
+from media import group_image, walk_clip  # noqa: F401 - pytest fixtures
 from pose_app import cli
 from pose_app.config import PipelineConfig
 from pose_app.formats import long_csv_rows
@@ -102,6 +102,28 @@ def test_recording_equals_process_frame_for_frame(make_window, qtbot, tmp_path, 
     # The same header, every field: no field of it depends on the wall clock or on which
     # program recorded, and both name the same source path.
     assert gui["header"] == process["header"]
+
+
+def test_recording_a_still_image_equals_process(make_window, qtbot, tmp_path, group_image):
+    """A still image is not smoothed and runs the two-pass mode in the app as in `pose-app
+    process`: the same rows and the same header."""
+    folder = tmp_path / "process"
+    folder.mkdir()
+    cli_csv, cli_json = folder / "cli.csv", folder / "cli.json"
+    assert cli.main(["process", str(group_image), "--csv", str(cli_csv), "--json", str(cli_json)]) == 0
+    window = make_window(realtime=False, loop=False)
+    shown = shown_indices(window)
+    window.open_source(str(group_image))
+    qtbot.waitUntil(lambda: window.capture.paused and shown == [0], timeout=WAIT_MS)
+    gui_csv, gui_json = tmp_path / "gui.csv", tmp_path / "gui.json"
+    window.start_recording(gui_csv, gui_json)
+    window.seek(0)
+    qtbot.waitUntil(lambda: shown == [0, 0], timeout=WAIT_MS)
+    assert window.stop_recording() == 1
+    gui, process = read_json(gui_json), read_json(cli_json)
+    assert process["header"]["smoothed"] is False and len(process["annotations"]) == 3
+    assert gui == process
+    assert read_csv(gui_csv) == read_csv(cli_csv)
 
 
 def rows_of_frames(rows, frames) -> list[list[str]]:

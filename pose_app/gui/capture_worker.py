@@ -37,11 +37,13 @@ class CapturedFrame:
 
     epoch: increases on every seek / loop restart, telling inference to reset tracking.
     captured_at: time.perf_counter() when the frame was read (start of the latency chain).
+    is_still: the frame is a still image (not smoothed, no tracked crops: PipelineConfig.build).
     """
 
     frame: Frame
     epoch: int
     captured_at: float
+    is_still: bool = False
 
 
 class FrameMailbox:
@@ -259,6 +261,6 @@ class CaptureWorker(QObject):
         self._last_index = self._drop_baseline = frame.index
         self.frames_read += 1
         every_frame = not self.realtime and not info.is_live
-        self.mailbox.put(CapturedFrame(frame, self._epoch, time.perf_counter()),
+        self.mailbox.put(CapturedFrame(frame, self._epoch, time.perf_counter(), info.is_still),
                          wait_until_taken=every_frame, stop=self._stop)
         self.position.emit(frame.index)

@@ -91,6 +91,7 @@ class InferenceWorker(QThread):
         self._refresh = False
         self._stop = threading.Event()
         self._pipeline: PosePipeline | None = None
+        self._is_still = False  # the pipeline's kind: for still images or for videos
         # The last frame, its poses and the engine config they were computed with.
         self._last: tuple[CapturedFrame, FramePoses, PipelineConfig] | None = None
         self._epoch = -1
@@ -184,7 +185,7 @@ class InferenceWorker(QThread):
             engine = config.engine()
         else:
             engine = self.engine
-        self._pipeline = config.build(engine=engine)
+        self._pipeline = config.build(is_still=self._is_still, engine=engine)
         self.engine, self.engine_config = engine, config
         self.engine_ready.emit(engine)
 
@@ -197,9 +198,12 @@ class InferenceWorker(QThread):
         if self._pipeline is None:
             return
         started = time.perf_counter()
-        if captured.epoch != self._epoch:  # seek or loop restart: tracks and filters start over
+        if captured.is_still != self._is_still:  # still images are not smoothed, videos are
+            self._is_still = captured.is_still
+            self._pipeline = self.engine_config.build(is_still=self._is_still, engine=self.engine)
+        elif captured.epoch != self._epoch:  # seek or loop restart: tracks and filters start over
             self._pipeline.reset()
-            self._epoch = captured.epoch
+        self._epoch = captured.epoch
         with self._lock:
             panel, view = self._panel, self._view
             self._refresh = False  # this frame is shown with the current settings anyway
