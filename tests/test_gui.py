@@ -561,6 +561,39 @@ def test_a_setting_changed_just_before_recording_is_the_one_the_header_names(mak
     assert input_sizes == {document["header"]["resolution"]} == {257}
 
 
+def test_the_camera_dialog_looks_for_cameras_without_freezing_the_window(qtbot, monkeypatch):
+    from pose_app.gui import camera_dialog
+    from pose_app.sources import CameraDescription
+
+    probing = threading.Event()
+
+    def slow_probe(max_index: int = 8):
+        probing.wait(WAIT_MS / 1000)  # opening eight devices can take seconds
+        return [CameraDescription(2, "Desk camera", 1280, 720)]
+
+    monkeypatch.setattr(camera_dialog, "list_cameras", slow_probe)
+    started = time.monotonic()
+    dialog = camera_dialog.CameraDialog()
+    qtbot.addWidget(dialog)
+    assert time.monotonic() - started < 1.0  # the GUI thread did not wait for the probe
+    open_button = dialog.buttons.button(dialog.buttons.StandardButton.Open)
+    assert "Looking for cameras" in dialog.status.text() and not open_button.isEnabled()
+    probing.set()
+    qtbot.waitUntil(lambda: dialog.list.count() == 1, timeout=WAIT_MS)
+    assert dialog.list.item(0).text() == "2: Desk camera (1280×720)" and open_button.isEnabled()
+    assert dialog.status.isHidden() and dialog.choice().index == 2
+
+
+def test_the_camera_dialog_says_when_no_camera_is_found(qtbot, monkeypatch):
+    from pose_app.gui import camera_dialog
+
+    monkeypatch.setattr(camera_dialog, "list_cameras", lambda max_index=8: [])
+    dialog = camera_dialog.CameraDialog()
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: "No camera found" in dialog.status.text(), timeout=WAIT_MS)
+    assert not dialog.buttons.button(dialog.buttons.StandardButton.Open).isEnabled() and dialog.choice() is None
+
+
 def test_a_recording_that_cannot_be_written_stops_and_says_why(make_window, qtbot, walk, tmp_path, monkeypatch):
     from pose_app.recorder import Recording
 
