@@ -145,7 +145,7 @@ def test_video_poses_step_and_mirror(make_window, qtbot, walk):
     window.seek(base)
     wait_for_result(qtbot, window, lambda r: r.frame.index == base)
 
-    window.toggle_mirror()
+    window.toggle_mirror_view()
     mirrored = wait_for_result(qtbot, window, lambda r: r.mirrored)
     assert mirrored.frame.index == base
     # Inference ran on the unmirrored frame: the poses (and their left/right labels) are unchanged.
@@ -272,16 +272,16 @@ def test_an_unexpected_engine_error_is_shown_and_the_engine_keeps_running(make_w
 
 def test_settings_persist_and_round_trip_through_a_file(make_window, qtbot, tmp_path):
     window = make_window()
-    window.toggle_mirror()
+    window.toggle_mirror_view()
     window.apply_settings(dataclasses.replace(window.settings, channel_count=9, keypoint_threshold=0.55))
     window.close()
     stored = read_settings(file_store(tmp_path / "settings.ini"))
-    assert stored.mirror and stored.channel_count == 9 and stored.keypoint_threshold == pytest.approx(0.55)
+    assert stored.mirror_view and stored.channel_count == 9 and stored.keypoint_threshold == pytest.approx(0.55)
 
     saved = tmp_path / "mine.ini"
     save_settings_file(saved, dataclasses.replace(stored, model="posenet-050", realtime=False))
     loaded = load_settings_file(saved)
-    assert loaded.model == "posenet-050" and loaded.realtime is False and loaded.mirror is True
+    assert loaded.model == "posenet-050" and loaded.realtime is False and loaded.mirror_view is True
     not_settings = tmp_path / "other.ini"
     not_settings.write_text("[something]\nx=1\n")
     with pytest.raises(PoseAppError, match="not a pose-app settings file"):
@@ -302,10 +302,10 @@ def test_loading_a_settings_file_selects_its_feature_block(make_window, qtbot, t
 def test_command_line_overrides_are_for_one_run():
     remembered = AppSettings()
     started = dataclasses.replace(remembered, resolution=257, realtime=False)  # --resolution 257 --max-speed
-    current = dataclasses.replace(started, realtime=True, mirror=True)  # the user then changed these
+    current = dataclasses.replace(started, realtime=True, mirror_view=True)  # the user then changed these
     stored = settings_to_remember(current, started, remembered)
     assert stored.resolution == remembered.resolution  # untouched override: not remembered
-    assert stored.realtime is True and stored.mirror is True  # the user's own changes are
+    assert stored.realtime is True and stored.mirror_view is True  # the user's own changes are
 
 
 def test_command_line_screenshot_automation(qapp, walk, tmp_path, capsys):
@@ -337,7 +337,7 @@ def test_keyboard_shortcuts_drive_the_window(make_window, qtbot):
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=5000)
     qtbot.keyClick(window, Qt.Key.Key_M)
-    assert window.settings.mirror and window.controls.mirror.isChecked()
+    assert window.settings.mirror_view and window.controls.mirror_view.isChecked()
     qtbot.keyClick(window, Qt.Key.Key_F)
     qtbot.waitUntil(window.panel_dock.isVisible, timeout=5000)
     assert window.panel_request() is not None
@@ -592,6 +592,15 @@ def test_the_camera_dialog_says_when_no_camera_is_found(qtbot, monkeypatch):
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: "No camera found" in dialog.status.text(), timeout=WAIT_MS)
     assert not dialog.buttons.button(dialog.buttons.StandardButton.Open).isEnabled() and dialog.choice() is None
+
+
+def test_mirror_view_is_a_display_setting_and_an_old_mirror_value_is_kept(make_window, tmp_path):
+    old = tmp_path / "old.ini"
+    old.write_text("[pose-app]\nmirror=true\n")  # stored by a version that called it "mirror"
+    assert load_settings_file(old).mirror_view is True
+    window = make_window()
+    assert window.controls.mirror_view.text() == "Mirror the view (selfie)"
+    assert not hasattr(window.settings, "mirror")
 
 
 def test_a_recording_that_cannot_be_written_stops_and_says_why(make_window, qtbot, walk, tmp_path, monkeypatch):

@@ -86,7 +86,7 @@ class ControlsPanel(QWidget):
         self.show_bones = QCheckBox("Bones")
         self.show_ids = QCheckBox("Ids")
         self.show_boxes = QCheckBox("Boxes")
-        self.mirror = QCheckBox("Mirror (selfie view)")
+        self.mirror_view = QCheckBox("Mirror the view (selfie)")
         self.loop = QCheckBox("Loop video files")
         self.realtime = QCheckBox("Real-time playback")
         self.realtime.setToolTip("Play files at their own frame rate; off: every frame, as fast as possible")
@@ -115,7 +115,7 @@ class ControlsPanel(QWidget):
         for box in (self.show_points, self.show_bones, self.show_ids, self.show_boxes):
             toggles.addWidget(box)
         form.addRow("Draw", toggles)
-        for box in (self.mirror, self.smooth, self.loop, self.realtime):
+        for box in (self.mirror_view, self.smooth, self.loop, self.realtime):
             form.addRow("", box)
 
     def _connect(self) -> None:
@@ -126,7 +126,7 @@ class ControlsPanel(QWidget):
             spin.valueChanged.connect(self.changed)
         self.keypoint_threshold.valueChanged.connect(self._threshold_moved)
         for box in (self.refine, self.smooth, self.show_points, self.show_bones, self.show_ids, self.show_boxes,
-                    self.mirror, self.loop, self.realtime):
+                    self.mirror_view, self.loop, self.realtime):
             box.toggled.connect(self.changed)
         self.open_model.clicked.connect(self.open_model_requested)
 
@@ -158,7 +158,7 @@ class ControlsPanel(QWidget):
         """Fill the widgets from `settings` without emitting `changed`."""
         widgets = [self.preset, self.model, self.provider, self.resolution, self.max_poses, self.min_pose_score,
                    self.part_score_threshold, self.refine, self.keypoint_threshold, self.smooth, self.show_points,
-                   self.show_bones, self.show_ids, self.show_boxes, self.mirror, self.loop, self.realtime]
+                   self.show_bones, self.show_ids, self.show_boxes, self.mirror_view, self.loop, self.realtime]
         for widget in widgets:
             widget.blockSignals(True)
         try:
@@ -175,7 +175,7 @@ class ControlsPanel(QWidget):
             self.part_score_threshold.setValue(settings.part_score_threshold)
             self.keypoint_threshold.setValue(round(settings.keypoint_threshold * 100))
             self.keypoint_threshold_label.setText(f"{settings.keypoint_threshold:.2f}")
-            for name in ("refine", "smooth", "show_points", "show_bones", "show_ids", "show_boxes", "mirror", "loop", "realtime"):
+            for name in ("refine", "smooth", "show_points", "show_bones", "show_ids", "show_boxes", "mirror_view", "loop", "realtime"):
                 getattr(self, name).setChecked(getattr(settings, name))
         finally:
             for widget in widgets:
@@ -192,5 +192,5 @@ class ControlsPanel(QWidget):
             smooth=self.smooth.isChecked(),
             show_points=self.show_points.isChecked(), show_bones=self.show_bones.isChecked(),
             show_ids=self.show_ids.isChecked(), show_boxes=self.show_boxes.isChecked(),
-            mirror=self.mirror.isChecked(), loop=self.loop.isChecked(), realtime=self.realtime.isChecked(),
+            mirror_view=self.mirror_view.isChecked(), loop=self.loop.isChecked(), realtime=self.realtime.isChecked(),
         )

@@ -56,7 +56,7 @@ from pose_app.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, SourceInfo, is_came
 SHORTCUTS = (
     ("Space", "play / pause"),
     ("Right / Left", "step one frame forward / back (pauses; files only)"),
-    ("M", "mirror (selfie) view"),
+    ("M", "mirror the view (selfie)"),
     ("F", "show / hide the feature-map panel"),
     ("R", "start / stop recording keypoints"),
     ("S", "snapshot: save the view as PNG"),
@@ -233,7 +233,7 @@ class MainWindow(QMainWindow):
             "pause": action("Play / pause", ("Space",), self.toggle_pause, view_menu),
             "forward": action("Step forward", ("Right",), lambda: self.step(1), view_menu),
             "back": action("Step back", ("Left",), lambda: self.step(-1), view_menu),
-            "mirror": action("Mirror view", ("M",), self.toggle_mirror, view_menu),
+            "mirror_view": action("Mirror the view (selfie)", ("M",), self.toggle_mirror_view, view_menu),
             "panel": action("Feature-map panel", ("F",), self.toggle_panel, view_menu),
             "record": action("Start / stop recording", ("R",), self.toggle_recording, record_menu),
             "record_video": action("Also record annotated video", (), self._record_video_toggled, record_menu),
@@ -393,7 +393,7 @@ class MainWindow(QMainWindow):
     def _view_options(self) -> ViewOptions:
         ratio = self.view.devicePixelRatioF()
         size = (round(self.view.width() * ratio), round(self.view.height() * ratio))
-        return ViewOptions(self.settings.overlay_style(), self.settings.mirror, size)
+        return ViewOptions(self.settings.overlay_style(), self.settings.mirror_view, size)
 
     def panel_request(self) -> PanelRequest | None:
         """What the panel needs from inference; None while it is hidden (no feature outputs)."""
@@ -426,8 +426,8 @@ class MainWindow(QMainWindow):
             message += f" — still running {self.engine.provider if self.engine else running.provider}"
         self.show_message(message)
 
-    def toggle_mirror(self) -> None:
-        self.apply_settings(dataclasses.replace(self.settings, mirror=not self.settings.mirror))
+    def toggle_mirror_view(self) -> None:
+        self.apply_settings(dataclasses.replace(self.settings, mirror_view=not self.settings.mirror_view))
 
     def toggle_panel(self) -> None:
         self.panel_dock.setVisible(not self.panel_dock.isVisible())

@@ -25,6 +25,8 @@ PIPELINE_FIELDS = (
     "max_crops", "redetect_interval_s", "smooth",
 )
 SETTINGS_GROUP = "pose-app"
+# Settings stored under an earlier name: new name -> old name (read when the new one is absent).
+RENAMED = {"mirror_view": "mirror"}
 
 
 @dataclass
@@ -52,7 +54,7 @@ class AppSettings:
     show_bones: bool = _STYLE.bones
     show_ids: bool = _STYLE.ids
     show_boxes: bool = _STYLE.boxes
-    mirror: bool = False
+    mirror_view: bool = False  # display only: the picture is flipped, inference sees the frame as it is
     loop: bool = True
     realtime: bool = True  # files play at their own frame rate; off: every frame, as fast as possible
     panel_visible: bool = False
@@ -127,13 +129,19 @@ def settings_to_remember(current: AppSettings, started: AppSettings, remembered:
     return dataclasses.replace(current, **kept)
 
 
+def _stored(store: QSettings, name: str, default: object) -> object:
+    """The stored value of a setting, under its earlier name when only that is stored."""
+    old_name = RENAMED.get(name)
+    return store.value(name, store.value(old_name, default) if old_name else default)
+
+
 def read_settings(store: QSettings) -> AppSettings:
     """Stored values over the defaults; a value of the wrong type falls back to the default."""
     # QSettings.value(..., type=bool) is avoided: some PySide6 versions get its refcount wrong.
     defaults = dataclasses.asdict(AppSettings())
     store.beginGroup(SETTINGS_GROUP)
     try:
-        values = {name: stored_value(store.value(name, default), default) for name, default in defaults.items()}
+        values = {name: stored_value(_stored(store, name, default), default) for name, default in defaults.items()}
     finally:
         store.endGroup()
     return AppSettings(**values)
@@ -143,6 +151,8 @@ def write_settings(store: QSettings, settings: AppSettings) -> None:
     store.beginGroup(SETTINGS_GROUP)
     for name, value in dataclasses.asdict(settings).items():
         store.setValue(name, value)
+    for old_name in RENAMED.values():
+        store.remove(old_name)
     store.endGroup()
     store.sync()
 
