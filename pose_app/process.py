@@ -216,39 +216,16 @@ def _check_no_overwrites(specs: list[str], plans: list[dict[str, Path]]) -> None
 # ---------------------------------------------------------------------------- progress
 
 
-class Progress:
-    """A one-line progress bar on stderr (frames, frames/s, ETA), only when stderr is a TTY."""
+def progress_bar(label: str, total: int | None, stream: IO[str] | None = None):
+    """A tqdm bar over frames (count, frames/s, ETA when the total is known) on stderr, shown
+    only when that stream is a terminal: piped or logged runs get the summary alone."""
+    from tqdm import tqdm
 
-    def __init__(self, label: str, total: int | None, stream: IO[str] | None = None):
-        stream = stream or sys.stderr  # looked up now: sys.stderr may be replaced (tests, GUI)
-        self.enabled = stream.isatty()
-        self._stream = stream
-        self._label = label
-        self._total = total
-        self._start = time.monotonic()
-        self._shown = 0.0
-
-    def update(self, done: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self._shown < PROGRESS_INTERVAL_S:
-            return
-        self._shown = now
-        rate = done / max(now - self._start, 1e-9)
-        text = f"{self._label}: {done}"
-        if self._total:
-            filled = min(20, 20 * done // self._total)
-            eta = max(self._total - done, 0) / rate if rate > 0 else 0.0
-            text = f"{self._label} [{'#' * filled}{'.' * (20 - filled)}] {done}/{self._total}"
-            text += f" {rate:.1f} frames/s ETA {int(eta) // 60}:{int(eta) % 60:02d}"
-        else:
-            text += f" frames {rate:.1f} frames/s"
-        self._stream.write("\r" + text[:120].ljust(80))
-        self._stream.flush()
-
-    def finish(self) -> None:
-        if self.enabled and self._shown:
-            self._stream.write("\n")
-            self._stream.flush()
+    stream = stream or sys.stderr  # looked up now: sys.stderr may be replaced (tests, GUI)
+    return tqdm(
+        total=total, desc=label, unit="frame", file=stream, disable=not stream.isatty(),
+        mininterval=PROGRESS_INTERVAL_S, dynamic_ncols=True,
+    )
 
 
 # ---------------------------------------------------------------------------- processing
@@ -315,10 +292,8 @@ def process_input(
         with open_source(spec, frame_step=config.frame_step) as source:
             info = source.info
             pipeline = config.build(is_still=info.is_still, engine=engine)
-            progress = Progress(
-                input_stem(spec), expected_frames(info, config.start_s, config.end_s, config.frame_step)
-            )
-            try:
+            expected = expected_frames(info, config.start_s, config.end_s, config.frame_step)
+            with progress_bar(input_stem(spec), expected) as progress:
                 with Recording(info, outputs, fill_gaps=fill_gaps) as recording:
                     recording.start(pipeline)
                     for frame in _frames_in_range(source, config.start_s, config.end_s):
@@ -327,9 +302,7 @@ def process_input(
                         result.frames += 1
                         result.poses += len(poses.scores)
                         result.last_frame = frame.index
-                        progress.update(result.frames)
-            finally:
-                progress.finish()
+                        progress.update()
     except PoseAppError as error:
         result.error = str(error)
     except OSError as error:

@@ -27,7 +27,7 @@ from media import group_image, long_clip, walk_clip  # noqa: F401 - pytest fixtu
 from pose_app import sources
 from pose_app.cli import main
 from pose_app.formats import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS
-from pose_app.process import Progress, expected_frames, unique_stems
+from pose_app.process import expected_frames, progress_bar, unique_stems
 from pose_app.skeleton import KEYPOINT_NAMES
 from pose_app.sources import SourceInfo
 
@@ -367,14 +367,13 @@ class FakeTerminal(io.StringIO):
 def test_progress_bar_only_on_a_terminal():
     terminal, pipe = FakeTerminal(), io.StringIO()
     for stream in (terminal, pipe):
-        progress = Progress("walk", total=100, stream=stream)
-        time.sleep(0.3)
-        progress.update(40)
-        progress.finish()
+        with progress_bar("walk", total=100, stream=stream) as progress:
+            time.sleep(0.3)
+            progress.update(40)
     assert pipe.getvalue() == ""
-    line = terminal.getvalue()
-    assert line.startswith("\rwalk [########............] 40/100") and "frames/s ETA 0:" in line
-    assert line.endswith("\n")
+    line = terminal.getvalue().rsplit("\r", 1)[-1]
+    assert line.startswith("walk:  40%|") and "| 40/100 [" in line and "frame/s]" in line
+    assert terminal.getvalue().endswith("\n")
 
 
 def test_expected_frames_and_unique_stems():
