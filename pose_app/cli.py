@@ -20,6 +20,7 @@ COMMANDS = {
     "process": ("pose_app.process", "detect poses in videos, images, folders or streams; write CSV/JSON/video"),
     "eval": ("pose_app.evaluate", "measure COCO keypoint AP/AR on a COCO-format keypoint set"),
     "bench": ("pose_app.bench", "measure per-stage latency, frames/s and memory"),
+    "angles": ("pose_app.angles_cli", "joint and segment angles of a keypoint CSV, as an angles CSV"),
 }
 GUI_MODULE = "pose_app.gui.app"
 
