@@ -46,7 +46,7 @@ import numpy as np
 
 from pose_app.decode import MIN_KEYPOINT_SCORE
 from pose_app.errors import PoseAppError
-from pose_app.skeleton import KEYPOINT_INDEX, KEYPOINT_NAMES, NUM_KEYPOINTS
+from pose_app.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ COMMANDS = {
     "eval": ("pose_app.evaluate", "measure COCO keypoint AP/AR on a COCO-format keypoint set"),
     "bench": ("pose_app.bench", "measure per-stage latency, frames/s and memory"),
     "angles": ("pose_app.angles_cli", "joint and segment angles of a keypoint CSV, as an angles CSV"),
+    "plot": ("pose_app.plot", "angles over time, range of motion and keypoint trajectories as a PNG/SVG figure"),
 }
 GUI_MODULE = "pose_app.gui.app"
 
