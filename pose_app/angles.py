@@ -40,12 +40,13 @@ import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from pose_app.decode import MIN_KEYPOINT_SCORE
 from pose_app.errors import PoseAppError
+from pose_app.formats import DECIMALS, csv_field, open_for_writing
 from pose_app.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS
 
 
@@ -201,13 +202,6 @@ def compute_angles(
 # ------------------------------------------------------------------------------ angles CSV
 
 
-def _csv_field(text: str) -> str:
-    """A CSV field, quoted as the csv module does (RFC 4180) when it needs quoting."""
-    if any(char in text for char in ',"\r\n'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
 def degrees_text(value: float) -> str:
     """An angle as the CSV writes it: 2 decimals, '' when missing, never -0.00 or -180.00."""
     if not math.isfinite(value):
@@ -247,24 +241,13 @@ def _angle_rows(
         raise ValueError(f"{len(ids)} person ids for {len(keypoints)} poses")
     order = np.argsort(ids, kind="stable")
     degrees, confidence = compute_angles(keypoints[order], names)
-    prefix = f"{_csv_field(source)},{int(frame)},{float(time_s):.3f},"
+    prefix = f"{csv_field(source)},{int(frame)},{float(time_s):.{DECIMALS['time']}f},"
     text = "".join(
         f"{prefix}{person_id},{name},{degrees_text(value)},{confidence_text(score)}\n"
         for person_id, person_degrees, person_confidence in zip(ids[order].tolist(), degrees.tolist(), confidence.tolist())
         for name, value, score in zip(names, person_degrees, person_confidence)
     )
     return text, int(np.isnan(degrees).sum())
-
-
-def _open_for_writing(path: Path) -> IO[str]:
-    if path.is_dir():
-        raise PoseAppError(f"cannot write {path}: it is a directory")
-    if not path.parent.is_dir():
-        raise PoseAppError(f"cannot write {path}: directory {path.parent} does not exist")
-    try:
-        return open(path, "w", encoding="utf-8", newline="")
-    except OSError as error:
-        raise PoseAppError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 class AngleCsvWriter:
@@ -282,7 +265,7 @@ class AngleCsvWriter:
         self.names = tuple(names)
         self.rows = 0
         self.missing = 0
-        self._file = _open_for_writing(self.path)
+        self._file = open_for_writing(self.path)
         self._file.write(",".join(ANGLE_CSV_COLUMNS) + "\n")
         self._file.flush()
 
