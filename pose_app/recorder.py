@@ -6,13 +6,16 @@ videos and an interrupted run leaves whole lines.
 
 `Recording` is the recording service built on it (Qt-free): the files of one source, the JSON
 header of the pipeline that makes the rows, the annotated video and its frame rate, the
-`complete` flag and the gap-fill pass. `recording_outputs` and `snapshot_path` name the app's
-files.
+`complete` flag and the gap-fill pass; with `atomic`, its files are written under temporary
+names and appear under their own names only when finished (`temporary_path`). `recording_outputs`
+and `snapshot_path` name the app's files.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+import secrets
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -54,6 +57,23 @@ LIVE_RATE_FRAMES = 20
 RECORDING_PREFIX = "pose"
 RECORDING_SUFFIXES = {"csv": ".csv", "json": ".json", "video": ".mp4"}
 SNAPSHOT_PREFIX = "pose-snapshot"
+# An atomic recording's files while they are written: .<stem>.pose-app-<token><suffix> beside
+# the final file (same folder, so the rename is atomic; same suffix, so the video writer picks the
+# same codec), the token unique to one attempt.
+TEMPORARY_MARK = ".pose-app-"
+
+
+def temporary_path(path: Path, token: str) -> Path:
+    """Where an atomic recording writes `path` until it is finished."""
+    return path.with_name(f".{path.stem}{TEMPORARY_MARK}{token}{path.suffix}")
+
+
+def temporary_paths(path: Path) -> list[Path]:
+    """Every temporary file of `path` left in its folder (by any attempt: a dead one's too)."""
+    import glob
+
+    pattern = glob.escape(str(path.with_name(f".{path.stem}{TEMPORARY_MARK}"))) + f"*{glob.escape(path.suffix)}"
+    return [Path(name) for name in glob.glob(pattern)]
 
 
 def unused_stem(directory: Path, prefix: str, suffixes: tuple[str, ...]) -> Path:
@@ -201,6 +221,14 @@ class Recording:
     The annotated video's frame rate: STILLS_VIDEO_FPS for still images; a file's own frame
     rate (over the pipeline's frame step), as every frame is processed; for a live source, the
     rate frames were processed at in its media time, measured over LIVE_RATE_WINDOW_S.
+
+    `atomic`: the files (paths only) are written under temporary names beside them
+    (`temporary_path`) and renamed to their own names when `finish` publishes them, the JSON
+    last, so a file under its own name is always a finished one (complete or not, as its JSON
+    says); `finish(discard=True)` deletes them instead. An attempt that dies leaves only its
+    temporary files, which a later attempt never appends to. Not atomic (the default): rows go
+    straight into the files, so an interrupted recording keeps every row written. An image
+    list's annotated pictures (`<name>-<frame>.png`) are always written under their own names.
     """
 
     def __init__(
@@ -210,6 +238,7 @@ class Recording:
         *,
         fill_gaps: int = 0,
         draw_style: OverlayStyle | None = None,
+        atomic: bool = False,
     ):
         unknown = set(outputs) - set(OUTPUT_KINDS)
         if unknown:
@@ -228,6 +257,24 @@ class Recording:
         self._video: AnnotatedVideoWriter | None = None
         self._held: list[tuple[Frame, FramePoses]] = []  # live video frames while the rate is measured
         self._finished = False
+        # kind -> (temporary path, final path) of an atomic recording's files.
+        self._renames: dict[str, tuple[Path, Path]] = {}
+        if atomic:
+            token = f"{os.getpid()}-{secrets.token_hex(4)}"
+            for kind, target in self.outputs.items():
+                if hasattr(target, "write") or (kind == "video" and self._writes_image_list):
+                    continue
+                final = Path(target)
+                self._renames[kind] = (temporary_path(final, token), final)
+        self._targets = {kind: self._renames[kind][0] if kind in self._renames else target for kind, target in self.outputs.items()}
+
+    @property
+    def _writes_image_list(self) -> bool:
+        from pose_app.video_writer import IMAGE_OUTPUT_SUFFIXES
+
+        target = self.outputs.get("video")
+        single_image = self.source.is_still and self.source.frame_count == 1
+        return target is not None and Path(target).suffix.lower() in IMAGE_OUTPUT_SUFFIXES and not single_image
 
     @property
     def paths(self) -> list[Path]:
@@ -246,16 +293,21 @@ class Recording:
         """Create the files; the JSON header names `pipeline`'s settings (PosePipeline.header)."""
         settings = pipeline.header() | {"gap_filled_max_frames": self.fill_gaps}
         self._frame_step = pipeline.config.frame_step if pipeline.config is not None else 1
-        self._rows = PoseRecorder(
-            self.source, csv_path=self.outputs.get("csv"), wide_csv_path=self.outputs.get("wide_csv"),
-            json_path=self.outputs.get("json"), settings=settings,
-        )
+        try:
+            self._rows = PoseRecorder(
+                self.source, csv_path=self._targets.get("csv"), wide_csv_path=self._targets.get("wide_csv"),
+                json_path=self._targets.get("json"), settings=settings,
+            )
+        except BaseException:
+            self._remove_temporary_files()
+            raise
         self.header = self._rows.header
         if "video" in self.outputs and not self.source.is_live:
             try:
                 self._open_video(self._recorded_video_fps())
             except BaseException:
                 self._rows.close(complete=False)
+                self._remove_temporary_files()
                 raise
 
     def _recorded_video_fps(self) -> float:
@@ -274,7 +326,7 @@ class Recording:
     def _open_video(self, fps: float) -> None:
         single_image = self.source.is_still and self.source.frame_count == 1
         size = (self.source.width, self.source.height)
-        self._video = AnnotatedVideoWriter(Path(self.outputs["video"]), size, fps, self._style, single_image)
+        self._video = AnnotatedVideoWriter(Path(self._targets["video"]), size, fps, self._style, single_image)
 
     def _write_held_frames(self) -> None:
         self._open_video(self._measured_video_fps())
@@ -296,29 +348,51 @@ class Recording:
             if len(self._held) >= LIVE_RATE_FRAMES or span >= LIVE_RATE_WINDOW_S:
                 self._write_held_frames()
 
-    def finish(self, complete: bool = True) -> int:
-        """Close the files (the JSON says `complete`), then fill gaps if asked and complete.
-        Returns the frames written. Idempotent; a recording never started has no files."""
+    def finish(self, complete: bool = True, *, discard: bool = False) -> int:
+        """Close the files (the JSON says `complete`), then fill gaps if asked and complete;
+        an atomic recording's files are then renamed to their own names, or deleted with
+        `discard` (a cancelled attempt). Returns the frames written. Idempotent; a recording
+        never started has no files."""
         if self._finished or self._rows is None:
             return self.frames_written
         self._finished = True
         try:
-            if self._held:
-                self._write_held_frames()
-        finally:
-            if self._video is not None:
-                self._video.close()
-            self._rows.close(complete=complete)
-        if complete and self.fill_gaps:
-            fill_gaps_in_files(
-                csv_path=self.outputs.get("csv"),
-                wide_csv_path=self.outputs.get("wide_csv"),
-                json_path=self.outputs.get("json"),
-                frame_size=(self.source.width, self.source.height),
-                frame_step=self._frame_step,
-                max_gap_frames=self.fill_gaps,
-            )
+            try:
+                if self._held and not discard:
+                    self._write_held_frames()
+            finally:
+                if self._video is not None:
+                    self._video.close()
+                self._rows.close(complete=complete)
+            if complete and self.fill_gaps and not discard:
+                fill_gaps_in_files(
+                    csv_path=self._targets.get("csv"),
+                    wide_csv_path=self._targets.get("wide_csv"),
+                    json_path=self._targets.get("json"),
+                    frame_size=(self.source.width, self.source.height),
+                    frame_step=self._frame_step,
+                    max_gap_frames=self.fill_gaps,
+                )
+        except BaseException:
+            self._remove_temporary_files()
+            raise
+        if discard:
+            self._remove_temporary_files()
+        else:
+            self._publish()
         return self.frames_written
+
+    def _publish(self) -> None:
+        """An atomic recording's files under their own names, the JSON last."""
+        for kind in sorted(self._renames, key=lambda kind: kind == "json"):
+            temporary, final = self._renames[kind]
+            os.replace(temporary, final)
+        self._renames = {}
+
+    def _remove_temporary_files(self) -> None:
+        for temporary, _ in self._renames.values():
+            temporary.unlink(missing_ok=True)
+        self._renames = {}
 
     def __enter__(self) -> Recording:
         return self
