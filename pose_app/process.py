@@ -1,16 +1,23 @@
 """`pose-app process`: detect poses in videos, images, folders, globs or streams and write
-long/wide CSV, JSON and annotated video, with a progress bar and a per-input summary."""
+long/wide CSV, JSON and annotated video, with a progress bar and a per-input summary.
+
+`process_input` is the one per-input code path: the local run calls it for each input in turn,
+and `--ray` (batch.py) calls it in Ray workers, one input per task. `--skip-done` skips inputs
+whose outputs are finished (`is_done`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import re
 import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +45,10 @@ STEM_FIELD = "{stem}"
 EXIT_SOME_INPUTS_FAILED = 1
 EXIT_INTERRUPTED = 130
 PROGRESS_INTERVAL_S = 0.25
+# The end of a JSON output, read to tell whether it is complete (--skip-done).
+JSON_TAIL_BYTES = 4096
+# `--ray ADDRESS`: a value that looks like none of these is an input that followed --ray.
+RAY_ADDRESS = re.compile(r"^(auto|local|ray://\S+|[\w.-]+:\d+)$")
 
 
 def _formats(text: str) -> tuple[str, ...]:
@@ -50,12 +61,28 @@ def _formats(text: str) -> tuple[str, ...]:
     return names
 
 
+class _RayAddress(argparse.Action):
+    """`--ray [ADDRESS]`: no value -> "local". A value that is not an address (auto, ray://HOST:PORT,
+    HOST:PORT) is an input that followed --ray (`--ray a.mp4 b.mp4`): it is kept as one."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if value is None or (RAY_ADDRESS.match(value) and not Path(value).exists()):
+            namespace.ray = value or "local"
+            return
+        namespace.ray = "local"
+        if getattr(namespace, "inputs", None):  # the inputs came before --ray
+            namespace.inputs.append(value)
+        else:
+            namespace.inputs_before = [*getattr(namespace, "inputs_before", []), value]
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from pose_app.cli import add_pipeline_arguments, non_negative_float, non_negative_int, positive_float, positive_int
     from pose_app.config import PipelineConfig
 
     parser.add_argument(
-        "inputs", nargs="+", metavar="INPUT",
+        # "*", checked in run(): an input right after a bare --ray reaches --ray's action first.
+        "inputs", nargs="*", metavar="INPUT",
         help="video file, image file, folder of images, glob (quoted), or stream URL (rtsp://, http://...)",
     )
     out = parser.add_argument_group(
@@ -105,6 +132,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fill-gaps", type=non_negative_int, default=0, metavar="N",
         help="after each video, interpolate x, y of keypoints that drop below score 0.3 for at most "
         "N processed frames between confident ones, in the CSV/JSON files (default 0: off)",
+    )
+    batch = parser.add_argument_group(
+        "large batches",
+        "Inputs and outputs must be paths every Ray node can read and write (a shared filesystem); "
+        "see docs/large-batches.md.",
+    )
+    batch.add_argument(
+        "--ray", nargs="?", action=_RayAddress, metavar="ADDRESS",
+        help="process the inputs in parallel with Ray (pip install 'pose-app[ray]'): with no ADDRESS "
+        "on a local Ray instance using this machine's cores; 'auto' or ray://HOST:PORT joins a cluster",
+    )
+    batch.add_argument(
+        "--workers", type=positive_int, metavar="N",
+        help="with --ray: at most N inputs at a time (default: one per CPU)",
+    )
+    batch.add_argument(
+        "--skip-done", action="store_true",
+        help="skip inputs whose outputs exist and are complete (their JSON says \"complete\": true; "
+        "needs a JSON per input), so an interrupted run continues where it stopped",
     )
     add_pipeline_arguments(parser)
 
@@ -243,6 +289,14 @@ class InputResult:
     seconds: float = 0.0
     error: str | None = None
     interrupted: bool = False
+    skipped: bool = False  # --skip-done: its outputs were already complete
+    attempts: int = 0  # how many times a Ray worker started it (more than 1: retried)
+    cancelled: bool = False  # a --ray run stopped (Ctrl-C) before it was done
+
+    @property
+    def done(self) -> bool:
+        """Processed to the end in this run (possibly with an error of its own)."""
+        return not (self.skipped or self.interrupted or self.cancelled)
 
 
 def expected_frames(info, start_s: float, end_s: float | None, step: int) -> int | None:
@@ -279,11 +333,18 @@ def process_input(
     engine: PoseEngine,
     fill_gaps: int,
     result: InputResult,
+    *,
+    progress: Callable[[str, int | None], object] = progress_bar,
+    atomic: bool = False,
 ) -> None:
-    """Run one input into its outputs, filling `result`. PoseAppError/OSError -> result.error;
-    KeyboardInterrupt propagates after the outputs were closed (JSON marked incomplete).
-    With --fill-gaps, a video's finished CSV/JSON files are then rewritten with short dropouts
-    filled (recorder.Recording)."""
+    """Run one input into its outputs, filling `result`: the one per-input code path of local
+    and Ray runs. PoseAppError/OSError -> result.error (the files hold the frames done, the JSON
+    says "complete": false). KeyboardInterrupt propagates after the outputs were closed: kept,
+    JSON marked incomplete, or with `atomic` deleted (a cancelled Ray attempt). With
+    --fill-gaps, a video's finished CSV/JSON files are then rewritten with short dropouts
+    filled (recorder.Recording). `progress(label, expected_frames)`: a context manager with
+    `update(frames)` (a tqdm bar by default). `atomic`: the files appear under their own names
+    only when finished (recorder.Recording), for Ray attempts that may die and be retried."""
     from pose_app.recorder import Recording
     from pose_app.sources import open_source
 
@@ -293,8 +354,9 @@ def process_input(
             info = source.info
             pipeline = config.build(is_still=info.is_still, engine=engine)
             expected = expected_frames(info, config.start_s, config.end_s, config.frame_step)
-            with progress_bar(input_stem(spec), expected) as progress:
-                with Recording(info, outputs, fill_gaps=fill_gaps) as recording:
+            with progress(input_stem(spec), expected) as bar:
+                recording = Recording(info, outputs, fill_gaps=fill_gaps, atomic=atomic)
+                try:
                     recording.start(pipeline)
                     for frame in _frames_in_range(source, config.start_s, config.end_s):
                         poses = pipeline.process(frame)
@@ -302,7 +364,14 @@ def process_input(
                         result.frames += 1
                         result.poses += len(poses.scores)
                         result.last_frame = frame.index
-                        progress.update()
+                        bar.update(1)
+                except KeyboardInterrupt:
+                    recording.finish(complete=False, discard=atomic)
+                    raise
+                except BaseException:
+                    recording.finish(complete=False)
+                    raise
+                recording.finish()
     except PoseAppError as error:
         result.error = str(error)
     except OSError as error:
@@ -334,18 +403,72 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 def _describe(result: InputResult) -> str:
     outputs = ", ".join(str(path) for path in result.outputs.values())
+    retried = f" (retried: {result.attempts} attempts)" if result.attempts > 1 else ""
+    if result.skipped:
+        return f"  {result.spec}: skipped, already done -> {outputs}"
+    if result.cancelled:
+        return f"  {result.spec}: NOT DONE (cancelled)"
     if result.error:
-        return f"  {result.spec}: FAILED: {result.error}"
+        return f"  {result.spec}: FAILED: {result.error}{retried}"
     rate = result.frames / result.seconds if result.seconds > 0 else 0.0
     state = "INTERRUPTED after" if result.interrupted else "ok,"
-    return f"  {result.spec}: {state} {result.frames} frames, {result.poses} poses, {rate:.1f} frames/s -> {outputs}"
+    return f"  {result.spec}: {state} {result.frames} frames, {result.poses} poses, {rate:.1f} frames/s{retried} -> {outputs}"
 
 
-def print_summary(results: list[InputResult]) -> None:
+def print_summary(results: list[InputResult], wall_s: float | None = None) -> None:
+    """The run's totals (inputs done, failed, skipped, retried, not done; frames and wall time),
+    then one line per input."""
     failed = sum(result.error is not None for result in results)
-    print(f"pose-app process: {len(results)} input(s), {failed} failed")
+    counts = [f"{len(results)} input(s), {failed} failed"]
+    for label, count in (
+        ("skipped", sum(result.skipped for result in results)),
+        ("retried", sum(result.attempts > 1 for result in results)),
+        ("not done", sum(result.cancelled or result.interrupted for result in results)),
+    ):
+        if count:
+            counts.append(f"{count} {label}")
+    line = "pose-app process: " + ", ".join(counts)
+    if wall_s is not None:
+        frames = sum(result.frames for result in results)
+        done = sum(result.done and result.error is None for result in results)
+        rate = frames / wall_s if wall_s > 0 else 0.0
+        line += f"; {done} done, {frames} frames in {wall_s:.1f} s ({rate:.1f} frames/s)"
+    print(line)
     for result in results:
         print(_describe(result))
+
+
+# ---------------------------------------------------------------------------- --skip-done
+
+
+def json_complete(path: Path) -> bool:
+    """Whether a JSON output exists and its trailer says "complete": true (only its end is read)."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(0, os.SEEK_END)
+            file.seek(max(0, file.tell() - JSON_TAIL_BYTES))
+            tail = file.read().decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    _, separator, trailer = tail.rpartition("],\n")
+    try:
+        return bool(separator) and json.loads("{" + trailer).get("complete") is True
+    except ValueError:
+        return False
+
+
+def is_done(plan: dict[str, Path]) -> bool:
+    """Whether an input's outputs are finished: its JSON is complete (a local run writes its
+    trailer after every other output is closed; a Ray attempt renames the JSON last) and every
+    other output exists (an image list's pictures are not looked for)."""
+    from pose_app.video_writer import IMAGE_OUTPUT_SUFFIXES
+
+    if "json" not in plan or not json_complete(plan["json"]):
+        return False
+    return all(
+        path.exists() for kind, path in plan.items()
+        if not (kind == "video" and path.suffix.lower() in IMAGE_OUTPUT_SUFFIXES)
+    )
 
 
 def _check_options(config: PipelineConfig, args: argparse.Namespace) -> None:
@@ -354,16 +477,35 @@ def _check_options(config: PipelineConfig, args: argparse.Namespace) -> None:
         raise PoseAppError(f"--end ({config.end_s:g} s) must be after --start ({config.start_s:g} s)")
     if args.fill_gaps and not config.track:
         raise PoseAppError("--fill-gaps interpolates along a person's track: it cannot be used with --no-track")
+    if getattr(args, "workers", None) is not None and getattr(args, "ray", None) is None:
+        raise PoseAppError("--workers sets how many inputs Ray runs at a time: use it with --ray")
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass
+class RunPlan:
+    """What a `process` run will do, checked before any output is opened: the same for a local
+    and a Ray run."""
+
+    config: PipelineConfig
+    specs: list[str]
+    plans: list[dict[str, Path]]  # per input, output kind -> path
+    shared_paths: set[Path]  # CSV paths several inputs write into
+    fill_gaps: int
+    skip: list[bool]  # per input: --skip-done found its outputs finished
+
+
+def plan_run(args: argparse.Namespace) -> RunPlan:
+    """Check the options, expand the inputs and plan their outputs (PoseAppError on a problem
+    with the whole run)."""
     from pose_app.cli import config_from_args
-    from pose_app.formats import open_for_writing
     from pose_app.sources import expand_inputs
 
     config = config_from_args(args)
     _check_options(config, args)
-    specs = expand_inputs(args.inputs)
+    inputs = [*getattr(args, "inputs_before", []), *args.inputs]
+    if not inputs:
+        raise PoseAppError("no INPUT given: name the videos, images, folders or streams to process")
+    specs = expand_inputs(inputs)
     plans = plan_outputs(specs, args)
     shared_paths = shared_csv_paths(plans)
     if args.fill_gaps and shared_paths:
@@ -371,32 +513,80 @@ def run(args: argparse.Namespace) -> int:
             "--fill-gaps rewrites each input's files when that input is done: give every input its "
             f"own CSV ({STEM_FIELD} in the path, or --out-dir) instead of one combined file"
         )
+    skip = [False] * len(specs)
+    if getattr(args, "skip_done", False):
+        if any("json" not in plan for plan in plans):
+            raise PoseAppError(
+                "--skip-done recognises a finished input by its JSON (\"complete\": true): add --json "
+                f"with {STEM_FIELD} in its path, or json to --formats"
+            )
+        if shared_paths:
+            raise PoseAppError(
+                "--skip-done cannot keep the skipped inputs' rows in a combined CSV: give every input "
+                f"its own CSV ({STEM_FIELD} in the path, or --out-dir)"
+            )
+        skip = [is_done(plan) for plan in plans]
+    return RunPlan(config, specs, plans, shared_paths, args.fill_gaps, skip)
+
+
+def run(args: argparse.Namespace) -> int:
+    run_plan = plan_run(args)
+    if getattr(args, "ray", None) is not None:
+        from pose_app.batch import run_with_ray
+
+        return run_with_ray(run_plan, address=args.ray, workers=args.workers)
+    return run_locally(run_plan)
+
+
+def report_error(result: InputResult) -> None:
+    """The one error line of an input that failed (source errors already name the input;
+    others, e.g. an output's, get it prefixed)."""
+    where = "" if result.spec in result.error else f"{result.spec}: "
+    print(f"pose-app: error: {where}{result.error}", file=sys.stderr)
+
+
+def continue_hint(run_plan: RunPlan) -> str:
+    """How to continue an interrupted run, when --skip-done can."""
+    if run_plan.shared_paths or any("json" not in plan for plan in run_plan.plans):
+        return ""
+    return "; run the same command with --skip-done to continue"
+
+
+def run_locally(run_plan: RunPlan) -> int:
+    """The inputs one after another in this process, on one engine."""
+    from pose_app.formats import open_for_writing
+
+    config = run_plan.config
+    started = time.monotonic()
     engine = config.engine()
     config.check(engine.info.output_stride)  # before any output is opened
     print(
         f"pose-app process: preset {config.preset}, {engine.info.name} on {engine.provider_label}",
         file=sys.stderr,
     )
-    results = [InputResult(spec, plan) for spec, plan in zip(specs, plans)]
+    results = [
+        InputResult(spec, plan, skipped=skip) for spec, plan, skip in zip(run_plan.specs, run_plan.plans, run_plan.skip)
+    ]
     with ExitStack() as shared, _sigterm_as_interrupt():
         # A CSV path used by several inputs is opened once here and shared (one header line).
-        shared_streams = {path: shared.enter_context(open_for_writing(path)) for path in sorted(shared_paths)}
-        for result, plan in zip(results, plans):
+        shared_streams = {path: shared.enter_context(open_for_writing(path)) for path in sorted(run_plan.shared_paths)}
+        for result, plan in zip(results, run_plan.plans):
+            if result.skipped:
+                continue
             outputs = {kind: shared_streams.get(path, path) for kind, path in plan.items()}
             try:
-                process_input(result.spec, outputs, config, engine, args.fill_gaps, result)
+                process_input(result.spec, outputs, config, engine, run_plan.fill_gaps, result)
             except KeyboardInterrupt:
                 where = "no frame" if result.last_frame is None else f"frame {result.last_frame}"
                 print(
                     f"pose-app: interrupted in {result.spec} after {where}; the outputs hold every frame "
-                    "up to there (whole CSV lines; the JSON is closed with \"complete\": false)",
+                    "up to there (whole CSV lines; the JSON is closed with \"complete\": false)"
+                    + continue_hint(run_plan),
                     file=sys.stderr,
                 )
                 print_summary(results[: results.index(result) + 1])
                 return EXIT_INTERRUPTED
             if result.error:
-                # Source errors already name the input; others (e.g. an output) get it prefixed.
-                where = "" if result.spec in result.error else f"{result.spec}: "
-                print(f"pose-app: error: {where}{result.error}", file=sys.stderr)
-    print_summary(results)
+                report_error(result)
+    print_summary(results, time.monotonic() - started)
     return EXIT_SOME_INPUTS_FAILED if any(result.error for result in results) else 0
