@@ -26,6 +26,10 @@ class DecodeSettings:
     single_pose: bool = False
 
 
+# The heads FramePoses keeps besides the heatmaps when asked (PoseEstimator.keep_head_fields).
+HEAD_FIELDS = ("offsets", "displacement_fwd", "displacement_bwd")
+
+
 @dataclass
 class FramePoses:
     """Every pose found in one frame."""
@@ -38,6 +42,11 @@ class FramePoses:
     features: dict[str, np.ndarray]
     transform: FrameTransform | None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    # The full-frame pass's other heads (input pixels), kept only when the estimator is asked
+    # to (PoseEstimator.keep_head_fields: the GUI's explainer draws and decodes them again).
+    offsets: np.ndarray | None = None  # (34, h, w)
+    displacement_fwd: np.ndarray | None = None  # (32, h, w)
+    displacement_bwd: np.ndarray | None = None  # (32, h, w)
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -144,6 +153,8 @@ class PoseEstimator:
         # labels by appearance, so swapping labels restores the anatomical ones.
         self.mirrored_input = mirrored_input
         self.augmentation = augmentation
+        # Keep the primary view's offsets and displacements in FramePoses (else None).
+        self.keep_head_fields = False
 
     def _view_poses(self, frame_bgr: np.ndarray, resolution: int, features: Sequence[str] = ()):
         """(keypoints in frame pixels, scores, engine output, decode seconds) of one view."""
@@ -187,4 +198,5 @@ class PoseEstimator:
             features=primary.features,
             transform=primary.transform,
             timings=timings,
+            **({name: getattr(primary, name) for name in HEAD_FIELDS} if self.keep_head_fields else {}),
         )
