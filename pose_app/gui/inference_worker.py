@@ -3,7 +3,10 @@
 The worker takes the newest frame from the FrameMailbox, runs `PosePipeline.process` (the one
 inference path; feature outputs are requested only while the feature panel wants them), writes
 the recording, draws the overlay and the panel picture, and emits a `ViewResult`. The GUI thread
-only wraps the ready BGR arrays in QImages and paints them.
+only wraps the ready BGR arrays in QImages and paints them. Everything the feature panel's views
+need is prepared here too (compose.compose_panel): tile grids, pictures over the frame, arrows,
+block statistics, the first conv's filters (read once per engine) and the decoding walk (once
+per frame and decode settings).
 
 A recording handed over by the window is started here, by the pipeline that processes its first
 frame (its header names that pipeline), once every settings change asked for before it has been
@@ -21,11 +24,13 @@ import numpy as np
 from PySide6.QtCore import QThread, Signal
 
 from pose_app.config import PipelineConfig
+from pose_app.decode_walk import WalkStep, decoding_walk
 from pose_app.engine import PoseEngine
 from pose_app.errors import PoseAppError, one_line
-from pose_app.estimator import FramePoses
+from pose_app.estimator import HEAD_FIELDS, FramePoses
+from pose_app.explain import first_conv_filters
 from pose_app.gui.capture_worker import CapturedFrame, FrameMailbox
-from pose_app.gui.compose import PanelRequest, compose_panel, compose_view
+from pose_app.gui.compose import PanelRequest, PanelView, compose_panel, compose_view, panel_ready
 from pose_app.gui.stats import RateMeter
 from pose_app.pipeline import PosePipeline
 from pose_app.recorder import Recording
@@ -64,6 +69,7 @@ class ViewResult:
     features_requested: tuple[str, ...]
     emitted_at: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    panel_view: PanelView | None = None  # the panel picture with what clicks and hovers read
 
 
 class InferenceWorker(QThread):
@@ -98,6 +104,8 @@ class InferenceWorker(QThread):
         self.engine: PoseEngine | None = None
         self.engine_config: PipelineConfig | None = None
         self.rate = RateMeter()
+        self._filters: tuple[PoseEngine, np.ndarray | None] | None = None  # the first conv's, per engine
+        self._walk: tuple[FramePoses, object, list[WalkStep]] | None = None  # poses, decode settings, steps
 
     # --- settings, from the GUI thread ------------------------------------------------------
     @property
@@ -210,8 +218,9 @@ class InferenceWorker(QThread):
         features = panel.features if panel is not None else ()
         with self._recording_lock:
             recording = self._recording_for_this_frame()
-        # The panel shows the full-frame pass's heatmaps or features: while it is open every
-        # frame runs that pass (tracked crops otherwise).
+        # The panel shows the full-frame pass's heads or features: while it is open every
+        # frame runs that pass (tracked crops otherwise), and keeps its offsets and displacements.
+        self._pipeline.estimator.keep_head_fields = panel is not None
         poses = self._pipeline.process(captured.frame, features=features, full_frame=panel is not None)
         self.rate.tick()
         with self._recording_lock:
@@ -262,13 +271,15 @@ class InferenceWorker(QThread):
         with self._lock:
             panel, view = self._panel, self._view
         features = panel.features if panel is not None else ()
+        self._pipeline.estimator.keep_head_fields = panel is not None
         if config != self.engine_config:
             self._pipeline.reset()  # the same frame again must not look like zero elapsed time
             poses = self._pipeline.process(captured.frame, features=features, full_frame=panel is not None)
-        elif (panel is not None and poses.heatmaps is None) or any(name not in poses.features for name in features):
+        elif panel is not None and not panel_ready(panel, poses):
             computed = self._pipeline.estimator.estimate(captured.frame.image, features)
             poses = dataclasses.replace(
-                poses, features=computed.features, heatmaps=computed.heatmaps, transform=computed.transform
+                poses, features=computed.features, heatmaps=computed.heatmaps, transform=computed.transform,
+                **{name: getattr(computed, name) for name in HEAD_FIELDS},
             )
         self._last = (captured, poses, self.engine_config)
         self._emit(captured, poses, view, panel, features, dict(poses.timings))
@@ -278,11 +289,48 @@ class InferenceWorker(QThread):
         started = time.perf_counter()
         image = captured.frame.image
         picture = compose_view(image, poses, view.style, mirror=view.mirror, max_size=view.max_size)
-        panel_picture, caption = (None, "")
-        if panel is not None and (panel.mode == "heatmaps" or panel.block in poses.features):
-            panel_picture, caption = compose_panel(image, poses, panel, mirror=view.mirror)
+        panel_view = self._compose_panel(captured, poses, panel, view.mirror)
         stages["draw"] = time.perf_counter() - started
         self.result.emit(ViewResult(
-            frame=captured.frame, poses=poses, view=picture, mirrored=view.mirror, panel=panel_picture,
-            panel_caption=caption, features_requested=features, emitted_at=time.perf_counter(), stage_seconds=stages,
+            frame=captured.frame, poses=poses, view=picture, mirrored=view.mirror,
+            panel=panel_view.picture if panel_view else None, panel_caption=panel_view.caption if panel_view else "",
+            features_requested=features, emitted_at=time.perf_counter(), stage_seconds=stages, panel_view=panel_view,
         ))
+
+    def _compose_panel(self, captured: CapturedFrame, poses: FramePoses, panel: PanelRequest | None,
+                       mirror: bool) -> PanelView | None:
+        """The panel's view of this frame (None while the panel is hidden or its outputs are
+        missing), with the first conv's filters and the decoding walk when the view needs them."""
+        if panel is None or self.engine is None or not panel_ready(panel, poses):
+            return None
+        info = self.engine.info
+        filters = walk = None
+        step = -1
+        if panel.mode == "features" and panel.block == info.feature_blocks[0].name:
+            filters = self._first_conv_filters()
+        if panel.mode == "walk":
+            walk = self._decoding_walk(poses)
+            step = panel.walk_step if panel.walk_frame == captured.frame.index else -1
+        return compose_panel(captured.frame.image, poses, panel, mirror=mirror, info=info, filters=filters,
+                             walk=walk, walk_step=step)
+
+    def _first_conv_filters(self) -> np.ndarray | None:
+        """The engine's first conv kernels (read once per engine); None when the model's first
+        layer is not a conv on the image."""
+        if self._filters is None or self._filters[0] is not self.engine:
+            try:
+                filters = first_conv_filters(self.engine)
+            except PoseAppError:
+                filters = None
+            self._filters = (self.engine, filters)
+        return self._filters[1]
+
+    def _decoding_walk(self, poses: FramePoses) -> list[WalkStep]:
+        """The decoding of the full-frame pass's heads, as steps in frame pixels (once per poses
+        and decode settings: stepping through a paused frame decodes it once)."""
+        settings = self._pipeline.estimator.settings
+        if self._walk is None or self._walk[0] is not poses or self._walk[1] != settings:
+            steps = decoding_walk(poses.heatmaps, poses.offsets, poses.displacement_fwd, poses.displacement_bwd,
+                                  self.engine.info.output_stride, settings, poses.transform)
+            self._walk = (poses, settings, steps)
+        return self._walk[2]
