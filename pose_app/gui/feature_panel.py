@@ -1,21 +1,58 @@
-"""The feature-map dock: choose a conv block (with its C×H×W, stride and receptive field) and how
-channels are picked, or switch to keypoint heatmaps over the frame; shows the picture the
-inference worker prepared."""
+"""The feature-map dock: the network made visible. The network strip on top (click a block to
+show it); below, one view at a time (compose.PANEL_MODES): a block's channels as tiles (click one
+to inspect it over the frame, where hovering shows a cell's receptive field and value; the first
+conv's tiles show each 3x3 RGB filter beside its map), keypoint heatmaps, the offset and
+displacement fields as arrows, every block's activation statistics, and the decoding walk of a
+paused frame (N / Shift+N). "Save view" and "Save all channels" write PNGs for teaching.
+
+The inference worker prepares every picture (PanelView); this widget paints it and keeps the
+transient choices (the inspected channel, the walk's step) that `request` adds to the settings.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
+from pose_app.errors import PoseAppError
 from pose_app.engine import FeatureBlock, ModelInfo, input_transform
-from pose_app.gui.image_view import ImageView
+from pose_app.explain import network_layers
+from pose_app.gui.compose import PanelRequest, PanelView, all_channels_picture, teaching_picture
+from pose_app.gui.explainer import ExplainerView, PngExporter, StatsChart
+from pose_app.gui.network_strip import NetworkStrip, layer_details
 from pose_app.gui.settings import AppSettings
-from pose_app.skeleton import KEYPOINT_NAMES
+from pose_app.recorder import unused_stem
+from pose_app.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES
 
 MAX_CHANNELS = 64
+
+MODE_LABELS = {
+    "features": "Feature maps of a block",
+    "heatmaps": "Keypoint heatmaps over the frame",
+    "offsets": "Offset field: arrows to the keypoints",
+    "displacements": "Displacement fields: arrows along the skeleton",
+    "stats": "Statistics of all blocks (costs more: all 14 outputs)",
+    "walk": "Decoding walk of a paused frame (N / Shift+N)",
+}
+# Head clicked in the strip -> the view that shows it.
+HEAD_MODES = {"heatmaps": "heatmaps", "offsets": "offsets", "displacement_fwd": "displacements",
+              "displacement_bwd": "displacements"}
+EXPLAINER_PREFIX, CHANNELS_PREFIX = "pose-explainer", "pose-channels"
 
 
 def block_grid_size(block: FeatureBlock, input_size: tuple[int, int]) -> tuple[int, int]:
@@ -47,15 +84,38 @@ def default_block(info: ModelInfo) -> str:
 
 
 class FeaturePanel(QWidget):
-    """Signal changed() on any choice. The window reads `read(settings)` and `current_block()`."""
+    """Signals: changed() on any choice that changes what inference prepares; message(str) for
+    the status bar (exports). The window reads `read(settings)`, `request(settings, width)` and
+    `current_block()`, and hands every result to `show_result`."""
 
     changed = Signal()
+    message = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self.info: ModelInfo | None = None
+        self.channel: int | None = None  # the inspected channel of the block (None: the tiles)
+        self.walk_frame: int | None = None  # the frame the walk's step belongs to
+        self.walk_step = 0
+        self.last_result = None  # the ViewResult shown last (exports read it)
+        self.output_dir: Callable[[], Path] = Path.cwd  # where exports go (the window's output folder)
+        self.exporter = PngExporter(self)
+        self.exporter.saved.connect(lambda path: self.message.emit(f"Saved {path}"))
+        self.exporter.failed.connect(self.message.emit)
+        self._build()
+        for combo in (self.mode, self.block, self.how, self.keypoint, self.edge):
+            combo.currentIndexChanged.connect(self._changed)
+        for spin in (self.count, self.start):
+            spin.valueChanged.connect(self._changed)
+
+    def _build(self) -> None:
+        self.strip = NetworkStrip()
+        self.strip.clicked.connect(self.select_layer)
+        self.layer_line = QLabel()
+        self.layer_line.setWordWrap(True)
         self.mode = QComboBox()
-        self.mode.addItem("Feature maps of a block", "features")
-        self.mode.addItem("Keypoint heatmaps over the frame", "heatmaps")
+        for mode, label in MODE_LABELS.items():
+            self.mode.addItem(label, mode)
         self.block = QComboBox()
         self.how = QComboBox()
         self.how.addItem("strongest (mean activation)", "strongest")
@@ -68,64 +128,193 @@ class FeaturePanel(QWidget):
         self.keypoint.addItem("all keypoints (max)", -1)
         for index, name in enumerate(KEYPOINT_NAMES):
             self.keypoint.addItem(name, index)
-        self.picture = ImageView("The feature maps appear with the next frame.", smooth=False)
+        self.edge = QComboBox()
+        self.edge.addItem("all edges", -1)
+        for index, (parent, child) in enumerate(PART_TREE_EDGES):
+            self.edge.addItem(f"{KEYPOINT_NAMES[parent]} → {KEYPOINT_NAMES[child]}", index)
+        self.picture = ExplainerView("The feature maps appear with the next frame.")
         self.picture.setMinimumSize(240, 200)
+        self.picture.tile_clicked.connect(self.inspect_channel)
+        self.picture.hovered.connect(self._hovered)
+        self.chart = StatsChart()
+        self.chart.block_clicked.connect(self.select_layer)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.picture)
+        self.stack.addWidget(self.chart)
         self.caption = QLabel()
         self.caption.setWordWrap(True)
         # Room for two lines, so the stretching picture above never squeezes the caption away.
         self.caption.setMinimumHeight(2 * self.caption.fontMetrics().lineSpacing() + 4)
+        self.hover_label = QLabel()
+        self.hover_label.setWordWrap(True)
+        self.back = QPushButton("◀ All channels")
+        self.back.clicked.connect(lambda: self.inspect_channel(None))
+        self.walk_back = QPushButton("◀ Step")
+        self.walk_back.clicked.connect(lambda: self.step_walk(-1))
+        self.walk_next = QPushButton("Step ▶")
+        self.walk_next.clicked.connect(lambda: self.step_walk(1))
+        self.walk_label = QLabel()
+        self.save_view_button = QPushButton("Save view (PNG)")
+        self.save_view_button.clicked.connect(self.save_view)
+        self.save_channels_button = QPushButton("Save all channels (PNG)")
+        self.save_channels_button.clicked.connect(self.save_channels)
         self._layout()
-        for combo in (self.mode, self.block, self.how, self.keypoint):
-            combo.currentIndexChanged.connect(self._changed)
-        for spin in (self.count, self.start):
-            spin.valueChanged.connect(self._changed)
 
     def _layout(self) -> None:
-        form = QFormLayout()
-        form.addRow("Show", self.mode)
-        form.addRow("Block", self.block)
+        self.form = QFormLayout()
+        self.form.addRow("Show", self.mode)
+        self.form.addRow("Block", self.block)
         channels = QHBoxLayout()
         channels.addWidget(self.how, 1)
         channels.addWidget(QLabel("count"))
         channels.addWidget(self.count)
         channels.addWidget(QLabel("from"))
         channels.addWidget(self.start)
-        form.addRow("Channels", channels)
-        form.addRow("Keypoint", self.keypoint)
+        self.form.addRow("Channels", channels)
+        self._channels_row = channels
+        self.form.addRow("Keypoint", self.keypoint)
+        self.form.addRow("Edge", self.edge)
+        buttons = QHBoxLayout()
+        for widget in (self.back, self.walk_back, self.walk_label, self.walk_next):
+            buttons.addWidget(widget)
+        buttons.addStretch(1)
+        exports = QHBoxLayout()
+        exports.addWidget(self.save_view_button)
+        exports.addWidget(self.save_channels_button)
+        exports.addStretch(1)
         column = QVBoxLayout(self)
-        column.addLayout(form)
-        column.addWidget(self.picture, 1)
+        column.addWidget(self.strip)
+        column.addWidget(self.layer_line)
+        column.addLayout(self.form)
+        column.addWidget(self.stack, 1)
+        column.addLayout(buttons)
         column.addWidget(self.caption)
+        column.addWidget(self.hover_label)
+        column.addLayout(exports)
+        self._enable_for_mode()
+
+    # --- choices ------------------------------------------------------------------------------
+    def current_mode(self) -> str:
+        return self.mode.currentData() or "features"
+
+    def current_block(self) -> str:
+        return self.block.currentData() or ""
 
     def _changed(self) -> None:
+        sender = self.sender()
+        if sender in (self.mode, self.block):
+            self.channel = None
         self._enable_for_mode()
         self.changed.emit()
 
     def _enable_for_mode(self) -> None:
-        features = self.mode.currentData() == "features"
-        for widget in (self.block, self.how, self.count):
-            widget.setEnabled(features)
-        self.start.setEnabled(features and self.how.currentData() == "range")
-        self.keypoint.setEnabled(not features)
+        mode = self.current_mode()
+        features = mode == "features"
+        self.form.setRowVisible(self.block, features)
+        self.form.setRowVisible(self._channels_row, features)
+        self.start.setEnabled(self.how.currentData() == "range")
+        self.form.setRowVisible(self.keypoint, mode in ("heatmaps", "offsets"))
+        self.form.setRowVisible(self.edge, mode == "displacements")
+        self.back.setVisible(features and self.channel is not None)
+        for widget in (self.walk_back, self.walk_label, self.walk_next):
+            widget.setVisible(mode == "walk")
+        self.hover_label.setVisible(mode in ("features", "heatmaps", "offsets"))
+        self.stack.setCurrentWidget(self.chart if mode == "stats" else self.picture)
+        self._show_selection()
+
+    def _show_selection(self) -> None:
+        """Outline in the strip what the view shows, and describe it in one line."""
+        mode, names = self.current_mode(), set()
+        if mode == "features":
+            names = {self.current_block()}
+        elif mode == "stats":
+            names = {block.name for block in self.info.feature_blocks} if self.info else set()
+        elif mode == "displacements":
+            names = {"displacement_fwd", "displacement_bwd"}
+        elif mode == "walk":
+            names = set(HEAD_MODES)
+        else:  # heatmaps, offsets
+            names = {mode}
+        self.strip.set_selected(names)
+        cards = [card for card in self.strip.layers() if card.name in names]
+        if len(cards) == 1:
+            self.layer_line.setText(f"{layer_details(cards[0])}<br><i>{cards[0].caption}</i>")
+        elif mode == "stats":
+            self.layer_line.setText("This chart needs the outputs of all 14 blocks on every frame: it costs "
+                                    "about 3x the inference time. Click a block's bars to see its maps.")
+        else:
+            self.layer_line.setText(" + ".join(card.name for card in cards))
+
+    def select_layer(self, name: str) -> None:
+        """Show the layer `name` (a feature block, or a head; the input shows the first conv)."""
+        names = [block.name for block in self.info.feature_blocks] if self.info else []
+        if name == "image" and names:
+            name = names[0]
+        if name in names:
+            mode = "features"
+        elif name in HEAD_MODES:
+            mode = HEAD_MODES[name]
+        else:
+            return
+        for widget in (self.mode, self.block):
+            widget.blockSignals(True)
+        try:
+            self.mode.setCurrentIndex(self.mode.findData(mode))
+            if mode == "features":
+                self.block.setCurrentIndex(self.block.findData(name))
+        finally:
+            for widget in (self.mode, self.block):
+                widget.blockSignals(False)
+        self.channel = None
+        self._enable_for_mode()
+        self.changed.emit()
+
+    def inspect_channel(self, channel: int | None) -> None:
+        """Show one channel of the block over the frame (None: back to the tiles)."""
+        self.channel = channel
+        self._enable_for_mode()
+        self.changed.emit()
+
+    def step_walk(self, delta: int) -> None:
+        """One step forward (delta > 0) or back through the decoding of the frame shown last: the
+        first press on a new frame starts at the walk's first step (back: the one before the
+        final poses)."""
+        result = self.last_result
+        if result is None:
+            return
+        if self.current_mode() != "walk":
+            self.mode.blockSignals(True)
+            self.mode.setCurrentIndex(self.mode.findData("walk"))
+            self.mode.blockSignals(False)
+            self.channel = None
+        view = result.panel_view
+        steps = view.steps if view is not None and view.mode == "walk" else 0
+        if self.walk_frame != result.frame.index or view is None or view.mode != "walk":
+            self.walk_frame = result.frame.index
+            self.walk_step = 0 if delta > 0 else max(0, steps - 2)
+        else:
+            self.walk_step = max(0, min(view.step_index + delta, max(0, steps - 1)))
+        self._enable_for_mode()
+        self.changed.emit()
 
     def set_blocks(self, info: ModelInfo, frame_size: tuple[int, int] | None, resolution: int, selected: str) -> None:
-        """List the model's blocks with their shapes for the current frame size and resolution."""
-        input_size = None
-        if frame_size is not None:
-            input_size = input_transform(*frame_size, resolution, info.output_stride).input_size
+        """List the model's blocks with their shapes for the current frame size and resolution,
+        and draw the network for that input (a square one until a source is open)."""
+        self.info = info
+        width, height = frame_size or (resolution, resolution)
+        input_size = input_transform(width, height, resolution, info.output_stride).input_size
+        self.strip.set_layers(network_layers(info, input_size))
         names = {block.name for block in info.feature_blocks}
         selected = selected if selected in names else default_block(info)
         self.block.blockSignals(True)
         try:
             self.block.clear()
             for block in info.feature_blocks:
-                self.block.addItem(block_label(block, input_size), block.name)
+                self.block.addItem(block_label(block, input_size if frame_size else None), block.name)
             self.block.setCurrentIndex(self.block.findData(selected))
         finally:
             self.block.blockSignals(False)
-
-    def current_block(self) -> str:
-        return self.block.currentData() or ""
+        self._enable_for_mode()
 
     def show_settings(self, settings: AppSettings) -> None:
         """Fill the widgets from `settings` without emitting `changed` (the block only when the
@@ -148,11 +337,113 @@ class FeaturePanel(QWidget):
 
     def read(self, settings: AppSettings) -> AppSettings:
         return dataclasses.replace(
-            settings, panel_mode=self.mode.currentData(), panel_block=self.current_block() or settings.panel_block,
+            settings, panel_mode=self.current_mode(), panel_block=self.current_block() or settings.panel_block,
             channel_selection=self.how.currentData(), channel_count=self.count.value(),
             channel_start=self.start.value(), heatmap_keypoint=self.keypoint.currentData(),
         )
 
+    def request(self, settings: AppSettings, width: int) -> PanelRequest:
+        """What inference prepares for the panel: the settings' choices plus the inspected
+        channel, the edge, the walk's step and (for the statistics) every block."""
+        edge = self.edge.currentData()
+        return dataclasses.replace(
+            settings.panel_request(self.current_block(), width), mode=self.current_mode(),
+            channel=self.channel if self.current_mode() == "features" else None,
+            edge=None if edge is None or edge < 0 else edge, min_score=settings.part_score_threshold,
+            blocks=tuple(block.name for block in self.info.feature_blocks) if self.info else (),
+            walk_frame=self.walk_frame, walk_step=self.walk_step,
+        )
+
+    # --- results ------------------------------------------------------------------------------
+    def show_result(self, result) -> None:
+        """Paint a ViewResult's panel view (None: the placeholder)."""
+        self.last_result = result
+        view = result.panel_view if result is not None else None
+        if view is not None and view.mode == "stats":
+            self.chart.set_stats(view.stats)
+        self.picture.set_view(view if view is None or view.picture is not None else None)
+        self.caption.setText(view.caption if view is not None else "")
+        if view is not None and view.mode == "walk":
+            if result.frame.index == self.walk_frame:
+                self.walk_step = max(0, view.step_index)
+            self.walk_label.setText(f"step {view.step_index + 1} / {view.steps}")
+        self.save_channels_button.setEnabled(self._layer_values() is not None)
+
     def show_picture(self, picture: np.ndarray | None, caption: str) -> None:
-        self.picture.set_image(picture)
+        """A plain picture with no view (None clears the panel: no source)."""
+        self.last_result = None
+        self.picture.set_view(None if picture is None else PanelView(picture, caption))
+        self.chart.set_stats(None)
         self.caption.setText(caption)
+
+    def _hovered(self, hover) -> None:
+        self.hover_label.setText(hover.text() if hover is not None else "")
+
+    # --- exports ------------------------------------------------------------------------------
+    def _layer_values(self) -> tuple[str, np.ndarray] | None:
+        """(name, (C, H, W)) of the layer the view shows, for 'save all channels'."""
+        result = self.last_result
+        view = result.panel_view if result is not None else None
+        if view is None or not view.layer:
+            return None
+        poses = result.poses
+        values = poses.features.get(view.layer)
+        if values is None and view.layer in ("heatmaps", "offsets"):
+            values = getattr(poses, view.layer)
+        return None if values is None else (view.layer, values)
+
+    def _new_png(self, prefix: str) -> Path:
+        """<output folder>/<prefix>-YYYYmmdd-HHMMSS.png (-2, -3, ... when taken), reserved at once:
+        exports written in the background never share a name."""
+        while True:
+            path = Path(f"{unused_stem(self.output_dir(), prefix, ('.png',))}.png")
+            try:
+                path.open("x").close()
+            except FileExistsError:
+                continue
+            except OSError as error:
+                raise PoseAppError(f"cannot write {path}: {error.strerror or error}") from None
+            return path
+
+    def save_view(self) -> Path | None:
+        """Write the view as a PNG (picture, receptive-field square and caption; the chart as
+        drawn) to the output folder; the path, or None when there is nothing to save."""
+        view = self.picture.view if self.current_mode() != "stats" else None
+        if self.current_mode() == "stats":
+            if not self.chart.stats:
+                self.message.emit("nothing to save yet")
+                return None
+            try:
+                path = self._new_png(EXPLAINER_PREFIX)
+            except PoseAppError as error:
+                self.message.emit(str(error))
+                return None
+            if not self.chart.grab().save(str(path), "PNG"):
+                self.message.emit(f"cannot write {path}")
+                return None
+            self.message.emit(f"Saved {path}")
+            return path
+        if view is None or view.picture is None:
+            self.message.emit("nothing to save yet")
+            return None
+        hover = self.picture.hover
+        return self._export(EXPLAINER_PREFIX, lambda: teaching_picture(view, hover))
+
+    def save_channels(self) -> Path | None:
+        """Write every channel of the layer shown as one labelled grid PNG; the path, or None."""
+        layer = self._layer_values()
+        if layer is None:
+            self.message.emit("this view shows no single layer's channels")
+            return None
+        name, values = layer
+        return self._export(f"{CHANNELS_PREFIX}-{name}", lambda: all_channels_picture(values))
+
+    def _export(self, prefix: str, make: Callable[[], np.ndarray]) -> Path | None:
+        """Make and write the PNG in the background (the exporter says when it is saved)."""
+        try:
+            path = self._new_png(prefix)
+        except PoseAppError as error:
+            self.message.emit(str(error))
+            return None
+        self.exporter.export(make, path)
+        return path

@@ -58,6 +58,7 @@ SHORTCUTS = (
     ("Right / Left", "step one frame forward / back (pauses; files only)"),
     ("M", "mirror the view (selfie)"),
     ("F", "show / hide the feature-map panel"),
+    ("N / Shift+N", "decoding walk: next / previous step of the paused frame (in the feature-map panel)"),
     ("R", "start / stop recording keypoints"),
     ("S", "snapshot: save the view as PNG"),
     ("Ctrl+O", "open a video or image file"),
@@ -199,13 +200,15 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.controls_dock)
         self.panel = FeaturePanel()
         self.panel.changed.connect(self._settings_edited)
+        self.panel.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.panel.output_dir = lambda: output_directory(self.settings.output_dir)
         self.panel.picture.resized.connect(lambda _size: self._update_panel_request())
         self.panel_dock = QDockWidget("Feature maps")
         self.panel_dock.setObjectName("features")
         self.panel_dock.setWidget(self.panel)
         self.panel_dock.visibilityChanged.connect(lambda _visible: self._update_panel_request())
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.panel_dock)
-        self.resizeDocks([self.controls_dock, self.panel_dock], [280, 400], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.controls_dock, self.panel_dock], [280, 460], Qt.Orientation.Horizontal)
 
         self.status_label = QLabel()
         self.statusBar().addPermanentWidget(self.status_label, 1)
@@ -235,6 +238,8 @@ class MainWindow(QMainWindow):
             "back": action("Step back", ("Left",), lambda: self.step(-1), view_menu),
             "mirror_view": action("Mirror the view (selfie)", ("M",), self.toggle_mirror_view, view_menu),
             "panel": action("Feature-map panel", ("F",), self.toggle_panel, view_menu),
+            "walk_next": action("Decoding walk: next step", ("N",), lambda: self.step_decoding(1), view_menu),
+            "walk_back": action("Decoding walk: previous step", ("Shift+N",), lambda: self.step_decoding(-1), view_menu),
             "record": action("Start / stop recording", ("R",), self.toggle_recording, record_menu),
             "record_video": action("Also record annotated video", (), self._record_video_toggled, record_menu),
             "snapshot": action("Snapshot (PNG)", ("S",), self._snapshot_clicked, record_menu),
@@ -399,7 +404,7 @@ class MainWindow(QMainWindow):
         """What the panel needs from inference; None while it is hidden (no feature outputs)."""
         if not self.panel_dock.isVisible():
             return None
-        return self.settings.panel_request(self.panel.current_block(), max(120, self.panel.picture.width()))
+        return self.panel.request(self.settings, max(120, self.panel.picture.width()))
 
     def _update_panel_request(self) -> None:
         self.settings = dataclasses.replace(self.settings, panel_visible=self.panel_dock.isVisible())
@@ -431,6 +436,14 @@ class MainWindow(QMainWindow):
 
     def toggle_panel(self) -> None:
         self.panel_dock.setVisible(not self.panel_dock.isVisible())
+
+    def step_decoding(self, steps: int) -> None:
+        """Pause, open the panel and walk `steps` through the decoding of the frame shown."""
+        if self.capture is not None and not self.capture.paused:
+            self.capture.set_paused(True)
+            self._set_play_text()
+        self.panel_dock.setVisible(True)
+        self.panel.step_walk(steps)
 
     def choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open video or image", self.settings.output_dir, VIDEO_FILTER)
@@ -466,7 +479,7 @@ class MainWindow(QMainWindow):
         self.last_result = result
         self.view.set_image(result.view)
         if self.panel_dock.isVisible():
-            self.panel.show_picture(result.panel, result.panel_caption)
+            self.panel.show_result(result)
         self.latency.add(dict(result.stage_seconds, show=time.perf_counter() - result.emitted_at))
         self.display_rate.tick()
         self.frame_shown.emit(result)
