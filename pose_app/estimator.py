@@ -47,6 +47,8 @@ class FramePoses:
     offsets: np.ndarray | None = None  # (34, h, w)
     displacement_fwd: np.ndarray | None = None  # (32, h, w)
     displacement_bwd: np.ndarray | None = None  # (32, h, w)
+    # The keypoints before smoothing (None when not smoothed): what the filter did to jitter and lag.
+    unsmoothed_keypoints: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scores)

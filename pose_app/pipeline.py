@@ -84,11 +84,13 @@ class PosePipeline:
             return poses
         start = time.perf_counter()
         ids = self.tracker.update(poses.keypoints, poses.scores)
-        keypoints = poses.keypoints
-        if self.smoother is not None:
-            keypoints = self.smoother(ids, keypoints, frame.time_s)
+        unsmoothed = poses.keypoints
+        keypoints = unsmoothed if self.smoother is None else self.smoother(ids, unsmoothed, frame.time_s)
         timings = dict(poses.timings, track=time.perf_counter() - start)
-        return replace(poses, keypoints=keypoints, ids=ids, timings=timings)
+        return replace(
+            poses, keypoints=keypoints, ids=ids, timings=timings,
+            unsmoothed_keypoints=None if self.smoother is None else unsmoothed,
+        )
 
     def _poses_to_follow(self, frame: Frame, features: Sequence[str], full_frame: bool) -> np.ndarray:
         """The tracks' predicted poses when this frame can run on crops only, else none."""

@@ -1,6 +1,7 @@
 """The pipeline's two modes on generated clips: tracked crops in video (full-frame pass on its
 schedule, when a person is lost, and for the GUI's panel) and two-pass for still images."""
 
+import numpy as np
 import pytest
 
 from media import group_image, people_clip, walk_clip  # noqa: F401 - fixtures
@@ -81,3 +82,17 @@ def test_still_images_run_two_pass_without_smoothing(engine, group_image):
 def test_tracked_crops_need_refinement_and_tracking(engine):
     assert PipelineConfig(model="posenet-075", refine=False).build(engine=engine).mode == "single-pass"
     assert PipelineConfig(model="posenet-075", track=False).build(engine=engine).mode == "two-pass"
+
+
+def test_smoothed_poses_keep_their_unsmoothed_keypoints(engine, walk_clip):
+    smoothed = PipelineConfig(model="posenet-075").build(engine=engine)
+    plain = PipelineConfig(model="posenet-075", smooth=False).build(engine=engine)
+    with open_source(str(walk_clip.path)) as source:
+        frames = list(iter(source.read, None))[:8]
+    for frame in frames:
+        poses, raw = smoothed.process(frame), plain.process(frame)
+    # The same pipeline without the filter gives exactly the keypoints the filter started from.
+    np.testing.assert_array_equal(poses.unsmoothed_keypoints, raw.keypoints)
+    assert raw.unsmoothed_keypoints is None
+    moved = np.abs(poses.keypoints[..., :2] - poses.unsmoothed_keypoints[..., :2]).max()
+    assert 0 < moved < 40  # she walks: the filter lags a little behind
