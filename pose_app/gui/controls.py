@@ -82,6 +82,12 @@ class ControlsPanel(QWidget):
         self.keypoint_threshold.setRange(0, 100)
         self.keypoint_threshold_label = QLabel()
         self.smooth = QCheckBox("Smooth keypoints (One Euro)")
+        self.smooth_min_cutoff = _double_spin(0.05, 10.0, 0.1)
+        self.smooth_min_cutoff.setSuffix(" Hz")
+        self.smooth_min_cutoff.setToolTip("One Euro min cutoff: lower = steadier when still, more lag")
+        self.smooth_beta = _double_spin(0.0, 2.0, 0.01)
+        self.smooth_beta.setDecimals(3)
+        self.smooth_beta.setToolTip("One Euro beta: higher = less lag in fast moves, more jitter")
         self.show_points = QCheckBox("Points")
         self.show_bones = QCheckBox("Bones")
         self.show_ids = QCheckBox("Ids")
@@ -115,14 +121,21 @@ class ControlsPanel(QWidget):
         for box in (self.show_points, self.show_bones, self.show_ids, self.show_boxes):
             toggles.addWidget(box)
         form.addRow("Draw", toggles)
-        for box in (self.mirror_view, self.smooth, self.loop, self.realtime):
+        form.addRow("", self.smooth)
+        smoothing_row = QHBoxLayout()
+        for label, spin in (("min cutoff", self.smooth_min_cutoff), ("beta", self.smooth_beta)):
+            smoothing_row.addWidget(QLabel(label))
+            smoothing_row.addWidget(spin, 1)
+        form.addRow("Smoothing", smoothing_row)
+        for box in (self.mirror_view, self.loop, self.realtime):
             form.addRow("", box)
 
     def _connect(self) -> None:
         for combo in (self.model, self.provider, self.resolution):
             combo.currentIndexChanged.connect(self.changed)
         self.preset.currentIndexChanged.connect(lambda: self.preset_chosen.emit(self.preset.currentData()))
-        for spin in (self.max_poses, self.min_pose_score, self.part_score_threshold):
+        for spin in (self.max_poses, self.min_pose_score, self.part_score_threshold, self.smooth_min_cutoff,
+                     self.smooth_beta):
             spin.valueChanged.connect(self.changed)
         self.keypoint_threshold.valueChanged.connect(self._threshold_moved)
         for box in (self.refine, self.smooth, self.show_points, self.show_bones, self.show_ids, self.show_boxes,
@@ -143,7 +156,8 @@ class ControlsPanel(QWidget):
     def engine_widgets(self) -> tuple[QWidget, ...]:
         """The widgets whose settings shape the poses (engine, decoding, smoothing)."""
         return (self.preset, self.model, self.open_model, self.provider, self.resolution, self.max_poses,
-                self.min_pose_score, self.part_score_threshold, self.refine, self.smooth)
+                self.min_pose_score, self.part_score_threshold, self.refine, self.smooth, self.smooth_min_cutoff,
+                self.smooth_beta)
 
     def set_engine_locked(self, locked: bool) -> None:
         """Disable the engine and decoding widgets (while recording) and say why."""
@@ -157,7 +171,8 @@ class ControlsPanel(QWidget):
     def show_settings(self, settings: AppSettings) -> None:
         """Fill the widgets from `settings` without emitting `changed`."""
         widgets = [self.preset, self.model, self.provider, self.resolution, self.max_poses, self.min_pose_score,
-                   self.part_score_threshold, self.refine, self.keypoint_threshold, self.smooth, self.show_points,
+                   self.part_score_threshold, self.refine, self.keypoint_threshold, self.smooth,
+                   self.smooth_min_cutoff, self.smooth_beta, self.show_points,
                    self.show_bones, self.show_ids, self.show_boxes, self.mirror_view, self.loop, self.realtime]
         for widget in widgets:
             widget.blockSignals(True)
@@ -173,6 +188,8 @@ class ControlsPanel(QWidget):
             self.max_poses.setValue(settings.max_poses)
             self.min_pose_score.setValue(settings.min_pose_score)
             self.part_score_threshold.setValue(settings.part_score_threshold)
+            self.smooth_min_cutoff.setValue(settings.smooth_min_cutoff)
+            self.smooth_beta.setValue(settings.smooth_beta)
             self.keypoint_threshold.setValue(round(settings.keypoint_threshold * 100))
             self.keypoint_threshold_label.setText(f"{settings.keypoint_threshold:.2f}")
             for name in ("refine", "smooth", "show_points", "show_bones", "show_ids", "show_boxes", "mirror_view", "loop", "realtime"):
@@ -189,7 +206,8 @@ class ControlsPanel(QWidget):
             resolution=self.resolution.currentData(), max_poses=self.max_poses.value(),
             min_pose_score=self.min_pose_score.value(), part_score_threshold=self.part_score_threshold.value(),
             refine=self.refine.isChecked(), keypoint_threshold=self.keypoint_threshold.value() / 100,
-            smooth=self.smooth.isChecked(),
+            smooth=self.smooth.isChecked(), smooth_min_cutoff=self.smooth_min_cutoff.value(),
+            smooth_beta=self.smooth_beta.value(),
             show_points=self.show_points.isChecked(), show_bones=self.show_bones.isChecked(),
             show_ids=self.show_ids.isChecked(), show_boxes=self.show_boxes.isChecked(),
             mirror_view=self.mirror_view.isChecked(), loop=self.loop.isChecked(), realtime=self.realtime.isChecked(),

@@ -22,7 +22,7 @@ _STYLE = OverlayStyle()
 PIPELINE_FIELDS = (
     "preset", "model", "provider", "threads", "resolution", "max_poses", "min_pose_score",
     "part_score_threshold", "nms_radius", "single_pose", "refine", "crop_resolution", "crop_flip",
-    "max_crops", "redetect_interval_s", "smooth",
+    "max_crops", "redetect_interval_s", "smooth", "smooth_min_cutoff", "smooth_beta",
 )
 SETTINGS_GROUP = "pose-app"
 # Settings stored under an earlier name: new name -> old name (read when the new one is absent).
@@ -49,6 +49,8 @@ class AppSettings:
     max_crops: int = _PIPELINE.max_crops
     redetect_interval_s: float = _PIPELINE.redetect_interval_s
     smooth: bool = _PIPELINE.smooth
+    smooth_min_cutoff: float = _PIPELINE.smooth_min_cutoff
+    smooth_beta: float = _PIPELINE.smooth_beta
     keypoint_threshold: float = _STYLE.min_keypoint_score
     show_points: bool = _STYLE.points
     show_bones: bool = _STYLE.bones
