@@ -482,7 +482,7 @@ def _stats_view(poses: FramePoses, info: ModelInfo) -> PanelView:
     names = [block.name for block in info.feature_blocks if block.name in poses.features]
     stats = block_statistics({name: poses.features[name] for name in names})
     caption = (f"activations of {len(stats)} blocks in this frame: mean, share of zeros (cut by ReLU6) and max; "
-               "computing all feature outputs costs about 3x the inference time")
+               "computing all feature outputs costs about 3-4x the inference time")
     return PanelView(None, caption, "stats", stats=stats)
 
 

@@ -241,7 +241,7 @@ class FeaturePanel(QWidget):
             self.layer_line.setText(f"{layer_details(cards[0])}<br><i>{cards[0].caption}</i>")
         elif mode == "stats":
             self.layer_line.setText("This chart needs the outputs of all 14 blocks on every frame: it costs "
-                                    "about 3x the inference time. Click a block's bars to see its maps.")
+                                    "about 3-4x the inference time. Click a block's bars to see its maps.")
         else:
             self.layer_line.setText(" + ".join(card.name for card in cards))
 
