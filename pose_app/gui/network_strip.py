@@ -25,6 +25,10 @@ KIND_COLORS = {"input": (150, 150, 150), "conv": (90, 140, 220), "depthwise-sepa
 GAP = 3  # pixels between columns
 BASE_WIDTH = 7  # pixels every column gets, plus its share for log2(channels)
 TEXT_ROWS_BELOW = 3  # name, stride / dilation, receptive field
+LEGEND = ("Each block is one layer's output for the current input: width grows with log2 of its channels, "
+          "height with its rows (H). Above: channels. Below: the block (in = input, 0 = first conv, 1-13 = "
+          "depthwise-separable blocks, hm / off / fw / bw = heads), s2 where the resolution halves (dashed red "
+          "line) or d2 / d4 for dilation, and the receptive field in input pixels. Click a block to show it.")
 
 
 def short_name(card: LayerCard) -> str:
@@ -155,10 +159,7 @@ class NetworkStrip(QWidget):
     def event(self, event) -> bool:
         if event.type() == QEvent.Type.ToolTip:
             card = self.layer_at(event.pos().x(), event.pos().y())
-            if card is None:
-                QToolTip.hideText()
-            else:
-                QToolTip.showText(event.globalPos(), layer_tooltip(card), self)
+            QToolTip.showText(event.globalPos(), LEGEND if card is None else layer_tooltip(card), self)
             return True
         return super().event(event)
 
