@@ -132,6 +132,15 @@ _IS_JOINT = np.array([spec.kind == "joint" for spec in ANGLES.values()])
 _ANGLE_INDEX = {name: i for i, name in enumerate(ANGLES)}
 
 
+def angle_anchors(keypoints: np.ndarray, names: Sequence[str] = ANGLE_NAMES) -> np.ndarray:
+    """Where each angle is drawn, (..., len(names), 2) x, y: a joint angle at its vertex, a
+    segment angle at the segment's middle."""
+    index = np.array([_ANGLE_INDEX[name] for name in names], np.intp)
+    xy = np.asarray(keypoints, np.float64)[..., :2]
+    points = (xy[..., _POINTS[index][..., 0], :] + xy[..., _POINTS[index][..., 1], :]) / 2  # (..., A, 3, 2)
+    return np.where(_IS_JOINT[index][:, None], points[..., 1, :], (points[..., 1, :] + points[..., 2, :]) / 2)
+
+
 def parse_angle_names(text: str | None, default: Sequence[str] = ANGLE_NAMES) -> tuple[str, ...]:
     """'left_knee,trunk' -> ('left_knee', 'trunk'); None or '' -> default; a name without its
     side stands for both ('knee' -> left_knee, right_knee), 'all', 'joints' and 'segments' for

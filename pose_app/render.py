@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from pose_app.angles import angle_anchors, compute_angles
 from pose_app.decode import MIN_KEYPOINT_SCORE
 from pose_app.skeleton import FLIP_PERMUTATION, SKELETON_EDGES
 
@@ -32,6 +33,7 @@ class OverlayStyle:
     ids: bool = True
     boxes: bool = False
     min_keypoint_score: float = MIN_KEYPOINT_SCORE
+    angles: tuple[str, ...] = ()  # angles (pose_app.angles names) written in degrees at the joints
 
 
 def person_color(person_id: int) -> tuple[int, int, int]:
@@ -101,3 +103,25 @@ def draw_poses(image_bgr: np.ndarray, poses: FramePoses, style: OverlayStyle = O
     width = line_width(image_bgr.shape)
     for pose, person_id in zip(keypoints, poses.ids):
         _draw_person(image_bgr, pose, int(person_id), style, width)
+    if style.angles and len(keypoints):
+        # Angles of the unmirrored poses (a mirrored view must not change what is measured),
+        # written where the drawn (possibly mirrored) poses have their joints.
+        _draw_angles(image_bgr, compute_angles(poses.keypoints, style.angles)[0],
+                     angle_anchors(keypoints, style.angles), poses.ids, width)
+
+
+def _draw_angles(image: np.ndarray, degrees: np.ndarray, anchors: np.ndarray, ids: np.ndarray, width: int) -> None:
+    """Each known angle (P, A) as whole degrees beside its anchor (P, A, 2), on a dark patch so
+    it reads on any background; missing angles are not written."""
+    scale = 0.4 * width
+    for person_degrees, person_anchors, person_id in zip(degrees, anchors, ids):
+        color = person_color(int(person_id))
+        for value, (x, y) in zip(person_degrees, person_anchors):
+            if not np.isfinite(value):
+                continue
+            text = f"{value:.0f}"
+            (text_w, text_h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, width)
+            corner = (int(x) + 3 * width, int(y) - 3 * width)
+            cv2.rectangle(image, (corner[0] - width, corner[1] - text_h - width),
+                          (corner[0] + text_w + width, corner[1] + 2 * width), (30, 30, 30), -1)
+            cv2.putText(image, text, corner, cv2.FONT_HERSHEY_SIMPLEX, scale, color, width, cv2.LINE_AA)

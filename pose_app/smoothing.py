@@ -165,6 +165,14 @@ class PoseSmoother:
         self._forget_before(t - self.forget_after_s)
         return smoothed
 
+    def retune(self, min_cutoff: float, beta: float) -> None:
+        """New filter parameters for every track from the next frame on, keeping each filter's
+        state (the GUI tunes smoothing live without a jump in the curves)."""
+        OneEuroFilter(min_cutoff, beta, self.d_cutoff)  # validates
+        self.min_cutoff, self.beta = min_cutoff, beta
+        for one_euro in self._filters.values():
+            one_euro.min_cutoff, one_euro.beta = min_cutoff, beta
+
     def reset(self) -> None:
         """Drop every track's filter (e.g. a new video, or a seek)."""
         self._filters.clear()

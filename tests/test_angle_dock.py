@@ -1,5 +1,7 @@
 """The angle dock's history (no Qt) and its plot of one person's chosen angles."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -51,3 +53,55 @@ def test_dock_plots_the_chosen_angles_of_the_chosen_person(qtbot):
     qtbot.waitUntil(lambda: ("left_knee", True) in dock._curves, timeout=5000)
     qtbot.waitUntil(lambda: dock._curves[("left_knee", False)].getData()[1][-1] == pytest.approx(150.0), timeout=5000)
     assert dock._curves[("left_knee", True)].getData()[1][-1] == pytest.approx(149.0)
+
+
+# ------------------------------------------------------------------------------ in the window
+
+from conftest import GUI_WAIT_MS  # noqa: E402
+from media import walk_clip  # noqa: E402, F401 - fixture
+from pose_app.angles import compute_angles  # noqa: E402
+
+
+def wait_for(qtbot, window, condition):
+    seen = []
+    window.frame_shown.connect(seen.append)
+    try:
+        qtbot.waitUntil(lambda: any(condition(r) for r in seen), timeout=GUI_WAIT_MS)
+    finally:
+        window.frame_shown.disconnect(seen.append)
+    return next(r for r in seen if condition(r))
+
+
+def test_the_window_plots_the_frames_angles_draws_them_at_the_joints_and_tunes_smoothing_live(make_window, qtbot, walk_clip):
+    window = make_window(realtime=False, angle_names="left_elbow,shoulder_line")
+    assert not window.angle_dock.isVisible()
+    window.open_source(str(walk_clip.path))
+    plain = wait_for(qtbot, window, lambda r: len(r.poses) == 1)
+    assert plain.angles is None  # nothing computed while the dock is closed
+    window.actions_by_name["angles"].trigger()  # A
+    result = wait_for(qtbot, window, lambda r: r.angles is not None and len(r.poses) == 1)
+    # The frame's angles, smoothed and unsmoothed, of the poses shown.
+    np.testing.assert_array_equal(result.angles.degrees, compute_angles(result.poses.keypoints)[0])
+    np.testing.assert_array_equal(result.angles.unsmoothed, compute_angles(result.poses.unsmoothed_keypoints)[0])
+    assert window.angles.chosen_angles() == ("left_elbow", "shoulder_line")  # her shoulders are in view
+    qtbot.waitUntil(lambda: ("shoulder_line", False) in window.angles._curves, timeout=GUI_WAIT_MS)
+    person = window.angles.shown_person()
+    assert np.isfinite(window.angles.history.series(person, "shoulder_line")[1]).any()
+    # Angles at the joints: the same frame drawn with and without them differs only near them.
+    window.toggle_pause()
+    qtbot.waitUntil(lambda: window.last_result.frame.index == window.capture.last_index, timeout=GUI_WAIT_MS)
+    before = window.last_result
+    while not np.isfinite(compute_angles(before.poses.keypoints, ("shoulder_line",))[0]).any():
+        window.step(1)  # a frame where both shoulders are seen (score >= 0.3)
+        before = wait_for(qtbot, window, lambda r, index=before.frame.index: r.frame.index == index + 1)
+    window.apply_settings(dataclasses.replace(window.settings, show_angles=True))
+    assert window.settings.overlay_style().angles == ("left_elbow", "shoulder_line")
+    drawn = wait_for(qtbot, window, lambda r: r.frame.index == before.frame.index and np.any(r.view != before.view))
+    changed = np.argwhere(np.any(drawn.view != before.view, axis=2))
+    assert len(changed) > 20
+    # Smoothing tuned live: the same pipeline (its tracks and filters) carries on.
+    pipeline = window.inference.pipeline
+    window.apply_settings(dataclasses.replace(window.settings, smooth_min_cutoff=2.0, smooth_beta=0.2))
+    qtbot.waitUntil(lambda: window.inference.pipeline.smoother.min_cutoff == 2.0, timeout=GUI_WAIT_MS)
+    assert window.inference.pipeline is pipeline and pipeline.smoother.beta == 0.2
+    assert window.controls.smooth_min_cutoff.value() == 2.0

@@ -160,3 +160,23 @@ def test_time_going_back_restarts_the_filters():
     out = smoother(np.array([0]), poses((500, 50, 0.9)), 0.0)
     np.testing.assert_array_equal(out, poses((500, 50, 0.9)))
     assert smoother(np.array([0]), poses((510, 50, 0.9)), 0.1)[0, 0, 0] < 510
+
+
+def test_retune_changes_the_filters_parameters_and_keeps_their_state():
+    pose = np.zeros((1, 17, 3), np.float32)
+    pose[..., 2] = 0.9
+    smoother = PoseSmoother(min_cutoff=0.5, beta=0.0)
+    smoother(np.array([4]), pose, 0.0)
+    moved = pose.copy()
+    moved[..., :2] = 10.0
+    retuned = PoseSmoother(min_cutoff=0.5, beta=0.0)
+    retuned(np.array([4]), pose, 0.0)
+    retuned.retune(5.0, 0.0)
+    fresh = PoseSmoother(min_cutoff=5.0, beta=0.0)
+    fresh(np.array([4]), pose, 0.0)
+    # A faster cutoff follows the move further, from the same history as a filter built with it.
+    followed = retuned(np.array([4]), moved, 0.1)
+    np.testing.assert_allclose(followed, fresh(np.array([4]), moved, 0.1))
+    assert smoother(np.array([4]), moved, 0.1)[0, 0, 0] < followed[0, 0, 0] < 10.0  # the old cutoff lags more
+    with pytest.raises(ValueError):
+        retuned.retune(0.0, 0.0)

@@ -133,6 +133,18 @@ class AngleDock(QWidget):
             signal = widget.currentIndexChanged if isinstance(widget, QComboBox) else widget.toggled
             signal.connect(self._mark_dirty)
 
+    def set_chosen_angles(self, names: tuple[str, ...]) -> None:
+        """Tick exactly `names` (without emitting angles_changed)."""
+        self.angle_list.blockSignals(True)
+        try:
+            for row in range(self.angle_list.count()):
+                item = self.angle_list.item(row)
+                checked = item.data(Qt.ItemDataRole.UserRole) in names
+                item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        finally:
+            self.angle_list.blockSignals(False)
+        self._dirty = True
+
     def chosen_angles(self) -> tuple[str, ...]:
         items = (self.angle_list.item(row) for row in range(self.angle_list.count()))
         return tuple(item.data(Qt.ItemDataRole.UserRole) for item in items if item.checkState() == Qt.CheckState.Checked)

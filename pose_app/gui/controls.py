@@ -92,6 +92,8 @@ class ControlsPanel(QWidget):
         self.show_bones = QCheckBox("Bones")
         self.show_ids = QCheckBox("Ids")
         self.show_boxes = QCheckBox("Boxes")
+        self.show_angles = QCheckBox("Angles")
+        self.show_angles.setToolTip("The angles chosen in the Angles dock, in degrees at the joints")
         self.mirror_view = QCheckBox("Mirror the view (selfie)")
         self.loop = QCheckBox("Loop video files")
         self.realtime = QCheckBox("Real-time playback")
@@ -118,7 +120,7 @@ class ControlsPanel(QWidget):
         threshold_row.addWidget(self.keypoint_threshold_label)
         form.addRow("Keypoint score ≥", threshold_row)
         toggles = QHBoxLayout()
-        for box in (self.show_points, self.show_bones, self.show_ids, self.show_boxes):
+        for box in (self.show_points, self.show_bones, self.show_ids, self.show_boxes, self.show_angles):
             toggles.addWidget(box)
         form.addRow("Draw", toggles)
         form.addRow("", self.smooth)
@@ -138,7 +140,7 @@ class ControlsPanel(QWidget):
                      self.smooth_beta):
             spin.valueChanged.connect(self.changed)
         self.keypoint_threshold.valueChanged.connect(self._threshold_moved)
-        for box in (self.refine, self.smooth, self.show_points, self.show_bones, self.show_ids, self.show_boxes,
+        for box in (self.refine, self.smooth, self.show_points, self.show_bones, self.show_ids, self.show_boxes, self.show_angles,
                     self.mirror_view, self.loop, self.realtime):
             box.toggled.connect(self.changed)
         self.open_model.clicked.connect(self.open_model_requested)
@@ -173,7 +175,8 @@ class ControlsPanel(QWidget):
         widgets = [self.preset, self.model, self.provider, self.resolution, self.max_poses, self.min_pose_score,
                    self.part_score_threshold, self.refine, self.keypoint_threshold, self.smooth,
                    self.smooth_min_cutoff, self.smooth_beta, self.show_points,
-                   self.show_bones, self.show_ids, self.show_boxes, self.mirror_view, self.loop, self.realtime]
+                   self.show_bones, self.show_ids, self.show_boxes, self.show_angles, self.mirror_view, self.loop,
+                   self.realtime]
         for widget in widgets:
             widget.blockSignals(True)
         try:
@@ -192,7 +195,8 @@ class ControlsPanel(QWidget):
             self.smooth_beta.setValue(settings.smooth_beta)
             self.keypoint_threshold.setValue(round(settings.keypoint_threshold * 100))
             self.keypoint_threshold_label.setText(f"{settings.keypoint_threshold:.2f}")
-            for name in ("refine", "smooth", "show_points", "show_bones", "show_ids", "show_boxes", "mirror_view", "loop", "realtime"):
+            for name in ("refine", "smooth", "show_points", "show_bones", "show_ids", "show_boxes", "show_angles",
+                         "mirror_view", "loop", "realtime"):
                 getattr(self, name).setChecked(getattr(settings, name))
         finally:
             for widget in widgets:
@@ -210,5 +214,6 @@ class ControlsPanel(QWidget):
             smooth_beta=self.smooth_beta.value(),
             show_points=self.show_points.isChecked(), show_bones=self.show_bones.isChecked(),
             show_ids=self.show_ids.isChecked(), show_boxes=self.show_boxes.isChecked(),
+            show_angles=self.show_angles.isChecked(),
             mirror_view=self.mirror_view.isChecked(), loop=self.loop.isChecked(), realtime=self.realtime.isChecked(),
         )

@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
+from pose_app.angles import compute_angles
 from pose_app.config import PipelineConfig
 from pose_app.decode_walk import WalkStep, decoding_walk
 from pose_app.engine import PoseEngine
 from pose_app.errors import PoseAppError, one_line
 from pose_app.estimator import HEAD_FIELDS, FramePoses
 from pose_app.explain import first_conv_filters
+from pose_app.gui.angle_dock import FrameAngles
 from pose_app.gui.capture_worker import CapturedFrame, FrameMailbox
 from pose_app.gui.compose import PanelRequest, PanelView, compose_panel, compose_view, panel_ready
 from pose_app.gui.stats import RateMeter
@@ -42,9 +44,10 @@ POLL_S = 0.05
 
 
 def same_pipeline_shape(config: PipelineConfig, other: PipelineConfig) -> bool:
-    """True when only the decode settings differ: the running pipeline (and its tracks) can
-    keep going with the new decode settings."""
-    return dataclasses.replace(config, decode=other.decode) == other
+    """True when only the decode settings or the One Euro parameters differ: the running
+    pipeline (and its tracks and filters) can keep going with the new values."""
+    tuned = dict(decode=other.decode, smooth_min_cutoff=other.smooth_min_cutoff, smooth_beta=other.smooth_beta)
+    return dataclasses.replace(config, **tuned) == other
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class ViewOptions:
     style: OverlayStyle = OverlayStyle()
     mirror: bool = False
     max_size: tuple[int, int] | None = None
+    angle_series: bool = False  # compute every angle of every person for the angle dock
 
 
 @dataclass
@@ -70,6 +74,13 @@ class ViewResult:
     emitted_at: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
     panel_view: PanelView | None = None  # the panel picture with what clicks and hovers read
+    angles: FrameAngles | None = None  # with ViewOptions.angle_series
+
+
+def frame_angles(frame: Frame, poses: FramePoses) -> FrameAngles:
+    """Every angle of every person of a frame, smoothed and (when smoothed) unsmoothed."""
+    unsmoothed = None if poses.unsmoothed_keypoints is None else compute_angles(poses.unsmoothed_keypoints)[0]
+    return FrameAngles(frame.time_s, poses.ids, compute_angles(poses.keypoints)[0], unsmoothed)
 
 
 class InferenceWorker(QThread):
@@ -182,8 +193,10 @@ class InferenceWorker(QThread):
             return
         running = self.engine_config
         if self._pipeline is not None and running is not None and same_pipeline_shape(config, running):
-            # Thresholds and max people only change decoding: tracks and filters carry on.
+            # Thresholds, max people and smoothing parameters: tracks and filters carry on.
             self._pipeline.estimator.settings = config.decode
+            if self._pipeline.smoother is not None:
+                self._pipeline.smoother.retune(config.smooth_min_cutoff, config.smooth_beta)
             self._pipeline.config = config  # the header names the settings in force
             self.engine_config = config
             return
@@ -290,11 +303,13 @@ class InferenceWorker(QThread):
         image = captured.frame.image
         picture = compose_view(image, poses, view.style, mirror=view.mirror, max_size=view.max_size)
         panel_view = self._compose_panel(captured, poses, panel, view.mirror)
+        angles = frame_angles(captured.frame, poses) if view.angle_series else None
         stages["draw"] = time.perf_counter() - started
         self.result.emit(ViewResult(
             frame=captured.frame, poses=poses, view=picture, mirrored=view.mirror,
             panel=panel_view.picture if panel_view else None, panel_caption=panel_view.caption if panel_view else "",
             features_requested=features, emitted_at=time.perf_counter(), stage_seconds=stages, panel_view=panel_view,
+            angles=angles,
         ))
 
     def _compose_panel(self, captured: CapturedFrame, poses: FramePoses, panel: PanelRequest | None,

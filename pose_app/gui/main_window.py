@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from pose_app.config import PipelineConfig
 from pose_app.engine import PoseEngine
 from pose_app.errors import PoseAppError
+from pose_app.gui.angle_dock import AngleDock
 from pose_app.gui.camera_dialog import CameraDialog
 from pose_app.gui.capture_worker import CaptureWorker, FrameMailbox
 from pose_app.gui.compose import PanelRequest, compose_view
@@ -58,6 +59,7 @@ SHORTCUTS = (
     ("Right / Left", "step one frame forward / back (pauses; files only)"),
     ("M", "mirror the view (selfie)"),
     ("F", "show / hide the feature-map panel"),
+    ("A", "show / hide the angle plot"),
     ("N / Shift+N", "decoding walk: next / previous step of the paused frame (in the feature-map panel)"),
     ("R", "start / stop recording keypoints"),
     ("S", "snapshot: save the view as PNG"),
@@ -154,6 +156,7 @@ class MainWindow(QMainWindow):
         self.inference.recording_failed.connect(self._recording_failed)
         self.inference.start()
         self.panel_dock.setVisible(settings.panel_visible)
+        self.angle_dock.setVisible(settings.angle_dock_visible)
         self._status_timer = QTimer(self, interval=STATUS_INTERVAL_MS, timeout=self._update_status)
         self._status_timer.start()
 
@@ -209,6 +212,16 @@ class MainWindow(QMainWindow):
         self.panel_dock.visibilityChanged.connect(lambda _visible: self._update_panel_request())
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.panel_dock)
         self.resizeDocks([self.controls_dock, self.panel_dock], [280, 460], Qt.Orientation.Horizontal)
+        self.angles = AngleDock()
+        self.angles.set_chosen_angles(self.settings.chosen_angles())
+        self.angles.angles_changed.connect(
+            lambda names: self.apply_settings(dataclasses.replace(self.settings, angle_names=",".join(names)))
+        )
+        self.angle_dock = QDockWidget("Angles")
+        self.angle_dock.setObjectName("angles")
+        self.angle_dock.setWidget(self.angles)
+        self.angle_dock.visibilityChanged.connect(lambda _visible: self._angle_dock_toggled())
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.angle_dock)
 
         self.status_label = QLabel()
         self.statusBar().addPermanentWidget(self.status_label, 1)
@@ -238,6 +251,7 @@ class MainWindow(QMainWindow):
             "back": action("Step back", ("Left",), lambda: self.step(-1), view_menu),
             "mirror_view": action("Mirror the view (selfie)", ("M",), self.toggle_mirror_view, view_menu),
             "panel": action("Feature-map panel", ("F",), self.toggle_panel, view_menu),
+            "angles": action("Angle plot", ("A",), lambda: self.angle_dock.setVisible(not self.angle_dock.isVisible()), view_menu),
             "walk_next": action("Decoding walk: next step", ("N",), lambda: self.step_decoding(1), view_menu),
             "walk_back": action("Decoding walk: previous step", ("Shift+N",), lambda: self.step_decoding(-1), view_menu),
             "record": action("Start / stop recording", ("R",), self.toggle_recording, record_menu),
@@ -398,7 +412,12 @@ class MainWindow(QMainWindow):
     def _view_options(self) -> ViewOptions:
         ratio = self.view.devicePixelRatioF()
         size = (round(self.view.width() * ratio), round(self.view.height() * ratio))
-        return ViewOptions(self.settings.overlay_style(), self.settings.mirror_view, size)
+        return ViewOptions(self.settings.overlay_style(), self.settings.mirror_view, size,
+                           angle_series=self.settings.angle_dock_visible)
+
+    def _angle_dock_toggled(self) -> None:
+        self.settings = dataclasses.replace(self.settings, angle_dock_visible=self.angle_dock.isVisible())
+        self.inference.set_view(self._view_options())
 
     def panel_request(self) -> PanelRequest | None:
         """What the panel needs from inference; None while it is hidden (no feature outputs)."""
@@ -480,6 +499,8 @@ class MainWindow(QMainWindow):
         self.view.set_image(result.view)
         if self.panel_dock.isVisible():
             self.panel.show_result(result)
+        if result.angles is not None:
+            self.angles.add(result.angles)
         self.latency.add(dict(result.stage_seconds, show=time.perf_counter() - result.emitted_at))
         self.display_rate.tick()
         self.frame_shown.emit(result)

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
+from pose_app.angles import ANGLE_NAMES
 from pose_app.config import PipelineConfig
 from pose_app.errors import PoseAppError
+from pose_app.gui.angle_dock import DEFAULT_ANGLES
 from pose_app.gui.compose import PanelRequest
 from pose_app.render import OverlayStyle
 
@@ -56,6 +58,9 @@ class AppSettings:
     show_bones: bool = _STYLE.bones
     show_ids: bool = _STYLE.ids
     show_boxes: bool = _STYLE.boxes
+    show_angles: bool = False  # the chosen angles written at the joints
+    angle_names: str = ",".join(DEFAULT_ANGLES)  # plotted in the angle dock, and drawn with show_angles
+    angle_dock_visible: bool = False
     mirror_view: bool = False  # display only: the picture is flipped, inference sees the frame as it is
     loop: bool = True
     realtime: bool = True  # files play at their own frame rate; off: every frame, as fast as possible
@@ -87,7 +92,12 @@ class AppSettings:
 
     def overlay_style(self) -> OverlayStyle:
         return OverlayStyle(points=self.show_points, bones=self.show_bones, ids=self.show_ids,
-                            boxes=self.show_boxes, min_keypoint_score=self.keypoint_threshold)
+                            boxes=self.show_boxes, min_keypoint_score=self.keypoint_threshold,
+                            angles=self.chosen_angles() if self.show_angles else ())
+
+    def chosen_angles(self) -> tuple[str, ...]:
+        """The angles chosen for the dock and the overlay (unknown stored names are ignored)."""
+        return tuple(name for name in self.angle_names.split(",") if name in ANGLE_NAMES)
 
     def panel_request(self, block: str, width: int) -> PanelRequest:
         return PanelRequest(
