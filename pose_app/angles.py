@@ -28,7 +28,7 @@ Conventions (docs/angles.md has a drawing of each):
   recording of a pose, its labels swapped back, has the same joint angles and each segment angle
   a turned into 180 - a (x -> w - 1 - x reverses every horizontal direction).
 
-The angles CSV (`pose-app angles`, and later `pose-app process --angles`) is long, one row per
+The angles CSV (`pose-app angles`, `pose-app process --angles`, the app's recordings) is long, one row per
 angle: ANGLE_CSV_COLUMNS, `degrees` empty for a missing angle. `angle_rows` formats one frame;
 `AngleCsvWriter` writes a file frame by frame with it. Also here: reading the long keypoint CSV
 and the angles CSV back (`read_keypoint_csv`, `read_angle_csv`).
@@ -46,7 +46,7 @@ import numpy as np
 
 from pose_app.decode import MIN_KEYPOINT_SCORE
 from pose_app.errors import PoseAppError
-from pose_app.formats import DECIMALS, csv_field, open_for_writing
+from pose_app.formats import DECIMALS, csv_field, number_text, open_for_writing
 from pose_app.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS
 
 
@@ -257,6 +257,24 @@ def _angle_rows(
         for name, value, score in zip(names, person_degrees, person_confidence)
     )
     return text, int(np.isnan(degrees).sum())
+
+
+def keypoints_as_written(keypoints: np.ndarray) -> np.ndarray:
+    """Keypoints (P, 17, 3) as the long keypoint CSV holds them (x, y to 2 decimals, scores to
+    4): angles computed from these equal `pose-app angles` on that CSV, to the last digit."""
+    as_text = np.vectorize(lambda value, kind: float(number_text(kind, value)), otypes=[np.float64])
+    return np.concatenate(
+        [as_text(keypoints[..., :2], "pixel"), as_text(keypoints[..., 2:], "score")], axis=-1
+    )
+
+
+def write_angle_csv(table: KeypointTable, out: str | Path, names: Sequence[str] = ANGLE_NAMES) -> AngleCsvWriter:
+    """Write the angles CSV of a keypoint table (`read_keypoint_csv`); returns the closed writer
+    (its rows and missing counts)."""
+    with AngleCsvWriter(out, names) as writer:
+        for frame in table.frames:
+            writer.write_frame(frame.source, frame.frame, frame.time_s, frame.person_ids, frame.keypoints)
+    return writer
 
 
 class AngleCsvWriter:

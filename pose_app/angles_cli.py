@@ -33,7 +33,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pose_app.angles import AngleCsvWriter, parse_angle_names, read_keypoint_csv
+    from pose_app.angles import parse_angle_names, read_keypoint_csv, write_angle_csv
     from pose_app.decode import MIN_KEYPOINT_SCORE
 
     names = parse_angle_names(args.angles)
@@ -43,9 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if out.is_dir() or not out.parent.is_dir():
         raise PoseAppError(f"cannot write {out}: " + ("it is a directory" if out.is_dir() else f"directory {out.parent} does not exist"))
     table = read_keypoint_csv(source)  # before the output is opened: a bad input leaves it as it was
-    with AngleCsvWriter(out, names) as writer:
-        for frame in table.frames:
-            writer.write_frame(frame.source, frame.frame, frame.time_s, frame.person_ids, frame.keypoints)
+    writer = write_angle_csv(table, out, names)
     people = len({(frame.source, int(pid)) for frame in table.frames for pid in frame.person_ids})
     print(
         f"pose-app angles: {len(table.frames)} frames, {people} people, {len(names)} angles -> "

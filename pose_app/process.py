@@ -30,13 +30,14 @@ if TYPE_CHECKING:
     from pose_app.engine import PoseEngine
     from pose_app.sources import FrameSource
 
-OUTPUT_KINDS = ("csv", "wide_csv", "json", "video")
+OUTPUT_KINDS = ("csv", "wide_csv", "json", "video", "angles")
 # File names under --out-dir. The video gets its own suffix so it can never be its input.
 OUT_DIR_NAMES = {
     "csv": "{stem}.csv",
     "wide_csv": "{stem}.wide.csv",
     "json": "{stem}.json",
     "video": "{stem}.annotated.mp4",
+    "angles": "{stem}.angles.csv",
 }
 STILL_VIDEO_NAME = "{stem}.annotated.png"
 DEFAULT_FORMATS = ("csv", "json")
@@ -56,7 +57,7 @@ def _formats(text: str) -> tuple[str, ...]:
     unknown = [name for name in names if name not in OUTPUT_KINDS]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown format {', '.join(unknown) or text!r}; choose from csv, wide-csv, json, video"
+            f"unknown format {', '.join(unknown) or text!r}; choose from csv, wide-csv, json, video, angles"
         )
     return names
 
@@ -95,12 +96,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--json", metavar="PATH", help="JSON: header + COCO-results keypoint records")
     out.add_argument("--video", metavar="PATH", help="annotated video with skeletons (.mp4, .avi, .mkv; .png for images)")
     out.add_argument(
+        "--angles", metavar="PATH",
+        help="joint and segment angles CSV, one row per angle (as `pose-app angles` on the long CSV gives them)",
+    )
+    out.add_argument(
         "--out-dir", metavar="DIR",
         help="write <stem>.csv, <stem>.wide.csv, <stem>.json, <stem>.annotated.mp4 per input here (created if missing)",
     )
     out.add_argument(
         "--formats", type=_formats, default=DEFAULT_FORMATS, metavar="LIST",
-        help="with --out-dir: which of csv,wide-csv,json,video to write (default: csv,json)",
+        help="with --out-dir: which of csv,wide-csv,json,video,angles to write (default: csv,json)",
     )
     defaults = PipelineConfig()
     frames = parser.add_argument_group("frames")
@@ -197,7 +202,7 @@ def _requested_templates(args: argparse.Namespace) -> dict[str, str]:
     explicit = {kind: getattr(args, kind) for kind in OUTPUT_KINDS if getattr(args, kind)}
     if args.out_dir is None:
         if not explicit:
-            raise PoseAppError("nothing to write: give --csv, --wide-csv, --json, --video or --out-dir")
+            raise PoseAppError("nothing to write: give --csv, --wide-csv, --json, --video, --angles or --out-dir")
         return explicit
     if explicit:
         raise PoseAppError("use either --out-dir or the path options (--csv, --json, ...), not both")
@@ -218,7 +223,7 @@ def plan_outputs(specs: list[str], args: argparse.Namespace) -> list[dict[str, P
 
     templates = _requested_templates(args)
     several = len(specs) > 1
-    for kind in ("json", "video"):
+    for kind in ("json", "video", "angles"):
         if several and kind in templates and STEM_FIELD not in templates[kind]:
             option = "--" + kind.replace("_", "-")
             raise PoseAppError(f"{option} with several inputs needs {STEM_FIELD} in its path, or use --out-dir")

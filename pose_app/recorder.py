@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from pose_app import __version__
+from pose_app.angles import AngleCsvWriter, keypoints_as_written, read_keypoint_csv, write_angle_csv
 from pose_app.formats import (
     COORDINATES,
     LONG_CSV_COLUMNS,
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from pose_app.estimator import FramePoses
     from pose_app.pipeline import PosePipeline
 
-OUTPUT_KINDS = ("csv", "wide_csv", "json", "video")
+OUTPUT_KINDS = ("csv", "wide_csv", "json", "video", "angles")
 # Frame rate of an annotated video made from still images (a slideshow).
 STILLS_VIDEO_FPS = 1.0
 # A live source's frames come at the rate they are processed, not at the camera's: its video's
@@ -53,9 +54,9 @@ STILLS_VIDEO_FPS = 1.0
 # are held back until then.
 LIVE_RATE_WINDOW_S = 1.0
 LIVE_RATE_FRAMES = 20
-# The app's recordings: <folder>/pose-YYYYmmdd-HHMMSS.csv, .json and (optionally) .mp4.
+# The app's recordings: <folder>/pose-YYYYmmdd-HHMMSS.csv, .json, .angles.csv and (optionally) .mp4.
 RECORDING_PREFIX = "pose"
-RECORDING_SUFFIXES = {"csv": ".csv", "json": ".json", "video": ".mp4"}
+RECORDING_SUFFIXES = {"csv": ".csv", "json": ".json", "video": ".mp4", "angles": ".angles.csv"}
 SNAPSHOT_PREFIX = "pose-snapshot"
 # An atomic recording's files while they are written: .<stem>.pose-app-<token><suffix> beside
 # the final file (same folder, so the rename is atomic; same suffix, so the video writer picks the
@@ -254,6 +255,7 @@ class Recording:
             check_video_suffix(Path(self.outputs["video"]))
         self._frame_step = 1
         self._rows: PoseRecorder | None = None
+        self._angles: AngleCsvWriter | None = None
         self._video: AnnotatedVideoWriter | None = None
         self._held: list[tuple[Frame, FramePoses]] = []  # live video frames while the rate is measured
         self._finished = False
@@ -302,6 +304,13 @@ class Recording:
             self._remove_temporary_files()
             raise
         self.header = self._rows.header
+        if "angles" in self.outputs:
+            try:
+                self._angles = AngleCsvWriter(self._targets["angles"])
+            except BaseException:
+                self._rows.close(complete=False)
+                self._remove_temporary_files()
+                raise
         if "video" in self.outputs and not self.source.is_live:
             try:
                 self._open_video(self._recorded_video_fps())
@@ -340,6 +349,8 @@ class Recording:
         if self._rows is None:
             raise RuntimeError("Recording.write before start")
         self._rows.write(frame, poses)
+        if self._angles is not None:
+            self._angles.write_frame(frame.source, frame.index, frame.time_s, poses.ids, keypoints_as_written(poses.keypoints))
         if self._video is not None:
             self._video.write(frame, poses)
         elif "video" in self.outputs:
@@ -363,6 +374,8 @@ class Recording:
             finally:
                 if self._video is not None:
                     self._video.close()
+                if self._angles is not None:
+                    self._angles.close()
                 self._rows.close(complete=complete)
             if complete and self.fill_gaps and not discard:
                 fill_gaps_in_files(
@@ -373,6 +386,9 @@ class Recording:
                     frame_step=self._frame_step,
                     max_gap_frames=self.fill_gaps,
                 )
+                if self._angles is not None and "csv" in self._targets:
+                    # The angles of the filled keypoints, as `pose-app angles` on that CSV gives them.
+                    write_angle_csv(read_keypoint_csv(self._targets["csv"]), self._targets["angles"])
         except BaseException:
             self._remove_temporary_files()
             raise

@@ -105,3 +105,18 @@ def test_the_window_plots_the_frames_angles_draws_them_at_the_joints_and_tunes_s
     qtbot.waitUntil(lambda: window.inference.pipeline.smoother.min_cutoff == 2.0, timeout=GUI_WAIT_MS)
     assert window.inference.pipeline is pipeline and pipeline.smoother.beta == 0.2
     assert window.controls.smooth_min_cutoff.value() == 2.0
+
+
+def test_a_recording_writes_the_angles_of_its_keypoints(make_window, qtbot, walk_clip, tmp_path):
+    from pose_app.cli import main
+
+    window = make_window(realtime=False, loop=False)
+    window.open_source(str(walk_clip.path))
+    qtbot.waitUntil(lambda: window.source_info is not None and window.inference.pipeline is not None, timeout=GUI_WAIT_MS)
+    window.start_recording(tmp_path / "r.csv", tmp_path / "r.json", angles_path=tmp_path / "r.angles.csv")
+    qtbot.waitUntil(lambda: window.capture.paused and window.capture.last_index == walk_clip.frame_count - 1,
+                    timeout=GUI_WAIT_MS)
+    qtbot.waitUntil(lambda: window.last_result.frame.index == walk_clip.frame_count - 1, timeout=GUI_WAIT_MS)
+    assert window.stop_recording() > 10
+    assert main(["angles", str(tmp_path / "r.csv"), "--out", str(tmp_path / "again.csv")]) == 0
+    assert (tmp_path / "r.angles.csv").read_text() == (tmp_path / "again.csv").read_text()

@@ -410,3 +410,23 @@ def test_pose_app_angles_bad_input_is_one_line_and_exit_2(case, message, walk_ke
     assert not (out.exists() and out != source)
     if before is not None:
         assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize("fill_gaps", ["0", "3"])
+def test_process_angles_equal_pose_app_angles_on_the_same_runs_keypoint_csv(tmp_path, walk_clip, fill_gaps):
+    keypoints, angles, again = tmp_path / "walk.csv", tmp_path / "walk.angles.csv", tmp_path / "again.csv"
+    assert main(["process", str(walk_clip), "--csv", str(keypoints), "--angles", str(angles),
+                 "--fill-gaps", fill_gaps]) == 0
+    assert main(["angles", str(keypoints), "--out", str(again)]) == 0
+    written = angles.read_text()
+    assert written == again.read_text()  # byte for byte, gap-filled keypoints included
+    rows = written.splitlines()
+    assert rows[0] == ",".join(ANGLE_CSV_COLUMNS) and len(rows) > 60 * 10
+    # Her shoulders are in view: the shoulder line is known on most frames.
+    shoulder_line = [row.split(",")[5] for row in rows[1:] if row.split(",")[4] == "shoulder_line"]
+    assert sum(value != "" for value in shoulder_line) > len(shoulder_line) / 2
+
+
+def test_process_out_dir_writes_the_angles_format(tmp_path, walk_clip):
+    assert main(["process", str(walk_clip), "--end", "0.3", "--out-dir", str(tmp_path), "--formats", "csv,angles"]) == 0
+    assert (tmp_path / f"{walk_clip.stem}.angles.csv").read_text().startswith(",".join(ANGLE_CSV_COLUMNS))

@@ -492,7 +492,8 @@ def test_recordings_and_snapshots_never_overwrite(make_window, qtbot, walk, tmp_
     for _ in range(4):  # R, R, R, R within a second or two: two recordings
         window.toggle_recording()
     assert "saved to" in window.statusBar().currentMessage()
-    assert len(list(out.glob("pose-*.csv"))) == len(list(out.glob("pose-*.json"))) == 2
+    assert len(list(out.glob("pose-*.json"))) == len(list(out.glob("pose-*.angles.csv"))) == 2
+    assert len(list(out.glob("pose-*.csv"))) == 4  # keypoints and angles
     snapshots = {window.save_snapshot(), window.save_snapshot()}
     assert len(snapshots) == 2 and all(path.parent == out and path.is_file() for path in snapshots)
 
