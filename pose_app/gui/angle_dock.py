@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QHBoxLayout,
     QListWidget,
     QListWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -103,7 +103,7 @@ class AngleDock(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, name)
             item.setCheckState(Qt.CheckState.Checked if name in DEFAULT_ANGLES else Qt.CheckState.Unchecked)
             self.angle_list.addItem(item)
-        self.angle_list.setMaximumHeight(150)
+        self.angle_list.setMaximumHeight(110)
         self.window = QDoubleSpinBox()
         self.window.setRange(1.0, 120.0)
         self.window.setValue(DEFAULT_WINDOW_S)
@@ -122,8 +122,11 @@ class AngleDock(QWidget):
         form.addRow("Angles", self.angle_list)
         form.addRow("Last", self.window)
         form.addRow("", self.show_raw)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        choices = QWidget()
+        choices.setLayout(form)
+        choices.setMaximumWidth(320)
+        layout = QHBoxLayout(self)  # choices beside the plot: a bottom dock is wide and low
+        layout.addWidget(choices)
         layout.addWidget(self.plot, 1)
         self._timer = QTimer(self, interval=1000 // REDRAW_HZ, timeout=self._redraw)
         self._timer.start()
