@@ -147,7 +147,7 @@ def test_atomic_recording_appears_only_when_finished(tmp_path, walk_clip):
 
 def test_ray_run_writes_the_files_of_a_local_run(tmp_path, capsys, ray_instance, long_clip, walk_clip, people_clip):
     """Three videos, the longest first so that it finishes last: every file (the combined long
-    CSV in input order, the wide CSVs and JSONs) byte for byte the local run's."""
+    CSV in input order, the wide CSVs, JSONs and angles CSVs) byte for byte the local run's."""
     inputs = (long_clip, walk_clip, people_clip)
     folders = {"local": tmp_path / "local", "ray": tmp_path / "ray"}
     outputs = {}
@@ -157,13 +157,14 @@ def test_ray_run_writes_the_files_of_a_local_run(tmp_path, capsys, ray_instance,
         code, stdout, stderr = run_cli(
             capsys, *inputs, *extra,
             "--csv", folder / "all.csv", "--wide-csv", folder / "{stem}.wide.csv", "--json", folder / "{stem}.json",
+            "--angles", folder / "{stem}.angles.csv",
         )
         assert code == 0, stderr
         assert "3 input(s), 0 failed; 3 done, 450 frames in" in stdout
         outputs[name] = files_of(folder)
     assert "on Ray (local, 2 CPUs; 2 input(s) at a time" in stderr
     assert "the model was loaded by" in stdout and "retried" not in stdout
-    assert len(outputs["local"]) == 7 and outputs["ray"] == outputs["local"]
+    assert len(outputs["local"]) == 10 and outputs["ray"] == outputs["local"]
     sources = [line.split(",", 1)[0] for line in outputs["ray"]["all.csv"].decode().splitlines()[1:]]
     assert list(dict.fromkeys(sources)) == [str(medium) for medium in inputs]
     header = json.loads(outputs["ray"]["walk-640x480.json"])["header"]
