@@ -18,7 +18,8 @@ import torch
 
 from models.posenet import PoseNet
 from pose_app.engine import EngineOutput, letterbox
-from pose_app.estimator import DecodeSettings, PoseEstimator
+from pose_app.config import PipelineConfig
+from pose_app.estimator import DecodeSettings
 from pose_app.evaluate import (
     EVAL_MAX_POSES,
     EVAL_MIN_POSE_SCORE,
@@ -27,7 +28,6 @@ from pose_app.evaluate import (
     load_ground_truth,
     run_detection,
 )
-from pose_app.pipeline import PosePipeline
 
 EVAL_DECODING = DecodeSettings(max_poses=EVAL_MAX_POSES, min_pose_score=EVAL_MIN_POSE_SCORE)
 
@@ -67,12 +67,13 @@ def validation_ap(
 ) -> dict[str, float]:
     """COCO keypoint AP/AR (pycocotools) of `model` on the first `max_images` images (by id)."""
     ground_truth = load_ground_truth(Path(ann_path))
-    estimator = PoseEstimator(TorchEngine(model, device), resolution, EVAL_DECODING)
+    # The network alone (a single full-frame pass, no crop refinement): what training changes.
+    config = PipelineConfig(resolution=resolution, decode=EVAL_DECODING, refine=False, track=False)
+    pipeline = config.build(is_still=True, engine=TorchEngine(model, device))
     was_training = model.training
     model.eval()
     try:
-        # The network alone (a single full-frame pass, no crop refinement): what training changes.
-        records, _ = run_detection(PosePipeline(estimator), ground_truth, Path(images_dir), limit=max_images)
+        records, _ = run_detection(pipeline, ground_truth, Path(images_dir), limit=max_images)
     finally:
         model.train(was_training)
     image_ids = [image["id"] for image in first_images_by_id(ground_truth["images"], max_images)]
