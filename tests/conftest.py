@@ -93,3 +93,14 @@ def make_window(qtbot, tmp_path):
         return window
 
     return make
+
+
+def wait_for_result(qtbot, window, condition=lambda result: True):
+    """The window's next shown result (ViewResult) satisfying `condition`."""
+    seen = []
+    window.frame_shown.connect(seen.append)
+    try:
+        qtbot.waitUntil(lambda: any(condition(r) for r in seen), timeout=GUI_WAIT_MS)
+    finally:
+        window.frame_shown.disconnect(seen.append)
+    return next(r for r in seen if condition(r))

@@ -57,29 +57,19 @@ def test_dock_plots_the_chosen_angles_of_the_chosen_person(qtbot):
 
 # ------------------------------------------------------------------------------ in the window
 
-from conftest import GUI_WAIT_MS  # noqa: E402
+from conftest import GUI_WAIT_MS, wait_for_result  # noqa: E402
 from media import walk_clip  # noqa: E402, F401 - fixture
 from pose_app.angles import compute_angles  # noqa: E402
-
-
-def wait_for(qtbot, window, condition):
-    seen = []
-    window.frame_shown.connect(seen.append)
-    try:
-        qtbot.waitUntil(lambda: any(condition(r) for r in seen), timeout=GUI_WAIT_MS)
-    finally:
-        window.frame_shown.disconnect(seen.append)
-    return next(r for r in seen if condition(r))
 
 
 def test_the_window_plots_the_frames_angles_draws_them_at_the_joints_and_tunes_smoothing_live(make_window, qtbot, walk_clip):
     window = make_window(realtime=False, angle_names="left_elbow,shoulder_line")
     assert not window.angle_dock.isVisible()
     window.open_source(str(walk_clip.path))
-    plain = wait_for(qtbot, window, lambda r: len(r.poses) == 1)
+    plain = wait_for_result(qtbot, window, lambda r: len(r.poses) == 1)
     assert plain.angles is None  # nothing computed while the dock is closed
     window.actions_by_name["angles"].trigger()  # A
-    result = wait_for(qtbot, window, lambda r: r.angles is not None and len(r.poses) == 1)
+    result = wait_for_result(qtbot, window, lambda r: r.angles is not None and len(r.poses) == 1)
     # The frame's angles, smoothed and unsmoothed, of the poses shown.
     np.testing.assert_array_equal(result.angles.degrees, compute_angles(result.poses.keypoints)[0])
     np.testing.assert_array_equal(result.angles.unsmoothed, compute_angles(result.poses.unsmoothed_keypoints)[0])
@@ -93,10 +83,10 @@ def test_the_window_plots_the_frames_angles_draws_them_at_the_joints_and_tunes_s
     before = window.last_result
     while not np.isfinite(compute_angles(before.poses.keypoints, ("shoulder_line",))[0]).any():
         window.step(1)  # a frame where both shoulders are seen (score >= 0.3)
-        before = wait_for(qtbot, window, lambda r, index=before.frame.index: r.frame.index == index + 1)
+        before = wait_for_result(qtbot, window, lambda r, index=before.frame.index: r.frame.index == index + 1)
     window.apply_settings(dataclasses.replace(window.settings, show_angles=True))
     assert window.settings.overlay_style().angles == ("left_elbow", "shoulder_line")
-    drawn = wait_for(qtbot, window, lambda r: r.frame.index == before.frame.index and np.any(r.view != before.view))
+    drawn = wait_for_result(qtbot, window, lambda r: r.frame.index == before.frame.index and np.any(r.view != before.view))
     changed = np.argwhere(np.any(drawn.view != before.view, axis=2))
     assert len(changed) > 20
     # Smoothing tuned live: the same pipeline (its tracks and filters) carries on.

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import GUI_WAIT_MS
+from conftest import GUI_WAIT_MS, wait_for_result
 from media import walk_clip  # noqa: F401 - pytest fixture
 from pose_app.decode import decode_multiple_poses
 from pose_app.engine import FeatureBlock, ModelInfo, input_transform
@@ -38,17 +38,6 @@ GREY = 128
 @pytest.fixture
 def walk(walk_clip):
     return str(walk_clip)
-
-
-def wait_for_result(qtbot, window, condition=lambda result: True):
-    """The next shown result satisfying `condition`."""
-    seen = []
-    window.frame_shown.connect(seen.append)
-    try:
-        qtbot.waitUntil(lambda: any(condition(r) for r in seen), timeout=WAIT_MS)
-    finally:
-        window.frame_shown.disconnect(seen.append)
-    return next(r for r in seen if condition(r))
 
 
 def shows(mode: str, layer: str | None = None):
