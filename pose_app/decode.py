@@ -18,7 +18,7 @@ only the 16-edge walk of each accepted pose is sequential, on Python scalars (nu
 one point at a time would cost more than the arithmetic).
 
 Tracing: ``decode_multiple_poses(..., trace=[])`` appends one small dict per decoding event to the
-list (``"event"`` names it; points are input-pixel ``(y, x)``), for ``explain.decoding_walk``:
+list (``"event"`` names it; points are input-pixel ``(y, x)``), for ``decode_walk.decoding_walk``:
 
 - ``queue``: the root candidates best first: ``scores``, ``keypoint_ids``, ``cells (N, 2)``,
   ``points_yx (N, 2)``;

@@ -6,7 +6,7 @@ dataclasses out. Coordinates follow docs/architecture.md: *input pixels* are the
 network input, *frame pixels* the original frame, (0, 0) the centre of the top-left pixel; a
 cell (i, j) of a map whose output stride is s sits at input pixel (x, y) = (j * s, i * s)
 (docs/network.md). Boxes are (x0, y0, x1, y1) pixel edges. The decoding walk lives in
-decode_walk.py (re-exported here).
+decode_walk.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import onnx
 from onnx import numpy_helper
 
 from pose_app.decode import nearest_cell_of_point
-from pose_app.decode_walk import WalkStep, decoding_walk  # noqa: F401 - part of this API
 from pose_app.engine import HEAD_OUTPUTS, INPUT_NAME, FeatureBlock, FrameTransform, ModelInfo
 from pose_app.errors import PoseAppError, one_line
 from pose_app.featuremaps import GAP_COLOR_BGR, colorize, grid_columns, normalise_per_tile, tile_grid

@@ -12,6 +12,7 @@ from media import PHOTO, group_image  # noqa: F401 - fixture
 from pose_app.decode import decode_multiple_poses, decode_single_pose
 from pose_app.decode_walk import STEP_KINDS
 from pose_app.engine import PoseEngine, input_transform, letterbox
+from pose_app.decode_walk import decoding_walk
 from pose_app.errors import PoseAppError
 from pose_app.estimator import DecodeSettings
 from pose_app.explain import (
@@ -21,7 +22,6 @@ from pose_app.explain import (
     cell_at_frame_point,
     cell_centre_in_frame,
     channel_grid,
-    decoding_walk,
     displacement_arrows,
     filter_tiles,
     first_conv_filters,
