@@ -41,13 +41,13 @@ from pose_app.errors import PoseAppError, one_line
 from pose_app.process import (
     EXIT_INTERRUPTED,
     EXIT_SOME_INPUTS_FAILED,
-    PROGRESS_INTERVAL_S,
     InputResult,
     RunPlan,
     _sigterm_as_interrupt,
     continue_hint,
     print_summary,
     process_input,
+    progress_bar,
     report_error,
 )
 from pose_app.recorder import temporary_paths
@@ -253,17 +253,6 @@ def _cpus_per_input(ray: Any, config: PipelineConfig, local: bool, workers: int 
     return per_input
 
 
-def _progress_bar(stream: IO[str] | None = None):
-    """One bar over the whole run: frames of every worker (frames/s summed), inputs done."""
-    from tqdm import tqdm
-
-    stream = stream or sys.stderr
-    return tqdm(
-        desc="pose-app", unit="frame", file=stream, disable=not stream.isatty(),
-        mininterval=PROGRESS_INTERVAL_S, dynamic_ncols=True,
-    )
-
-
 def run_with_ray(run_plan: RunPlan, address: str, workers: int | None) -> int:
     """`pose-app process --ray`: one Ray task per input (see the module's docstring)."""
     ray = import_ray()
@@ -334,7 +323,8 @@ def _run(ray: Any, run_plan: RunPlan, address: str, workers: int | None, wall_st
                 position = index + 1
             return position
 
-        bar = stack.enter_context(_progress_bar())
+        # One bar over the whole run: frames of every worker (frames/s summed), inputs done.
+        bar = stack.enter_context(progress_bar("pose-app", None))
         done = failed = 0
 
         def show() -> None:

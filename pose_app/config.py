@@ -83,8 +83,7 @@ class PipelineConfig:
             from pose_app.errors import PoseAppError
 
             raise PoseAppError(f"unknown preset '{preset}' (choose {', '.join(PRESETS)})")
-        decode_names = {f.name for f in dataclasses.fields(DecodeSettings)}
-        decode = {name: overrides.pop(name) for name in list(overrides) if name in decode_names}
+        decode = {name: overrides.pop(name) for name in list(overrides) if name in _DECODE_NAMES}
         values = {**PRESETS[preset], **overrides}
         config = cls(preset=preset, **values)
         if decode:

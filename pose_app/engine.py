@@ -334,7 +334,7 @@ class PoseEngine:
     def infer(
         self, frame_bgr: np.ndarray, resolution: int = DEFAULT_RESOLUTION, features: Sequence[str] = ()
     ) -> EngineOutput:
-        self.check_features(features)
+        self.check_features(features)  # before the letterbox work; run() checks again, cheaply
         start = time.perf_counter()
         blob, transform = letterbox(frame_bgr, resolution, self.info.output_stride)
         preprocessed = time.perf_counter()

@@ -333,7 +333,10 @@ def test_ctrl_c_leaves_whole_csv_lines_and_valid_json(tmp_path, long_clip):
     """A real SIGINT to a real run: exit 130, CSV of whole lines, JSON closed as incomplete."""
     csv_path, json_path = tmp_path / "p.csv", tmp_path / "p.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "pose_app", "process", str(long_clip), "--csv", str(csv_path), "--json", str(json_path)],
+        # The accurate preset (~20 frames/s): the run is still going when the signal comes, even
+        # on a fast machine where the default preset would finish the clip in a second.
+        [sys.executable, "-m", "pose_app", "process", str(long_clip), "--csv", str(csv_path), "--json", str(json_path),
+         "--preset", "accurate"],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 120

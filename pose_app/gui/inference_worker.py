@@ -219,7 +219,10 @@ class InferenceWorker(QThread):
         if self._pipeline is None:
             return
         started = time.perf_counter()
-        if captured.is_still != self._is_still:  # still images are not smoothed, videos are
+        recording = self._recording
+        # Still images are not smoothed, videos are; a started recording keeps the pipeline its
+        # header names (as for settings changes) until it ends.
+        if captured.is_still != self._is_still and not (recording is not None and recording.started):
             self._is_still = captured.is_still
             self._pipeline = self.engine_config.build(is_still=self._is_still, engine=self.engine)
         elif captured.epoch != self._epoch:  # seek or loop restart: tracks and filters start over
