@@ -26,7 +26,7 @@ class DecodeSettings:
     single_pose: bool = False
 
 
-# The heads FramePoses keeps besides the heatmaps when asked (PoseEstimator.keep_head_fields).
+# The heads FramePoses keeps besides the heatmaps when asked (PoseEstimator.estimate's keep_heads).
 HEAD_FIELDS = ("offsets", "displacement_fwd", "displacement_bwd")
 
 
@@ -43,7 +43,7 @@ class FramePoses:
     transform: FrameTransform | None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     # The full-frame pass's other heads (input pixels), kept only when the estimator is asked
-    # to (PoseEstimator.keep_head_fields: the GUI's explainer draws and decodes them again).
+    # to (PoseEstimator.estimate(keep_heads=True): the GUI's explainer draws and decodes them again).
     offsets: np.ndarray | None = None  # (34, h, w)
     displacement_fwd: np.ndarray | None = None  # (32, h, w)
     displacement_bwd: np.ndarray | None = None  # (32, h, w)
@@ -155,8 +155,6 @@ class PoseEstimator:
         # labels by appearance, so swapping labels restores the anatomical ones.
         self.mirrored_input = mirrored_input
         self.augmentation = augmentation
-        # Keep the primary view's offsets and displacements in FramePoses (else None).
-        self.keep_head_fields = False
 
     def _view_poses(self, frame_bgr: np.ndarray, resolution: int, features: Sequence[str] = ()):
         """(keypoints in frame pixels, scores, engine output, decode seconds) of one view."""
@@ -170,8 +168,9 @@ class PoseEstimator:
         keypoints[..., :2] = output.transform.to_frame(keypoints[..., :2])  # decoders return fresh arrays
         return keypoints, scores, output, time.perf_counter() - start
 
-    def estimate(self, frame_bgr: np.ndarray, features: Sequence[str] = ()) -> FramePoses:
-        """Poses of every view merged; heatmaps and features are the primary view's."""
+    def estimate(self, frame_bgr: np.ndarray, features: Sequence[str] = (), keep_heads: bool = False) -> FramePoses:
+        """Poses of every view merged; heatmaps and features are the primary view's, and with
+        `keep_heads` its offsets and displacements too (else None)."""
         views, timings, primary, mirrored_frame = [], {}, None, None
         for scale, mirrored in self.augmentation.views:
             if mirrored and mirrored_frame is None:
@@ -200,5 +199,5 @@ class PoseEstimator:
             features=primary.features,
             transform=primary.transform,
             timings=timings,
-            **({name: getattr(primary, name) for name in HEAD_FIELDS} if self.keep_head_fields else {}),
+            **({name: getattr(primary, name) for name in HEAD_FIELDS} if keep_heads else {}),
         )

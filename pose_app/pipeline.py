@@ -74,10 +74,11 @@ class PosePipeline:
         self.full_passes = 0  # frames that ran the full-frame pass (for tests and statistics)
 
     def process(self, frame: Frame, features: Sequence[str] = (), full_frame: bool = False) -> FramePoses:
-        """Poses of one frame. `features` (feature maps) and `full_frame` (heatmaps) make this
-        frame run the full-frame pass. Timings gain "track" (tracking and smoothing, seconds)."""
+        """Poses of one frame. `features` (feature maps) and `full_frame` (heatmaps, offsets and
+        displacements, kept in the result) make this frame run the full-frame pass. Timings gain
+        "track" (tracking and smoothing, seconds)."""
         predicted = self._poses_to_follow(frame, features, full_frame)
-        poses = self._follow(frame, predicted) if len(predicted) else self._detect(frame, features)
+        poses = self._follow(frame, predicted) if len(predicted) else self._detect(frame, features, full_frame)
         # Every stage on every frame (0 where it did not run): averages over frames stay true.
         poses = replace(poses, timings={**dict.fromkeys(FRAME_STAGES, 0.0), **poses.timings})
         if self.tracker is None:
@@ -105,9 +106,10 @@ class PosePipeline:
             return self.tracker.predicted_poses()
         return np.zeros((0,))
 
-    def _detect(self, frame: Frame, features: Sequence[str]) -> FramePoses:
-        """The full-frame pass, then each pose refined on its crop."""
-        poses = self.estimator.estimate(frame.image, features)
+    def _detect(self, frame: Frame, features: Sequence[str], keep_heads: bool) -> FramePoses:
+        """The full-frame pass (its offsets and displacements kept with `keep_heads`), then each
+        pose refined on its crop."""
+        poses = self.estimator.estimate(frame.image, features, keep_heads)
         self.full_passes += 1
         self._last_full_pass_s = frame.time_s
         if self.refiner is None or not len(poses):

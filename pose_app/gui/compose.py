@@ -50,7 +50,7 @@ from pose_app.skeleton import KEYPOINT_NAMES, NUM_PART_TREE_EDGES, PART_TREE_EDG
 
 # The feature-map dock's views (PanelRequest.mode).
 PANEL_MODES = ("features", "heatmaps", "offsets", "displacements", "stats", "walk")
-# Views drawn from the offset and displacement heads (PoseEstimator.keep_head_fields).
+# Views drawn from the offset and displacement heads (kept by PoseEstimator.estimate(keep_heads=True)).
 HEAD_FIELD_MODES = ("offsets", "displacements", "walk")
 # At most this many offset arrows are drawn (the most confident cells): a low threshold must
 # not bury the picture, or the frame rate, under arrows.

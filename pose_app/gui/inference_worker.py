@@ -236,7 +236,6 @@ class InferenceWorker(QThread):
             recording = self._recording_for_this_frame()
         # The panel shows the full-frame pass's heads or features: while it is open every
         # frame runs that pass (tracked crops otherwise), and keeps its offsets and displacements.
-        self._pipeline.estimator.keep_head_fields = panel is not None
         poses = self._pipeline.process(captured.frame, features=features, full_frame=panel is not None)
         self.rate.tick()
         with self._recording_lock:
@@ -287,12 +286,11 @@ class InferenceWorker(QThread):
         with self._lock:
             panel, view = self._panel, self._view
         features = panel.features if panel is not None else ()
-        self._pipeline.estimator.keep_head_fields = panel is not None
         if config != self.engine_config:
             self._pipeline.reset()  # the same frame again must not look like zero elapsed time
             poses = self._pipeline.process(captured.frame, features=features, full_frame=panel is not None)
         elif panel is not None and not panel_ready(panel, poses):
-            computed = self._pipeline.estimator.estimate(captured.frame.image, features)
+            computed = self._pipeline.estimator.estimate(captured.frame.image, features, keep_heads=True)
             poses = dataclasses.replace(
                 poses, features=computed.features, heatmaps=computed.heatmaps, transform=computed.transform,
                 **{name: getattr(computed, name) for name in HEAD_FIELDS},
