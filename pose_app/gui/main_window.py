@@ -12,8 +12,6 @@ import functools
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -33,6 +31,7 @@ from PySide6.QtWidgets import (
 from pose_app.config import PipelineConfig
 from pose_app.engine import PoseEngine
 from pose_app.errors import PoseAppError
+from pose_app.explain import save_png
 from pose_app.gui.angle_dock import AngleDock
 from pose_app.gui.camera_dialog import CameraDialog
 from pose_app.gui.capture_worker import CaptureWorker, FrameMailbox
@@ -76,17 +75,6 @@ STATUS_INTERVAL_MS = 500
 # On quit, how long (seconds) abandoned sources get to close before the app exits without them
 # (their threads are daemons: a stalled stream cannot keep the program alive).
 CLOSE_WAIT_S = 1.0
-
-
-def write_png(path: str | Path, image_bgr: np.ndarray) -> None:
-    """Save a PNG; PoseAppError when the path cannot be written."""
-    ok, data = cv2.imencode(".png", image_bgr)
-    try:
-        if not ok:
-            raise OSError("PNG encoding failed")
-        Path(path).write_bytes(data.tobytes())
-    except OSError as error:
-        raise PoseAppError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 class MessageBanner(QFrame):
@@ -604,8 +592,7 @@ class MainWindow(QMainWindow):
         result = self.last_result
         picture = compose_view(result.frame.image, result.poses, self.settings.overlay_style(), mirror=result.mirrored)
         path = Path(path) if path is not None else snapshot_path(output_directory(self.settings.output_dir))
-        write_png(path, picture)
-        return path
+        return save_png(picture, path)
 
     def _snapshot_clicked(self) -> None:
         path = self._report_errors(self.save_snapshot)
