@@ -24,13 +24,17 @@ from pathlib import Path
 
 import numpy as np
 
-from pose_app.decode import decode_single_pose
-from pose_app.engine import PoseEngine
+from pose_app.analysis.evaluate import (
+    first_images_by_id,
+    load_ground_truth,
+    person_category_id,
+)
+from pose_app.core.skeleton import KEYPOINT_INDEX
 from pose_app.errors import PoseAppError
-from pose_app.evaluate import first_images_by_id, load_ground_truth, person_category_id
-from pose_app.model_files import SHIPPED_MODELS
-from pose_app.skeleton import KEYPOINT_INDEX
-from pose_app.sources import read_image
+from pose_app.inference.decode import decode_single_pose
+from pose_app.inference.engine import PoseEngine
+from pose_app.inference.model_files import SHIPPED_MODELS
+from pose_app.io.sources import read_image
 
 COCO_DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "coco-dev"
 BOX_ENLARGEMENT = 1.2

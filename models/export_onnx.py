@@ -15,8 +15,8 @@ from torch import Tensor, nn
 
 from models.convert import pretrained_posenet
 from models.posenet import NUM_LAYERS, PoseNet
-from pose_app.engine import HEAD_OUTPUTS, INPUT_NAME
-from pose_app.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES, SKELETON_EDGES
+from pose_app.core.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES, SKELETON_EDGES
+from pose_app.inference.engine import HEAD_OUTPUTS, INPUT_NAME
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 OPSET = 18

@@ -13,7 +13,7 @@ from typing import NamedTuple
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from pose_app.skeleton import NUM_KEYPOINTS, NUM_PART_TREE_EDGES
+from pose_app.core.skeleton import NUM_KEYPOINTS, NUM_PART_TREE_EDGES
 
 # Channels of the first conv and of the 13 depthwise-separable blocks at width multiplier 1.
 # PoseNet's 0.50/0.75 checkpoints keep 512 channels in blocks 12-13 (standard MobileNetV1 has

@@ -7,7 +7,7 @@
 Weights are quantised per output channel to int8, activations per tensor to uint8 from the
 min/max observed on `--images` calibration images (evenly spaced over the sorted folder, so
 reruns pick the same ones), each letterboxed to 353 exactly as the app does
-(`pose_app.engine.letterbox`). The ONNX contract is kept: same input, the same outputs in the same order
+(`pose_app.inference.engine.letterbox`). The ONNX contract is kept: same input, the same outputs in the same order
 (dequantised, so heads and feature maps stay float32), and the same metadata except
 `model_name` (`<name>-int8`) and `weights_source` (which says how it was quantised).
 
@@ -34,9 +34,9 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from pose_app.engine import DEFAULT_RESOLUTION, INPUT_NAME, letterbox
 from pose_app.errors import PoseAppError
-from pose_app.sources import read_image
+from pose_app.inference.engine import INPUT_NAME, letterbox
+from pose_app.io.sources import read_image
 
 REPO = Path(__file__).resolve().parent.parent
 FLOAT_MODEL = REPO / "assets" / "models" / "posenet-075.onnx"
@@ -45,6 +45,9 @@ CALIBRATION_IMAGES = REPO.parent / "shared" / "data" / "coco-train" / "images"
 DEFAULT_CALIBRATION_COUNT = 100
 
 FORMATS = {"qdq": QuantFormat.QDQ, "qoperator": QuantFormat.QOperator}
+
+# Calibration images are letterboxed to this size (the shipped int8 model was calibrated at it).
+CALIBRATION_RESOLUTION = 353
 
 
 def calibration_paths(folder: Path, count: int) -> list[Path]:
@@ -61,7 +64,7 @@ def calibration_paths(folder: Path, count: int) -> list[Path]:
 class LetterboxedImages(CalibrationDataReader):
     """Feeds each calibration image to the quantiser as the app would feed it to the network."""
 
-    def __init__(self, paths: Sequence[Path], output_stride: int, resolution: int = DEFAULT_RESOLUTION):
+    def __init__(self, paths: Sequence[Path], output_stride: int, resolution: int = CALIBRATION_RESOLUTION):
         self._inputs = (self._blob(path, output_stride, resolution) for path in paths)
 
     @staticmethod

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pose_app.bench import StageStats, stage_stats
-from pose_app.engine import DEFAULT_RESOLUTION, PoseEngine
 from pose_app.errors import PoseAppError
-from pose_app.model_files import DEFAULT_MODEL
+from pose_app.inference.engine import PoseEngine
+from pose_app.inference.model_files import DEFAULT_MODEL
+from pose_app.run.bench import StageStats, stage_stats
 
 # Runs before timing starts: onnxruntime allocates its buffers and picks kernels on the first.
 WARMUP_RUNS = 5
@@ -75,7 +75,7 @@ def requested_features(engine: PoseEngine, names: list[str] | None) -> list[str]
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m models.speed", description=__doc__.splitlines()[0].replace("`", ""))
     parser.add_argument("model", nargs="?", default=DEFAULT_MODEL, help="shipped name or .onnx path")
-    parser.add_argument("--size", type=int, default=DEFAULT_RESOLUTION, help="square frame side, px")
+    parser.add_argument("--size", type=int, default=353, help="square frame side, px (default 353)")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: ORT default)")
     parser.add_argument("--provider", default="cpu", help="execution provider (default cpu)")
     parser.add_argument("--runs", type=int, default=50, help="timed runs")

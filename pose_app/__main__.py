@@ -1,5 +1,5 @@
 import sys
 
-from pose_app.cli import main
+from pose_app.cli.main import main
 
 sys.exit(main())

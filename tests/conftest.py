@@ -3,17 +3,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import GUI_WAIT_MS, SHARED
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-MEDIA = SHARED / "media"
-COCO_DEV = SHARED / "data" / "coco-dev"
-COCO_TRAIN = SHARED / "data" / "coco-train"
-
-requires_shared = pytest.mark.skipif(
-    not (SHARED / "README.md").is_file(),
-    reason="../shared (PoseNet weights, COCO subsets, videos) is absent; users do not have it",
-)
+# The generated clips and images (media.py) are fixtures of every test file.
+pytest_plugins = ["media"]
 
 
 @pytest.fixture
@@ -22,9 +15,6 @@ def shared_dir() -> Path:
         pytest.skip("../shared is absent; users do not have it")
     return SHARED
 
-
-# Qt waits are generous: the CI machine may be busy.
-GUI_WAIT_MS = 60_000
 
 # Qt platform for the GUI tests: real windows on the virtual X server that pytest-xvfb starts
 # (it sets DISPLAY before any test runs), so the tests exercise the xcb platform users get.
@@ -95,12 +85,18 @@ def make_window(qtbot, tmp_path):
     return make
 
 
-def wait_for_result(qtbot, window, condition=lambda result: True):
-    """The window's next shown result (ViewResult) satisfying `condition`."""
-    seen = []
-    window.frame_shown.connect(seen.append)
-    try:
-        qtbot.waitUntil(lambda: any(condition(r) for r in seen), timeout=GUI_WAIT_MS)
-    finally:
-        window.frame_shown.disconnect(seen.append)
-    return next(r for r in seen if condition(r))
+@pytest.fixture(scope="session")
+def engine():
+    """The float posenet-075 on the CPU, loaded once for the whole session."""
+    from pose_app.inference.engine import PoseEngine
+
+    return PoseEngine("posenet-075", provider="cpu", threads=2)
+
+
+@pytest.fixture(scope="session")
+def default_engine():
+    """The engine of the default configuration (the balanced preset's int8 model)."""
+    from pose_app.inference.config import PipelineConfig
+    from pose_app.inference.pipeline import open_engine
+
+    return open_engine(PipelineConfig())

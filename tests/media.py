@@ -23,7 +23,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pose_app.skeleton import KEYPOINT_INDEX, KEYPOINT_NAMES, NUM_KEYPOINTS, SKELETON_EDGES
+from pose_app.cli.main import main
+from pose_app.core.skeleton import KEYPOINT_INDEX, KEYPOINT_NAMES, NUM_KEYPOINTS, SKELETON_EDGES
 
 PHOTO = Path(__file__).resolve().parent / "data" / "astronaut.jpg"  # 384x384, public domain (NASA)
 BOARD_GREY = 128  # the occluding board's colour
@@ -358,3 +359,11 @@ def labelled_stills(tmp_path_factory) -> LabelledSet:
         partial.chmod(0o444)
         partial.rename(folder / "person_keypoints.json")
     return LabelledSet(folder, tuple(still.write(folder / "images") for still in LABELLED_STILLS))
+
+
+@pytest.fixture(scope="session")
+def walk_keypoints(walk_clip, tmp_path_factory) -> Path:
+    """The long keypoint CSV of `pose-app process` on the walker clip (once per session)."""
+    path = tmp_path_factory.mktemp("angles-walk") / "walk.csv"
+    assert main(["process", str(walk_clip), "--csv", str(path)]) == 0
+    return path

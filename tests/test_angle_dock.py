@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from pose_app.angles import ANGLE_NAMES
+from pose_app.core.angles import ANGLE_NAMES
 from pose_app.gui.angle_dock import AngleDock, AngleHistory, FrameAngles
 
 KNEE = ANGLE_NAMES.index("left_knee")
@@ -44,26 +44,26 @@ def test_dock_plots_the_chosen_angles_of_the_chosen_person(qtbot):
     assert dock.chosen_angles() == ("left_elbow", "right_elbow", "left_knee", "right_knee")
     for step in range(20):
         dock.add(frame(step / 10, [3, 7], [100.0 + step, 150.0], [101.0 + step, 149.0]))
-    qtbot.waitUntil(lambda: ("left_knee", False) in dock._curves, timeout=5000)
-    x, y = dock._curves[("left_knee", False)].getData()
+    qtbot.waitUntil(lambda: dock.plotted("left_knee") is not None, timeout=5000)
+    x, y = dock.plotted("left_knee")
     assert dock.shown_person() == 3 and y[-1] == pytest.approx(119.0)
-    assert ("left_knee", True) not in dock._curves  # the raw curve only on request
+    assert dock.plotted("left_knee", raw=True) is None  # the raw curve only on request
     dock.show_raw.setChecked(True)
     dock.person.setCurrentIndex(dock.person.findData(7))
-    qtbot.waitUntil(lambda: ("left_knee", True) in dock._curves, timeout=5000)
-    qtbot.waitUntil(lambda: dock._curves[("left_knee", False)].getData()[1][-1] == pytest.approx(150.0), timeout=5000)
-    assert dock._curves[("left_knee", True)].getData()[1][-1] == pytest.approx(149.0)
+    qtbot.waitUntil(lambda: dock.plotted("left_knee", raw=True) is not None, timeout=5000)
+    qtbot.waitUntil(lambda: dock.plotted("left_knee")[1][-1] == pytest.approx(150.0), timeout=5000)
+    assert dock.plotted("left_knee", raw=True)[1][-1] == pytest.approx(149.0)
 
 
 # ------------------------------------------------------------------------------ in the window
 
-from conftest import GUI_WAIT_MS, wait_for_result  # noqa: E402
-from media import walk_clip  # noqa: E402, F401 - fixture
-from pose_app.angles import compute_angles  # noqa: E402
+from support import GUI_WAIT_MS, wait_for_result  # noqa: E402
+
+from pose_app.core.angles import compute_angles
 
 
 def test_the_window_plots_the_frames_angles_draws_them_at_the_joints_and_tunes_smoothing_live(make_window, qtbot, walk_clip):
-    window = make_window(realtime=False, angle_names="left_elbow,shoulder_line")
+    window = make_window(max_speed=True, angle_names="left_elbow,shoulder_line")
     assert not window.angle_dock.isVisible()
     window.open_source(str(walk_clip.path))
     plain = wait_for_result(qtbot, window, lambda r: len(r.poses) == 1)
@@ -74,7 +74,7 @@ def test_the_window_plots_the_frames_angles_draws_them_at_the_joints_and_tunes_s
     np.testing.assert_array_equal(result.angles.degrees, compute_angles(result.poses.keypoints)[0])
     np.testing.assert_array_equal(result.angles.unsmoothed, compute_angles(result.poses.unsmoothed_keypoints)[0])
     assert window.angles.chosen_angles() == ("left_elbow", "shoulder_line")  # her shoulders are in view
-    qtbot.waitUntil(lambda: ("shoulder_line", False) in window.angles._curves, timeout=GUI_WAIT_MS)
+    qtbot.waitUntil(lambda: window.angles.plotted("shoulder_line") is not None, timeout=GUI_WAIT_MS)
     person = window.angles.shown_person()
     assert np.isfinite(window.angles.history.series(person, "shoulder_line")[1]).any()
     # Angles at the joints: the same frame drawn with and without them differs only near them.
@@ -98,9 +98,9 @@ def test_the_window_plots_the_frames_angles_draws_them_at_the_joints_and_tunes_s
 
 
 def test_a_recording_writes_the_angles_of_its_keypoints(make_window, qtbot, walk_clip, tmp_path):
-    from pose_app.cli import main
+    from pose_app.cli.main import main
 
-    window = make_window(realtime=False, loop=False)
+    window = make_window(max_speed=True, loop=False)
     window.open_source(str(walk_clip.path))
     qtbot.waitUntil(lambda: window.source_info is not None and window.inference.pipeline is not None, timeout=GUI_WAIT_MS)
     window.start_recording(tmp_path / "r.csv", tmp_path / "r.json", angles_path=tmp_path / "r.angles.csv")

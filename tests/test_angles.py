@@ -1,4 +1,4 @@
-"""Joint and segment angles (pose_app/angles.py) and `pose-app angles`.
+"""Joint and segment angles (pose_app/core/angles.py) and `pose-app angles`.
 
 Synthetic poses of known geometry check the conventions (docs/angles.md): joint angles 0..180 with
 180 straight, segment directions counter-clockwise on screen from +x in (-180, 180], the
@@ -10,44 +10,21 @@ from __future__ import annotations
 import csv
 import io
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
+from known_poses import STANDING
 
-from media import walk_clip  # noqa: F401 - pytest fixture
-from pose_app.angles import (
-    ANGLE_CSV_COLUMNS,
-    ANGLE_NAMES,
-    ANGLES,
-    JOINT_ANGLES,
-    AngleCsvWriter,
-    angle_rows,
-    angle_series,
-    compute_angles,
-    parse_angle_names,
-    range_of_motion,
-    read_angle_csv,
-    read_keypoint_csv,
-)
-from pose_app.cli import main
-from pose_app.decode import MIN_KEYPOINT_SCORE
+from pose_app.analysis.angles import angle_series, range_of_motion
+from pose_app.cli.main import main
+from pose_app.core.angles import ANGLE_NAMES, ANGLES, JOINT_ANGLES, compute_angles, parse_angle_names
+from pose_app.core.poses import MIN_KEYPOINT_SCORE
+from pose_app.core.skeleton import FLIP_PERMUTATION, KEYPOINT_INDEX, NUM_KEYPOINTS
 from pose_app.errors import PoseAppError
-from pose_app.skeleton import FLIP_PERMUTATION, KEYPOINT_INDEX, NUM_KEYPOINTS
+from pose_app.io.angle_csv import AngleCsvWriter, angle_rows
+from pose_app.io.csv_tables import read_angle_csv, read_keypoint_csv
+from pose_app.io.formats import ANGLE_CSV_COLUMNS
 
-# A person facing the camera (their left on the image's right), image pixels, y down. Left arm
-# raised sideways with the forearm pointing up, right arm hanging straight, legs straight but the
-# right shank kicked forward down-right.
-STANDING = {
-    "nose": (200, 50),
-    "left_eye": (210, 40), "right_eye": (190, 40), "left_ear": (220, 45), "right_ear": (180, 45),
-    "left_shoulder": (230, 100), "right_shoulder": (170, 100),
-    "left_elbow": (290, 100), "left_wrist": (290, 40),
-    "right_elbow": (170, 160), "right_wrist": (170, 220),
-    "left_hip": (230, 200), "right_hip": (170, 200),
-    "left_knee": (230, 280), "left_ankle": (230, 360),
-    "right_knee": (170, 280), "right_ankle": (230, 340),
-}
 EXPECTED = {
     "left_elbow": 90, "right_elbow": 180, "left_shoulder": 90, "right_shoulder": 0,
     "left_hip": 180, "right_hip": 180, "left_knee": 180, "right_knee": 135,
@@ -279,14 +256,6 @@ def test_the_writer_writes_the_header_and_angle_rows_frame_by_frame(tmp_path):
 
 
 # ------------------------------------------------------------ pose-app angles on a real run
-
-
-@pytest.fixture(scope="session")
-def walk_keypoints(walk_clip, tmp_path_factory) -> Path:
-    """The long keypoint CSV of `pose-app process` on the walker clip (once per session)."""
-    path = tmp_path_factory.mktemp("angles-walk") / "walk.csv"
-    assert main(["process", str(walk_clip), "--csv", str(path)]) == 0
-    return path
 
 
 def run_cli(capsys, *argv):

@@ -4,10 +4,9 @@ import json
 
 import pytest
 
-from media import walk_clip  # noqa: F401 - fixture
-from pose_app import cli
-from pose_app.config import DEFAULT_PRESET, PRESET_DECIDES, PRESETS, SETTING_NAMES, PipelineConfig
+from pose_app.cli import main as cli
 from pose_app.errors import PoseAppError
+from pose_app.inference.config import DEFAULT_PRESET, PRESET_DECIDES, PRESETS, SETTING_NAMES, PipelineConfig
 
 
 def test_the_default_config_is_the_default_preset():

@@ -4,7 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
-from pose_app.engine import (
+from pose_app.core.skeleton import KEYPOINT_INDEX
+from pose_app.errors import PoseAppError
+from pose_app.inference.decode import DecodeSettings
+from pose_app.inference.engine import (
     HEAD_OUTPUTS,
     PoseEngine,
     available_providers,
@@ -12,15 +15,7 @@ from pose_app.engine import (
     preprocess,
     snap_to_valid_size,
 )
-from pose_app.errors import PoseAppError
-from pose_app.estimator import DecodeSettings, PoseEstimator
-from pose_app.skeleton import KEYPOINT_INDEX
-from media import walk_clip  # noqa: F401 - fixture
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return PoseEngine("posenet-075", provider="cpu", threads=2)
+from pose_app.inference.estimator import PoseEstimator
 
 
 def test_valid_sizes_are_k_times_stride_plus_one():
@@ -113,7 +108,7 @@ def test_unavailable_provider_is_an_error_not_a_fallback():
 
 def test_auto_says_which_provider_it_skipped(monkeypatch):
     """`auto` on a machine whose CUDA provider fails: it runs on the CPU and says why."""
-    import pose_app.engine as engine_module
+    import pose_app.inference.engine as engine_module
 
     monkeypatch.setattr(engine_module, "available_providers", lambda: ["cuda", "cpu"])
     real_open = engine_module._open_session

@@ -7,21 +7,20 @@ import cv2
 import numpy as np
 import pytest
 
-from media import group_image, labelled_stills  # noqa: F401 - fixtures
-from pose_app.cli import main
-from pose_app.config import PRESETS
-from pose_app.engine import PoseEngine
-from pose_app.estimator import PoseEstimator, merge_views
-from pose_app.errors import PoseAppError
-from pose_app.render import mirror_x
-from pose_app.evaluate import (
+from pose_app.analysis.evaluate import (
     METRIC_NAMES,
     coco_keypoint_ap,
     first_images_by_id,
     load_ground_truth,
     person_category_id,
 )
-from pose_app.skeleton import FLIP_PERMUTATION, OKS_SIGMAS
+from pose_app.cli.main import main
+from pose_app.core.geometry import mirror_x
+from pose_app.core.skeleton import FLIP_PERMUTATION, OKS_SIGMAS
+from pose_app.errors import PoseAppError
+from pose_app.inference.config import PRESETS
+from pose_app.inference.engine import PoseEngine
+from pose_app.inference.estimator import PoseEstimator, merge_views
 
 OKS_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # COCOeval's
 MEDIUM_AREA, LARGE_AREA = 60.0**2, 150.0**2  # COCO: medium 32^2..96^2, large above

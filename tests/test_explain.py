@@ -1,4 +1,4 @@
-"""The network made visible (pose_app/explain.py, pose_app/decode_walk.py): layer cards against the
+"""The network made visible (pose_app/explain/network.py, pose_app/explain/decode_walk.py): layer cards against the
 real model's outputs, cell <-> frame geometry on a letterboxed frame, heads as arrows, block
 statistics, first-conv filters, image grids, and the decoding walk against the decoder."""
 
@@ -7,15 +7,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from media import PHOTO
+from synthetic_fields import STRIDE, duplicate_nose_fields, person_at, render_fields, uniform_scores
 
-from media import PHOTO, group_image  # noqa: F401 - fixture
-from pose_app.decode import decode_multiple_poses, decode_single_pose
-from pose_app.decode_walk import STEP_KINDS
-from pose_app.engine import PoseEngine, input_transform, letterbox
-from pose_app.decode_walk import decoding_walk
+from pose_app.core.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, PART_TREE_EDGES
+from pose_app.draw.featuremaps import colorize, normalise_per_tile, view_to_cell_affine
 from pose_app.errors import PoseAppError
-from pose_app.estimator import DecodeSettings
-from pose_app.explain import (
+from pose_app.explain.decode_walk import STEP_KINDS, decoding_walk
+from pose_app.explain.network import (
     LayerCard,
     arrows_to_frame,
     block_statistics,
@@ -31,10 +30,9 @@ from pose_app.explain import (
     receptive_field_box,
     save_png,
 )
-from pose_app.featuremaps import colorize, normalise_per_tile, view_to_cell_affine
-from pose_app.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, PART_TREE_EDGES
-from pose_app.sources import read_image
-from test_decode import STRIDE, duplicate_nose_fields, person_at, render_fields, uniform_scores
+from pose_app.inference.decode import DecodeSettings, decode_multiple_poses, decode_single_pose
+from pose_app.inference.engine import PoseEngine, input_transform, letterbox
+from pose_app.io.sources import read_image
 
 NUM_EDGES = len(PART_TREE_EDGES)
 

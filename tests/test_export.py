@@ -17,16 +17,14 @@ import onnxruntime as ort
 import pytest
 import torch
 from onnx import numpy_helper
+from support import SHARED, requires_shared
 
 from models.convert import pretrained_posenet
 from models.export_onnx import ASSETS_DIR, LICENSE, OUTPUT_NAMES, SHIPPED, export_onnx, metadata
 from models.posenet import PoseNet, PoseNetConfig
-from pose_app.engine import INPUT_NAME, PoseEngine, input_transform, preprocess
-from pose_app.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES
-from pose_app.sources import read_image
-
-from conftest import SHARED, requires_shared
-from media import group_image  # noqa: F401 - fixture
+from pose_app.core.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES
+from pose_app.inference.engine import INPUT_NAME, PoseEngine, input_transform, preprocess
+from pose_app.io.sources import read_image
 
 # float32 rounding: torch and onnxruntime sum convolutions in different orders and are both about
 # 1e-4 px away from a float64 reference on the pixel-valued heads, so outputs are compared

@@ -9,12 +9,13 @@ import json
 
 import numpy as np
 import pytest
+from known_poses import HEIGHT, INFO, WIDTH, frame_at, known_poses
 
-from pose_app import gap_fill
-from pose_app.estimator import FramePoses
-from pose_app.gap_fill import fill_gaps, fill_gaps_in_files
-from pose_app.recorder import PoseRecorder
-from test_recorder import HEIGHT, INFO, WIDTH, frame_at, known_poses
+from pose_app.core.poses import FramePoses
+from pose_app.inference.pipeline import build_pipeline
+from pose_app.io import gap_fill
+from pose_app.io.gap_fill import fill_gaps, fill_gaps_in_files
+from pose_app.io.recorder import PoseStreamWriter
 
 
 def test_fill_gaps_interpolates_short_dropouts_only():
@@ -60,7 +61,7 @@ def poses_with_a_dropout(frame_index: int) -> FramePoses:
 
 def record_with_a_dropout(folder, frames=4) -> dict:
     outputs = {"csv_path": folder / "p.csv", "wide_csv_path": folder / "w.csv", "json_path": folder / "p.json"}
-    with PoseRecorder(INFO, settings={"gap_filled_max_frames": 2}, **outputs) as recorder:
+    with PoseStreamWriter(INFO, settings={"gap_filled_max_frames": 2}, **outputs) as recorder:
         for index in range(frames):
             recorder.write(frame_at(index), poses_with_a_dropout(index))
     return outputs
@@ -116,7 +117,7 @@ def test_gap_filling_interrupted_midway_leaves_the_file_as_it_was(tmp_path, monk
 
 def test_gap_filling_an_empty_recording_keeps_it_valid(tmp_path):
     outputs = {"csv_path": tmp_path / "p.csv", "wide_csv_path": tmp_path / "w.csv", "json_path": tmp_path / "p.json"}
-    with PoseRecorder(INFO, **outputs) as recorder:
+    with PoseStreamWriter(INFO, **outputs) as recorder:
         recorder.write(frame_at(0), known_poses(0, count=0))
     before = {kind: path.read_text() for kind, path in outputs.items()}
     fill_gaps_in_files(**outputs, frame_size=(WIDTH, HEIGHT), frame_step=1, max_gap_frames=5)
@@ -126,10 +127,10 @@ def test_gap_filling_an_empty_recording_keeps_it_valid(tmp_path):
 def test_a_recording_fills_gaps_once_finished_and_complete(tmp_path):
     """The recording service runs the gap-fill pass after closing a complete recording (its
     header says so), never after an interrupted one."""
-    from pose_app.config import PipelineConfig
-    from pose_app.recorder import Recording
+    from pose_app.inference.config import PipelineConfig
+    from pose_app.io.recorder import Recording
 
-    pipeline = PipelineConfig().build()
+    pipeline = build_pipeline(PipelineConfig())
     for name, interrupted in (("done", False), ("cut", True)):
         outputs = {"csv": tmp_path / f"{name}.csv", "json": tmp_path / f"{name}.json"}
         try:

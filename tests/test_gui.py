@@ -11,17 +11,14 @@ import time
 import cv2
 import numpy as np
 import pytest
+from support import GUI_WAIT_MS, wait_for_result
 
-from conftest import GUI_WAIT_MS, wait_for_result
-from media import walk_clip  # noqa: F401 - pytest fixture
-from pose_app import cli
-from pose_app.config import PipelineConfig
-from pose_app.engine import PROVIDER_ALIASES, available_providers
+from pose_app.cli import main as cli
+from pose_app.core.frames import Frame
+from pose_app.core.skeleton import KEYPOINT_NAMES
+from pose_app.draw.featuremaps import shrink
 from pose_app.errors import PoseAppError
-from pose_app.featuremaps import shrink
-from pose_app.formats import LONG_CSV_COLUMNS
 from pose_app.gui.capture_worker import CapturedFrame, CaptureWorker, FrameMailbox
-from pose_app.gui import inference_worker
 from pose_app.gui.settings import (
     AppSettings,
     file_store,
@@ -31,8 +28,9 @@ from pose_app.gui.settings import (
     save_settings_file,
     settings_to_remember,
 )
-from pose_app.skeleton import KEYPOINT_NAMES
-from pose_app.sources import Frame, VideoFileSource, open_source
+from pose_app.inference.engine import PROVIDER_ALIASES, available_providers
+from pose_app.io.formats import LONG_CSV_COLUMNS
+from pose_app.io.sources import VideoFileSource, open_source
 
 WAIT_MS = GUI_WAIT_MS
 
@@ -110,7 +108,7 @@ def test_camera_unplugged_mid_stream_is_reported(qtbot, walk):
 
 
 def test_video_poses_step_and_mirror(make_window, qtbot, walk):
-    window = make_window(realtime=False)
+    window = make_window(max_speed=True)
     window.open_source(walk)
     result = wait_for_result(qtbot, window, lambda r: len(r.poses) >= 1)
     visible = result.poses.keypoints[result.poses.keypoints[..., 2] >= 0.3]
@@ -146,7 +144,7 @@ def test_video_poses_step_and_mirror(make_window, qtbot, walk):
 
 
 def test_feature_panel_requests_features_only_while_visible(make_window, qtbot, walk):
-    window = make_window(realtime=False)
+    window = make_window(max_speed=True)
     window.open_source(walk)
     hidden = wait_for_result(qtbot, window)
     assert hidden.features_requested == () and hidden.poses.features == {} and hidden.panel is None
@@ -171,7 +169,7 @@ def test_feature_panel_requests_features_only_while_visible(make_window, qtbot, 
 
 
 def test_recording_csv_and_snapshot(make_window, qtbot, walk, walk_clip, tmp_path):
-    window = make_window(realtime=False)
+    window = make_window(max_speed=True)
     window.open_source(walk)
     wait_for_result(qtbot, window, lambda r: len(r.poses) >= 1)
     csv_path = tmp_path / "poses.csv"
@@ -244,14 +242,14 @@ def test_errors_are_shown_in_the_window(make_window, qtbot, tmp_path):
 
 
 def test_an_unexpected_engine_error_is_shown_and_the_engine_keeps_running(make_window, qtbot, walk, monkeypatch):
-    window = make_window(realtime=False)
+    window = make_window(max_speed=True)
     window.open_source(walk)
     wait_for_result(qtbot, window)
 
     def lost_device(*args, **kwargs):
         raise RuntimeError("device lost")
 
-    monkeypatch.setattr(PipelineConfig, "engine", lost_device)
+    monkeypatch.setattr("pose_app.gui.inference_worker.open_engine", lost_device)
     window.apply_settings(dataclasses.replace(window.settings, threads=1))
     message = wait_for_message(qtbot, window, "RuntimeError: device lost")
     assert "still running" in message and window.settings.threads == 0
@@ -261,15 +259,15 @@ def test_an_unexpected_engine_error_is_shown_and_the_engine_keeps_running(make_w
 def test_settings_persist_and_round_trip_through_a_file(make_window, qtbot, tmp_path):
     window = make_window()
     window.toggle_mirror_view()
-    window.apply_settings(dataclasses.replace(window.settings, channel_count=9, keypoint_threshold=0.55))
+    window.apply_settings(dataclasses.replace(window.settings, channel_count=9, min_keypoint_score=0.55))
     window.close()
     stored = read_settings(file_store(tmp_path / "settings.ini"))
-    assert stored.mirror_view and stored.channel_count == 9 and stored.keypoint_threshold == pytest.approx(0.55)
+    assert stored.mirror_view and stored.channel_count == 9 and stored.min_keypoint_score == pytest.approx(0.55)
 
     saved = tmp_path / "mine.ini"
-    save_settings_file(saved, dataclasses.replace(stored, model="posenet-050", realtime=False))
+    save_settings_file(saved, dataclasses.replace(stored, model="posenet-050", max_speed=True))
     loaded = load_settings_file(saved)
-    assert loaded.model == "posenet-050" and loaded.realtime is False and loaded.mirror_view is True
+    assert loaded.model == "posenet-050" and loaded.max_speed is True and loaded.mirror_view is True
     not_settings = tmp_path / "other.ini"
     not_settings.write_text("[something]\nx=1\n")
     with pytest.raises(PoseAppError, match="not a pose-app settings file"):
@@ -289,11 +287,11 @@ def test_loading_a_settings_file_selects_its_feature_block(make_window, qtbot, t
 
 def test_command_line_overrides_are_for_one_run():
     remembered = AppSettings()
-    started = dataclasses.replace(remembered, resolution=257, realtime=False)  # --resolution 257 --max-speed
-    current = dataclasses.replace(started, realtime=True, mirror_view=True)  # the user then changed these
+    started = dataclasses.replace(remembered, resolution=257, max_speed=True)  # --resolution 257 --max-speed
+    current = dataclasses.replace(started, max_speed=False, mirror_view=True)  # the user then changed these
     stored = settings_to_remember(current, started, remembered)
     assert stored.resolution == remembered.resolution  # untouched override: not remembered
-    assert stored.realtime is True and stored.mirror_view is True  # the user's own changes are
+    assert stored.max_speed is False and stored.mirror_view is True  # the user's own changes are
 
 
 def test_command_line_screenshot_automation(qapp, walk, tmp_path, capsys):
@@ -308,8 +306,8 @@ def test_command_line_screenshot_automation(qapp, walk, tmp_path, capsys):
     # The options applied to that run only: the settings file keeps its own values.
     stored = read_settings(file_store(settings))
     defaults = AppSettings()
-    assert (stored.resolution, stored.realtime, stored.panel_visible) == (
-        defaults.resolution, defaults.realtime, defaults.panel_visible)
+    assert (stored.resolution, stored.max_speed, stored.panel_visible) == (
+        defaults.resolution, defaults.max_speed, defaults.panel_visible)
 
     code = cli.main(["--source", str(tmp_path / "missing.mp4"), "--quit-after-frames", "3", "--settings", settings])
     assert code == 2
@@ -343,15 +341,28 @@ def test_keyboard_shortcuts_drive_the_window(make_window, qtbot):
 
 
 def test_dropping_a_file_opens_it(make_window, qtbot, walk):
-    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-    from PySide6.QtGui import QDropEvent
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
 
     window = make_window()
     data = QMimeData()
     data.setUrls([QUrl.fromLocalFile(walk)])
-    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.NoButton,
-                       Qt.KeyboardModifier.NoModifier)
-    window.dropEvent(event)
+    # As Qt delivers a drag: the window must accept the drag-enter, or the drop never comes.
+    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.NoButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted() and enter.dropAction() == Qt.DropAction.CopyAction
+    text_only = QMimeData()
+    text_only.setText("not a file")
+    refused = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, text_only, Qt.MouseButton.NoButton,
+                              Qt.KeyboardModifier.NoModifier)
+    refused.ignore()
+    QApplication.sendEvent(window, refused)
+    assert not refused.isAccepted()
+    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.NoButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, drop)
     assert window.source_spec == walk
     qtbot.waitUntil(lambda: window.source_info is not None and window.source_info.width == 640, timeout=WAIT_MS)
 
@@ -400,7 +411,7 @@ def test_live_frames_skipped_while_paused_are_not_counted_as_dropped(qtbot, walk
 
 
 def test_a_stalled_source_never_blocks_the_window(make_window, qtbot, walk, tmp_path):
-    window = make_window(realtime=False)
+    window = make_window(max_speed=True)
     answer = threading.Event()
 
     def hanging_open(spec, **options):
@@ -434,7 +445,7 @@ def test_a_stalled_source_never_blocks_the_window(make_window, qtbot, walk, tmp_
 
 
 def test_paused_changes_redraw_the_frame_and_recording_fixes_the_engine(make_window, qtbot, walk, tmp_path):
-    window = make_window(realtime=False)
+    window = make_window(max_speed=True)
     window.open_source(walk)
     wait_for_result(qtbot, window, lambda r: r.frame.index >= 10 and len(r.poses) >= 1)
     window.toggle_pause()
@@ -474,7 +485,7 @@ def test_recordings_and_snapshots_never_overwrite(make_window, qtbot, walk, tmp_
     assert output_directory("") == tmp_path
     out = tmp_path / "out"
     out.mkdir()
-    window = make_window(realtime=False, output_dir=str(out))
+    window = make_window(max_speed=True, output_dir=str(out))
     window.open_source(walk)
     wait_for_result(qtbot, window)
     for _ in range(4):  # R, R, R, R within a second or two: two recordings
@@ -509,11 +520,11 @@ def test_a_video_recording_of_a_file_holds_every_frame(make_window, qtbot, walk,
     qtbot.waitUntil(lambda: window.source_info is not None, timeout=WAIT_MS)
     video_path = tmp_path / "walk.mp4"
     window.start_recording(tmp_path / "walk.csv", None, video_path)
-    assert not window.capture.realtime  # every frame while recording a video
+    assert window.capture.max_speed  # every frame while recording a video
     last = window.source_info.frame_count - 1
     qtbot.waitUntil(lambda: window.capture.paused and shown[-1:] == [last], timeout=WAIT_MS)
     frames = window.stop_recording()
-    assert window.capture.realtime
+    assert not window.capture.max_speed
     video = cv2.VideoCapture(str(video_path))
     try:
         assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
@@ -531,7 +542,7 @@ def test_a_video_recording_of_a_file_holds_every_frame(make_window, qtbot, walk,
 def test_a_setting_changed_just_before_recording_is_the_one_the_header_names(make_window, qtbot, walk, tmp_path):
     """The input size changed and R pressed at once, before the inference thread applied the
     change: the header names the pipeline that made the rows, and every row comes from it."""
-    window = make_window(realtime=False, loop=False, redetect_interval_s=0.0)  # a full pass on every frame
+    window = make_window(max_speed=True, loop=False, redetect_interval_s=0.0)  # a full pass on every frame
     window.open_source(walk)
     wait_for_result(qtbot, window, lambda r: r.frame.index >= 5)
     window.toggle_pause()
@@ -552,7 +563,7 @@ def test_a_setting_changed_just_before_recording_is_the_one_the_header_names(mak
 
 def test_the_camera_dialog_looks_for_cameras_without_freezing_the_window(qtbot, monkeypatch):
     from pose_app.gui import camera_dialog
-    from pose_app.sources import CameraDescription
+    from pose_app.io.sources import CameraDescription
 
     probing = threading.Event()
 
@@ -593,9 +604,9 @@ def test_mirror_view_is_a_display_setting_and_an_old_mirror_value_is_kept(make_w
 
 
 def test_a_recording_that_cannot_be_written_stops_and_says_why(make_window, qtbot, walk, tmp_path, monkeypatch):
-    from pose_app.recorder import Recording
+    from pose_app.io.recorder import Recording
 
-    window = make_window(realtime=False)
+    window = make_window(max_speed=True)
     window.open_source(walk)
     wait_for_result(qtbot, window)
     write = Recording.write

@@ -13,23 +13,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from support import GUI_WAIT_MS, wait_for_result
 
-from conftest import GUI_WAIT_MS, wait_for_result
-from media import walk_clip  # noqa: F401 - pytest fixture
-from pose_app.decode import decode_multiple_poses
-from pose_app.engine import FeatureBlock, ModelInfo, input_transform
-from pose_app.estimator import FramePoses
-from pose_app.explain import (
+from pose_app.core.poses import FramePoses
+from pose_app.core.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, NUM_PART_TREE_EDGES, PART_TREE_EDGES
+from pose_app.draw.featuremaps import grid_columns
+from pose_app.explain.compose import PanelRequest, compose_panel, hover_at, keypoint_color, region_at
+from pose_app.explain.network import (
     MIN_LABELLED_TILE,
     cell_centre_in_frame,
     filter_tiles,
     first_conv_filters,
     receptive_field_box,
 )
-from pose_app.featuremaps import grid_columns
-from pose_app.gui.compose import PanelRequest, compose_panel, hover_at, keypoint_color, region_at
 from pose_app.gui.network_strip import stride_mark
-from pose_app.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, NUM_PART_TREE_EDGES, PART_TREE_EDGES
+from pose_app.inference.decode import decode_multiple_poses
+from pose_app.inference.engine import FeatureBlock, ModelInfo, input_transform
 
 WAIT_MS = GUI_WAIT_MS
 GREY = 128
@@ -231,7 +230,7 @@ def test_displacement_arrows_leave_each_detected_keypoint_along_its_edges():
 def test_clicking_the_strip_selects_the_block_and_the_heads(make_window, qtbot, walk):
     from PySide6.QtCore import Qt
 
-    window = make_window(realtime=False, panel_visible=True)
+    window = make_window(max_speed=True, panel_visible=True)
     result = paused_on_a_person(qtbot, window, walk)
     strip = window.panel.strip
     cards = {card.name: card for card in strip.layers()}
@@ -283,7 +282,7 @@ def test_clicking_the_strip_selects_the_block_and_the_heads(make_window, qtbot, 
 def test_clicking_a_tile_inspects_that_channel_over_the_frame(make_window, qtbot, walk):
     from PySide6.QtCore import QPoint, Qt
 
-    window = make_window(realtime=False, panel_visible=True)
+    window = make_window(max_speed=True, panel_visible=True)
     paused_on_a_person(qtbot, window, walk)
     grid = wait_for_result(qtbot, window, shows("features")) if window.last_result.panel_view is None else window.last_result
     view = window.panel.picture
@@ -310,7 +309,7 @@ def test_clicking_a_tile_inspects_that_channel_over_the_frame(make_window, qtbot
 
 
 def test_statistics_ask_for_every_block_only_while_shown(make_window, qtbot, walk):
-    window = make_window(realtime=False, panel_visible=True)
+    window = make_window(max_speed=True, panel_visible=True)
     paused_on_a_person(qtbot, window, walk)
     panel = window.panel
     label = panel.mode.itemText(panel.mode.findData("stats"))
@@ -333,7 +332,7 @@ def test_statistics_ask_for_every_block_only_while_shown(make_window, qtbot, wal
 def test_the_decoding_walk_steps_through_the_window_to_the_decoders_poses(make_window, qtbot, walk):
     from PySide6.QtCore import Qt
 
-    window = make_window(realtime=False, panel_visible=True)
+    window = make_window(max_speed=True, panel_visible=True)
     window.open_source(walk)
     wait_for_result(qtbot, window, lambda r: r.frame.index >= 5 and len(r.poses) >= 1)
     window.activateWindow()
@@ -382,7 +381,7 @@ def wait_for_file(qtbot, path: Path) -> np.ndarray:
 def test_png_exports_are_written_with_the_expected_size(make_window, qtbot, walk, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    window = make_window(realtime=False, panel_visible=True, output_dir=str(out))
+    window = make_window(max_speed=True, panel_visible=True, output_dir=str(out))
     result = paused_on_a_person(qtbot, window, walk)
     panel, block = window.panel, window.panel.current_block()
     # Every channel of the block, labelled, about square.

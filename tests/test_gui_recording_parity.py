@@ -10,14 +10,14 @@ import csv
 import json
 
 import pytest
+from support import GUI_WAIT_MS
 
-from conftest import GUI_WAIT_MS
-from media import group_image, walk_clip  # noqa: F401 - pytest fixtures
-from pose_app import cli
-from pose_app.config import PipelineConfig
-from pose_app.formats import long_csv_rows
+from pose_app.cli import main as cli
+from pose_app.cli.options import config_from_args
 from pose_app.gui.settings import AppSettings
-from pose_app.model_files import DEFAULT_MODEL, resolve_model
+from pose_app.inference.config import PipelineConfig
+from pose_app.inference.model_files import DEFAULT_MODEL, resolve_model
+from pose_app.io.formats import long_csv_rows
 
 WAIT_MS = GUI_WAIT_MS
 WALK_FRAMES = 60  # the walker clip: 2 s at 30 fps
@@ -63,7 +63,7 @@ def wait_for_the_end(qtbot, window, shown) -> None:
 def test_app_settings_default_to_the_process_command_defaults():
     """Same model, provider, resolution, decoding and smoothing unless the user changes them."""
     args = cli.build_parser().parse_args(["process", "video.mp4", "--csv", "poses.csv"])
-    process_config = cli.config_from_args(args)
+    process_config = config_from_args(args)
     assert AppSettings().pipeline_config() == process_config
     # and the window keeps every setting it stores under the config's name
     changed = AppSettings().with_preset("fast")
@@ -72,7 +72,7 @@ def test_app_settings_default_to_the_process_command_defaults():
 
 def test_recording_equals_process_frame_for_frame(make_window, qtbot, tmp_path, walk, cli_outputs):
     cli_csv, cli_json = cli_outputs
-    window = make_window(realtime=False, loop=False)
+    window = make_window(max_speed=True, loop=False)
     shown = shown_indices(window)
     # Play the file once first: without looping the capture pauses itself after the last frame,
     # so no frame is in flight when the recording starts; going back to frame 0 starts tracks and
@@ -111,7 +111,7 @@ def test_recording_a_still_image_equals_process(make_window, qtbot, tmp_path, gr
     folder.mkdir()
     cli_csv, cli_json = folder / "cli.csv", folder / "cli.json"
     assert cli.main(["process", str(group_image), "--csv", str(cli_csv), "--json", str(cli_json)]) == 0
-    window = make_window(realtime=False, loop=False)
+    window = make_window(max_speed=True, loop=False)
     shown = shown_indices(window)
     window.open_source(str(group_image))
     qtbot.waitUntil(lambda: window.capture.paused and shown == [0], timeout=WAIT_MS)
@@ -138,7 +138,7 @@ def test_recording_ends_with_the_file_and_a_loop_restarts_tracking(make_window, 
     saw every frame before them too); after it, the loop restarts tracking and smoothing."""
     cli_csv, _ = cli_outputs
     # The model as a file path: the recording still names the model as `pose-app process` does.
-    window = make_window(realtime=False, model=str(resolve_model(DEFAULT_MODEL)))
+    window = make_window(max_speed=True, model=str(resolve_model(DEFAULT_MODEL)))
     assert window.settings.loop
     results = []
     window.frame_shown.connect(results.append)

@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from media import labelled_stills  # noqa: F401 - fixture
 from models.accuracy import Target, evaluate_model, head_sizes, largest_people, pck_hits, predict_in_box
 from models.speed import main as speed_main
 from models.speed import time_infer
-from pose_app.engine import PoseEngine
 from pose_app.errors import PoseAppError
+from pose_app.inference.engine import PoseEngine
 
 # posenet-075 measured 0.557 at 353 px on coco-dev (box-centre baseline 0.021); the floor leaves
 # room for decoder or resize changes but fails if localisation breaks (e.g. swapped offsets).

@@ -2,17 +2,11 @@
 schedule, when a person is lost, and for the GUI's panel) and two-pass for still images."""
 
 import numpy as np
-import pytest
 
-from media import group_image, people_clip, walk_clip  # noqa: F401 - fixtures
-from pose_app.config import PipelineConfig
-from pose_app.engine import PoseEngine
-from pose_app.sources import Frame, open_source, read_image
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return PoseEngine("posenet-075", provider="cpu", threads=2)
+from pose_app.core.frames import Frame
+from pose_app.inference.config import PipelineConfig
+from pose_app.inference.pipeline import build_pipeline
+from pose_app.io.sources import open_source, read_image
 
 
 def run_clip(pipeline, clip):
@@ -29,7 +23,7 @@ def run_clip(pipeline, clip):
 
 
 def test_video_runs_the_full_frame_pass_on_its_schedule_and_crops_in_between(engine, walk_clip):
-    pipeline = PipelineConfig(model="posenet-075", redetect_interval_s=5 / 30).build(engine=engine)
+    pipeline = build_pipeline(PipelineConfig(model="posenet-075", redetect_interval_s=5 / 30), engine=engine)
     assert pipeline.mode == "tracked-crops"
     full_pass_frames, actors = run_clip(pipeline, walk_clip)
     assert set(range(0, 60, 5)) <= set(full_pass_frames)
@@ -39,7 +33,7 @@ def test_video_runs_the_full_frame_pass_on_its_schedule_and_crops_in_between(eng
 
 def test_video_redetects_when_a_person_leaves_or_hides_and_finds_a_newcomer(engine, people_clip):
     # B leaves after frame 29, C enters at frame 45, A is hidden on frames 50-54 (tests/media.py).
-    pipeline = PipelineConfig(model="posenet-075", redetect_interval_s=7 / 30).build(engine=engine)
+    pipeline = build_pipeline(PipelineConfig(model="posenet-075", redetect_interval_s=7 / 30), engine=engine)
     full_pass_frames, actors = run_clip(pipeline, people_clip)
     scheduled = set(range(0, 90, 7))
     assert {30, 31} & set(full_pass_frames), full_pass_frames  # B's crop lost her: look again
@@ -57,11 +51,11 @@ def test_video_redetects_when_a_person_leaves_or_hides_and_finds_a_newcomer(engi
 
 
 def test_every_frame_runs_the_full_frame_pass_when_asked_or_scheduled_so(engine, walk_clip):
-    every_frame = PipelineConfig(model="posenet-075", redetect_interval_s=0).build(engine=engine)
+    every_frame = build_pipeline(PipelineConfig(model="posenet-075", redetect_interval_s=0), engine=engine)
     assert every_frame.mode == "two-pass"
     assert run_clip(every_frame, walk_clip)[0] == list(range(60))
     # The GUI's panel needs the full-frame heatmaps: full_frame=True runs the pass every frame.
-    panel = PipelineConfig(model="posenet-075", redetect_interval_s=0.33).build(engine=engine)
+    panel = build_pipeline(PipelineConfig(model="posenet-075", redetect_interval_s=0.33), engine=engine)
     with open_source(str(walk_clip.path)) as source:
         for frame in list(iter(source.read, None))[:12]:
             poses = panel.process(frame, full_frame=True)
@@ -70,7 +64,7 @@ def test_every_frame_runs_the_full_frame_pass_when_asked_or_scheduled_so(engine,
 
 
 def test_still_images_run_two_pass_without_smoothing(engine, group_image):
-    pipeline = PipelineConfig(model="posenet-075").build(is_still=True, engine=engine)
+    pipeline = build_pipeline(PipelineConfig(model="posenet-075"), is_still=True, engine=engine)
     assert pipeline.mode == "two-pass" and pipeline.smoother is None
     image = read_image(group_image.path)
     for index in range(3):
@@ -80,13 +74,13 @@ def test_still_images_run_two_pass_without_smoothing(engine, group_image):
 
 
 def test_tracked_crops_need_refinement_and_tracking(engine):
-    assert PipelineConfig(model="posenet-075", refine=False).build(engine=engine).mode == "single-pass"
-    assert PipelineConfig(model="posenet-075", track=False).build(engine=engine).mode == "two-pass"
+    assert build_pipeline(PipelineConfig(model="posenet-075", refine=False), engine=engine).mode == "single-pass"
+    assert build_pipeline(PipelineConfig(model="posenet-075", track=False), engine=engine).mode == "two-pass"
 
 
 def test_smoothed_poses_keep_their_unsmoothed_keypoints(engine, walk_clip):
-    smoothed = PipelineConfig(model="posenet-075").build(engine=engine)
-    plain = PipelineConfig(model="posenet-075", smooth=False).build(engine=engine)
+    smoothed = build_pipeline(PipelineConfig(model="posenet-075"), engine=engine)
+    plain = build_pipeline(PipelineConfig(model="posenet-075", smooth=False), engine=engine)
     with open_source(str(walk_clip.path)) as source:
         frames = list(iter(source.read, None))[:8]
     for frame in frames:

@@ -9,12 +9,12 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from known_poses import STANDING
 
-from media import walk_clip  # noqa: F401 - pytest fixture
-from test_angles import STANDING, walk_keypoints  # noqa: F401 - pytest fixture
-from pose_app.angles import ANGLE_CSV_COLUMNS, ANGLE_NAMES
-from pose_app.cli import main
-from pose_app.plot import INSTALL_HINT, first_frame
+from pose_app.analysis.plot import INSTALL_HINT, first_frame
+from pose_app.cli.main import main
+from pose_app.core.angles import ANGLE_NAMES
+from pose_app.io.formats import ANGLE_CSV_COLUMNS
 
 pytest.importorskip("matplotlib", reason='pose-app plot needs matplotlib: pip install -e ".[plot]"')
 
@@ -32,7 +32,7 @@ def svg_size_pt(text: str) -> tuple[float, float]:
     return float(match.group(1)), float(match.group(2))
 
 
-def test_png_of_a_real_run_with_angles_table_and_trajectories(walk_keypoints, tmp_path, capsys):
+def test_png_of_a_real_run_with_angles_table_and_trajectories(walk_keypoints, walk_clip, tmp_path, capsys):
     out = tmp_path / "session.png"
     code, stdout, stderr = run_cli(capsys, "plot", walk_keypoints, "--out", out, "--trajectory", "nose,left_shoulder")
     assert code == 0 and stderr == ""
@@ -42,8 +42,16 @@ def test_png_of_a_real_run_with_angles_table_and_trajectories(walk_keypoints, tm
     height, width = image.shape[:2]
     # 12 inches at 110 dpi; four joint panels, then the paths and the table below.
     assert width == 1320 and 1000 < height < 2500
-    # Not blank: the video frame behind the paths brings many colours.
-    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 1000
+    # The video's first frame behind the paths: the same figure with the video gone (a blank
+    # canvas) has far fewer colours.
+    moved = tmp_path / "moved.csv"
+    moved.write_text(walk_keypoints.read_text().replace(str(walk_clip), "gone/walk.mkv"))
+    blank_out = tmp_path / "blank.png"
+    assert run_cli(capsys, "plot", moved, "--out", blank_out, "--trajectory", "nose,left_shoulder")[0] == 0
+    blank = cv2.imread(str(blank_out))
+    def colours(picture):
+        return len(np.unique(picture.reshape(-1, 3), axis=0))
+    assert colours(image) > 3 * colours(blank)
 
 
 def test_svg_from_an_angles_csv_keeps_its_text(walk_keypoints, tmp_path, capsys):

@@ -20,16 +20,16 @@ from collections import Counter
 import cv2
 import numpy as np
 import pytest
-
-from conftest import REPO
 from cameras import FileAsCamera
-from media import group_image, long_clip, walk_clip  # noqa: F401 - pytest fixtures
-from pose_app import sources
-from pose_app.cli import main
-from pose_app.formats import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS
-from pose_app.process import expected_frames, progress_bar, unique_stems
-from pose_app.skeleton import KEYPOINT_NAMES
-from pose_app.sources import SourceInfo
+from support import REPO
+
+from pose_app.cli.main import main
+from pose_app.core.frames import SourceInfo
+from pose_app.core.skeleton import KEYPOINT_NAMES
+from pose_app.io import sources
+from pose_app.io.formats import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS
+from pose_app.run.plan import unique_stems
+from pose_app.run.runner import expected_frames, progress_bar
 
 
 def read_csv(path):
@@ -170,7 +170,7 @@ def test_a_live_video_plays_at_the_rate_its_frames_were_processed(tmp_path, caps
     """A 60 fps camera and processing slower than that (a slow laptop: 40 ms more per frame):
     frames are dropped, so the annotated video's frame rate is that of the frames processed (in
     the camera's time), not the camera's 60, which would play the video too fast."""
-    from pose_app.pipeline import PosePipeline
+    from pose_app.inference.pipeline import PosePipeline
 
     monkeypatch.setattr(sources, "_quiet_open", lambda spec, backend=None: FileAsCamera(walk_clip.path, fps=60))
     process = PosePipeline.process
@@ -390,14 +390,14 @@ def test_expected_frames_and_unique_stems():
 
 
 def test_pipeline_tracks_ids_and_smooths_with_media_time(walk_clip):
-    from pose_app.engine import PoseEngine
-    from pose_app.estimator import PoseEstimator
-    from pose_app.pipeline import PosePipeline
-    from pose_app.smoothing import PoseSmoother
-    from pose_app.sources import open_source
-    from pose_app.tracking import PoseTracker
+    from pose_app.inference.engine import PoseEngine
+    from pose_app.inference.estimator import PoseEstimator
+    from pose_app.inference.pipeline import PosePipeline
+    from pose_app.inference.smoothing import PoseSmoother
+    from pose_app.inference.tracking import PoseTracker
+    from pose_app.io.sources import open_source
 
-    estimator = PoseEstimator(PoseEngine())
+    estimator = PoseEstimator(PoseEngine(), 513)
     pipeline = PosePipeline(estimator, tracker=PoseTracker(), smoother=PoseSmoother())
     raw = PosePipeline(estimator)
     with open_source(str(walk_clip), frame_step=8) as source:
@@ -419,7 +419,7 @@ def test_pipeline_tracks_ids_and_smooths_with_media_time(walk_clip):
 
 
 def test_mirror_swaps_left_and_right_labels(tmp_path, capsys, group_image):
-    from pose_app.skeleton import FLIP_PERMUTATION
+    from pose_app.core.skeleton import FLIP_PERMUTATION
 
     for name, extra in (("plain", []), ("mirrored", ["--mirrored-input"])):
         code, _, _ = run_cli(capsys, group_image, "--json", tmp_path / f"{name}.json", *extra)

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from media import PHOTO
 from onnx import numpy_helper
 
 from models.accuracy import largest_people, predict_in_box
-from media import PHOTO, labelled_stills  # noqa: F401 - fixture
 from models.quantize import (
     CALIBRATION_IMAGES,
     FLOAT_MODEL,
@@ -21,8 +21,8 @@ from models.quantize import (
     quantize_model,
     quantized_metadata,
 )
-from pose_app.engine import PoseEngine
 from pose_app.errors import PoseAppError
+from pose_app.inference.engine import PoseEngine
 
 # Largest people of the first coco-dev images whose keypoints are compared (88 labelled).
 COMPARED_PEOPLE = 8

@@ -1,4 +1,4 @@
-"""Recording: PoseRecorder's long/wide CSV and JSON with known poses, the recording service
+"""Recording: PoseStreamWriter's long/wide CSV and JSON with known poses, the recording service
 (header of the pipeline that made the rows, annotated video and its frame rate, `complete`, the
 gap-fill pass, file names) on real inference, and their failures."""
 
@@ -13,55 +13,30 @@ import time
 import cv2
 import numpy as np
 import pytest
+from known_poses import HEIGHT, INFO, WIDTH, frame_at, known_poses
 
-from media import walk_clip  # noqa: F401 - pytest fixture
-from pose_app.config import PipelineConfig
-from pose_app.engine import input_transform
+from pose_app.core.frames import Frame, SourceInfo
+from pose_app.core.skeleton import KEYPOINT_NAMES
 from pose_app.errors import PoseAppError
-from pose_app.estimator import FramePoses
-from pose_app.formats import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS, coco_keypoint_records
-from pose_app.recorder import (
+from pose_app.inference.config import PipelineConfig
+from pose_app.inference.pipeline import build_pipeline
+from pose_app.io.formats import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS, coco_keypoint_records
+from pose_app.io.recorder import (
     LIVE_RATE_FRAMES,
     STILLS_VIDEO_FPS,
-    PoseRecorder,
+    PoseStreamWriter,
     Recording,
     recording_outputs,
     snapshot_path,
     unused_stem,
 )
-from pose_app.skeleton import KEYPOINT_NAMES
-from pose_app.sources import Frame, SourceInfo, open_source
-from pose_app.video_writer import fit_into_frame
-
-WIDTH, HEIGHT = 320, 240
-INFO = SourceInfo("clips/walk, take 2.mp4", WIDTH, HEIGHT, 25.0, 50, is_live=False, is_still=False)
-
-
-def known_poses(frame_index: int, count: int = 2) -> FramePoses:
-    """Person p, keypoint k: x = 10 + 15k + p + frame/8, y = 20 + 10k + 2p, score = k / 17."""
-    k = np.arange(17)[None, :]
-    p = np.arange(count)[:, None]
-    x = 10 + 15 * k + p + frame_index / 8
-    y = 20 + 10 * k + 2 * p
-    keypoints = np.stack(np.broadcast_arrays(x, y, k / 17), axis=-1).astype(np.float32)
-    return FramePoses(
-        keypoints=keypoints,
-        scores=np.linspace(0.9, 0.5, count).astype(np.float32),
-        ids=np.arange(7, 7 + count, dtype=np.int64),
-        heatmaps=np.zeros((17, 16, 21), np.float32),
-        features={},
-        transform=input_transform(WIDTH, HEIGHT, 321, 16),
-    )
-
-
-def frame_at(index: int) -> Frame:
-    image = np.full((HEIGHT, WIDTH, 3), 40, np.uint8)
-    return Frame(image, index, index / 25.0, INFO.name)
+from pose_app.io.sources import open_source
+from pose_app.io.video_writer import fit_into_frame
 
 
 def record(tmp_path, frames=3, **paths) -> dict:
     outputs = {kind: tmp_path / name for kind, name in paths.items()}
-    with PoseRecorder(INFO, settings={"model": "posenet-075", "smoothed": True}, **outputs) as recorder:
+    with PoseStreamWriter(INFO, settings={"model": "posenet-075", "smoothed": True}, **outputs) as recorder:
         for index in range(frames):
             # Frame 1 has nobody in it: it writes no rows but still counts.
             recorder.write(frame_at(index), known_poses(index, count=0 if index == 1 else 2))
@@ -127,7 +102,7 @@ def test_json_is_coco_results_with_header(tmp_path):
 def test_json_stays_valid_and_marked_incomplete_after_an_interruption(tmp_path):
     path = tmp_path / "poses.json"
     with pytest.raises(KeyboardInterrupt):
-        with PoseRecorder(INFO, json_path=path) as recorder:
+        with PoseStreamWriter(INFO, json_path=path) as recorder:
             recorder.write(frame_at(0), known_poses(0))
             raise KeyboardInterrupt
     document = json.loads(path.read_text())
@@ -139,7 +114,7 @@ def test_shared_csv_stream_gets_one_header_and_rows_of_every_source():
     stream = io.StringIO()
     other = SourceInfo("second.mp4", WIDTH, HEIGHT, 25.0, 10, False, False)
     for info in (INFO, other):
-        with PoseRecorder(info, csv_path=stream) as recorder:
+        with PoseStreamWriter(info, csv_path=stream) as recorder:
             recorder.write(Frame(frame_at(0).image, 0, 0.0, info.name), known_poses(0, count=1))
     rows = list(csv.reader(io.StringIO(stream.getvalue())))
     assert rows[0] == list(LONG_CSV_COLUMNS) and rows.count(list(LONG_CSV_COLUMNS)) == 1
@@ -165,11 +140,6 @@ def test_coco_keypoint_records_round_and_handle_no_poses():
 # ---------------------------------------------------------------------------- the recording service
 
 
-@pytest.fixture(scope="module")
-def engine():
-    return PipelineConfig().engine()
-
-
 def read_video(path):
     """(frame count, frames per second, (height, width)) of a video file."""
     capture = cv2.VideoCapture(str(path))
@@ -181,10 +151,10 @@ def read_video(path):
         capture.release()
 
 
-def test_a_recording_of_a_file_names_the_pipeline_that_made_its_rows(tmp_path, engine, walk_clip):
+def test_a_recording_of_a_file_names_the_pipeline_that_made_its_rows(tmp_path, default_engine, walk_clip):
     outputs = {kind: tmp_path / name for kind, name in
                (("csv", "w.csv"), ("wide_csv", "w.wide.csv"), ("json", "w.json"), ("video", "w.mp4"))}
-    pipeline = PipelineConfig(frame_step=2).build(engine=engine)
+    pipeline = build_pipeline(PipelineConfig(frame_step=2), engine=default_engine)
     with open_source(str(walk_clip), frame_step=2) as source, Recording(source.info, outputs) as recording:
         assert not any(path.exists() for path in outputs.values())  # checked; created by start()
         recording.start(pipeline)
@@ -204,13 +174,13 @@ def test_a_recording_of_a_file_names_the_pipeline_that_made_its_rows(tmp_path, e
     assert read_video(outputs["video"]) == (10, 15.0, (480, 640))
 
 
-def test_a_live_recordings_video_plays_at_the_rate_frames_were_processed(tmp_path, engine):
+def test_a_live_recordings_video_plays_at_the_rate_frames_were_processed(tmp_path, default_engine):
     """A 30 fps camera whose frames were processed 10 times a second: the video is 10 fps, the
     rate measured over the recording's first second (its frames held back until then)."""
     camera = SourceInfo("camera 0", WIDTH, HEIGHT, 30.0, None, is_live=True, is_still=False)
     outputs = {"json": tmp_path / "cam.json", "video": tmp_path / "cam.avi"}
     with Recording(camera, outputs) as recording:
-        recording.start(PipelineConfig().build(engine=engine))
+        recording.start(build_pipeline(PipelineConfig(), engine=default_engine))
         for number in range(25):
             frame = Frame(frame_at(0).image, 3 * number, number / 10, camera.name)
             recording.write(frame, known_poses(number))
@@ -218,20 +188,20 @@ def test_a_live_recordings_video_plays_at_the_rate_frames_were_processed(tmp_pat
     # Shorter than the measuring window, and ended by a failure: the frames it has decide.
     outputs = {"csv": tmp_path / "short.csv", "video": tmp_path / "short.avi"}
     with pytest.raises(KeyboardInterrupt), Recording(camera, outputs) as recording:
-        recording.start(PipelineConfig().build(engine=engine))
+        recording.start(build_pipeline(PipelineConfig(), engine=default_engine))
         for number in range(4):
             recording.write(Frame(frame_at(0).image, 6 * number, number / 5, camera.name), known_poses(number))
         raise KeyboardInterrupt
     assert 4 < LIVE_RATE_FRAMES and read_video(outputs["video"]) == (4, 5.0, (HEIGHT, WIDTH))
 
 
-def test_a_recording_of_still_images(tmp_path, engine):
+def test_a_recording_of_still_images(tmp_path, default_engine):
     """Still images: no gap filling (independent pictures), the video is a slideshow, and a single
     still with an image suffix is written as that image."""
     folder = SourceInfo("photos", WIDTH, HEIGHT, None, 3, is_live=False, is_still=True)
     outputs = {"json": tmp_path / "photos.json", "video": tmp_path / "photos.mp4"}
     with Recording(folder, outputs, fill_gaps=5) as recording:
-        recording.start(PipelineConfig().build(is_still=True, engine=engine))
+        recording.start(build_pipeline(PipelineConfig(), is_still=True, engine=default_engine))
         for index in range(3):
             recording.write(Frame(frame_at(0).image, index, 0.0, f"photos/{index}.jpg"), known_poses(index))
     header = json.loads(outputs["json"].read_text())["header"]
@@ -240,7 +210,7 @@ def test_a_recording_of_still_images(tmp_path, engine):
     still = SourceInfo("photo.jpg", WIDTH, HEIGHT, None, 1, is_live=False, is_still=True)
     path = tmp_path / "photo.annotated.png"
     with Recording(still, {"video": path}) as recording:
-        recording.start(PipelineConfig().build(is_still=True, engine=engine))
+        recording.start(build_pipeline(PipelineConfig(), is_still=True, engine=default_engine))
         recording.write(Frame(frame_at(0).image, 0, 0.0, "photo.jpg"), known_poses(0))
     assert cv2.imread(str(path)).shape == (HEIGHT, WIDTH, 3)
 
@@ -257,7 +227,7 @@ def test_unwritable_outputs_are_refused_before_any_file_is_made(tmp_path, kind):
         with pytest.raises(PoseAppError, match=message):
             Recording(INFO, {"json": tmp_path / "fine.json", kind: bad})
     with pytest.raises(PoseAppError, match="is a directory"):
-        PoseRecorder(INFO, json_path=tmp_path)
+        PoseStreamWriter(INFO, json_path=tmp_path)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file"]
 
 

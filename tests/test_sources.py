@@ -10,13 +10,11 @@ import time
 import cv2
 import numpy as np
 import pytest
-
 from cameras import FileAsCamera
-from media import group_image, walk_clip  # noqa: F401 - pytest fixtures
-from pose_app import sources
+
 from pose_app.errors import PoseAppError, one_line
-from pose_app.process import expected_frames
-from pose_app.sources import (
+from pose_app.io import sources
+from pose_app.io.sources import (
     CameraSource,
     ImageSource,
     LatestFrameReader,
@@ -25,6 +23,7 @@ from pose_app.sources import (
     is_live_url,
     open_source,
 )
+from pose_app.run.runner import expected_frames
 
 
 def test_video_file_decodes_every_frame_with_container_times(walk_clip):

@@ -3,22 +3,15 @@ real decode and inference: a generated clip whose script says who is where (test
 
 import numpy as np
 import pytest
-from conftest import requires_shared
-from media import people_clip  # noqa: F401 - pytest fixture
+from support import requires_shared
 
-from pose_app.engine import PoseEngine
-from pose_app.estimator import PoseEstimator
-from pose_app.skeleton import NUM_KEYPOINTS, OKS_SIGMAS
-from pose_app.smoothing import PoseSmoother
-from pose_app.sources import open_source
-from pose_app.tracking import (
-    PoseTracker,
-    box_iou,
-    gated_optimal_assignment,
-    keypoint_boxes,
-    object_keypoint_similarity,
-    pose_similarity,
-)
+from pose_app.core.similarity import box_iou, keypoint_boxes, object_keypoint_similarity, pose_similarity
+from pose_app.core.skeleton import NUM_KEYPOINTS, OKS_SIGMAS
+from pose_app.inference.engine import PoseEngine
+from pose_app.inference.estimator import PoseEstimator
+from pose_app.inference.smoothing import PoseSmoother
+from pose_app.inference.tracking import PoseTracker, gated_optimal_assignment
+from pose_app.io.sources import open_source
 
 # A standing person one unit tall, top of the head at y = 0, centred on x = 0 (COCO order).
 UPRIGHT = np.array(
@@ -83,7 +76,6 @@ def test_new_people_get_new_ids_that_are_never_reused():
     assert tracker.update(*frame(middle, left, right)).tolist() == [1, 0, 2]
     for _ in range(3):  # left and right leave for longer than max_missed_frames
         assert tracker.update(*frame(middle)).tolist() == [1]
-    assert tracker.active_ids == [1]
     # Both come back at their old places: they are new tracks, with ids never used before.
     assert tracker.update(*frame(left, middle, right)).tolist() == [3, 1, 4]
 
@@ -101,7 +93,6 @@ def test_empty_frames_and_reset():
     assert ids.dtype == np.int64 and ids.shape == (0,)
     assert tracker.update(*frame(person(100, 50, 200))).tolist() == [0]
     tracker.reset()
-    assert tracker.active_ids == []
     assert tracker.update(*frame(person(100, 50, 200))).tolist() == [0]
 
 
@@ -188,7 +179,7 @@ def test_person_hidden_while_walking_or_standing_keeps_the_id(walks_on):
 @pytest.mark.slow
 def test_two_people_video_keeps_two_ids(shared_dir):
     """Real decode and inference: the two people of the hug clip keep one id each throughout."""
-    estimator = PoseEstimator(PoseEngine("posenet-075", threads=1))
+    estimator = PoseEstimator(PoseEngine("posenet-075", threads=1), 353)
     tracker, smoother = PoseTracker(), PoseSmoother()
     frames_per_id: dict[int, int] = {}
     frame_count = 0
@@ -211,7 +202,7 @@ def test_people_entering_leaving_and_hidden_in_a_video_keep_their_own_ids(people
     out of sight on frames 50-54, B leaves after frame 29, C comes in at frame 45. Every pose is
     told apart by the script (whose photo holds it): each person keeps one id, A across its
     absence; C gets a new id, B's is not reused."""
-    estimator = PoseEstimator(PoseEngine("posenet-075", threads=1))
+    estimator = PoseEstimator(PoseEngine("posenet-075", threads=1), 353)
     tracker, smoother = PoseTracker(), PoseSmoother()
     ids_of: dict[int, list[int]] = {actor: [] for actor in range(len(people_clip.actors))}
     frame_count = 0

@@ -9,7 +9,7 @@ from models.posenet import PoseNetOutputs  # noqa: E402
 from models.train.dataset import targets_as_tensors  # noqa: E402
 from models.train.losses import LossWeights, masked_vector_huber, posenet_loss  # noqa: E402
 from models.train.targets import build_targets  # noqa: E402
-from pose_app.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS  # noqa: E402
+from pose_app.core.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS
 
 STRIDE, MAP = 16, (5, 5)
 

@@ -14,8 +14,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 pytest.importorskip("pycocotools")
 
-from conftest import COCO_DEV, COCO_TRAIN, requires_shared  # noqa: E402
-from media import labelled_stills  # noqa: E402, F401 - fixture
+from support import COCO_DEV, COCO_TRAIN, requires_shared  # noqa: E402
 
 from models.train.__main__ import main  # noqa: E402
 from models.train.trainer import BEST_CHECKPOINT, HISTORY_FILE, LAST_CHECKPOINT, load_checkpoint  # noqa: E402
@@ -105,8 +104,8 @@ def test_overfitting_two_images_drives_the_loss_down_and_finds_their_people(over
 def test_export_runs_in_the_app_engine_like_the_checkpoint(overfit_run):
     from models.train.evaluation import TorchEngine
     from models.train.trainer import model_from_checkpoint
-    from pose_app.engine import PoseEngine
-    from pose_app.sources import read_image
+    from pose_app.inference.engine import PoseEngine
+    from pose_app.io.sources import read_image
 
     out, exported = overfit_run
     engine = PoseEngine(model=exported, provider="cpu")
@@ -130,8 +129,8 @@ def test_best_checkpoint_keeps_the_pretrained_weights_when_training_ruins_them(t
     (--export-from best) must then hold the untouched pretrained weights of epoch 0."""
     from models.convert import pretrained_posenet
     from models.train.evaluation import TorchEngine
-    from pose_app.engine import PoseEngine
-    from pose_app.sources import read_image
+    from pose_app.inference.engine import PoseEngine
+    from pose_app.io.sources import read_image
 
     ann, images = COCO_DEV / "person_keypoints.json", COCO_DEV / "images"
     exported = tmp_path / "best.onnx"

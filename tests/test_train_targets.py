@@ -10,7 +10,7 @@ from torchvision import tv_tensors  # noqa: E402
 
 from models.train.dataset import KeypointAugmenter, horizontal_flip  # noqa: E402
 from models.train.targets import build_targets  # noqa: E402
-from pose_app.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, PART_TREE_EDGES  # noqa: E402
+from pose_app.core.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, PART_TREE_EDGES
 
 STRIDE = 16
 NOSE, LEFT_EYE = KEYPOINT_INDEX["nose"], KEYPOINT_INDEX["left_eye"]
@@ -132,7 +132,7 @@ def textured_image(height: int, width: int) -> np.ndarray:
 def test_training_input_is_the_apps_network_input_padded_to_a_square():
     # A 200x90 (w x h) picture letterboxed to 81: downscaling by 2.5 with cv2 INTER_LINEAR, as
     # the app does (torchvision's antialiased resize differs by tens of grey levels here).
-    from pose_app.engine import PAD_VALUE, input_transform, preprocess
+    from pose_app.inference.engine import PAD_VALUE, input_transform, preprocess
 
     image = textured_image(90, 200)
     keypoints = people({NOSE: (10.0, 5.0), LEFT_EYE: (199.0, 89.0)})[0:1]
@@ -150,7 +150,7 @@ def test_training_input_is_the_apps_network_input_padded_to_a_square():
 
 def test_augmentation_jitters_the_picture_only_and_warps_bilinearly():
     from models.train.dataset import AugmentConfig
-    from pose_app.engine import PAD_VALUE, input_transform
+    from pose_app.inference.engine import PAD_VALUE, input_transform
 
     image = textured_image(40, 80)  # resized to 81 x 41: rows 41.. are padding
     still = AugmentConfig(scale=(1.0, 1.0), rotation_deg=0.0, translate=0.0, flip_probability=0.0)

@@ -2,7 +2,7 @@
 
 A dataset is an images folder plus a COCO person-keypoints JSON whose `file_name`s are relative
 to that folder. Each sample becomes the network input exactly as the app makes it
-(`pose_app.engine.letterbox`: cv2 INTER_LINEAR resize of the longer side,
+(`pose_app.inference.engine.letterbox`: cv2 INTER_LINEAR resize of the longer side,
 mid-grey padding right/bottom), padded on to a square for batching; augmentation (colour jitter
 of the picture only, then torchvision's v2 RandomAffine with bilinear interpolation, which moves
 `tv_tensors.KeyPoints` and the crowd `Mask` with the image, and mirroring) comes on top, and the
@@ -25,11 +25,16 @@ from torchvision.transforms.v2 import functional as TF
 
 from models.posenet import output_size
 from models.train.targets import DEFAULT_DISC_RADIUS, PoseTargets, build_targets
-from pose_app.engine import PAD_VALUE, FrameTransform, letterbox
-from pose_app.evaluate import first_images_by_id, load_ground_truth, person_category_id
+from pose_app.analysis.evaluate import (
+    first_images_by_id,
+    load_ground_truth,
+    person_category_id,
+)
+from pose_app.core.geometry import FrameTransform
+from pose_app.core.skeleton import FLIP_PERMUTATION, NUM_KEYPOINTS
 from pose_app.errors import PoseAppError
-from pose_app.skeleton import FLIP_PERMUTATION, NUM_KEYPOINTS
-from pose_app.sources import read_image
+from pose_app.inference.engine import PAD_VALUE, letterbox
+from pose_app.io.sources import read_image
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,9 @@ def _coco_image(image: dict, annotations: list[dict], images_dir: Path) -> CocoI
 
 def ignore_mask(regions: list[dict], height: int, width: int) -> np.ndarray:
     """(H, W) uint8 mask, 1 inside each region's segmentation (polygons or RLE) or else its box."""
-    from pycocotools import mask as coco_mask  # only the training side needs pycocotools
+    from pycocotools import (
+        mask as coco_mask,  # only the training side needs pycocotools
+    )
 
     mask = np.zeros((height, width), np.uint8)
     for region in regions:

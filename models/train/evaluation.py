@@ -2,7 +2,7 @@
 
 The network runs in PyTorch behind the small engine interface `PoseEstimator` uses (`info`,
 `infer`), so the app's own preprocessing (letterbox), decoder, COCO records and pycocotools
-scoring (`pose_app.evaluate.run_detection`, `coco_keypoint_ap`) do the rest, and a checkpoint's
+scoring (`pose_app.analysis.evaluate.run_detection`, `coco_keypoint_ap`) do the rest, and a checkpoint's
 validation AP is what its exported ONNX model scores in the app at the same resolution with a
 single full-frame pass (`--no-refine`).
 """
@@ -17,10 +17,7 @@ import numpy as np
 import torch
 
 from models.posenet import PoseNet
-from pose_app.engine import EngineOutput, letterbox
-from pose_app.config import PipelineConfig
-from pose_app.estimator import DecodeSettings
-from pose_app.evaluate import (
+from pose_app.analysis.evaluate import (
     EVAL_MAX_POSES,
     EVAL_MIN_POSE_SCORE,
     coco_keypoint_ap,
@@ -28,6 +25,10 @@ from pose_app.evaluate import (
     load_ground_truth,
     run_detection,
 )
+from pose_app.inference.config import PipelineConfig
+from pose_app.inference.decode import DecodeSettings
+from pose_app.inference.engine import EngineOutput, letterbox
+from pose_app.inference.pipeline import build_pipeline
 
 EVAL_DECODING = DecodeSettings(max_poses=EVAL_MAX_POSES, min_pose_score=EVAL_MIN_POSE_SCORE)
 
@@ -69,7 +70,7 @@ def validation_ap(
     ground_truth = load_ground_truth(Path(ann_path))
     # The network alone (a single full-frame pass, no crop refinement): what training changes.
     config = PipelineConfig(resolution=resolution, decode=EVAL_DECODING, refine=False, track=False)
-    pipeline = config.build(is_still=True, engine=TorchEngine(model, device))
+    pipeline = build_pipeline(config, is_still=True, engine=TorchEngine(model, device))
     was_training = model.training
     model.eval()
     try:

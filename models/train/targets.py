@@ -12,7 +12,7 @@ Following the PoseNet/PersonLab papers, with heatmap cell (i, j) sitting at inpu
   (parent keypoint - child keypoint).
 
 The displacements are measured from the source keypoint, not from the cell as in the PersonLab
-paper, because that is what the decoder (pose_app/decode.py, like TF.js) adds them to: the
+paper, because that is what the decoder (pose_app/inference/decode.py, like TF.js) adds them to: the
 displacement read at the cell nearest a decoded keypoint. Google's released weights agree: on
 coco-dev their displacement_fwd is 7.5 px from these targets vs 13.3 px from cell-based ones
 (32-px discs). Their heatmaps also fit 16-px discs best (BCE 0.065 vs 0.146 for 32 px, the
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pose_app.skeleton import NUM_KEYPOINTS, PART_TREE_EDGES
+from pose_app.core.skeleton import NUM_KEYPOINTS, PART_TREE_EDGES
 
 DEFAULT_DISC_RADIUS = 16.0  # input pixels; the paper uses 32 (see above)
 

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pose_app.angles import ANGLE_NAMES
-from pose_app.render import person_color
+from pose_app.core.angles import ANGLE_NAMES
+from pose_app.draw.render import person_color
 
 DEFAULT_ANGLES = ("left_elbow", "right_elbow", "left_knee", "right_knee")
 DEFAULT_WINDOW_S = 10.0
@@ -185,6 +185,12 @@ class AngleDock(QWidget):
         for person_id in self.history.people():
             if person_id not in listed:
                 self.person.addItem(f"id {person_id}", person_id)
+
+    def plotted(self, angle: str, raw: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+        """(times, degrees) of the curve the plot shows for an angle (its unsmoothed curve with
+        `raw`), or None when that curve is not drawn."""
+        curve = self._curves.get((angle, raw))
+        return None if curve is None else curve.getData()
 
     def _redraw(self) -> None:
         if not self._dirty or not self.isVisible():

@@ -1,4 +1,5 @@
-"""`pose-app` with no command: the desktop app.
+"""The desktop app's start: Qt, the remembered settings, the window (`launch`; the command line's
+side is cli/app.py).
 
 `pose-app --source walk.mp4 --screenshot shot.png --quit-after-frames 60` runs it unattended:
 it shows 60 processed frames, saves a PNG of the window, prints the measured frame rates and
@@ -7,48 +8,20 @@ quits (exit status 2 with the message if the source or the model fails).
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import sys
 import time
+from collections.abc import Callable
+
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
 
 from pose_app.errors import PoseAppError
+from pose_app.gui.main_window import MainWindow
+from pose_app.gui.qt_platform import drop_opencv_qt_paths, platform_problem
+from pose_app.gui.settings import AppSettings, file_store, read_settings
 
 # Unattended runs give up when no frame was shown for this long (a stuck source or model).
 AUTOMATION_TIMEOUT_S = 120
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from pose_app.cli import add_pipeline_arguments, positive_int
-
-    group = parser.add_argument_group("desktop app (pose-app with no command)")
-    group.add_argument("--source", metavar="PATH_OR_INDEX_OR_URL",
-                       help="video, image, image folder, camera index (e.g. 0) or stream URL to open "
-                            "(default: camera 0; without a camera the window offers to open a file)")
-    group.add_argument("--settings", metavar="FILE.ini",
-                       help="read and keep the app's settings in this file instead of the per-user settings")
-    group.add_argument("--panel", action="store_true", help="start with the feature-map panel open")
-    group.add_argument("--max-speed", action="store_true",
-                       help="process every frame of a file as fast as possible instead of at its frame rate")
-    group.add_argument("--quit-after-frames", type=positive_int, metavar="N",
-                       help="automation: quit after N processed frames were shown; prints the measured frame rates")
-    group.add_argument("--screenshot", metavar="OUT.png",
-                       help="automation: save a PNG of the window when quitting (default: after 30 frames)")
-    add_pipeline_arguments(parser, test_time_augmentation=False)
-
-
-def settings_with_options(settings, args: argparse.Namespace):
-    """`settings` (AppSettings) overridden by the command-line options that were given (the app's
-    own settings apply to the others; --preset resets the settings it decides)."""
-    from pose_app.cli import config_from_args
-
-    settings = settings.with_pipeline_config(config_from_args(args, base=settings.pipeline_config()))
-    overrides = {}
-    if getattr(args, "panel", False):
-        overrides["panel_visible"] = True
-    if getattr(args, "max_speed", False):
-        overrides["realtime"] = False
-    return dataclasses.replace(settings, **overrides)
 
 
 class Automation:
@@ -56,8 +29,6 @@ class Automation:
     Any message the window shows (bad source, model or provider) ends the run as an error."""
 
     def __init__(self, window, frames: int, screenshot: str | None):
-        from PySide6.QtCore import QTimer
-
         self.window = window
         self.frames = frames
         self.screenshot = screenshot
@@ -99,14 +70,16 @@ class Automation:
                 f"{self.window.status_text()}")
 
 
-def run(args: argparse.Namespace) -> int:
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
-
-    from pose_app.gui.main_window import MainWindow
-    from pose_app.gui.qt_platform import drop_opencv_qt_paths, platform_problem
-    from pose_app.gui.settings import file_store, read_settings
-
+def launch(
+    source: str | None = None,
+    settings_file: str | None = None,
+    adjust_settings: Callable[[AppSettings], AppSettings] = lambda settings: settings,
+    quit_after_frames: int | None = None,
+    screenshot: str | None = None,
+) -> int:
+    """Start Qt and show the window on `source` (default: camera 0). `settings_file`: an .ini file
+    instead of the per-user settings; `adjust_settings`: the command line's overrides of the
+    remembered settings; `quit_after_frames` / `screenshot`: an unattended run (see above)."""
     app = QApplication.instance()
     if app is None:
         # cv2 is imported by now (it sets its Qt paths on import); Qt reads them in QApplication.
@@ -118,16 +91,14 @@ def run(args: argparse.Namespace) -> int:
         app = QApplication([sys.argv[0]])
     app.setOrganizationName("pose-app")
     app.setApplicationName("pose-app")
-    store = file_store(args.settings) if getattr(args, "settings", None) else QSettings("pose-app", "pose-app")
+    store = file_store(settings_file) if settings_file else QSettings("pose-app", "pose-app")
     remembered = read_settings(store)
-    window = MainWindow(store, settings_with_options(remembered, args), remembered)
+    window = MainWindow(store, adjust_settings(remembered), remembered)
     automation = None
-    frames = getattr(args, "quit_after_frames", None)
-    if frames is not None or getattr(args, "screenshot", None):
-        automation = Automation(window, frames if frames is not None else 30, args.screenshot)
+    if quit_after_frames is not None or screenshot:
+        automation = Automation(window, quit_after_frames if quit_after_frames is not None else 30, screenshot)
     window.resize(window.sizeHint())
     window.show()
-    source = getattr(args, "source", None)
     if source is not None:
         window.open_source(source)
     else:

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pose_app.sources import CameraDescription, list_cameras
+from pose_app.io.sources import CameraDescription, list_cameras
 
 # (width, height); (0, 0) keeps the camera's default.
 CAMERA_SIZES = ((0, 0), (640, 480), (1280, 720), (1920, 1080))

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
+from pose_app.core.frames import Frame, SourceInfo
 from pose_app.errors import PoseAppError, one_line
-from pose_app.sources import Frame, FrameSource, SourceInfo, open_source
+from pose_app.io.sources import FrameSource, open_source
 
 # A file frame that is this late (seconds) restarts the pacing clock instead of rushing to
 # catch up (after a slow stretch the video continues at normal speed).
@@ -99,7 +100,7 @@ class CaptureWorker(QObject):
     finished = Signal()
 
     def __init__(self, spec: str | int, mailbox: FrameMailbox, *, camera_options: dict | None = None,
-                 loop: bool = True, realtime: bool = True,
+                 loop: bool = True, max_speed: bool = False,
                  opener: Callable[..., FrameSource] = open_source):
         super().__init__()
         self.spec = spec
@@ -107,7 +108,7 @@ class CaptureWorker(QObject):
         self.mailbox = mailbox
         self.camera_options = {k: v for k, v in (camera_options or {}).items() if v}
         self.loop = loop
-        self.realtime = realtime  # files: play at their frame rate; else deliver every frame ASAP
+        self.max_speed = max_speed  # files: every frame as soon as possible; else at their frame rate
         self.info: SourceInfo | None = None
         self.frames_read = 0
         self.source_dropped = 0  # frames a live source skipped before we read (index gaps)
@@ -227,7 +228,7 @@ class CaptureWorker(QObject):
                 self.ended.emit()
                 self.set_paused(True)
                 continue
-            if not self._paused and self.realtime and not source.info.is_live and not source.info.is_still:
+            if not self._paused and not self.max_speed and not source.info.is_live and not source.info.is_still:
                 pacing_origin = self._wait_for_media_time(frame.time_s, pacing_origin)
             self._deliver(frame, source.info)
 
@@ -260,7 +261,7 @@ class CaptureWorker(QObject):
             self.source_dropped += max(0, frame.index - self._drop_baseline - 1)
         self._last_index = self._drop_baseline = frame.index
         self.frames_read += 1
-        every_frame = not self.realtime and not info.is_live
+        every_frame = self.max_speed and not info.is_live
         self.mailbox.put(CapturedFrame(frame, self._epoch, time.perf_counter(), info.is_still),
                          wait_until_taken=every_frame, stop=self._stop)
         self.position.emit(frame.index)

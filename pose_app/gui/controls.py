@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pose_app.config import PRESETS
-from pose_app.engine import PROVIDER_ALIASES, available_providers
 from pose_app.gui.settings import AppSettings
-from pose_app.model_files import SHIPPED_MODELS
+from pose_app.inference.config import PRESETS
+from pose_app.inference.engine import PROVIDER_ALIASES, available_providers
+from pose_app.inference.model_files import SHIPPED_MODELS
 
 # Valid for output stride 16 and 8 alike (k * 16 + 1 = 2k * 8 + 1).
 RESOLUTIONS = (161, 257, 353, 449, 513, 641, 801)
@@ -78,9 +78,9 @@ class ControlsPanel(QWidget):
         self.max_poses.setRange(1, 30)
         self.min_pose_score = _double_spin(0.0, 1.0, 0.05)
         self.part_score_threshold = _double_spin(0.0, 1.0, 0.05)
-        self.keypoint_threshold = QSlider(Qt.Orientation.Horizontal)
-        self.keypoint_threshold.setRange(0, 100)
-        self.keypoint_threshold_label = QLabel()
+        self.min_keypoint_score = QSlider(Qt.Orientation.Horizontal)
+        self.min_keypoint_score.setRange(0, 100)
+        self.min_keypoint_score_label = QLabel()
         self.smooth = QCheckBox("Smooth keypoints (One Euro)")
         self.smooth_min_cutoff = _double_spin(0.05, 10.0, 0.1)
         self.smooth_min_cutoff.setSuffix(" Hz")
@@ -96,8 +96,8 @@ class ControlsPanel(QWidget):
         self.show_angles.setToolTip("The angles chosen in the Angles dock, in degrees at the joints")
         self.mirror_view = QCheckBox("Mirror the view (selfie)")
         self.loop = QCheckBox("Loop video files")
-        self.realtime = QCheckBox("Real-time playback")
-        self.realtime.setToolTip("Play files at their own frame rate; off: every frame, as fast as possible")
+        self.max_speed = QCheckBox("Max speed")
+        self.max_speed.setToolTip("Process every frame of a file as fast as possible; off: play it at its own frame rate")
         self._layout()
         self._connect()
 
@@ -116,8 +116,8 @@ class ControlsPanel(QWidget):
         form.addRow("Part score", self.part_score_threshold)
         form.addRow("", self.refine)
         threshold_row = QHBoxLayout()
-        threshold_row.addWidget(self.keypoint_threshold, 1)
-        threshold_row.addWidget(self.keypoint_threshold_label)
+        threshold_row.addWidget(self.min_keypoint_score, 1)
+        threshold_row.addWidget(self.min_keypoint_score_label)
         form.addRow("Keypoint score ≥", threshold_row)
         toggles = QHBoxLayout()
         for box in (self.show_points, self.show_bones, self.show_ids, self.show_boxes, self.show_angles):
@@ -129,7 +129,7 @@ class ControlsPanel(QWidget):
             smoothing_row.addWidget(QLabel(label))
             smoothing_row.addWidget(spin, 1)
         form.addRow("Smoothing", smoothing_row)
-        for box in (self.mirror_view, self.loop, self.realtime):
+        for box in (self.mirror_view, self.loop, self.max_speed):
             form.addRow("", box)
 
     def _connect(self) -> None:
@@ -139,14 +139,14 @@ class ControlsPanel(QWidget):
         for spin in (self.max_poses, self.min_pose_score, self.part_score_threshold, self.smooth_min_cutoff,
                      self.smooth_beta):
             spin.valueChanged.connect(self.changed)
-        self.keypoint_threshold.valueChanged.connect(self._threshold_moved)
+        self.min_keypoint_score.valueChanged.connect(self._threshold_moved)
         for box in (self.refine, self.smooth, self.show_points, self.show_bones, self.show_ids, self.show_boxes, self.show_angles,
-                    self.mirror_view, self.loop, self.realtime):
+                    self.mirror_view, self.loop, self.max_speed):
             box.toggled.connect(self.changed)
         self.open_model.clicked.connect(self.open_model_requested)
 
     def _threshold_moved(self, value: int) -> None:
-        self.keypoint_threshold_label.setText(f"{value / 100:.2f}")
+        self.min_keypoint_score_label.setText(f"{value / 100:.2f}")
         self.changed.emit()
 
     def add_model_file(self, path: str) -> None:
@@ -173,10 +173,10 @@ class ControlsPanel(QWidget):
     def show_settings(self, settings: AppSettings) -> None:
         """Fill the widgets from `settings` without emitting `changed`."""
         widgets = [self.preset, self.model, self.provider, self.resolution, self.max_poses, self.min_pose_score,
-                   self.part_score_threshold, self.refine, self.keypoint_threshold, self.smooth,
+                   self.part_score_threshold, self.refine, self.min_keypoint_score, self.smooth,
                    self.smooth_min_cutoff, self.smooth_beta, self.show_points,
                    self.show_bones, self.show_ids, self.show_boxes, self.show_angles, self.mirror_view, self.loop,
-                   self.realtime]
+                   self.max_speed]
         for widget in widgets:
             widget.blockSignals(True)
         try:
@@ -193,10 +193,10 @@ class ControlsPanel(QWidget):
             self.part_score_threshold.setValue(settings.part_score_threshold)
             self.smooth_min_cutoff.setValue(settings.smooth_min_cutoff)
             self.smooth_beta.setValue(settings.smooth_beta)
-            self.keypoint_threshold.setValue(round(settings.keypoint_threshold * 100))
-            self.keypoint_threshold_label.setText(f"{settings.keypoint_threshold:.2f}")
+            self.min_keypoint_score.setValue(round(settings.min_keypoint_score * 100))
+            self.min_keypoint_score_label.setText(f"{settings.min_keypoint_score:.2f}")
             for name in ("refine", "smooth", "show_points", "show_bones", "show_ids", "show_boxes", "show_angles",
-                         "mirror_view", "loop", "realtime"):
+                         "mirror_view", "loop", "max_speed"):
                 getattr(self, name).setChecked(getattr(settings, name))
         finally:
             for widget in widgets:
@@ -209,11 +209,11 @@ class ControlsPanel(QWidget):
             model=self.model.currentData(), provider=self.provider.currentData(),
             resolution=self.resolution.currentData(), max_poses=self.max_poses.value(),
             min_pose_score=self.min_pose_score.value(), part_score_threshold=self.part_score_threshold.value(),
-            refine=self.refine.isChecked(), keypoint_threshold=self.keypoint_threshold.value() / 100,
+            refine=self.refine.isChecked(), min_keypoint_score=self.min_keypoint_score.value() / 100,
             smooth=self.smooth.isChecked(), smooth_min_cutoff=self.smooth_min_cutoff.value(),
             smooth_beta=self.smooth_beta.value(),
             show_points=self.show_points.isChecked(), show_bones=self.show_bones.isChecked(),
             show_ids=self.show_ids.isChecked(), show_boxes=self.show_boxes.isChecked(),
             show_angles=self.show_angles.isChecked(),
-            mirror_view=self.mirror_view.isChecked(), loop=self.loop.isChecked(), realtime=self.realtime.isChecked(),
+            mirror_view=self.mirror_view.isChecked(), loop=self.loop.isChecked(), max_speed=self.max_speed.isChecked(),
         )

@@ -20,8 +20,8 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from pose_app.errors import PoseAppError, one_line
-from pose_app.explain import BlockStats, save_png
-from pose_app.gui.compose import Hover, PanelView, hover_at, region_at
+from pose_app.explain.compose import Hover, PanelView, hover_at, region_at
+from pose_app.explain.network import BlockStats, save_png
 from pose_app.gui.image_view import ImageView, fitted_rect
 
 HOVER_COLOR = QColor(255, 230, 0)

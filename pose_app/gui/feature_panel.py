@@ -29,15 +29,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pose_app.core.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES
 from pose_app.errors import PoseAppError
-from pose_app.engine import FeatureBlock, ModelInfo, input_transform
-from pose_app.explain import network_layers
-from pose_app.gui.compose import PanelRequest, PanelView, all_channels_picture, teaching_picture
+from pose_app.explain.compose import (
+    PanelRequest,
+    PanelView,
+    all_channels_picture,
+    teaching_picture,
+)
+from pose_app.explain.network import network_layers
 from pose_app.gui.explainer import ExplainerView, PngExporter, StatsChart
 from pose_app.gui.network_strip import NetworkStrip, layer_details
 from pose_app.gui.settings import AppSettings
-from pose_app.recorder import unused_stem
-from pose_app.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES
+from pose_app.inference.engine import FeatureBlock, ModelInfo, input_transform
+from pose_app.io.recorder import unused_stem
 
 MAX_CHANNELS = 64
 

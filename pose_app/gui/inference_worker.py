@@ -23,21 +23,27 @@ from dataclasses import dataclass, field
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from pose_app.angles import compute_angles
-from pose_app.config import PipelineConfig
-from pose_app.decode_walk import WalkStep, decoding_walk
-from pose_app.engine import PoseEngine
+from pose_app.core.angles import compute_angles
+from pose_app.core.frames import Frame
+from pose_app.core.poses import HEAD_FIELDS, FramePoses
+from pose_app.draw.render import OverlayStyle
 from pose_app.errors import PoseAppError, one_line
-from pose_app.estimator import HEAD_FIELDS, FramePoses
-from pose_app.explain import first_conv_filters
+from pose_app.explain.compose import (
+    PanelRequest,
+    PanelView,
+    compose_panel,
+    compose_view,
+    panel_ready,
+)
+from pose_app.explain.decode_walk import WalkStep, decoding_walk
+from pose_app.explain.network import first_conv_filters
 from pose_app.gui.angle_dock import FrameAngles
 from pose_app.gui.capture_worker import CapturedFrame, FrameMailbox
-from pose_app.gui.compose import PanelRequest, PanelView, compose_panel, compose_view, panel_ready
 from pose_app.gui.stats import RateMeter
-from pose_app.pipeline import PosePipeline
-from pose_app.recorder import Recording
-from pose_app.render import OverlayStyle
-from pose_app.sources import Frame
+from pose_app.inference.config import PipelineConfig
+from pose_app.inference.engine import PoseEngine
+from pose_app.inference.pipeline import PosePipeline, build_pipeline, open_engine
+from pose_app.io.recorder import Recording
 
 # How often the idle worker looks for new settings while no frame arrives (seconds).
 POLL_S = 0.05
@@ -203,10 +209,10 @@ class InferenceWorker(QThread):
         if self.engine_config is None or (config.model, config.provider, config.threads) != (
             self.engine_config.model, self.engine_config.provider, self.engine_config.threads
         ):
-            engine = config.engine()
+            engine = open_engine(config)
         else:
             engine = self.engine
-        self._pipeline = config.build(is_still=self._is_still, engine=engine)
+        self._pipeline = build_pipeline(config, is_still=self._is_still, engine=engine)
         self.engine, self.engine_config = engine, config
         self.engine_ready.emit(engine)
 
@@ -224,7 +230,7 @@ class InferenceWorker(QThread):
         # header names (as for settings changes) until it ends.
         if captured.is_still != self._is_still and not (recording is not None and recording.started):
             self._is_still = captured.is_still
-            self._pipeline = self.engine_config.build(is_still=self._is_still, engine=self.engine)
+            self._pipeline = build_pipeline(self.engine_config, is_still=self._is_still, engine=self.engine)
         elif captured.epoch != self._epoch:  # seek or loop restart: tracks and filters start over
             self._pipeline.reset()
         self._epoch = captured.epoch

@@ -28,14 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pose_app.config import PipelineConfig
-from pose_app.engine import PoseEngine
+from pose_app.core.frames import SourceInfo
 from pose_app.errors import PoseAppError
-from pose_app.explain import save_png
+from pose_app.explain.compose import PanelRequest, compose_view
+from pose_app.explain.network import save_png
 from pose_app.gui.angle_dock import AngleDock
 from pose_app.gui.camera_dialog import CameraDialog
 from pose_app.gui.capture_worker import CaptureWorker, FrameMailbox
-from pose_app.gui.compose import PanelRequest, compose_view
 from pose_app.gui.controls import ControlsPanel
 from pose_app.gui.feature_panel import FeaturePanel
 from pose_app.gui.image_view import ImageView
@@ -49,8 +48,15 @@ from pose_app.gui.settings import (
     write_settings,
 )
 from pose_app.gui.stats import LatencyMeter, RateMeter
-from pose_app.recorder import Recording, recording_outputs, snapshot_path
-from pose_app.sources import IMAGE_SUFFIXES, VIDEO_SUFFIXES, SourceInfo, is_camera_index, open_source
+from pose_app.inference.config import PipelineConfig
+from pose_app.inference.engine import PoseEngine
+from pose_app.io.recorder import Recording, recording_outputs, snapshot_path
+from pose_app.io.sources import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    is_camera_index,
+    open_source,
+)
 
 # (keys, what they do): the help dialog and README list exactly these.
 SHORTCUTS = (
@@ -260,7 +266,7 @@ class MainWindow(QMainWindow):
         self.mailbox.dropped = 0
         self._clear_pictures(f"Opening {spec}…")
         worker = CaptureWorker(spec, self.mailbox, camera_options=camera_options, loop=self.settings.loop,
-                               realtime=self.settings.realtime, opener=self.source_opener)
+                               max_speed=self.settings.max_speed, opener=self.source_opener)
         worker.opened.connect(functools.partial(self._source_opened, worker))
         worker.failed.connect(functools.partial(self._source_failed, worker))
         worker.ended.connect(functools.partial(self._source_ended, worker))
@@ -566,7 +572,7 @@ class MainWindow(QMainWindow):
         if self.capture is not None:
             recording_video = self.recording is not None and "video" in self.recording.outputs
             self.capture.loop = self.settings.loop and self.recording is None
-            self.capture.realtime = self.settings.realtime and not recording_video
+            self.capture.max_speed = self.settings.max_speed or recording_video
 
     def toggle_recording(self) -> None:
         if self.recording is not None:

@@ -15,7 +15,7 @@ from PySide6.QtCore import QEvent, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from pose_app.explain import CONCEPTS, LayerCard
+from pose_app.explain.network import CONCEPTS, LayerCard
 
 # Short names under the blocks.
 HEAD_SHORT = {"heatmaps": "hm", "offsets": "off", "displacement_fwd": "fw", "displacement_bwd": "bw"}

@@ -10,25 +10,19 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from pose_app.angles import ANGLE_NAMES
-from pose_app.config import PipelineConfig
+from pose_app.core.angles import ANGLE_NAMES
+from pose_app.draw.render import OverlayStyle
 from pose_app.errors import PoseAppError
+from pose_app.explain.compose import PanelRequest
 from pose_app.gui.angle_dock import DEFAULT_ANGLES
-from pose_app.gui.compose import PanelRequest
-from pose_app.render import OverlayStyle
+from pose_app.inference.config import PipelineConfig
 
 _PIPELINE = PipelineConfig()
 _DECODE = _PIPELINE.decode
 _STYLE = OverlayStyle()
-# The pipeline settings the window stores, by their PipelineConfig names.
-PIPELINE_FIELDS = (
-    "preset", "model", "provider", "threads", "resolution", "max_poses", "min_pose_score",
-    "part_score_threshold", "nms_radius", "single_pose", "refine", "crop_resolution", "crop_flip",
-    "max_crops", "redetect_interval_s", "smooth", "smooth_min_cutoff", "smooth_beta",
-)
 SETTINGS_GROUP = "pose-app"
 # Settings stored under an earlier name: new name -> old name (read when the new one is absent).
-RENAMED = {"mirror_view": "mirror"}
+RENAMED = {"mirror_view": "mirror", "min_keypoint_score": "keypoint_threshold"}
 
 
 @dataclass
@@ -53,7 +47,7 @@ class AppSettings:
     smooth: bool = _PIPELINE.smooth
     smooth_min_cutoff: float = _PIPELINE.smooth_min_cutoff
     smooth_beta: float = _PIPELINE.smooth_beta
-    keypoint_threshold: float = _STYLE.min_keypoint_score
+    min_keypoint_score: float = _STYLE.min_keypoint_score
     show_points: bool = _STYLE.points
     show_bones: bool = _STYLE.bones
     show_ids: bool = _STYLE.ids
@@ -63,9 +57,9 @@ class AppSettings:
     angle_dock_visible: bool = False
     mirror_view: bool = False  # display only: the picture is flipped, inference sees the frame as it is
     loop: bool = True
-    realtime: bool = True  # files play at their own frame rate; off: every frame, as fast as possible
+    max_speed: bool = False  # files: every frame as fast as possible; off: at their own frame rate
     panel_visible: bool = False
-    panel_mode: str = "features"  # "features" or "heatmaps"
+    panel_mode: str = "features"  # one of explain.compose.PANEL_MODES
     panel_block: str = ""  # "" = the model's middle block
     channel_selection: str = "strongest"  # or "range"
     channel_count: int = 16
@@ -92,7 +86,7 @@ class AppSettings:
 
     def overlay_style(self) -> OverlayStyle:
         return OverlayStyle(points=self.show_points, bones=self.show_bones, ids=self.show_ids,
-                            boxes=self.show_boxes, min_keypoint_score=self.keypoint_threshold,
+                            boxes=self.show_boxes, min_keypoint_score=self.min_keypoint_score,
                             angles=self.chosen_angles() if self.show_angles else ())
 
     def chosen_angles(self) -> tuple[str, ...]:
@@ -108,6 +102,11 @@ class AppSettings:
 
     def camera_options(self) -> dict[str, int]:
         return {"width": self.camera_width, "height": self.camera_height, "fps": self.camera_fps}
+
+
+# The pipeline settings the window stores: the AppSettings fields that are PipelineConfig settings
+# (same names); the others (scales, flip, tracking, input options) are for files, not the live app.
+PIPELINE_FIELDS = tuple(f.name for f in dataclasses.fields(AppSettings) if f.name in _PIPELINE.settings())
 
 
 def stored_value(stored: object, default: bool | int | float | str) -> bool | int | float | str:

@@ -8,7 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from pose_app.refine import CROP_STAGES
+from pose_app.inference.refine import CROP_STAGES
 
 # Latency stages from capture to display, in the order the status bar shows them ("crops": the
 # crop refinement's stages together).

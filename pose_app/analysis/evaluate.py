@@ -1,0 +1,209 @@
+"""`pose-app eval`: COCO keypoint accuracy (OKS AP/AR, scored by pycocotools) and speed.
+
+The model runs over every image of a COCO keypoint ground-truth file; its poses become
+COCO-results records, and pycocotools' `COCOeval(iouType="keypoints")` scores them. pycocotools
+is imported inside the functions that need it, so the app runs without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pose_app.core.frames import Frame
+from pose_app.errors import PoseAppError
+from pose_app.inference.config import PipelineConfig
+from pose_app.inference.pipeline import PosePipeline, build_pipeline
+from pose_app.io.formats import coco_keypoint_records
+from pose_app.io.sources import read_image
+
+# COCOeval.stats order for iouType="keypoints" (pycocotools' summarize()).
+METRIC_NAMES = ("AP", "AP50", "AP75", "AP_medium", "AP_large", "AR", "AR50", "AR75", "AR_medium", "AR_large")
+
+
+def _import_pycocotools() -> tuple[Any, Any]:
+    """(COCO, COCOeval), or a PoseAppError saying how to install them."""
+    try:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    except ImportError as exc:
+        raise PoseAppError(
+            f"pose-app eval needs pycocotools ({exc}); install it with: pip install pycocotools"
+        ) from None
+    return COCO, COCOeval
+
+
+def load_ground_truth(gt_json: Path | dict) -> dict:
+    """The COCO keypoint ground truth as a dict (read from a JSON file when given a path), with
+    the annotation fields pycocotools needs checked and the derivable ones filled in."""
+    if isinstance(gt_json, dict):
+        return _complete_annotations(gt_json, "the ground truth")
+    path = Path(gt_json)
+    try:
+        with path.open(encoding="utf-8") as f:
+            dataset = json.load(f)
+    except FileNotFoundError:
+        raise PoseAppError(f"ground-truth file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PoseAppError(f"cannot read ground-truth file {path}: {exc}") from None
+    if not isinstance(dataset, dict) or not {"images", "annotations", "categories"} <= dataset.keys():
+        raise PoseAppError(f"{path} is not a COCO annotation file (needs images, annotations, categories)")
+    return _complete_annotations(dataset, str(path))
+
+
+# Fields pycocotools' keypoint evaluation reads from every ground-truth annotation (and images' ids).
+REQUIRED_ANNOTATION_FIELDS = ("id", "image_id", "category_id", "bbox", "keypoints")
+
+
+def _complete_annotations(dataset: dict, source: str) -> dict:
+    """`dataset` with each annotation's num_keypoints, area and iscrowd filled in where absent.
+
+    pycocotools reads all three, but many hand-made keypoint files leave them out and they are
+    derivable: num_keypoints is the count of labelled (v > 0) keypoints, area is the box's w * h
+    (COCO's own area is the segmentation's, slightly smaller; it only picks OKS's scale and the
+    medium/large bucket), iscrowd defaults to 0. The caller's dicts are not modified.
+    """
+    if not all(isinstance(image, dict) and "id" in image for image in dataset["images"]):
+        raise PoseAppError(f"{source}: every image needs an 'id'")
+    annotations = []
+    for annotation in dataset["annotations"]:
+        missing = [name for name in REQUIRED_ANNOTATION_FIELDS if name not in annotation]
+        if missing:
+            raise PoseAppError(f"{source}: annotation {annotation.get('id', '?')} lacks the field '{missing[0]}'")
+        filled = {}
+        if "num_keypoints" not in annotation:
+            filled["num_keypoints"] = int(np.count_nonzero(np.asarray(annotation["keypoints"])[2::3] > 0))
+        if "area" not in annotation:
+            filled["area"] = float(annotation["bbox"][2]) * float(annotation["bbox"][3])
+        if "iscrowd" not in annotation:
+            filled["iscrowd"] = 0
+        annotations.append({**annotation, **filled} if filled else annotation)
+    return {**dataset, "annotations": annotations}
+
+
+def person_category_id(dataset: dict) -> int:
+    """The id of the ground truth's person category: the one named "person", or else the single
+    category with keypoints; PoseAppError when there is none."""
+    categories = [c for c in dataset["categories"] if isinstance(c, dict) and "id" in c]
+    named = [c for c in categories if c.get("name") == "person"]
+    with_keypoints = [c for c in categories if c.get("keypoints")]
+    found = named or (with_keypoints if len(with_keypoints) == 1 else [])
+    if len(found) != 1:
+        raise PoseAppError(
+            "the ground truth has no person category (a category named 'person' or the only one with keypoints)"
+        )
+    return int(found[0]["id"])
+
+
+def first_images_by_id(images: list[dict], limit: int | None = None) -> list[dict]:
+    """The ground truth's images sorted by id, only the first `limit` when given."""
+    return sorted(images, key=lambda image: image["id"])[:limit]
+
+
+def _coco_from_dict(dataset: dict) -> Any:
+    """A pycocotools COCO object indexing `dataset` (its index-building chatter silenced)."""
+    COCO, _ = _import_pycocotools()
+    coco = COCO()
+    coco.dataset = dataset
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def _coco_results(gt: Any, detections: list[dict]) -> Any:
+    """The detections as a pycocotools results object over the ground truth's images.
+
+    pycocotools' loadRes cannot take an empty list, yet "no detections" is a valid result
+    (AP 0), so that case gets an empty results set directly.
+    """
+    if not detections:
+        return _coco_from_dict(
+            {"images": gt.dataset["images"], "categories": gt.dataset["categories"], "annotations": []}
+        )
+    # loadRes adds id/area/bbox to the records it gets: give it copies, not the caller's dicts.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return gt.loadRes([dict(d) for d in detections])
+
+
+def coco_keypoint_ap(
+    gt_json: Path | dict, detections: list[dict], image_ids: Sequence[int] | None = None
+) -> dict[str, float]:
+    """COCO keypoint AP/AR of `detections` (COCO-results records) against `gt_json`.
+
+    Scored by pycocotools' COCOeval with iouType="keypoints" (OKS matching, at most 20
+    detections per image, the highest scores first). Returns the keys of `METRIC_NAMES`; a
+    size bucket with no ground truth reads -1.0 (pycocotools' convention). `image_ids`
+    restricts scoring to those images (default: every image of the ground truth), e.g. when
+    only part of a dataset was run. An empty detection list scores 0.0.
+    """
+    _, COCOeval = _import_pycocotools()
+    gt = _coco_from_dict(load_ground_truth(gt_json))
+    unknown = {d["image_id"] for d in detections} - set(gt.getImgIds())
+    if unknown:
+        raise PoseAppError(f"detections name image ids missing from the ground truth: {sorted(unknown)[:5]}")
+    evaluator = COCOeval(gt, _coco_results(gt, detections), iouType="keypoints")
+    if image_ids is not None:
+        evaluator.params.imgIds = sorted(int(i) for i in image_ids)
+    with contextlib.redirect_stdout(io.StringIO()):
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return {name: float(value) for name, value in zip(METRIC_NAMES, evaluator.stats)}
+
+
+def run_detection(
+    pipeline: PosePipeline,
+    gt_json: Path | dict,
+    images_dir: Path,
+    limit: int | None = None,
+) -> tuple[list[dict], list[dict[str, float]]]:
+    """(COCO-results records, seconds per stage for each image) over the ground truth's images,
+    each run as a still image through `pipeline` (build it with `is_still=True`).
+
+    `limit` keeps the first images only (sorted by id), for quick checks.
+    """
+    ground_truth = load_ground_truth(gt_json)
+    person = person_category_id(ground_truth)
+    images = first_images_by_id(ground_truth["images"], limit)
+    records, timings = [], []
+    for index, image in enumerate(images):
+        start = time.perf_counter()
+        image_bgr = read_image(Path(images_dir) / image["file_name"])
+        read_seconds = time.perf_counter() - start
+        pipeline.reset()  # independent pictures: no track carries over
+        poses = pipeline.process(Frame(image_bgr, index, 0.0, image["file_name"]))
+        records += coco_keypoint_records(image["id"], poses.keypoints, poses.scores, person)
+        timings.append({"read": read_seconds, **poses.timings})
+    return records, timings
+
+
+# Decoding defaults for `pose-app eval`, unlike the app's: COCO AP ranks every detection by score
+# and only penalises low-scored false positives a little, so a low pose-score floor and up to
+# COCOeval's 20 detections per image find more people.
+EVAL_MAX_POSES = 20
+EVAL_MIN_POSE_SCORE = 0.05
+
+
+def mean_milliseconds(timings: list[dict[str, float]]) -> dict[str, float]:
+    """Mean milliseconds per image of each stage, plus their "total"."""
+    stages = list(dict.fromkeys(stage for image_timings in timings for stage in image_timings))
+    means = {stage: 1000.0 * float(np.mean([t.get(stage, 0.0) for t in timings])) for stage in stages}
+    means["total"] = sum(means.values())
+    return means
+
+
+def evaluate_config(config: PipelineConfig, ground_truth: dict, images_dir: Path, limit: int | None):
+    """(metrics, records, ms per image per stage, the pipeline) of one config over the images."""
+    pipeline = build_pipeline(config, is_still=True)
+    records, timings = run_detection(pipeline, ground_truth, images_dir, limit)
+    image_ids = [image["id"] for image in first_images_by_id(ground_truth["images"], limit)]
+    return coco_keypoint_ap(ground_truth, records, image_ids), records, mean_milliseconds(timings), pipeline
+
+

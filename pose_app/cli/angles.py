@@ -1,0 +1,53 @@
+"""`pose-app angles`: joint and segment angles of an existing long keypoint CSV, as a long angles CSV.
+
+Old runs can be analysed without running the network again. The rows are those of
+`pose_app.angles.angle_rows`, frame by frame, in order of source (first appearance), frame,
+person_id and angle; conventions in docs/angles.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from pose_app.core.angles import parse_angle_names
+from pose_app.core.poses import MIN_KEYPOINT_SCORE
+from pose_app.errors import PoseAppError
+from pose_app.io.angle_csv import write_angle_csv
+from pose_app.io.csv_tables import read_keypoint_csv
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("keypoints", metavar="KEYPOINTS.csv", help="long keypoint CSV written by `pose-app process --csv` or the app's recording")
+    parser.add_argument("--out", required=True, metavar="ANGLES.csv", help="angles CSV to write (one row per angle)")
+    parser.add_argument(
+        "--angles", metavar="NAME,...",
+        help="angles to compute, in this order (default all): joint angles left_/right_ elbow, shoulder, "
+        "hip, knee; segment angles trunk, shoulder_line, hip_line, left_/right_ upper_arm, forearm, "
+        "thigh, shank; or the sets all, joints, segments",
+    )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    names = parse_angle_names(args.angles)
+    source, out = Path(args.keypoints), Path(args.out)
+    if _same_file(source, out):
+        raise PoseAppError(f"--out {out} is the input file; give another path")
+    if out.is_dir() or not out.parent.is_dir():
+        raise PoseAppError(f"cannot write {out}: " + ("it is a directory" if out.is_dir() else f"directory {out.parent} does not exist"))
+    table = read_keypoint_csv(source)  # before the output is opened: a bad input leaves it as it was
+    writer = write_angle_csv(table, out, names)
+    people = len({(frame.source, int(pid)) for frame in table.frames for pid in frame.person_ids})
+    print(
+        f"pose-app angles: {len(table.frames)} frames, {people} people, {len(names)} angles -> "
+        f"{writer.rows} rows ({writer.missing} missing: a keypoint scored below {MIN_KEYPOINT_SCORE}) in {out}"
+    )
+    return 0

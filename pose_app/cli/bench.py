@@ -1,0 +1,96 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from pose_app.cli.options import add_pipeline_arguments, config_from_args, positive_int
+from pose_app.errors import PoseAppError
+from pose_app.inference.config import PRESETS
+from pose_app.io.formats import write_json_file
+from pose_app.run.bench import (
+    STAGES,
+    SYNTHETIC_SIZE,
+    BenchResult,
+    bench_one,
+    machine_info,
+    write_synthetic_video,
+)
+
+
+def format_table(results: list[BenchResult]) -> str:
+    """One row per run: p50/p90 ms of each stage, frames/s, peak RSS."""
+    header = ["preset", "model", "input", "mode", "full", "provider", "frames", *STAGES, "fps", "peak MiB"]
+    rows = [
+        [
+            r.preset, r.model, str(r.resolution), r.mode, f"{100 * r.full_pass_share:.0f}%", r.provider, str(r.frames),
+            *(f"{r.stages[s].p50_ms:.1f}/{r.stages[s].p90_ms:.1f}" for s in STAGES),
+            f"{r.fps:.1f}", "n/a" if r.peak_rss_mib is None else f"{r.peak_rss_mib:.0f}",
+        ]
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in [header, *rows])
+
+
+def comma_list(convert):
+    """argparse type: 'a,b' -> [convert(a), convert(b)]."""
+
+    def parse(text: str) -> list:
+        try:
+            values = [convert(part.strip()) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError("expected at least one value")
+        return values
+
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `pose-app bench`."""
+    parser.add_argument("--video", type=Path, help="video to run on (default: a generated 640x480 clip of moving shapes)")
+    parser.add_argument(
+        "--presets", type=comma_list(str), default=list(PRESETS),
+        help=f"comma-separated presets to run, one row each (default {','.join(PRESETS)}); "
+        "the model and decoding options below apply to every row",
+    )
+    parser.add_argument("--frames", type=positive_int, default=100, help="frames timed per run (default 100)")
+    parser.add_argument("--json", type=Path, help="also save the results and machine info as JSON here")
+    add_pipeline_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`pose-app bench`: every preset (with the options given on top), printed as a table (and JSON)."""
+    if args.video is not None and not args.video.is_file():
+        raise PoseAppError(f"video not found: {args.video}")
+    unknown = [preset for preset in args.presets if preset not in PRESETS]
+    if unknown:
+        raise PoseAppError(f"unknown preset {unknown[0]!r} (choose from {', '.join(PRESETS)})")
+    config = config_from_args(args)
+    results = []
+    with tempfile.TemporaryDirectory() as scratch:
+        video = args.video
+        if video is None:
+            video = Path(scratch) / "synthetic.avi"
+            write_synthetic_video(video, args.frames)
+        for preset in args.presets:
+            results.append(bench_one(video, config.with_preset(preset), args.frames))
+    info = machine_info()
+    print(f"{info['cpu']} ({info['cpu_count']} CPUs), onnxruntime {info['onnxruntime']}")
+    print(f"video: {args.video or f'synthetic {SYNTHETIC_SIZE[0]}x{SYNTHETIC_SIZE[1]}'}; stage columns: ms per frame, p50/p90")
+    print(format_table(results))
+    print("full: share of frames that ran the full-frame pass (the others ran on tracked crops only)")
+    print("peak MiB: process peak RSS so far (ru_maxrss), so it never drops from one row to the next")
+    if args.json is not None:
+        write_json_file(args.json, indent=2, payload={
+            "machine": info,
+            "video": str(args.video) if args.video else "synthetic",
+            "results": [asdict(r) for r in results],
+        })
+        print(f"saved {args.json}")
+    return 0

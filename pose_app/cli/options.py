@@ -1,0 +1,141 @@
+"""TODO docstring."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from pose_app.inference.config import DEFAULT_PRESET, PRESETS, SETTING_NAMES, PipelineConfig
+from pose_app.inference.decode import DecodeSettings
+from pose_app.inference.engine import PROVIDER_ALIASES
+from pose_app.inference.model_files import SHIPPED_MODELS
+
+
+# Argument types shared by every command: a bad value is an argparse usage error (exit 2).
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    # `not >=` also refuses nan; inf would overflow a seek or turn filter maths into nan.
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a value between 0 and 1, got {text}")
+    return value
+
+
+def add_pipeline_arguments(parser: argparse.ArgumentParser, *, test_time_augmentation: bool = True) -> None:
+    """The options of every command that runs the network: --preset and the settings of
+    PipelineConfig it implies (--flip and --scales only with `test_time_augmentation`: they are
+    for files, not for the live app). Each option's destination is the setting's one name (config
+    field, header key); an option left out (None) takes the preset's value."""
+    def by_preset(name: str) -> str:
+        values = {preset: getattr(PipelineConfig.from_preset(preset), name) for preset in PRESETS}
+        if len(set(map(str, values.values()))) == 1:
+            return f"default {next(iter(values.values()))}"
+        return "default from --preset: " + ", ".join(f"{preset} {value}" for preset, value in values.items())
+
+    decode = DecodeSettings()
+    group = parser.add_argument_group(
+        "model, decoding and refinement",
+        "--preset picks all of these at once; an option given here overrides the preset's value.",
+    )
+    group.add_argument(
+        "--preset", choices=list(PRESETS), default=None,
+        help=f"fast (real time on any laptop), balanced (about twice the accuracy of a single pass), "
+        f"accurate (offline, several times slower) (default {DEFAULT_PRESET})",
+    )
+    group.add_argument("--model", help=f"shipped model ({', '.join(SHIPPED_MODELS)}) or path to an .onnx file ({by_preset('model')})")
+    group.add_argument(
+        "--provider", choices=["auto", *PROVIDER_ALIASES],
+        help="onnxruntime execution provider; 'auto' takes the best available and says which runs (default auto)",
+    )
+    group.add_argument("--threads", type=non_negative_int, help="inference threads (default 0: onnxruntime decides)")
+    group.add_argument(
+        "--resolution", type=positive_int,
+        help=f"full-frame input size of the frame's longer side, snapped to k*stride+1 ({by_preset('resolution')})",
+    )
+    group.add_argument("--max-poses", type=positive_int, help=f"most people per frame (default {decode.max_poses})")
+    group.add_argument(
+        "--min-pose-score", type=_unit_interval, help=f"drop poses whose score is below this (default {decode.min_pose_score})",
+    )
+    group.add_argument(
+        "--part-score-threshold", type=_unit_interval,
+        help=f"heatmap score a keypoint needs to start a pose (default {decode.part_score_threshold})",
+    )
+    group.add_argument(
+        "--nms-radius", type=non_negative_float,
+        help=f"two poses' same keypoints closer than this (input pixels) are one pose (default {decode.nms_radius:g})",
+    )
+    group.add_argument("--single-pose", action="store_const", const=True, help="fast path: exactly one person per frame")
+    if test_time_augmentation:
+        group.add_argument(
+            "--flip", action=argparse.BooleanOptionalAction,
+            help=f"full-frame pass also on the mirrored frame, poses merged (2x its time; {by_preset('flip')})",
+        )
+        group.add_argument(
+            "--scales", type=parse_scales, metavar="S1,S2,...",
+            help=f"full-frame pass at these multiples of --resolution, poses merged ({by_preset('scales')})",
+        )
+    group.add_argument(
+        "--refine", action=argparse.BooleanOptionalAction,
+        help=f"re-run the network on a crop around each person found ({by_preset('refine')})",
+    )
+    group.add_argument("--crop-resolution", type=positive_int, help=f"crop input height ({by_preset('crop_resolution')})")
+    group.add_argument(
+        "--crop-flip", action=argparse.BooleanOptionalAction,
+        help=f"also run each crop mirrored and average ({by_preset('crop_flip')})",
+    )
+    group.add_argument("--max-crops", type=positive_int, help=f"most people refined per frame ({by_preset('max_crops')})")
+    group.add_argument(
+        "--redetect-interval", dest="redetect_interval_s", type=non_negative_float, metavar="SECONDS",
+        help="videos: full-frame pass at most this far apart (and when someone is lost), crops "
+        f"following each person in between; 0 = every frame ({by_preset('redetect_interval_s')})",
+    )
+
+
+def parse_scales(text: str) -> tuple[float, ...]:
+    """'0.75,1,1.25' -> (0.75, 1.0, 1.25); argparse type for --scales."""
+    try:
+        scales = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated scale factors, got {text!r}") from None
+    if not scales or not all(0 < scale and math.isfinite(scale) for scale in scales):
+        raise argparse.ArgumentTypeError(f"scale factors must be positive, got {text!r}")
+    return scales
+
+
+def config_from_args(args: argparse.Namespace, base=None):
+    """The PipelineConfig of the options given: `base` (default: the --preset's settings) with
+    every option that was given (not None) on top."""
+    given = {name: getattr(args, name) for name in SETTING_NAMES if getattr(args, name, None) is not None}
+    preset = getattr(args, "preset", None)
+    if base is None:
+        return PipelineConfig.from_preset(preset or DEFAULT_PRESET, **given)
+    if preset is not None:
+        base = base.with_preset(preset)
+    return base.with_settings(**given) if given else base

@@ -1,0 +1,165 @@
+"""Frames -> poses in original-frame pixels: engine (preprocess, inference) then decoding."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from pose_app.core.geometry import unmirrored
+from pose_app.core.poses import HEAD_FIELDS, FramePoses
+from pose_app.core.similarity import object_keypoint_similarity
+from pose_app.core.skeleton import FLIP_PERMUTATION, NUM_KEYPOINTS
+from pose_app.inference.decode import (
+    DecodeSettings,
+    decode_multiple_poses,
+    decode_single_pose,
+)
+from pose_app.inference.engine import PoseEngine
+
+
+def decode_fields(heads: Sequence[np.ndarray], output_stride: int, settings: DecodeSettings):
+    """(keypoints (P,17,3) in input pixels, scores (P,)) from one image's heads (heatmaps,
+    offsets, displacement_fwd, displacement_bwd)."""
+    heatmaps, offsets, displacement_fwd, displacement_bwd = heads
+    if settings.single_pose:
+        return decode_single_pose(heatmaps, offsets, output_stride)
+    return decode_multiple_poses(
+        heatmaps,
+        offsets,
+        displacement_fwd,
+        displacement_bwd,
+        output_stride,
+        max_poses=settings.max_poses,
+        part_score_threshold=settings.part_score_threshold,
+        nms_radius=settings.nms_radius,
+        min_pose_score=settings.min_pose_score,
+    )
+
+
+# Test-time augmentation merges the poses of several views (scales, mirror image) of one frame:
+# poses from different views whose OKS reaches this are the same person.
+MERGE_MIN_OKS = 0.5
+# Keypoints below this score are left out of the OKS that groups poses across views.
+MERGE_MIN_KEYPOINT_SCORE = 0.1
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Test-time augmentation: the frame is also run at `scales` x the resolution, and mirrored."""
+
+    scales: tuple[float, ...] = (1.0,)
+    flip: bool = False
+
+    @property
+    def views(self) -> list[tuple[float, bool]]:
+        """(scale, mirrored) of every view; the first is the primary view (heatmaps, features)."""
+        return [(scale, mirrored) for scale in self.scales for mirrored in ((False, True) if self.flip else (False,))]
+
+
+def merge_views(views: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Poses of one image seen in several views -> one set of poses (keypoints (P,17,3), scores (P,)).
+
+    Greedy from the best pose: it takes, from every other view, that view's free pose with the
+    highest OKS to it if that reaches `MERGE_MIN_OKS`. A group's keypoint positions are their
+    score-weighted mean; its keypoint and pose scores are the mean over ALL views (0 where a
+    view missed the person), so people every view agrees on rank first.
+    """
+    keypoints = np.concatenate([k for k, _ in views]).astype(np.float64)
+    scores = np.concatenate([s for _, s in views]).astype(np.float64)
+    view_of = np.repeat(np.arange(len(views)), [len(s) for _, s in views])
+    oks = object_keypoint_similarity(keypoints, keypoints, MERGE_MIN_KEYPOINT_SCORE)
+    free = np.ones(len(scores), dtype=bool)
+    merged_keypoints, merged_scores = [], []
+    for leader in np.argsort(-scores, kind="stable"):
+        if not free[leader]:
+            continue
+        group = [leader]
+        for view in set(range(len(views))) - {view_of[leader]}:
+            candidates = np.flatnonzero(free & (view_of == view) & (oks[leader] >= MERGE_MIN_OKS))
+            if len(candidates):
+                group.append(candidates[np.argmax(oks[leader, candidates])])
+        free[group] = False
+        members = keypoints[group]
+        weights = members[:, :, 2:] + 1e-9  # 1e-9: a keypoint all views score 0 still gets a mean
+        xy = (members[:, :, :2] * weights).sum(axis=0) / weights.sum(axis=0)
+        keypoint_scores = members[:, :, 2].sum(axis=0) / len(views)
+        merged_keypoints.append(np.concatenate([xy, keypoint_scores[:, None]], axis=1))
+        merged_scores.append(scores[group].sum() / len(views))
+    if not merged_scores:
+        return np.zeros((0, NUM_KEYPOINTS, 3), np.float32), np.zeros(0, np.float32)
+    order = np.argsort(merged_scores, kind="stable")[::-1]
+    return (
+        np.stack(merged_keypoints)[order].astype(np.float32),
+        np.asarray(merged_scores, np.float32)[order],
+    )
+
+
+class PoseEstimator:
+    """Runs the engine on a frame (every view of `augmentation`) and decodes poses in the frame's
+    own pixel coordinates."""
+
+    def __init__(
+        self,
+        engine: PoseEngine,
+        resolution: int,
+        settings: DecodeSettings = DecodeSettings(),
+        mirrored_input: bool = False,
+        augmentation: Augmentation = Augmentation(),
+    ):
+        self.engine = engine
+        self.resolution = resolution
+        self.settings = settings
+        # A mirrored frame shows a person's left side where a right side would be: the network
+        # labels by appearance, so swapping labels restores the anatomical ones.
+        self.mirrored_input = mirrored_input
+        self.augmentation = augmentation
+
+    def _view_poses(self, frame_bgr: np.ndarray, resolution: int, features: Sequence[str] = ()):
+        """(keypoints in frame pixels, scores, engine output, decode seconds) of one view."""
+        output = self.engine.infer(frame_bgr, resolution, features)
+        start = time.perf_counter()
+        keypoints, scores = decode_fields(
+            (output.heatmaps, output.offsets, output.displacement_fwd, output.displacement_bwd),
+            self.engine.info.output_stride,
+            self.settings,
+        )
+        keypoints[..., :2] = output.transform.to_frame(keypoints[..., :2])  # decoders return fresh arrays
+        return keypoints, scores, output, time.perf_counter() - start
+
+    def estimate(self, frame_bgr: np.ndarray, features: Sequence[str] = (), keep_heads: bool = False) -> FramePoses:
+        """Poses of every view merged; heatmaps and features are the primary view's, and with
+        `keep_heads` its offsets and displacements too (else None)."""
+        views, timings, primary, mirrored_frame = [], {}, None, None
+        for scale, mirrored in self.augmentation.views:
+            if mirrored and mirrored_frame is None:
+                mirrored_frame = cv2.flip(frame_bgr, 1)
+            keypoints, scores, output, decode_seconds = self._view_poses(
+                mirrored_frame if mirrored else frame_bgr, round(self.resolution * scale),
+                features if primary is None else (),
+            )
+            if mirrored:  # back to the frame's x, and to the labels the frame would have
+                keypoints = unmirrored(keypoints, frame_bgr.shape[1])
+            primary = primary or output
+            views.append((keypoints, scores))
+            for stage, seconds in {**output.timings, "decode": decode_seconds}.items():
+                timings[stage] = timings.get(stage, 0.0) + seconds
+        if len(views) > 1:
+            start = time.perf_counter()
+            keypoints, scores = merge_views(views)
+            timings["merge"] = time.perf_counter() - start
+        if self.mirrored_input:
+            keypoints = keypoints[:, FLIP_PERMUTATION]
+        return FramePoses(
+            keypoints=keypoints.astype(np.float32, copy=False),
+            scores=scores.astype(np.float32, copy=False),
+            ids=np.arange(len(scores), dtype=np.int64),
+            heatmaps=primary.heatmaps,
+            features=primary.features,
+            transform=primary.transform,
+            timings=timings,
+            **({name: getattr(primary, name) for name in HEAD_FIELDS} if keep_heads else {}),
+        )

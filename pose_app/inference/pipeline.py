@@ -1,0 +1,205 @@
+"""The one place frames become poses: detect, refine, then persistent ids, then smoothing.
+
+`pose-app process`, `eval`, `bench` and the GUI all run frames through a `PosePipeline` built by
+`build_pipeline(config)`, the one place a pipeline is assembled from a `PipelineConfig`.
+
+Two modes:
+- two-pass (still images, and every frame when tracked crops are off): the full-frame
+  multi-person pass finds people, then the crop refiner re-runs the network on each of them;
+- tracked crops (videos, streams, cameras): the tracker predicts where each person is in the
+  next frame and only crops around those predictions run. The full-frame pass runs again once
+  `redetect_interval_s` of media time has passed since the last one, when a crop loses its person or its confidence, when no one is
+  tracked, or when the caller needs the full-frame outputs (heatmaps or feature maps for the
+  GUI's panel). Per-frame cost then grows with the number of people, not with the frame size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from pose_app.core.frames import Frame
+from pose_app.core.poses import FramePoses
+from pose_app.inference.config import PipelineConfig
+from pose_app.inference.engine import PoseEngine, check_resolution, snap_to_valid_size
+from pose_app.inference.estimator import PoseEstimator
+from pose_app.inference.refine import CROP_STAGES, CropRefiner
+from pose_app.inference.smoothing import PoseSmoother
+from pose_app.inference.tracking import PoseTracker
+
+# The stages a frame's timings name, in order (tracking adds "track"); test-time augmentation
+# adds "merge".
+FRAME_STAGES = ("preprocess", "inference", "decode", *CROP_STAGES)
+# Media times are rounded (Matroska: to the millisecond): an interval of 10 frames at 30 fps
+# must not become 11 because 0.333 < 1/3.
+TIME_TOLERANCE_S = 1e-3
+
+
+class PosePipeline:
+    """estimator -> refiner -> tracker (ids become track ids) -> smoother (timestamps = frame.time_s).
+
+    Without a tracker, ids stay detection indices and the smoother (which needs ids that
+    follow people) is not applied. `redetect_interval_s` > 0 turns on tracked crops (needs a
+    refiner and a tracker); 0 runs the full-frame pass on every frame.
+    """
+
+    def __init__(
+        self,
+        estimator: PoseEstimator,
+        refiner: CropRefiner | None = None,
+        tracker: PoseTracker | None = None,
+        smoother: PoseSmoother | None = None,
+        redetect_interval_s: float = 0.0,
+        config: PipelineConfig | None = None,
+    ):
+        if smoother is not None and tracker is None:
+            # Detection indices change meaning from frame to frame; smoothing over them would
+            # blend different people.
+            raise ValueError("smoothing needs tracking (ids that follow people)")
+        if redetect_interval_s > 0 and (refiner is None or tracker is None):
+            raise ValueError("tracked crops need crop refinement and tracking")
+        self.estimator = estimator
+        self.refiner = refiner
+        self.tracker = tracker
+        self.smoother = smoother
+        self.redetect_interval_s = redetect_interval_s
+        self.config = config  # what built this pipeline: its header names these settings
+        self._last_full_pass_s: float | None = None  # media time of the last one; None: the next frame needs one
+        self.full_passes = 0  # frames that ran the full-frame pass (for tests and statistics)
+
+    def process(self, frame: Frame, features: Sequence[str] = (), full_frame: bool = False) -> FramePoses:
+        """Poses of one frame. `features` (feature maps) and `full_frame` (heatmaps, offsets and
+        displacements, kept in the result) make this frame run the full-frame pass. Timings gain
+        "track" (tracking and smoothing, seconds)."""
+        predicted = self._poses_to_follow(frame, features, full_frame)
+        poses = self._follow(frame, predicted) if len(predicted) else self._detect(frame, features, full_frame)
+        # Every stage on every frame (0 where it did not run): averages over frames stay true.
+        poses = replace(poses, timings={**dict.fromkeys(FRAME_STAGES, 0.0), **poses.timings})
+        if self.tracker is None:
+            return poses
+        start = time.perf_counter()
+        ids = self.tracker.update(poses.keypoints, poses.scores)
+        unsmoothed = poses.keypoints
+        keypoints = unsmoothed if self.smoother is None else self.smoother(ids, unsmoothed, frame.time_s)
+        timings = dict(poses.timings, track=time.perf_counter() - start)
+        return replace(
+            poses, keypoints=keypoints, ids=ids, timings=timings,
+            unsmoothed_keypoints=None if self.smoother is None else unsmoothed,
+        )
+
+    def _poses_to_follow(self, frame: Frame, features: Sequence[str], full_frame: bool) -> np.ndarray:
+        """The tracks' predicted poses when this frame can run on crops only, else none."""
+        since = None if self._last_full_pass_s is None else frame.time_s - self._last_full_pass_s
+        if (
+            self.redetect_interval_s > 0
+            and not features
+            and not full_frame
+            and since is not None
+            and 0 <= since < self.redetect_interval_s - TIME_TOLERANCE_S
+        ):
+            return self.tracker.predicted_poses()
+        return np.zeros((0,))
+
+    def _detect(self, frame: Frame, features: Sequence[str], keep_heads: bool) -> FramePoses:
+        """The full-frame pass (its offsets and displacements kept with `keep_heads`), then each
+        pose refined on its crop."""
+        poses = self.estimator.estimate(frame.image, features, keep_heads)
+        self.full_passes += 1
+        self._last_full_pass_s = frame.time_s
+        if self.refiner is None or not len(poses):
+            return poses
+        keypoints, scores, timings = self.refiner.refine(
+            frame.image, poses.keypoints, poses.scores, crop_scores=self.redetect_interval_s > 0
+        )
+        return replace(poses, keypoints=keypoints, scores=scores, timings={**poses.timings, **timings})
+
+    def _follow(self, frame: Frame, predicted: np.ndarray) -> FramePoses:
+        """Crops around the tracks' predicted poses only. A person lost, or found below the
+        minimum pose score (dropped, as the full-frame pass drops them), asks for a full-frame
+        pass on the next frame."""
+        keypoints, scores, lost, timings = self.refiner.follow(frame.image, predicted)
+        sure = scores >= self.estimator.settings.min_pose_score
+        keypoints, scores = keypoints[sure], scores[sure]
+        if lost or not sure.all() or not len(scores):
+            self._last_full_pass_s = None  # look again on the next frame
+        return FramePoses(
+            keypoints=keypoints,
+            scores=scores,
+            ids=np.arange(len(scores), dtype=np.int64),
+            heatmaps=None,
+            features={},
+            transform=None,
+            timings=timings,
+        )
+
+    @property
+    def mode(self) -> str:
+        """How frames run: "tracked-crops", "two-pass" or "single-pass"."""
+        if self.redetect_interval_s > 0:
+            return "tracked-crops"
+        return "two-pass" if self.refiner is not None else "single-pass"
+
+    def header(self) -> dict[str, Any]:
+        """The settings that shaped the poses, for the header of every recording (process, GUI):
+        the config's settings by their names, then what actually ran (the snapped input size,
+        the provider, the mode)."""
+        engine = self.estimator.engine
+        stride = engine.info.output_stride
+        settings = self.config.settings() if self.config is not None else {}
+        return {
+            **settings,
+            "model": engine.info.name,
+            "provider": engine.provider,
+            "provider_notes": list(engine.provider_notes),
+            "output_stride": stride,
+            "resolution": snap_to_valid_size(self.estimator.resolution, stride),
+            "crop_input_size": list(self.refiner.input_size) if self.refiner is not None else None,
+            "mode": self.mode,
+            "mirrored_input": self.estimator.mirrored_input,
+            "tracking": self.tracker is not None,
+            "smoothed": self.smoother is not None,
+        }
+
+    def reset(self) -> None:
+        """Forget tracks and filter state: call on a new source or after a seek."""
+        self._last_full_pass_s = None
+        if self.tracker is not None:
+            self.tracker.reset()
+        if self.smoother is not None:
+            self.smoother.reset()
+
+
+def open_engine(config: PipelineConfig) -> PoseEngine:
+    """A PoseEngine for the config's model, provider and threads (PoseAppError if it cannot load)."""
+    return PoseEngine(config.model, provider=config.provider, threads=config.threads)
+
+
+def check_input_sizes(config: PipelineConfig, output_stride: int) -> None:
+    """PoseAppError unless every input size the config asks for (each scale of the full frame,
+    the crops) is one a network of this output stride takes: checked once, before any output
+    file is opened."""
+    for scale in config.scales:
+        check_resolution(round(config.resolution * scale), output_stride)
+    if config.refine:
+        check_resolution(config.crop_resolution, output_stride)
+
+
+def build_pipeline(config: PipelineConfig, *, is_still: bool = False, engine: PoseEngine | None = None) -> PosePipeline:
+    """The pipeline of a config for a source: still images (and image folders) run the two-pass
+    mode and are not smoothed (independent pictures); videos, streams and cameras use tracked
+    crops. `engine`: reuse a loaded PoseEngine (it must be the config's model and provider)."""
+    engine = engine or open_engine(config)
+    check_input_sizes(config, engine.info.output_stride)
+    estimator = PoseEstimator(engine, config.resolution, config.decode, config.mirrored_input, config.augmentation)
+    refiner = CropRefiner(engine, config.crop_settings, mirrored_input=config.mirrored_input) if config.refine else None
+    tracker = PoseTracker() if config.track else None
+    smoother = (
+        PoseSmoother(config.smooth_min_cutoff, config.smooth_beta) if tracker and config.smooth and not is_still else None
+    )
+    tracked_crops = tracker is not None and refiner is not None and not is_still
+    interval = config.redetect_interval_s if tracked_crops else 0.0
+    return PosePipeline(estimator, refiner, tracker, smoother, interval, config=config)

@@ -1,0 +1,150 @@
+"""Persistent person ids across frames.
+
+Each frame's poses are matched to the tracks of the previous frames by a similarity, the larger
+of COCO's Object Keypoint Similarity (OKS) and the IoU of the keypoint boxes, against both the
+track's last pose and its constant-velocity prediction; the matching is the optimal one-to-one
+assignment (Hungarian algorithm, scipy's `linear_sum_assignment`) among the pairs at least
+`min_similarity` similar. A track
+survives `max_missed_frames` consecutive frames without a match; new people get new ids, and an
+id is never handed out twice.
+
+Poses are numpy arrays in frame pixels: `keypoints` float32 `(P, 17, 3)` = x, y, score.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pose_app.core.poses import MIN_KEYPOINT_SCORE, check_poses
+from pose_app.core.similarity import pose_similarity
+from pose_app.core.skeleton import NUM_KEYPOINTS
+
+
+def gated_optimal_assignment(
+    similarity: np.ndarray, min_similarity: float
+) -> list[tuple[int, int]]:
+    """(row, column) pairs of the one-to-one assignment with the largest total similarity among
+    pairs whose similarity is >= `min_similarity`; no other pair is ever assigned."""
+    # Imported here: scipy.optimize takes ~0.6 s to import, too long for every `pose-app` start.
+    from scipy.optimize import linear_sum_assignment
+
+    # Gating before the assignment: a below-threshold pair must not add to a total and so pull a
+    # row away from its real partner. Zeroing it makes it worth exactly as much as leaving both
+    # unassigned (similarities are >= 0); if the solver still uses it, it is dropped below.
+    allowed = similarity >= min_similarity
+    rows, cols = linear_sum_assignment(np.where(allowed, similarity, 0.0), maximize=True)
+    keep = allowed[rows, cols]
+    return list(zip(rows[keep].tolist(), cols[keep].tolist()))
+
+
+def mean_keypoint_motion(
+    before: np.ndarray, after: np.ndarray, min_keypoint_score: float
+) -> np.ndarray | None:
+    """Mean x, y displacement `(2,)` between two poses `(17, 3)` over keypoints confident in both;
+    None when they share no confident keypoint."""
+    both = (before[:, 2] >= min_keypoint_score) & (after[:, 2] >= min_keypoint_score)
+    if not both.any():
+        return None
+    return (after[both, :2].astype(np.float64) - before[both, :2]).mean(axis=0)
+
+
+@dataclass
+class _Track:
+    """One person: its id, its last matched pose `(17, 3)`, its velocity (px/frame, x and y),
+    and the frames since it was last matched."""
+
+    track_id: int
+    keypoints: np.ndarray
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    missed_frames: int = 0
+
+    def predicted_keypoints(self) -> np.ndarray:
+        """The last pose moved at constant velocity to the current frame."""
+        predicted = self.keypoints.copy()
+        predicted[:, :2] += self.velocity * (self.missed_frames + 1)
+        return predicted
+
+    def match(self, keypoints: np.ndarray, min_keypoint_score: float) -> None:
+        """Take `keypoints (17, 3)` as this frame's pose, updating the velocity from it."""
+        motion = mean_keypoint_motion(self.keypoints, keypoints, min_keypoint_score)
+        if motion is not None:
+            self.velocity = motion / (self.missed_frames + 1)
+        self.keypoints = keypoints.copy()
+        self.missed_frames = 0
+
+
+class PoseTracker:
+    """Assigns persistent ids: match by OKS keypoint similarity and box IoU, optimal assignment
+    (scipy.optimize.linear_sum_assignment), ids survive `max_missed_frames` frames of absence,
+    new people get new ids (never reused).
+
+    `min_similarity`: a detection and a track whose similarity is below it are never matched.
+    `min_keypoint_score`: keypoints below it are ignored for OKS and the keypoint boxes.
+    """
+
+    def __init__(
+        self,
+        max_missed_frames: int = 15,
+        min_similarity: float = 0.2,
+        min_keypoint_score: float = MIN_KEYPOINT_SCORE,
+    ):
+        if max_missed_frames < 0:
+            raise ValueError(f"max_missed_frames must be >= 0, got {max_missed_frames}")
+        self.max_missed_frames = max_missed_frames
+        self.min_similarity = min_similarity
+        self.min_keypoint_score = min_keypoint_score
+        self._tracks: list[_Track] = []
+        self._next_id = 0
+
+    def update(self, keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Match this frame's poses to the tracks; return their ids, int64 `(P,)`, input order."""
+        keypoints, scores = np.asarray(keypoints, dtype=np.float32), np.asarray(scores)
+        check_poses(keypoints, scores)
+        ids = np.full(len(keypoints), -1, dtype=np.int64)
+        matched_tracks = np.zeros(len(self._tracks), dtype=bool)
+        for track_index, detection_index in self._match(keypoints):
+            track = self._tracks[track_index]
+            track.match(keypoints[detection_index], self.min_keypoint_score)
+            ids[detection_index] = track.track_id
+            matched_tracks[track_index] = True
+        for track, matched in zip(self._tracks, matched_tracks):
+            if not matched:
+                track.missed_frames += 1
+        self._tracks = [t for t in self._tracks if t.missed_frames <= self.max_missed_frames]
+        for detection_index in np.flatnonzero(ids < 0):
+            ids[detection_index] = self._start_track(keypoints[detection_index])
+        return ids
+
+    def reset(self) -> None:
+        """Forget every track and restart ids at 0, as a new tracker (e.g. for a new video)."""
+        self._tracks = []
+        self._next_id = 0
+
+    def predicted_poses(self) -> np.ndarray:
+        """`(T, 17, 3)`: where each track matched in the last frame should be in the next one (its
+        pose moved at constant velocity), oldest track first."""
+        followed = [t.predicted_keypoints() for t in self._tracks if t.missed_frames == 0]
+        return np.stack(followed) if followed else np.zeros((0, NUM_KEYPOINTS, 3), np.float32)
+
+    def _match(self, keypoints: np.ndarray) -> list[tuple[int, int]]:
+        """(track index, detection index) pairs of the optimal assignment among pairs at least
+        `min_similarity` similar."""
+        if not self._tracks or len(keypoints) == 0:
+            return []
+        # A track matches a detection close to where it was last seen (someone who stopped) or
+        # to where it would be at constant velocity (someone walking on, or two people
+        # crossing at low frame rate), whichever is more similar.
+        # Last and predicted poses go through one similarity call, so the detections' keypoint
+        # boxes are computed once per frame.
+        last = np.stack([t.keypoints for t in self._tracks])
+        predicted = np.stack([t.predicted_keypoints() for t in self._tracks])
+        similarity = pose_similarity(
+            np.concatenate([last, predicted]), keypoints, self.min_keypoint_score
+        ).reshape(2, len(self._tracks), len(keypoints)).max(axis=0)
+        return gated_optimal_assignment(similarity, self.min_similarity)
+
+    def _start_track(self, pose: np.ndarray) -> int:
+        track = _Track(self._next_id, pose.copy())
+        self._next_id += 1
+        self._tracks.append(track)
+        return track.track_id

@@ -1,0 +1,519 @@
+"""Frame sources: video files, stream URLs, still images (file, folder, glob) and cameras.
+
+Every source yields `Frame`s (BGR uint8 image, frame index, media time) through the same small
+interface, and turns every open/decode problem into a one-line `PoseAppError`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from pose_app.core.frames import Frame, SourceInfo
+from pose_app.errors import PoseAppError, one_line
+
+# We report open/decode failures ourselves in one line; FFmpeg's own log lines (read by OpenCV
+# when it first opens a file) would only repeat them. -8 is AV_LOG_QUIET. Users may override.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".gif"}
+)
+# Network streams that deliver frames in real time: reading them must not fall behind.
+LIVE_URL_SCHEMES = ("rtsp", "rtsps", "rtmp", "udp", "tcp", "srt")
+_URL_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+# Decoded frames buffered ahead of the consumer: enough to overlap decode with inference,
+# small enough to keep memory flat (a 1080p frame is 6 MB).
+DECODE_QUEUE_FRAMES = 8
+
+
+@dataclass(frozen=True)
+class CameraDescription:
+    index: int
+    name: str
+    width: int
+    height: int
+
+
+class FrameSource(Protocol):
+    """Iterate frames with read() until None; a context manager; errors are PoseAppError."""
+
+    info: SourceInfo
+
+    def read(self) -> Frame | None: ...
+
+    def seek(self, frame_index: int) -> None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> FrameSource: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class _ClosingSource:
+    """Context-manager and iterator plumbing shared by the concrete sources."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()  # type: ignore[attr-defined]
+
+    def __iter__(self):
+        while (frame := self.read()) is not None:  # type: ignore[attr-defined]
+            yield frame
+
+
+def is_camera_index(spec: str | int) -> bool:
+    """Whether an input spec names a camera by its index (0, "1", ...)."""
+    return isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit())
+
+
+def is_url(spec: str) -> bool:
+    """Whether an input spec is a URL (scheme://...) rather than a path."""
+    return bool(_URL_PATTERN.match(spec))
+
+
+def is_live_url(spec: str) -> bool:
+    """Whether an input spec is a real-time network stream (read newest-frame-first)."""
+    return is_url(spec) and spec.split(":", 1)[0].lower() in LIVE_URL_SCHEMES
+
+
+def _check_frame_step(frame_step: int) -> None:
+    if frame_step < 1:
+        raise PoseAppError(f"frame step must be >= 1, got {frame_step}")
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file -> BGR uint8; PoseAppError when missing or not decodable."""
+    path = Path(path)
+    if not path.is_file():
+        raise PoseAppError(f"image not found: {path}")
+    # imdecode from bytes also handles non-ASCII paths, which cv2.imread does not on Windows.
+    image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise PoseAppError(f"cannot decode image {path}: not an image or an unsupported format")
+    return image
+
+
+def _media_time_s(capture: cv2.VideoCapture, index: int, fps: float | None) -> float:
+    """Time of the frame just read: the container's timestamp, else index / fps."""
+    msec = capture.get(cv2.CAP_PROP_POS_MSEC)
+    if msec > 0 or index == 0:
+        return msec / 1000.0
+    return index / fps if fps else 0.0
+
+
+class VideoFileSource(_ClosingSource):
+    """A video file (or a non-live URL such as http://.../clip.mp4), decoded in a background
+    thread into a bounded queue so decoding overlaps the consumer's work.
+
+    frame_step: deliver every frame_step-th frame (the others are grabbed, not decoded to BGR).
+    """
+
+    def __init__(self, path: str | Path, frame_step: int = 1):
+        _check_frame_step(frame_step)
+        self._spec = str(path)
+        if not is_url(self._spec) and not Path(self._spec).is_file():
+            raise PoseAppError(f"input not found: {self._spec}")
+        self._step = frame_step
+        self._capture = _quiet_open(self._spec)
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise PoseAppError(
+                f"cannot open {self._spec}: not a video, or a format/codec OpenCV cannot read"
+            )
+        fps = self._capture.get(cv2.CAP_PROP_FPS)
+        count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self._fps = fps if 0 < fps < 1000 else None
+        ok, first = self._capture.read()
+        if not ok or first is None:
+            self._capture.release()
+            raise PoseAppError(
+                f"no decodable frames in {self._spec} (zero frames, truncated file or unsupported codec)"
+            )
+        height, width = first.shape[:2]
+        self.info = SourceInfo(
+            name=self._spec,
+            width=width,
+            height=height,
+            fps=self._fps,
+            frame_count=count if count > 0 else None,
+            is_live=False,
+            is_still=False,
+        )
+        self._first = Frame(first, 0, _media_time_s(self._capture, 0, self._fps), self._spec)
+        self._queue: queue.Queue[Frame | Exception | None] = queue.Queue(DECODE_QUEUE_FRAMES)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_index = 0
+        self._finished = False
+
+    def _decode_loop(self, start_index: int, first: Frame | None) -> None:
+        """Runs in the decode thread: put frames (then None at the end) into the queue."""
+        index = start_index
+        try:
+            if first is not None:
+                self._put(first)
+                index += self._step
+                self._skip(self._step - 1)
+            while not self._stop.is_set():
+                ok, image = self._capture.read()
+                if not ok or image is None:
+                    break
+                self._put(Frame(image, index, _media_time_s(self._capture, index, self._fps), self._spec))
+                index += self._step
+                self._skip(self._step - 1)
+        except Exception as error:  # noqa: BLE001 - handed to the consumer thread, re-raised there
+            self._put(error)
+        self._put(None)
+
+    def _skip(self, count: int) -> None:
+        """Advance past frames we do not deliver; grab() skips the colour conversion."""
+        for _ in range(count):
+            if not self._capture.grab():
+                return
+
+    def _put(self, item: Frame | Exception | None) -> None:
+        """Block while the queue is full, but give up when the source is being closed."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _start(self) -> None:
+        first, self._first = self._first, None
+        self._thread = threading.Thread(
+            target=self._decode_loop, args=(self._next_index, first), name="video-decode", daemon=True
+        )
+        self._thread.start()
+
+    def read(self) -> Frame | None:
+        if self._finished:
+            return None
+        if self._thread is None:
+            self._start()
+        item = self._queue.get()
+        if item is None:
+            self._finished = True
+            return None
+        if isinstance(item, Exception):
+            self._finished = True
+            raise PoseAppError(f"decoding {self._spec} failed: {one_line(item)}")
+        return item
+
+    def _stop_thread(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._thread = None
+        self._queue = queue.Queue(DECODE_QUEUE_FRAMES)
+        self._stop.clear()
+
+    def seek(self, frame_index: int) -> None:
+        """Continue from frame_index (0-based) on the next read()."""
+        if frame_index < 0:
+            raise PoseAppError(f"cannot seek to a negative frame ({frame_index})")
+        self._stop_thread()
+        self._first = None
+        self._finished = False
+        self._capture.set(cv2.CAP_PROP_POS_FRAMES, frame_index)
+        self._next_index = frame_index
+
+    def close(self) -> None:
+        self._stop_thread()
+        self._capture.release()
+        self._finished = True
+
+
+class ImageSource(_ClosingSource):
+    """One image file or a sorted list of them, one frame each (time_s 0.0, index = position
+    in the list).
+
+    frame_step: deliver every frame_step-th image. info.frame_count counts every image, as a
+    video's counts every frame whatever the step.
+    """
+
+    def __init__(self, paths: str | Path | Sequence[str | Path], frame_step: int = 1):
+        _check_frame_step(frame_step)
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        self._paths = [Path(p) for p in paths]
+        if not self._paths:
+            raise PoseAppError("no images to read")
+        first = read_image(self._paths[0])
+        self._step = frame_step
+        self._position = 0  # index in self._paths of the next image to deliver
+        self._pending: np.ndarray | None = first
+        name = str(self._paths[0]) if len(self._paths) == 1 else str(self._paths[0].parent)
+        self.info = SourceInfo(
+            name=name,
+            width=first.shape[1],
+            height=first.shape[0],
+            fps=None,
+            frame_count=len(self._paths),
+            is_live=False,
+            is_still=True,
+        )
+
+    def read(self) -> Frame | None:
+        if self._position >= len(self._paths):
+            return None
+        path = self._paths[self._position]
+        image = self._pending if self._pending is not None else read_image(path)
+        self._pending = None
+        frame = Frame(image, self._position, 0.0, str(path))
+        self._position += self._step
+        return frame
+
+    def seek(self, frame_index: int) -> None:
+        """Continue from the first delivered image at or after frame_index (keeps the step's
+        phase, as frame numbers 0, step, 2 step... do)."""
+        if not 0 <= frame_index < len(self._paths):
+            raise PoseAppError(f"image index {frame_index} is out of range")
+        self._position = -(-frame_index // self._step) * self._step
+        self._pending = None
+
+    def close(self) -> None:
+        self._pending = None
+
+
+class LatestFrameReader:
+    """Reads a live capture in a background thread and keeps only the newest frame, so a slow
+    consumer always gets the current picture instead of an ever-growing backlog.
+
+    capture: anything with read() -> (ok, image) and release(), e.g. cv2.VideoCapture.
+    frame_step: only every frame_step-th frame the capture delivers (index 0, step, 2 step...)
+    is kept; the others are read and dropped.
+    """
+
+    def __init__(self, capture: Any, name: str, clock: Callable[[], float] = time.monotonic, frame_step: int = 1):
+        _check_frame_step(frame_step)
+        self._capture = capture
+        self._name = name
+        self._clock = clock
+        self._step = frame_step
+        self._condition = threading.Condition()
+        self._latest: Frame | None = None
+        self._delivered_index = -1
+        self._ended = False
+        self._stop = False
+        self._start_time: float | None = None
+        self._thread = threading.Thread(target=self._grab_loop, name=f"capture-{name}", daemon=True)
+        self._thread.start()
+
+    def _grab_loop(self) -> None:
+        """Runs in the reader thread, which alone touches the capture: it also releases it, so
+        release() never runs while read() is still inside the capture."""
+        try:
+            self._publish_frames()
+        finally:
+            self._capture.release()
+
+    def _publish_frames(self) -> None:
+        index = 0
+        while True:
+            ok, image = self._capture.read()
+            now = self._clock()
+            with self._condition:
+                if self._stop:
+                    return
+                if not ok or image is None:
+                    self._ended = True
+                    self._condition.notify_all()
+                    return
+                if index % self._step == 0:
+                    if self._start_time is None:
+                        self._start_time = now
+                    self._latest = Frame(image, index, now - self._start_time, self._name)
+                    self._condition.notify_all()
+            index += 1
+
+    def _has_new_frame(self) -> bool:
+        return self._latest is not None and self._latest.index > self._delivered_index
+
+    def read(self, timeout_s: float = 10.0) -> Frame | None:
+        """The newest frame not delivered before (waits for one); None when the capture ended."""
+        with self._condition:
+            if not self._condition.wait_for(lambda: self._has_new_frame() or self._ended, timeout=timeout_s):
+                raise PoseAppError(f"{self._name} delivered no frame for {timeout_s:.0f} s")
+            if not self._has_new_frame():
+                return None
+            self._delivered_index = self._latest.index
+            return self._latest
+
+    def close(self, wait_s: float = 2.0) -> None:
+        """Stop reading. Waits up to wait_s for the reader thread; a thread stuck in a stalled
+        read() (a dead network stream) is left to release the capture when that read returns,
+        and being a daemon it cannot keep the program from exiting."""
+        with self._condition:
+            self._stop = True
+        self._thread.join(timeout=wait_s)
+
+
+def _quiet_open(spec: str | int, backend: int | None = None) -> cv2.VideoCapture:
+    """cv2.VideoCapture without OpenCV's multi-line warnings: we report failures ourselves."""
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.VideoCapture(spec, backend) if backend is not None else cv2.VideoCapture(spec)
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
+
+
+class _LiveSource(_ClosingSource):
+    """A capture read with LatestFrameReader (cameras and live stream URLs)."""
+
+    def _start_live(self, capture: cv2.VideoCapture, name: str, frame_step: int) -> None:
+        ok, first = capture.read()
+        if not ok or first is None:
+            capture.release()
+            raise PoseAppError(f"{name} opened but delivered no frame")
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        self.info = SourceInfo(
+            name=name,
+            width=first.shape[1],
+            height=first.shape[0],
+            fps=fps if 0 < fps < 1000 else None,
+            frame_count=None,
+            is_live=True,
+            is_still=False,
+        )
+        self._reader = LatestFrameReader(capture, name, frame_step=frame_step)
+
+    def read(self) -> Frame | None:
+        return self._reader.read()
+
+    def seek(self, frame_index: int) -> None:
+        raise PoseAppError(f"{self.info.name} is live: it cannot seek")
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+class CameraSource(_LiveSource):
+    """A local camera by index, optionally asking for a size and frame rate (the camera may
+    choose the nearest it supports; info reports what it delivers). frame_step: deliver only
+    every frame_step-th frame the camera delivers."""
+
+    def __init__(
+        self,
+        index: int,
+        width: int | None = None,
+        height: int | None = None,
+        fps: float | None = None,
+        backend: int | None = None,
+        frame_step: int = 1,
+    ):
+        _check_frame_step(frame_step)
+        name = f"camera {index}"
+        capture = _quiet_open(index, backend)
+        if not capture.isOpened():
+            capture.release()
+            raise PoseAppError(f"{name} is not available (no such device, or it is in use)")
+        for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width), (cv2.CAP_PROP_FRAME_HEIGHT, height), (cv2.CAP_PROP_FPS, fps)):
+            if value:
+                capture.set(prop, value)
+        self._start_live(capture, name, frame_step)
+
+
+class StreamSource(_LiveSource):
+    """A live network stream (rtsp://, rtmp://, udp://...): newest frame first, never a backlog.
+    frame_step: deliver only every frame_step-th frame the stream delivers."""
+
+    def __init__(self, url: str, frame_step: int = 1):
+        _check_frame_step(frame_step)
+        capture = _quiet_open(url)
+        if not capture.isOpened():
+            capture.release()
+            raise PoseAppError(f"cannot open stream {url}")
+        self._start_live(capture, url, frame_step)
+
+
+def _camera_name(index: int) -> str:
+    """The device's name from Linux sysfs when there is one."""
+    sysfs = Path(f"/sys/class/video4linux/video{index}/name")
+    try:
+        return sysfs.read_text().strip() or f"Camera {index}"
+    except OSError:
+        return f"Camera {index}"
+
+
+def list_cameras(max_index: int = 8) -> list[CameraDescription]:
+    """Cameras that open and deliver a frame, among indices 0..max_index-1."""
+    cameras = []
+    for index in range(max_index):
+        capture = _quiet_open(index)
+        try:
+            if not capture.isOpened():
+                continue
+            ok, image = capture.read()
+            if ok and image is not None:
+                cameras.append(CameraDescription(index, _camera_name(index), image.shape[1], image.shape[0]))
+        finally:
+            capture.release()
+    return cameras
+
+
+def _has_glob_magic(spec: str) -> bool:
+    return any(char in spec for char in "*?[")
+
+
+def _sorted_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def expand_inputs(specs: Sequence[str]) -> list[str]:
+    """Input arguments -> one entry per source: globs expand to their files (sorted), URLs,
+    camera indices, files and image folders stay as given. Missing plain paths are kept so that
+    opening them reports the problem for that input. A glob that matches nothing is an error."""
+    inputs: list[str] = []
+    for spec in specs:
+        if is_url(spec) or is_camera_index(spec) or os.path.exists(spec) or not _has_glob_magic(spec):
+            inputs.append(spec)
+            continue
+        matches = sorted(glob.glob(os.path.expanduser(spec), recursive=True))
+        if not matches:
+            raise PoseAppError(f"no files match {spec}")
+        inputs.extend(matches)
+    return inputs
+
+
+def open_source(spec: str | int, frame_step: int = 1, **camera_options: Any) -> FrameSource:
+    """A camera index (0 or "0"), URL, video file, image file or image folder -> its source.
+
+    frame_step: deliver every n-th frame (numbered as the source numbers them). camera_options:
+    CameraSource's width, height, fps, backend.
+    """
+    if is_camera_index(spec):
+        return CameraSource(int(spec), frame_step=frame_step, **camera_options)
+    if is_live_url(spec):
+        return StreamSource(spec, frame_step)
+    if is_url(spec):
+        return VideoFileSource(spec, frame_step)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        images = _sorted_images(path)
+        if not images:
+            raise PoseAppError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {path}")
+        return ImageSource(images, frame_step)
+    if not path.exists():
+        raise PoseAppError(f"input not found: {spec}")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return ImageSource(path, frame_step)
+    return VideoFileSource(path, frame_step)

@@ -1,0 +1,59 @@
+"""A `process` run on this machine: the inputs one after another in this process, on one engine."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import ExitStack
+
+from pose_app.inference.pipeline import check_input_sizes, open_engine
+from pose_app.io.formats import open_for_writing
+from pose_app.run.plan import RunPlan
+from pose_app.run.runner import (
+    EXIT_INTERRUPTED,
+    EXIT_SOME_INPUTS_FAILED,
+    InputResult,
+    continue_hint,
+    print_summary,
+    process_input,
+    report_error,
+    sigterm_as_interrupt,
+)
+
+
+def run_locally(run_plan: RunPlan) -> int:
+    """The inputs one after another in this process, on one engine."""
+    config = run_plan.config
+    started = time.monotonic()
+    engine = open_engine(config)
+    check_input_sizes(config, engine.info.output_stride)  # before any output is opened
+    print(
+        f"pose-app process: preset {config.preset}, {engine.info.name} on {engine.provider_label}",
+        file=sys.stderr,
+    )
+    results = [
+        InputResult(spec, plan, skipped=skip) for spec, plan, skip in zip(run_plan.specs, run_plan.plans, run_plan.skip)
+    ]
+    with ExitStack() as shared, sigterm_as_interrupt():
+        # A CSV path used by several inputs is opened once here and shared (one header line).
+        shared_streams = {path: shared.enter_context(open_for_writing(path)) for path in sorted(run_plan.shared_paths)}
+        for result, plan in zip(results, run_plan.plans):
+            if result.skipped:
+                continue
+            outputs = {kind: shared_streams.get(path, path) for kind, path in plan.items()}
+            try:
+                process_input(result.spec, outputs, config, engine, run_plan.fill_gaps, result)
+            except KeyboardInterrupt:
+                where = "no frame" if result.last_frame is None else f"frame {result.last_frame}"
+                print(
+                    f"pose-app: interrupted in {result.spec} after {where}; the outputs hold every frame "
+                    "up to there (whole CSV lines; the JSON is closed with \"complete\": false)"
+                    + continue_hint(run_plan),
+                    file=sys.stderr,
+                )
+                print_summary(results[: results.index(result) + 1])
+                return EXIT_INTERRUPTED
+            if result.error:
+                report_error(result)
+    print_summary(results, time.monotonic() - started)
+    return EXIT_SOME_INPUTS_FAILED if any(result.error for result in results) else 0

@@ -1,0 +1,157 @@
+"""What a `process` run will write: each input's output paths (checked before anything is opened:
+no output overwrites an input or another output), CSVs shared by several inputs, and which
+inputs `--skip-done` finds finished (`is_done`). The same plan drives a local and a Ray run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from pose_app.errors import PoseAppError
+from pose_app.inference.config import PipelineConfig
+from pose_app.io.formats import check_writable
+from pose_app.io.sources import IMAGE_SUFFIXES, is_camera_index, is_url
+from pose_app.io.video_writer import IMAGE_OUTPUT_SUFFIXES, check_video_suffix
+
+# File names under --out-dir. The video gets its own suffix so it can never be its input.
+OUT_DIR_NAMES = {
+    "csv": "{stem}.csv",
+    "wide_csv": "{stem}.wide.csv",
+    "json": "{stem}.json",
+    "video": "{stem}.annotated.mp4",
+    "angles": "{stem}.angles.csv",
+}
+
+
+STILL_VIDEO_NAME = "{stem}.annotated.png"
+
+
+DEFAULT_FORMATS = ("csv", "json")
+
+
+STEM_FIELD = "{stem}"
+
+
+# The end of a JSON output, read to tell whether it is complete (--skip-done).
+JSON_TAIL_BYTES = 4096
+
+
+def input_stem(spec: str) -> str:
+    """A file-name-safe short name for an input: file stem, folder name, URL's last part."""
+    if is_camera_index(spec):
+        return f"camera{spec}"
+    if is_url(spec):
+        text = spec.split("://", 1)[1].split("?", 1)[0].rstrip("/")
+        text = text.rsplit("/", 1)[-1] or text
+    else:
+        path = Path(spec)
+        text = path.name if path.is_dir() else path.stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "input"
+
+
+def unique_stems(specs: list[str]) -> list[str]:
+    """Stems with repeats numbered (clip, clip-2, ...) so no two inputs share output files."""
+    stems: list[str] = []
+    for spec in specs:
+        stem = base = input_stem(spec)
+        number = 1
+        while stem in stems:
+            number += 1
+            stem = f"{base}-{number}"
+        stems.append(stem)
+    return stems
+
+
+def _is_single_image(spec: str) -> bool:
+    return Path(spec).suffix.lower() in IMAGE_SUFFIXES
+
+
+def plan_outputs(specs: list[str], templates: dict[str, str], in_out_dir: bool = False) -> list[dict[str, Path]]:
+    """Per input, output kind -> path. Refuses (PoseAppError) any plan in which an output would
+    overwrite an input or another output; a CSV path shared by several inputs is one combined
+    file by design."""
+    several = len(specs) > 1
+    for kind in ("json", "video", "angles"):
+        if several and kind in templates and STEM_FIELD not in templates[kind]:
+            option = "--" + kind.replace("_", "-")
+            raise PoseAppError(f"{option} with several inputs needs {STEM_FIELD} in its path, or use --out-dir")
+    plans = []
+    for spec, stem in zip(specs, unique_stems(specs)):
+        plan = {}
+        for kind, template in templates.items():
+            if kind == "video" and in_out_dir and _is_single_image(spec):
+                template = str(Path(template).with_name(STILL_VIDEO_NAME))
+            plan[kind] = Path(template.replace(STEM_FIELD, stem)).expanduser()
+        plans.append(plan)
+    _check_no_overwrites(specs, plans)
+    for path in {path for plan in plans for path in plan.values()}:
+        check_writable(path)
+    for plan in plans:
+        if "video" in plan:
+            check_video_suffix(plan["video"])
+    return plans
+
+
+def shared_csv_paths(plans: list[dict[str, Path]]) -> set[Path]:
+    """CSV paths that several inputs write into (one combined file)."""
+    counts = Counter(path for plan in plans for kind, path in plan.items() if kind in ("csv", "wide_csv"))
+    return {path for path, count in counts.items() if count > 1}
+
+
+def _check_no_overwrites(specs: list[str], plans: list[dict[str, Path]]) -> None:
+    inputs = {Path(spec).resolve() for spec in specs if Path(spec).exists()}
+    owner: dict[Path, tuple[int, str]] = {}
+    for number, plan in enumerate(plans):
+        for kind, path in plan.items():
+            resolved = path.resolve()
+            if resolved in inputs:
+                raise PoseAppError(f"output {path} is one of the inputs; refusing to overwrite it")
+            previous = owner.setdefault(resolved, (number, kind))
+            combined_csv = previous[1] == kind and kind in ("csv", "wide_csv")
+            if previous != (number, kind) and not combined_csv:
+                raise PoseAppError(f"two outputs would both be written to {path}")
+
+
+def json_complete(path: Path) -> bool:
+    """Whether a JSON output exists and its trailer says "complete": true (only its end is read)."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(0, os.SEEK_END)
+            file.seek(max(0, file.tell() - JSON_TAIL_BYTES))
+            tail = file.read().decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    _, separator, trailer = tail.rpartition("],\n")
+    try:
+        return bool(separator) and json.loads("{" + trailer).get("complete") is True
+    except ValueError:
+        return False
+
+
+def is_done(plan: dict[str, Path]) -> bool:
+    """Whether an input's outputs are finished: its JSON is complete (a local run writes its
+    trailer after every other output is closed; a Ray attempt renames the JSON last) and every
+    other output exists (an image list's pictures are not looked for)."""
+    if "json" not in plan or not json_complete(plan["json"]):
+        return False
+    return all(
+        path.exists() for kind, path in plan.items()
+        if not (kind == "video" and path.suffix.lower() in IMAGE_OUTPUT_SUFFIXES)
+    )
+
+
+@dataclass
+class RunPlan:
+    """What a `process` run will do, checked before any output is opened: the same for a local
+    and a Ray run."""
+
+    config: PipelineConfig
+    specs: list[str]
+    plans: list[dict[str, Path]]  # per input, output kind -> path
+    shared_paths: set[Path]  # CSV paths several inputs write into
+    fill_gaps: int
+    skip: list[bool]  # per input: --skip-done found its outputs finished
