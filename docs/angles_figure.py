@@ -1,8 +1,8 @@
-"""Draw docs/angles.png: the conventions of pose_app/angles.py on one pose.
+"""Draw docs/angles.png: the conventions of pose_app/core/angles.py on one pose.
 
     python docs/angles_figure.py            # writes docs/angles.png (needs matplotlib)
 
-Every number in the drawing is computed by pose_app.angles.compute_angles from the pose below,
+Every number in the drawing is computed by pose_app.core.angles.compute_angles from the pose below,
 so the picture cannot drift from the code.
 """
 
@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pose_app.angles import ANGLES, compute_angles  # noqa: E402
-from pose_app.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, SKELETON_EDGES  # noqa: E402
+from pose_app.core.angles import ANGLES, compute_angles
+from pose_app.core.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, SKELETON_EDGES
 
 # A person facing the camera (their left on the image's right), image pixels, y down.
 POSE = {
