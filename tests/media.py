@@ -261,6 +261,53 @@ LONG = Medium(
     actors=(Actor(range(300), centre_x=(110, 210), top=(20, 30), size=(200, 210)),),
 )
 
+@dataclass(frozen=True)
+class Sway(Medium):
+    """A clip whose frames are turned by `tilts[index]` degrees (counter-clockwise on screen)
+    about the first actor's photo centre: a person bending side to side, whose shoulder line
+    turns by the tilt."""
+
+    tilts: tuple[float, ...] = ()
+
+    def render(self, index: int) -> np.ndarray:
+        x0, y0, side = self.actors[0].square(index)
+        turn = cv2.getRotationMatrix2D((x0 + side / 2, y0 + side / 2), self.tilts[index], 1.0)
+        return cv2.warpAffine(super().render(index), turn, (self.width, self.height), borderMode=cv2.BORDER_REPLICATE)
+
+
+# Side bends at 15 fps: (rest, bend) seconds; each bend tilts 0 -> SWAY_DEGREES -> 0 as a raised
+# cosine. The repetitions a counter must find are the bends; the first rest is the start.
+SWAY_FPS = 15.0
+SWAY_DEGREES = 25.0
+SWAY_SCRIPT = ((1.0, 1.6), (0.8, 1.6), (0.8, 1.6), (1.0, 0.0))
+
+
+def sway_bends() -> list[tuple[float, float]]:
+    """(start, end) seconds of each bend of SWAY_SCRIPT."""
+    bends, now = [], 0.0
+    for rest, bend in SWAY_SCRIPT:
+        now += rest
+        if bend:
+            bends.append((now, now + bend))
+        now += bend
+    return bends
+
+
+def sway_tilt(time_s: float) -> float:
+    for start, end in sway_bends():
+        if start <= time_s < end:
+            return SWAY_DEGREES * 0.5 * (1 - np.cos(2 * np.pi * (time_s - start) / (end - start)))
+    return 0.0
+
+
+_SWAY_FRAMES = int(round(sum(rest + bend for rest, bend in SWAY_SCRIPT) * SWAY_FPS))
+SWAY = Sway(
+    "sway-320x240.mp4", "mp4v", 320, 240, SWAY_FPS, _SWAY_FRAMES,
+    actors=(Actor(range(_SWAY_FRAMES), centre_x=(160, 160), top=(30, 30), size=(190, 190)),),
+    tilts=tuple(sway_tilt(index / SWAY_FPS) for index in range(_SWAY_FRAMES)),
+)
+
+
 # A still image of three people of different sizes, 854x480 JPEG.
 GROUP = Medium(
     "group-854x480.jpg", None, 854, 480, 0.0, 1,
@@ -291,6 +338,11 @@ def people_clip(tmp_path_factory) -> Medium:
 @pytest.fixture(scope="session")
 def long_clip(tmp_path_factory) -> Medium:
     return _written(tmp_path_factory, LONG)
+
+
+@pytest.fixture(scope="session")
+def sway_clip(tmp_path_factory) -> Sway:
+    return _written(tmp_path_factory, SWAY)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""`pose-app` command line: the desktop app by default, plus process, eval, bench, angles, plot.
+"""`pose-app` command line: the desktop app by default, plus process, eval, bench, angles, plot, reps.
 
 Every command is a module of this package with `add_arguments(parser)` and `run(args) -> int`;
 the heavy optional dependencies (Qt for the app, matplotlib, Ray) load inside `run`, so
@@ -12,7 +12,7 @@ import sys
 from typing import Sequence
 
 from pose_app import __version__
-from pose_app.cli import angles, app, bench, evaluate, plot, process
+from pose_app.cli import angles, app, bench, evaluate, plot, process, reps
 from pose_app.errors import PoseAppError
 
 # name -> (module, one-line help). The desktop app (cli/app.py) is the default command.
@@ -22,6 +22,7 @@ COMMANDS = {
     "bench": (bench, "measure per-stage latency, frames/s and memory"),
     "angles": (angles, "joint and segment angles of a keypoint CSV, as an angles CSV"),
     "plot": (plot, "angles over time, range of motion and keypoint trajectories as a PNG/SVG figure"),
+    "reps": (reps, "repetitions of an exercise in a keypoint CSV: a CSV row per repetition, and a report"),
 }
 
 

@@ -1,0 +1,120 @@
+"""`pose-app reps`: the repetitions of an exercise in a long keypoint CSV, as a repetitions CSV
+(one row per repetition) and optionally a report figure; the rules are analysis/reps.py's and
+docs/reps.md's."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+
+from pose_app.analysis.plot import FIGURE_SUFFIXES
+from pose_app.analysis.reps import DIRECTIONS, RepSettings, rep_records, session_reps
+from pose_app.analysis.reps_report import DPI, reps_figure
+from pose_app.cli.angles import _same_file
+from pose_app.cli.options import non_negative_float, positive_float
+from pose_app.errors import PoseAppError
+from pose_app.io.csv_tables import read_keypoint_csv
+from pose_app.io.reps_csv import write_reps_csv
+
+REPORT_INSTALL_HINT = 'pose-app reps --report needs matplotlib: pip install "pose-app[plot]"'
+
+
+def _thresholds(text: str) -> tuple[float, float]:
+    try:
+        low, high = sorted(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH in degrees (e.g. 110,150), got {text!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high)) or low == high:
+        raise argparse.ArgumentTypeError(f"expected two different finite angles, got {text!r}")
+    return low, high
+
+
+def _unit(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a score from 0 to 1, got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = RepSettings()
+    parser.add_argument("keypoints", metavar="KEYPOINTS.csv", help="long keypoint CSV written by `pose-app process --csv` or the app's recording")
+    parser.add_argument("--out", required=True, metavar="REPS.csv", help="repetitions CSV to write (one row per repetition)")
+    parser.add_argument("--report", metavar="REPORT.png|.pdf|.svg", help="also draw the report: the angle with each repetition shaded, and a table")
+    parser.add_argument(
+        "--angle", metavar="NAME",
+        help="the angle to count on: knee, hip, elbow, shoulder (the side seen best), or one angle such as left_knee or trunk "
+        "(default: per person, the joint angle with the clearest periodic motion; a segment angle when no joint is seen)",
+    )
+    parser.add_argument("--person", type=int, metavar="ID", help="only this person_id (default: everyone with enough frames)")
+    rules = parser.add_argument_group("how repetitions are found (docs/reps.md)")
+    rules.add_argument(
+        "--thresholds", type=_thresholds, metavar="LOW,HIGH",
+        help="degrees the angle must pass on its way out and back (default: automatic, from the angle's range)",
+    )
+    rules.add_argument("--direction", choices=DIRECTIONS, default=defaults.direction,
+                       help="down: the angle closes during a repetition (squat knee), up: it opens (raise); default auto")
+    rules.add_argument("--min-duration", type=non_negative_float, default=defaults.min_duration_s, metavar="SECONDS",
+                       help=f"shortest repetition (default {defaults.min_duration_s})")
+    rules.add_argument("--min-range", type=non_negative_float, default=defaults.min_amplitude_deg, metavar="DEGREES",
+                       help=f"smallest range of motion of a repetition (default {defaults.min_amplitude_deg:g})")
+    rules.add_argument("--smooth", type=non_negative_float, default=defaults.smooth_s, metavar="SECONDS",
+                       help=f"Savitzky-Golay window (default {defaults.smooth_s}; 0: none)")
+    rules.add_argument("--max-gap", type=positive_float, default=defaults.max_gap_s, metavar="SECONDS",
+                       help=f"longest dropout bridged by interpolation (default {defaults.max_gap_s})")
+    rules.add_argument("--min-confidence", type=_unit, default=defaults.min_confidence, metavar="SCORE",
+                       help=f"frames whose angle confidence is lower are dropouts (default {defaults.min_confidence})")
+
+
+def _check_output(path: Path, option: str, suffixes: tuple[str, ...] | None = None) -> None:
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise PoseAppError(f"{option} {path}: give a {', '.join(suffixes)} file")
+    if path.is_dir() or not path.parent.is_dir():
+        raise PoseAppError(f"cannot write {path}: " + ("it is a directory" if path.is_dir() else f"directory {path.parent} does not exist"))
+
+
+def _summary(records: list) -> str:
+    if not records:
+        return "no repetitions"
+    ranges = np.array([record.range_deg for record in records])
+    spread = f" ± {ranges.std(ddof=1):.1f}" if len(records) > 1 else ""
+    return f"{len(records)} repetitions, range {ranges.mean():.1f}{spread}°"
+
+
+def run(args: argparse.Namespace) -> int:
+    source, out = Path(args.keypoints), Path(args.out)
+    report = Path(args.report) if args.report else None
+    for path, option in ((out, "--out"), (report, "--report")):
+        if path is not None and _same_file(source, path):
+            raise PoseAppError(f"{option} {path} is the input file; give another path")
+    _check_output(out, "--out")
+    if report is not None:
+        _check_output(report, "--report", FIGURE_SUFFIXES)
+        try:
+            import matplotlib
+        except ImportError:
+            raise PoseAppError(REPORT_INSTALL_HINT) from None
+    settings = RepSettings(
+        smooth_s=args.smooth, thresholds=args.thresholds, direction=args.direction, min_duration_s=args.min_duration,
+        min_amplitude_deg=args.min_range, min_confidence=args.min_confidence, max_gap_s=args.max_gap,
+    )
+    table = read_keypoint_csv(source)  # before the outputs are opened: a bad input leaves them as they were
+    results, notes = session_reps(table, args.angle, args.person, settings, skip_unusable=args.person is None)
+    rows = [(series, analysis, rep_records(series, analysis)) for series, analysis in results]
+    if report is not None:
+        figure = reps_figure(rows, title=f"{source.name}: repetitions")
+        try:
+            with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "pose-app"}):
+                figure.savefig(report, dpi=DPI)
+        except OSError as error:
+            raise PoseAppError(f"cannot write {report}: {error.strerror or error}") from None
+    write_reps_csv([record for _, _, records in rows for record in records], out)
+    for note in notes:
+        print(f"pose-app reps: {note}")
+    for series, analysis, records in rows:
+        print(f"pose-app reps: person {series.person_id}, {analysis.angle}: {_summary(records)}")
+    print(f"pose-app reps: -> {out}" + (f", {report}" if report else ""))
+    return 0

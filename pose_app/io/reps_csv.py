@@ -1,0 +1,97 @@
+"""The repetitions CSV: one row per repetition of an exercise (REPS_CSV_COLUMNS), written by
+`pose-app reps`, `pose-app process --reps` and every recording of the app, and read back.
+
+`RepRecord` is plain data so that this layer can write what the analysis layer finds
+(analysis/reps.py) without importing it. Times are media seconds (3 decimals, as in the
+keypoint CSV), angles degrees (2 decimals), confidence the mean lowest keypoint score (4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+
+from pose_app.errors import PoseAppError
+from pose_app.io.csv_tables import read_rows
+from pose_app.io.formats import csv_field, number_text, write_whole_text
+
+REPS_CSV_COLUMNS = (
+    "source", "person_id", "rep", "angle", "side", "start_s", "bottom_s", "end_s",
+    "min_deg", "max_deg", "range_deg", "down_s", "up_s", "confidence",
+)
+# The number format of each numeric column (a kind of formats.DECIMALS).
+_KINDS = {
+    "start_s": "time", "bottom_s": "time", "end_s": "time", "down_s": "time", "up_s": "time",
+    "min_deg": "degrees", "max_deg": "degrees", "range_deg": "degrees", "confidence": "score",
+}
+
+
+@dataclass(frozen=True)
+class RepRecord:
+    """One repetition. angle: the angle's name (left_knee, trunk, ...); side: left, right or ''
+    for an angle without a side. start_s / end_s: when the angle leaves / regains its rest
+    level, bottom_s: the middle of the turning point, all media seconds; min_deg / max_deg: the
+    extremes of the smoothed angle over the repetition, range_deg their difference; down_s =
+    bottom_s - start_s, up_s = end_s - bottom_s (for an angle that rises during the repetition,
+    down_s is the way out and up_s the way back); confidence: the mean of the angle's confidence
+    (lowest keypoint score) over the repetition's frames."""
+
+    source: str
+    person_id: int
+    rep: int
+    angle: str
+    side: str
+    start_s: float
+    bottom_s: float
+    end_s: float
+    min_deg: float
+    max_deg: float
+    range_deg: float
+    down_s: float
+    up_s: float
+    confidence: float
+
+
+assert tuple(field.name for field in fields(RepRecord)) == REPS_CSV_COLUMNS
+
+
+def _field_text(name: str, value: object) -> str:
+    if name in _KINDS:
+        return number_text(_KINDS[name], float(value))
+    return csv_field(str(value))
+
+
+def reps_csv_text(records: Iterable[RepRecord]) -> str:
+    """The CSV text of `records`, header first."""
+    lines = [",".join(REPS_CSV_COLUMNS)]
+    lines += [",".join(_field_text(name, value) for name, value in zip(REPS_CSV_COLUMNS, astuple(record))) for record in records]
+    return "\n".join(lines) + "\n"
+
+
+def write_reps_csv(records: Iterable[RepRecord], path: str | Path) -> None:
+    """Write the repetitions CSV whole: under a temporary name first, then renamed, so a file under
+    `path` is always a finished one. PoseAppError when it cannot be written."""
+    write_whole_text(path, reps_csv_text(records))
+
+
+def read_reps_csv(path: str | Path) -> list[RepRecord]:
+    """The repetitions of a reps CSV, in file order; PoseAppError for another file or a bad row."""
+    path = Path(path)
+    rows = read_rows(path)
+    header = next(rows, (1, []))[1]
+    if tuple(header) != REPS_CSV_COLUMNS:
+        raise PoseAppError(f"{path} is not a pose-app repetitions CSV (expected the columns {','.join(REPS_CSV_COLUMNS)})")
+    records = []
+    for number, row in rows:
+        if not row:
+            continue
+        try:
+            values = dict(zip(REPS_CSV_COLUMNS, row, strict=True))
+            records.append(RepRecord(
+                values["source"], int(values["person_id"]), int(values["rep"]), values["angle"], values["side"],
+                *(float(values[name]) for name in REPS_CSV_COLUMNS[5:]),
+            ))
+        except ValueError as error:
+            raise PoseAppError(f"{path}, line {number}: not a pose-app repetitions row ({error})") from None
+    return records
