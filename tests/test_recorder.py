@@ -239,11 +239,11 @@ def test_unknown_video_suffix_is_refused(tmp_path):
 def test_recordings_and_snapshots_never_overwrite(tmp_path, monkeypatch):
     monkeypatch.setattr(time, "strftime", lambda pattern: "20250102-030405")  # all within one second
     first = recording_outputs(tmp_path, video=True)
-    suffixes = (".csv", ".json", ".mp4", ".angles.csv")
+    suffixes = (".csv", ".json", ".mp4", ".angles.csv", ".reps.csv")
     assert [path.name.removeprefix("pose-20250102-030405") for path in first.values()] == list(suffixes)
     first["angles"].touch()  # any one file of a recording takes its name
     second = recording_outputs(tmp_path, video=False)
-    assert set(second) == {"csv", "json", "angles"} and second["csv"].stem == first["csv"].stem + "-2"
+    assert set(second) == {"csv", "json", "angles", "reps"} and second["csv"].stem == first["csv"].stem + "-2"
     snapshot = snapshot_path(tmp_path)
     assert snapshot == tmp_path / "pose-snapshot-20250102-030405.png"
     snapshot.touch()

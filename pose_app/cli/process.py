@@ -44,7 +44,7 @@ def _formats(text: str) -> tuple[str, ...]:
     unknown = [name for name in names if name not in OUTPUT_KINDS]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown format {', '.join(unknown) or text!r}; choose from csv, wide-csv, json, video, angles"
+            f"unknown format {', '.join(unknown) or text!r}; choose from csv, wide-csv, json, video, angles, reps, trc, mot"
         )
     return names
 
@@ -84,12 +84,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="joint and segment angles CSV, one row per angle (as `pose-app angles` on the long CSV gives them)",
     )
     out.add_argument(
+        "--reps", metavar="PATH",
+        help="repetitions CSV, one row per repetition (as `pose-app reps` on the long CSV gives them), written when the input is done",
+    )
+    out.add_argument(
+        "--trc", metavar="PATH",
+        help="OpenSim TRC of the keypoint positions (pixels, Y up; metres with --height-m), one file per person: "
+        "{person} in PATH is the person_id, else -person<ID> is added when there are several",
+    )
+    out.add_argument(
+        "--mot", metavar="PATH",
+        help="OpenSim MOT of the joint and segment angles (degrees), one file per person as for --trc",
+    )
+    out.add_argument(
+        "--height-m", type=positive_float, metavar="METRES",
+        help="the person's height: write --trc in metres, scaled by each person's height in pixels",
+    )
+    out.add_argument(
         "--out-dir", metavar="DIR",
         help="write <stem>.csv, <stem>.wide.csv, <stem>.json, <stem>.annotated.mp4 per input here (created if missing)",
     )
     out.add_argument(
         "--formats", type=_formats, default=DEFAULT_FORMATS, metavar="LIST",
-        help="with --out-dir: which of csv,wide-csv,json,video,angles to write (default: csv,json)",
+        help="with --out-dir: which of csv,wide-csv,json,video,angles,reps,trc,mot to write (default: csv,json)",
     )
     defaults = PipelineConfig()
     frames = parser.add_argument_group("frames")
@@ -149,7 +166,7 @@ def _requested_templates(args: argparse.Namespace) -> dict[str, str]:
     explicit = {kind: getattr(args, kind) for kind in OUTPUT_KINDS if getattr(args, kind)}
     if args.out_dir is None:
         if not explicit:
-            raise PoseAppError("nothing to write: give --csv, --wide-csv, --json, --video, --angles or --out-dir")
+            raise PoseAppError("nothing to write: give --csv, --wide-csv, --json, --video, --angles, --reps, --trc, --mot or --out-dir")
         return explicit
     if explicit:
         raise PoseAppError("use either --out-dir or the path options (--csv, --json, ...), not both")
@@ -167,6 +184,10 @@ def _check_options(config: PipelineConfig, args: argparse.Namespace) -> None:
         raise PoseAppError(f"--end ({config.end_s:g} s) must be after --start ({config.start_s:g} s)")
     if args.fill_gaps and not config.track:
         raise PoseAppError("--fill-gaps interpolates along a person's track: it cannot be used with --no-track")
+    if getattr(args, "height_m", None) is not None and not getattr(args, "trc", None) and "trc" not in (
+        args.formats if args.out_dir else ()
+    ):
+        raise PoseAppError("--height-m sets the units of the TRC file: use it with --trc (or trc in --formats)")
     if getattr(args, "workers", None) is not None and getattr(args, "ray", None) is None:
         raise PoseAppError("--workers sets how many inputs Ray runs at a time: use it with --ray")
 
@@ -200,7 +221,7 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
                 f"its own CSV ({STEM_FIELD} in the path, or --out-dir)"
             )
         skip = [is_done(plan) for plan in plans]
-    return RunPlan(config, specs, plans, shared_paths, args.fill_gaps, skip)
+    return RunPlan(config, specs, plans, shared_paths, args.fill_gaps, skip, getattr(args, "height_m", None))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,10 +1,14 @@
-"""The angle dock: the chosen joint and segment angles of one person over the last seconds, live.
+"""The angle dock: the chosen joint and segment angles of one person over the last seconds, live,
+and a repetition counter for that person.
 
 `AngleHistory` (no Qt) keeps the angles the inference worker computed for each frame (smoothed,
 and unsmoothed when the keypoints were smoothed); `AngleDock` plots one person's chosen angles
 with pyqtgraph, redrawing at most `REDRAW_HZ` times a second so that the video keeps its frame
 rate. Showing the raw curve under the smoothed one shows what the One Euro filter does to
 jitter (the raw curve's wiggles) and lag (the smoothed curve trailing behind).
+
+The counter (`RepCounter`, analysis/reps.py: the rules of `pose-app reps`) is fed every frame's
+angles and shows the number of repetitions since its reset, with the last one's depth and tempo.
 """
 
 from __future__ import annotations
@@ -21,10 +25,16 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
+    QGroupBox,
+    QLabel,
     QListWidget,
     QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
     QWidget,
 )
+
+from pose_app.analysis.reps import RepCounter
 
 from pose_app.core.angles import ANGLE_NAMES
 from pose_app.draw.render import person_color
@@ -32,6 +42,9 @@ from pose_app.draw.render import person_color
 DEFAULT_ANGLES = ("left_elbow", "right_elbow", "left_knee", "right_knee")
 DEFAULT_WINDOW_S = 10.0
 REDRAW_HZ = 10
+# The counter's angle choices: the clearest periodic joint angle, or a joint (the side seen best).
+REP_ANGLES = (("auto: clearest motion", None), ("knee", "knee"), ("hip", "hip"), ("elbow", "elbow"),
+              ("shoulder", "shoulder"), ("trunk", "trunk"))
 # Curve colours: one per chosen angle, the raw curve the same colour, dashed and fainter.
 _PALETTE = ((230, 80, 60), (60, 140, 230), (60, 180, 90), (220, 160, 30), (160, 90, 200), (40, 190, 190))
 
@@ -39,12 +52,14 @@ _PALETTE = ((230, 80, 60), (60, 140, 230), (60, 180, 90), (220, 160, 30), (160, 
 @dataclass(frozen=True)
 class FrameAngles:
     """One frame's angles: ids (P,), degrees (P, A) smoothed (or as detected when not smoothed),
-    unsmoothed (P, A) or None, in ANGLE_NAMES order."""
+    unsmoothed (P, A) or None, confidence (P, A) (lowest keypoint score) or None, in ANGLE_NAMES
+    order."""
 
     time_s: float
     ids: np.ndarray
     degrees: np.ndarray
     unsmoothed: np.ndarray | None
+    confidence: np.ndarray | None = None
 
 
 class AngleHistory:
@@ -117,6 +132,28 @@ class AngleDock(QWidget):
         self.plot.addLegend(offset=(5, 5))
         self._curves: dict[tuple[str, bool], pg.PlotDataItem] = {}
         self._dirty = False
+        self.reps = RepCounter()
+        self.rep_angle = QComboBox()
+        self.rep_angle.setToolTip("The angle repetitions are counted on (rules: docs/reps.md)")
+        for label, angle in REP_ANGLES:
+            self.rep_angle.addItem(label, angle)
+        self.rep_count = QLabel("0")
+        self.rep_count.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        font = self.rep_count.font()
+        font.setPointSize(40)
+        font.setBold(True)
+        self.rep_count.setFont(font)
+        self.rep_last = QLabel("no repetition yet")
+        self.rep_last.setWordWrap(True)
+        self.rep_reset = QPushButton("Reset")
+        self.rep_reset.setToolTip("Count from zero again (e.g. after getting into position)")
+        counter = QGroupBox("Repetitions")
+        column = QVBoxLayout(counter)
+        column.addWidget(self.rep_angle)
+        column.addWidget(self.rep_count)
+        column.addWidget(self.rep_last)
+        column.addWidget(self.rep_reset)
+        counter.setMaximumWidth(220)
         form = QFormLayout()
         form.addRow("Person", self.person)
         form.addRow("Angles", self.angle_list)
@@ -128,10 +165,13 @@ class AngleDock(QWidget):
         layout = QHBoxLayout(self)  # choices beside the plot: a bottom dock is wide and low
         layout.addWidget(choices)
         layout.addWidget(self.plot, 1)
+        layout.addWidget(counter)
         self._timer = QTimer(self, interval=1000 // REDRAW_HZ, timeout=self._redraw)
         self._timer.start()
         self.angle_list.itemChanged.connect(self._angles_edited)
         self.window.valueChanged.connect(self._window_edited)
+        self.rep_reset.clicked.connect(self.reset_reps)
+        self.rep_angle.currentIndexChanged.connect(self._rep_angle_edited)
         for widget in (self.person, self.show_raw):
             signal = widget.currentIndexChanged if isinstance(widget, QComboBox) else widget.toggled
             signal.connect(self._mark_dirty)
@@ -155,11 +195,36 @@ class AngleDock(QWidget):
     def add(self, frame: FrameAngles) -> None:
         """A processed frame's angles (GUI thread; cheap: the plot is redrawn by the timer)."""
         self.history.add(frame)
+        if frame.confidence is not None:
+            self.reps.add(frame.time_s, frame.ids, frame.degrees, frame.confidence)
         self._dirty = True
 
     def clear(self) -> None:
         self.history.clear()
+        self.reps.reset()
         self._dirty = True
+
+    def reset_reps(self) -> None:
+        """Count from zero again."""
+        self.reps.reset()
+        self._dirty = True
+
+    def _rep_angle_edited(self) -> None:
+        self.reps.set_angle(self.rep_angle.currentData())
+        self._dirty = True
+
+    def shown_reps(self) -> tuple[int, str]:
+        """(count, the line under it) of the person shown, as the counter displays them."""
+        person = self.shown_person()
+        analysis = None if person is None else self.reps.analysis(person)
+        if analysis is None:
+            return 0, "waiting for the angle" if person is not None else "nobody in view"
+        name = analysis.angle.replace("_", " ")
+        if not analysis.reps:
+            return 0, f"on {name}: no repetition yet"
+        last = analysis.reps[-1]
+        return len(analysis.reps), (f"on {name}; last: {last.depth_deg:.0f}° at the turn, range {last.range_deg:.0f}°, "
+                                    f"{last.down_s:.1f} s out, {last.up_s:.1f} s back")
 
     def shown_person(self) -> int | None:
         """The person plotted: the chosen id, or the first one in the window."""
@@ -197,6 +262,9 @@ class AngleDock(QWidget):
             return
         self._dirty = False
         self._update_people()
+        count, line = self.shown_reps()
+        self.rep_count.setText(str(count))
+        self.rep_last.setText(line)
         person = self.shown_person()
         wanted = {(angle, raw) for angle in self.chosen_angles() for raw in (False, True) if not raw or self.show_raw.isChecked()}
         for key in set(self._curves) - wanted:

@@ -86,7 +86,8 @@ class ViewResult:
 def frame_angles(frame: Frame, poses: FramePoses) -> FrameAngles:
     """Every angle of every person of a frame, smoothed and (when smoothed) unsmoothed."""
     unsmoothed = None if poses.unsmoothed_keypoints is None else compute_angles(poses.unsmoothed_keypoints)[0]
-    return FrameAngles(frame.time_s, poses.ids, compute_angles(poses.keypoints)[0], unsmoothed)
+    degrees, confidence = compute_angles(poses.keypoints)
+    return FrameAngles(frame.time_s, poses.ids, degrees, unsmoothed, confidence)
 
 
 class InferenceWorker(QThread):

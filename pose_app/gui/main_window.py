@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pose_app.analysis.reps import write_session_reps
 from pose_app.core.frames import SourceInfo
 from pose_app.errors import PoseAppError
 from pose_app.explain.compose import PanelRequest, compose_view
@@ -530,7 +531,8 @@ class MainWindow(QMainWindow):
 
     # --- recording and snapshots -----------------------------------------------------------
     def start_recording(self, csv_path: str | Path, json_path: str | Path | None = None,
-                        video_path: str | Path | None = None, angles_path: str | Path | None = None) -> None:
+                        video_path: str | Path | None = None, angles_path: str | Path | None = None,
+                        reps_path: str | Path | None = None) -> None:
         """Write keypoints of every processed frame (same files as `pose-app process`); the
         inference thread starts the recording with the pipeline that makes its rows."""
         if self.source_info is None:
@@ -538,9 +540,9 @@ class MainWindow(QMainWindow):
         self.stop_recording()
         if self.inference.pipeline is None:
             raise PoseAppError("the model is still loading: try again in a moment")
-        outputs = {"csv": csv_path, "json": json_path, "video": video_path, "angles": angles_path}
+        outputs = {"csv": csv_path, "json": json_path, "video": video_path, "angles": angles_path, "reps": reps_path}
         self.recording = Recording(self.source_info, {kind: Path(path) for kind, path in outputs.items() if path},
-                                   draw_style=self.settings.overlay_style())
+                                   draw_style=self.settings.overlay_style(), reps_writer=write_session_reps)
         self.inference.start_recording(self.recording)
         self.controls.set_engine_locked(True)
         self._set_capture_modes()
@@ -579,7 +581,8 @@ class MainWindow(QMainWindow):
             self.stop_recording()
             return
         outputs = recording_outputs(output_directory(self.settings.output_dir), video=self.settings.record_video)
-        self._report_errors(self.start_recording, outputs["csv"], outputs["json"], outputs.get("video"), outputs["angles"])
+        self._report_errors(self.start_recording, outputs["csv"], outputs["json"], outputs.get("video"), outputs["angles"],
+                            outputs["reps"])
 
     def choose_output_dir(self) -> None:
         current = str(output_directory(self.settings.output_dir))

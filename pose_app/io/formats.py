@@ -169,3 +169,13 @@ def write_json_file(path: Path, payload: Any, indent: int | None = None) -> None
 
 
 ANGLE_CSV_COLUMNS = ("source", "frame", "time_s", "person_id", "angle", "degrees", "confidence")
+
+
+def write_whole_text(path: str | Path, text: str) -> None:
+    """A file written whole: under a temporary name beside it first, then renamed, so a file under
+    `path` is always a finished one. PoseAppError when it cannot be written."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.partial")
+    with open_for_writing(temporary) as file:
+        file.write(text)
+    os.replace(temporary, path)

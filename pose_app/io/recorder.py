@@ -6,7 +6,8 @@ videos and an interrupted run leaves whole lines.
 
 `Recording` is the recording service built on it (Qt-free): the files of one source, the JSON
 header of the pipeline that makes the rows, the annotated video and its frame rate, the
-`complete` flag and the gap-fill pass; with `atomic`, its files are written under temporary
+`complete` flag and the gap-fill pass, and the files written whole once it is finished (the
+repetitions CSV, OpenSim's TRC and MOT); with `atomic`, its files are written under temporary
 names and appear under their own names only when finished (`temporary_path`). `recording_outputs`
 and `snapshot_path` name the app's files.
 """
@@ -17,9 +18,11 @@ import itertools
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
+
+import numpy as np
 
 from pose_app import __version__
 from pose_app.core.frames import Frame, SourceInfo
@@ -28,7 +31,7 @@ from pose_app.core.skeleton import KEYPOINT_NAMES, SKELETON_EDGES
 from pose_app.draw.render import OverlayStyle
 from pose_app.inference.pipeline import PosePipeline
 from pose_app.io.angle_csv import AngleCsvWriter, keypoints_as_written, write_angle_csv
-from pose_app.io.csv_tables import read_keypoint_csv
+from pose_app.io.csv_tables import KeypointTable, PoseFrame, read_keypoint_csv
 from pose_app.io.formats import (
     COORDINATES,
     LONG_CSV_COLUMNS,
@@ -39,13 +42,18 @@ from pose_app.io.formats import (
     json_records,
     json_start,
     long_csv_rows,
+    number_text,
     open_for_writing,
     wide_csv_rows,
 )
 from pose_app.io.gap_fill import fill_gaps_in_files
+from pose_app.io.opensim import write_opensim_files
 from pose_app.io.video_writer import IMAGE_OUTPUT_SUFFIXES, AnnotatedVideoWriter, check_video_suffix
 
-OUTPUT_KINDS = ("csv", "wide_csv", "json", "video", "angles")
+OUTPUT_KINDS = ("csv", "wide_csv", "json", "video", "angles", "reps", "trc", "mot")
+# Outputs written whole from the recorded poses when the recording is finished (each file
+# under a temporary name, then renamed), never while it runs.
+FINISHED_KINDS = ("reps", "trc", "mot")
 # Frame rate of an annotated video made from still images (a slideshow).
 STILLS_VIDEO_FPS = 1.0
 # A live source's frames come at the rate they are processed, not at the camera's: its video's
@@ -53,9 +61,10 @@ STILLS_VIDEO_FPS = 1.0
 # are held back until then.
 LIVE_RATE_WINDOW_S = 1.0
 LIVE_RATE_FRAMES = 20
-# The app's recordings: <folder>/pose-YYYYmmdd-HHMMSS.csv, .json, .angles.csv and (optionally) .mp4.
+# The app's recordings: <folder>/pose-YYYYmmdd-HHMMSS.csv, .json, .angles.csv, .reps.csv and
+# (optionally) .mp4.
 RECORDING_PREFIX = "pose"
-RECORDING_SUFFIXES = {"csv": ".csv", "json": ".json", "video": ".mp4", "angles": ".angles.csv"}
+RECORDING_SUFFIXES = {"csv": ".csv", "json": ".json", "video": ".mp4", "angles": ".angles.csv", "reps": ".reps.csv"}
 SNAPSHOT_PREFIX = "pose-snapshot"
 # An atomic recording's files while they are written: .<stem>.pose-app-<token><suffix> beside
 # the final file (same folder, so the rename is atomic; same suffix, so the video writer picks the
@@ -222,6 +231,11 @@ class Recording:
     rate (over the pipeline's frame step), as every frame is processed; for a live source, the
     rate frames were processed at in its media time, measured over LIVE_RATE_WINDOW_S.
 
+    The repetitions CSV ("reps") is written by `reps_writer(table, path)` (the analysis layer's
+    `write_session_reps`, passed in by the caller: this layer cannot import it) and the TRC / MOT
+    files by io/opensim.py (`height_m`: TRC in metres), all from the recorded poses as the long
+    CSV holds them (after gap filling, as filled), when the recording finishes, complete or not.
+
     `atomic`: the files (paths only) are written under temporary names beside them
     (`temporary_path`) and renamed to their own names when `finish` publishes them, the JSON
     last, so a file under its own name is always a finished one (complete or not, as its JSON
@@ -239,10 +253,16 @@ class Recording:
         fill_gaps: int = 0,
         draw_style: OverlayStyle | None = None,
         atomic: bool = False,
+        reps_writer: Callable[[KeypointTable, Path], object] | None = None,
+        height_m: float | None = None,
     ):
         unknown = set(outputs) - set(OUTPUT_KINDS)
         if unknown:
             raise ValueError(f"unknown recording outputs {sorted(unknown)}; use {OUTPUT_KINDS}")
+        if "reps" in outputs and reps_writer is None:
+            raise ValueError("a recording with a reps output needs the reps_writer that finds them")
+        self._reps_writer = reps_writer
+        self.height_m = height_m
         self.source = source
         self.outputs = dict(outputs)
         self.fill_gaps = 0 if source.is_still else fill_gaps  # still images: nothing to interpolate between
@@ -257,13 +277,17 @@ class Recording:
         self._angles: AngleCsvWriter | None = None
         self._video: AnnotatedVideoWriter | None = None
         self._held: list[tuple[Frame, FramePoses]] = []  # live video frames while the rate is measured
+        # For the outputs written when finished: the poses as the long CSV holds them, and every
+        # processed frame (number, media time), people or not.
+        self._table = KeypointTable([]) if any(kind in self.outputs for kind in FINISHED_KINDS) else None
+        self._processed: list[tuple[int, float]] = []
         self._finished = False
         # kind -> (temporary path, final path) of an atomic recording's files.
         self._renames: dict[str, tuple[Path, Path]] = {}
         if atomic:
             token = f"{os.getpid()}-{secrets.token_hex(4)}"
             for kind, target in self.outputs.items():
-                if hasattr(target, "write") or (kind == "video" and self._writes_image_list):
+                if hasattr(target, "write") or kind in FINISHED_KINDS or (kind == "video" and self._writes_image_list):
                     continue
                 final = Path(target)
                 self._renames[kind] = (temporary_path(final, token), final)
@@ -346,8 +370,11 @@ class Recording:
         if self._rows is None:
             raise RuntimeError("Recording.write before start")
         self._rows.write(frame, poses)
+        written = keypoints_as_written(poses.keypoints) if self._angles is not None or self._table is not None else None
         if self._angles is not None:
-            self._angles.write_frame(frame.source, frame.index, frame.time_s, poses.ids, keypoints_as_written(poses.keypoints))
+            self._angles.write_frame(frame.source, frame.index, frame.time_s, poses.ids, written)
+        if self._table is not None:
+            self._keep_for_finish(frame, poses.ids, written)
         if self._video is not None:
             self._video.write(frame, poses)
         elif "video" in self.outputs:
@@ -355,6 +382,37 @@ class Recording:
             span = frame.time_s - self._held[0][0].time_s
             if len(self._held) >= LIVE_RATE_FRAMES or span >= LIVE_RATE_WINDOW_S:
                 self._write_held_frames()
+
+    def _keep_for_finish(self, frame: Frame, ids: np.ndarray, keypoints: np.ndarray) -> None:
+        time_s = float(number_text("time", frame.time_s))  # as the long CSV holds it
+        self._processed.append((frame.index, time_s))
+        if len(ids):
+            order = np.argsort(ids, kind="stable")
+            self._table.frames.append(PoseFrame(frame.source, frame.index, time_s, ids[order].astype(np.int64), keypoints[order]))
+
+    def _frame_rate(self) -> float:
+        """Processed frames per second of media time: a file's own rate over the frame step, a
+        live source's measured one."""
+        if not self.source.is_live and self.source.fps:
+            return self.source.fps / self._frame_step
+        times = [time_s for _, time_s in self._processed]
+        if len(times) > 1 and times[-1] > times[0]:
+            return (len(times) - 1) / (times[-1] - times[0])
+        return self.source.fps or STILLS_VIDEO_FPS
+
+    def _write_finished_outputs(self, filled: bool) -> None:
+        """The reps CSV, TRC and MOT files from the recorded poses (re-read from the CSV when gaps
+        were filled in it)."""
+        if self._table is None:
+            return
+        table = read_keypoint_csv(self._targets["csv"]) if filled and "csv" in self._targets else self._table
+        if "trc" in self.outputs or "mot" in self.outputs:
+            write_opensim_files(
+                table, self._processed, trc=self.outputs.get("trc"), mot=self.outputs.get("mot"),
+                rate=self._frame_rate(), frame_height=self.source.height, height_m=self.height_m,
+            )
+        if "reps" in self.outputs:
+            self._reps_writer(table, Path(self.outputs["reps"]))
 
     def finish(self, complete: bool = True, *, discard: bool = False) -> int:
         """Close the files (the JSON says `complete`), then fill gaps if asked and complete;
@@ -386,6 +444,8 @@ class Recording:
                 if self._angles is not None and "csv" in self._targets:
                     # The angles of the filled keypoints, as `pose-app angles` on that CSV gives them.
                     write_angle_csv(read_keypoint_csv(self._targets["csv"]), self._targets["angles"])
+            if not discard:
+                self._write_finished_outputs(filled=bool(complete and self.fill_gaps))
         except BaseException:
             self._remove_temporary_files()
             raise

@@ -42,7 +42,7 @@ def run_locally(run_plan: RunPlan) -> int:
                 continue
             outputs = {kind: shared_streams.get(path, path) for kind, path in plan.items()}
             try:
-                process_input(result.spec, outputs, config, engine, run_plan.fill_gaps, result)
+                process_input(result.spec, outputs, config, engine, run_plan.fill_gaps, result, height_m=run_plan.height_m)
             except KeyboardInterrupt:
                 where = "no frame" if result.last_frame is None else f"frame {result.last_frame}"
                 print(

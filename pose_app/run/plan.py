@@ -14,6 +14,7 @@ from pathlib import Path
 from pose_app.errors import PoseAppError
 from pose_app.inference.config import PipelineConfig
 from pose_app.io.formats import check_writable
+from pose_app.io.opensim import person_files_exist
 from pose_app.io.sources import IMAGE_SUFFIXES, is_camera_index, is_url
 from pose_app.io.video_writer import IMAGE_OUTPUT_SUFFIXES, check_video_suffix
 
@@ -24,6 +25,9 @@ OUT_DIR_NAMES = {
     "json": "{stem}.json",
     "video": "{stem}.annotated.mp4",
     "angles": "{stem}.angles.csv",
+    "reps": "{stem}.reps.csv",
+    "trc": "{stem}.trc",
+    "mot": "{stem}.mot",
 }
 
 
@@ -75,7 +79,7 @@ def plan_outputs(specs: list[str], templates: dict[str, str], in_out_dir: bool =
     overwrite an input or another output; a CSV path shared by several inputs is one combined
     file by design."""
     several = len(specs) > 1
-    for kind in ("json", "video", "angles"):
+    for kind in ("json", "video", "angles", "reps", "trc", "mot"):
         if several and kind in templates and STEM_FIELD not in templates[kind]:
             option = "--" + kind.replace("_", "-")
             raise PoseAppError(f"{option} with several inputs needs {STEM_FIELD} in its path, or use --out-dir")
@@ -139,7 +143,7 @@ def is_done(plan: dict[str, Path]) -> bool:
     if "json" not in plan or not json_complete(plan["json"]):
         return False
     return all(
-        path.exists() for kind, path in plan.items()
+        person_files_exist(path) if kind in ("trc", "mot") else path.exists() for kind, path in plan.items()
         if not (kind == "video" and path.suffix.lower() in IMAGE_OUTPUT_SUFFIXES)
     )
 
@@ -155,3 +159,4 @@ class RunPlan:
     shared_paths: set[Path]  # CSV paths several inputs write into
     fill_gaps: int
     skip: list[bool]  # per input: --skip-done found its outputs finished
+    height_m: float | None = None  # --height-m: the TRC in metres

@@ -127,6 +127,7 @@ def process_in_worker(
     threads: int,
     workdir: str,
     board: Any,
+    height_m: float | None = None,
 ) -> InputResult:
     """One input in a Ray worker (the body of its task): process_input with atomic outputs."""
     import ray
@@ -151,7 +152,8 @@ def process_in_worker(
         return result
     if worker_engine.cache_info().misses > loads:
         board.loaded.remote(os.getpid())
-    process_input(spec, outputs, config, engine, fill_gaps, result, progress=_BoardProgress(board), atomic=True)
+    process_input(spec, outputs, config, engine, fill_gaps, result, progress=_BoardProgress(board), atomic=True,
+                  height_m=height_m)
     return result
 
 
@@ -330,7 +332,7 @@ def _run(ray: Any, run_plan: RunPlan, address: str, workers: int | None, wall_st
                     index = waiting.popleft()
                     ref = task.options(name=f"pose-app:{index}").remote(
                         index, results[index].spec, task_outputs[index], config, run_plan.fill_gaps,
-                        per_input, workdir, board,
+                        per_input, workdir, board, run_plan.height_m,
                     )
                     running[ref] = index
                 ready, _ = ray.wait(list(running), num_returns=len(running), timeout=POLL_S)

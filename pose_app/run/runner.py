@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from pose_app.analysis.reps import write_session_reps
 from pose_app.errors import PoseAppError, one_line
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
@@ -109,6 +110,7 @@ def process_input(
     *,
     progress: Callable[[str, int | None], object] = progress_bar,
     atomic: bool = False,
+    height_m: float | None = None,
 ) -> None:
     """Run one input into its outputs, filling `result`: the one per-input code path of local
     and Ray runs. PoseAppError/OSError -> result.error (the files hold the frames done, the JSON
@@ -117,7 +119,8 @@ def process_input(
     --fill-gaps, a video's finished CSV/JSON files are then rewritten with short dropouts
     filled (recorder.Recording). `progress(label, expected_frames)`: a context manager with
     `update(frames)` (a tqdm bar by default). `atomic`: the files appear under their own names
-    only when finished (recorder.Recording), for Ray attempts that may die and be retried."""
+    only when finished (recorder.Recording), for Ray attempts that may die and be retried.
+    `height_m`: the person's height, for a TRC output in metres."""
     start = time.monotonic()
     try:
         with open_source(spec, frame_step=config.frame_step) as source:
@@ -125,7 +128,9 @@ def process_input(
             pipeline = build_pipeline(config, is_still=info.is_still, engine=engine)
             expected = expected_frames(info, config.start_s, config.end_s, config.frame_step)
             with progress(input_stem(spec), expected) as bar:
-                recording = Recording(info, outputs, fill_gaps=fill_gaps, atomic=atomic)
+                recording = Recording(
+                    info, outputs, fill_gaps=fill_gaps, atomic=atomic, reps_writer=write_session_reps, height_m=height_m,
+                )
                 try:
                     recording.start(pipeline)
                     for frame in _frames_in_range(source, config.start_s, config.end_s):
