@@ -85,7 +85,7 @@ def test_noise_a_pause_a_false_start_and_gaps():
 
 def test_an_opening_angle_thresholds_and_the_minimum_duration_and_range():
     # Shoulder raises: the angle opens from 20 to 150 and back.
-    times, degrees, expected = script([(1.0, 1.0, 0.0, 1.0), (4.0, 1.0, 0.0, 1.0)], 6.0)
+    times, degrees, expected = script([(1.0, 1.0, 0.0, 1.0), (4.0, 1.0, 0.0, 1.0)], 7.0)
     raises = 170.0 - degrees  # 0 .. 80 -> 0 at rest
     analysis = find_reps(times, raises + 20.0, np.full_like(times, 0.9), "left_shoulder")
     assert analysis.direction == "up" and len(analysis.reps) == 2

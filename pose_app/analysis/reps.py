@@ -50,9 +50,13 @@ REST_EDGE = 0.05
 ENTER_FRACTION = 0.6
 RETURN_FRACTION = 0.3
 RANGE_PERCENTILES = (5.0, 95.0)
-# The rest level of a stretch: a percentile of the smoothed angle there rather than its extreme,
-# so that the noise left on a long rest does not raise it (the turning point is the extreme).
-REST_PERCENTILE = 90.0
+# The rest level of a stretch: the median of the smoothed angle there rather than its extreme, so
+# that neither the noise left on a long rest nor a stretch at its end moves it (the turning point
+# is the extreme).
+REST_PERCENTILE = 50.0
+# The range from which an angle's motion counts as fully visible when choosing the clearest one:
+# wider motions are compared by their regularity alone (a flailing forearm moves widely, too).
+CLEAR_RANGE_DEG = 30.0
 # Fewer frames of a person than this: too few to find repetitions in.
 MIN_FRAMES = 15
 # Joint angles whose repetitions open the angle (a raise); the others close it (flexion).
@@ -150,7 +154,10 @@ def _parts(times: np.ndarray, degrees: np.ndarray, confidence: np.ndarray, setti
             continue
         count = int(math.floor((part_times[-1] - part_times[0]) / step + 1e-6)) + 1
         grid = part_times[0] + step * np.arange(count)
-        parts.append((grid, _smooth(np.interp(grid, part_times, part_values), step, settings.smooth_s)))
+        smoothed = _smooth(np.interp(grid, part_times, part_values), step, settings.smooth_s)
+        if kind == "joint":  # the filter's polynomial may overshoot a sharp turn past 0 or 180
+            smoothed = np.clip(smoothed, 0.0, 180.0)
+        parts.append((grid, smoothed))
     return parts
 
 
@@ -287,43 +294,47 @@ def find_reps(
 
 
 def periodicity(times: np.ndarray, degrees: np.ndarray, confidence: np.ndarray, angle: str,
-                settings: RepSettings = RepSettings()) -> float:
-    """How clearly an angle moves back and forth: the autocorrelation peak of its longest
-    smoothed part at a lag of min_duration_s to half the part, times its range (degrees,
-    percentiles) and the share of the series that part covers. 0 when it cannot tell."""
+                settings: RepSettings = RepSettings()) -> tuple[float, float]:
+    """How clearly an angle moves back and forth: (score 0..1, range in degrees). The score is the
+    autocorrelation peak of its longest smoothed part at a lag of min_duration_s to half the part,
+    times the share of the series that part covers, times the angle's mean confidence (an angle
+    the network sees better), times its range (5th to 95th percentile) over CLEAR_RANGE_DEG when
+    narrower; 0 when it cannot tell or the range is below min_amplitude_deg."""
     step = frame_interval(times)
     if not math.isfinite(step):
-        return 0.0
+        return 0.0, 0.0
     parts = _parts(np.asarray(times, np.float64), np.asarray(degrees, np.float64), np.asarray(confidence, np.float64),
                    settings, ANGLES[angle].kind, step)
     if not parts:
-        return 0.0
+        return 0.0, 0.0
     part_times, values = max(parts, key=lambda part: len(part[0]))
     shortest = max(int(math.ceil(settings.min_duration_s / step)), 1)
-    if len(values) < 2 * shortest + 2:
-        return 0.0
     centred = values - values.mean()
-    if not np.any(centred):
-        return 0.0
+    if len(values) < 2 * shortest + 2 or not np.any(centred):
+        return 0.0, 0.0
     lags = np.arange(len(values))
     # Unbiased autocorrelation: each lag divided by how many pairs it has.
     acf = correlate(centred, centred, mode="full", method="fft")[len(values) - 1:] / (len(values) - lags)
     peak = float(acf[shortest:len(values) // 2 + 1].max() / acf[0])
     span = float(np.subtract(*np.percentile(values, RANGE_PERCENTILES[::-1])))
+    if span < settings.min_amplitude_deg:
+        return 0.0, span
     coverage = (part_times[-1] - part_times[0]) / max(float(times[-1] - times[0]), step)
-    return max(peak, 0.0) * span * coverage
+    seen = np.isfinite(degrees) & np.isfinite(confidence)
+    clarity = float(np.mean(confidence[seen])) if seen.any() else 0.0
+    return max(peak, 0.0) * coverage * clarity * min(span / CLEAR_RANGE_DEG, 1.0), span
 
 
 def choose_angle(series: AngleSeries, candidates: Sequence[str], settings: RepSettings = RepSettings()) -> str | None:
-    """The candidate (names in `series`) with the clearest periodic motion; None when no
-    candidate moves back and forth at all."""
+    """The candidate (names in `series`) with the clearest periodic motion (`periodicity`; scores
+    equal to 2 decimals: the wider range); None when no candidate moves back and forth at all."""
     scores = {
         name: periodicity(series.time_s, series.degrees[:, series.names.index(name)],
                           series.confidence[:, series.names.index(name)], name, settings)
         for name in candidates
     }
-    best = max(scores, key=scores.get, default=None)
-    return best if best is not None and scores[best] > 0 else None
+    best = max(scores, key=lambda name: (round(scores[name][0], 2), scores[name][1]), default=None)
+    return best if best is not None and scores[best][0] > 0 else None
 
 
 def pick_angle(series: AngleSeries, candidates: Sequence[str], settings: RepSettings = RepSettings()) -> str | None:
