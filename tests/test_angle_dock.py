@@ -55,6 +55,25 @@ def test_dock_plots_the_chosen_angles_of_the_chosen_person(qtbot):
     assert dock.plotted("left_knee", raw=True)[1][-1] == pytest.approx(149.0)
 
 
+def test_the_dock_counts_repetitions_live_shows_the_last_ones_depth_and_resets(qtbot):
+    dock = AngleDock()
+    qtbot.addWidget(dock)
+    dock.show()
+    qtbot.waitExposed(dock)
+    times = np.arange(0.0, 8.3, 1 / 30)
+    # Squats of 2 s (knee 170 -> 90 -> 170) starting at 1, 4 and 7 s: the third is still on its way up.
+    phase = np.clip((times - 1.0) % 3.0, 0.0, 2.0)
+    knee = np.where(times >= 1.0, 130.0 + 40.0 * np.cos(np.pi * phase), 170.0)
+    for time_s, value in zip(times, knee):
+        angles = frame(time_s, [3], [value])
+        dock.add(dataclasses.replace(angles, confidence=np.full_like(angles.degrees, 0.9)))
+    qtbot.waitUntil(lambda: dock.rep_count.text() == "2", timeout=5000)  # the third has not come back up
+    assert "left knee" in dock.rep_last.text() and "90° at the turn" in dock.rep_last.text()
+    dock.rep_reset.click()
+    qtbot.waitUntil(lambda: dock.rep_count.text() == "0", timeout=5000)
+    assert dock.reps.people() == []
+
+
 # ------------------------------------------------------------------------------ in the window
 
 from support import GUI_WAIT_MS, wait_for_result  # noqa: E402
@@ -97,16 +116,19 @@ def test_the_window_plots_the_frames_angles_draws_them_at_the_joints_and_tunes_s
     assert window.controls.smooth_min_cutoff.value() == 2.0
 
 
-def test_a_recording_writes_the_angles_of_its_keypoints(make_window, qtbot, walk_clip, tmp_path):
+def test_a_recording_writes_the_angles_and_repetitions_of_its_keypoints(make_window, qtbot, walk_clip, tmp_path):
     from pose_app.cli.main import main
 
     window = make_window(max_speed=True, loop=False)
     window.open_source(str(walk_clip.path))
     qtbot.waitUntil(lambda: window.source_info is not None and window.inference.pipeline is not None, timeout=GUI_WAIT_MS)
-    window.start_recording(tmp_path / "r.csv", tmp_path / "r.json", angles_path=tmp_path / "r.angles.csv")
+    window.start_recording(tmp_path / "r.csv", tmp_path / "r.json", angles_path=tmp_path / "r.angles.csv",
+                           reps_path=tmp_path / "r.reps.csv")
     qtbot.waitUntil(lambda: window.capture.paused and window.capture.last_index == walk_clip.frame_count - 1,
                     timeout=GUI_WAIT_MS)
     qtbot.waitUntil(lambda: window.last_result.frame.index == walk_clip.frame_count - 1, timeout=GUI_WAIT_MS)
     assert window.stop_recording() > 10
     assert main(["angles", str(tmp_path / "r.csv"), "--out", str(tmp_path / "again.csv")]) == 0
     assert (tmp_path / "r.angles.csv").read_text() == (tmp_path / "again.csv").read_text()
+    assert main(["reps", str(tmp_path / "r.csv"), "--out", str(tmp_path / "again.reps.csv")]) == 0
+    assert (tmp_path / "r.reps.csv").read_text() == (tmp_path / "again.reps.csv").read_text()

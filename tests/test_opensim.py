@@ -139,7 +139,9 @@ def test_process_refuses_height_without_a_trc_and_cannot_measure_a_portrait(tmp_
     assert main(["process", str(walk_clip), str(walk_clip), "--out-dir", str(tmp_path), "--trc", "x.trc"]) == 2
     capsys.readouterr()
     # The walker is a portrait: no legs to measure her height by. One line, non-zero; the CSV is whole.
-    assert main(["process", str(walk_clip), "--csv", str(csv_path), "--trc", str(tmp_path / "w.trc"), "--height-m", "1.7"]) == 1
+    assert main(["process", str(walk_clip), "--csv", str(csv_path), "--trc", str(tmp_path / "w.trc"),
+                 "--mot", str(tmp_path / "w.mot"), "--height-m", "1.7"]) == 1
     error = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(error) == 1 and error[0].startswith("pose-app: error: ") and "cannot measure person" in error[0] and "w.trc was not written" in error[0]
     assert len(read_keypoint_csv(csv_path).frames) == walk_clip.frame_count and not list(tmp_path.glob("*.trc"))
+    assert (tmp_path / "w.mot").read_text().startswith("w\nversion=1\nnRows=60\n")  # the other files are kept

@@ -163,15 +163,17 @@ def write_opensim_files(
     frame_height: int,
     height_m: float | None = None,
 ) -> list[Path]:
-    """The TRC and/or MOT file of every person in `table` (one source), over its processed
+    """The MOT and/or TRC file of every person in `table` (one source), over its processed
     `frames` [(frame number, time_s)]: paths from the templates by `person_paths`. With height_m
-    the TRC is in metres, scaled by each person's height (person_height_px); PoseAppError when
-    it cannot be estimated. Returns the files written."""
+    the TRC is in metres, scaled by each person's height (person_height_px); a person whose height
+    cannot be estimated gets no TRC, and once every other file is written that is a
+    PoseAppError. Returns the files written."""
     person_ids = sorted({int(i) for frame in table.frames for i in frame.person_ids})
     written: list[Path] = []
+    unmeasured: list[str] = []
     if not person_ids or not frames:
         return written
-    for kind, template in (("trc", trc), ("mot", mot)):
+    for kind, template in (("mot", mot), ("trc", trc)):
         if template is None:
             continue
         for person_id, path in person_paths(template, person_ids).items():
@@ -181,14 +183,17 @@ def write_opensim_files(
                 if height_m is not None:
                     pixels = person_height_px(keypoints)
                     if not math.isfinite(pixels):
-                        raise PoseAppError(
+                        unmeasured.append(
                             f"--height-m: cannot measure person {person_id}'s height in pixels (ankles, knees, hips, "
                             f"shoulders and nose are never all seen), so {path} was not written"
                         )
+                        continue
                     scale, units = height_m / pixels, "m"
                 text = trc_text(path.name, times, int(numbers[0]), keypoints, rate, frame_height, scale, units)
             else:
                 text = mot_text(path.stem, times, compute_angles(keypoints)[0])
             write_whole_text(path, text)
             written.append(path)
+    if unmeasured:
+        raise PoseAppError(unmeasured[0] if len(unmeasured) == 1 else f"{unmeasured[0]} (and {len(unmeasured) - 1} more)")
     return written

@@ -406,13 +406,13 @@ class Recording:
         if self._table is None:
             return
         table = read_keypoint_csv(self._targets["csv"]) if filled and "csv" in self._targets else self._table
-        if "trc" in self.outputs or "mot" in self.outputs:
+        if "reps" in self.outputs:
+            self._reps_writer(table, Path(self.outputs["reps"]))
+        if "trc" in self.outputs or "mot" in self.outputs:  # last: a TRC that cannot be scaled is an error
             write_opensim_files(
                 table, self._processed, trc=self.outputs.get("trc"), mot=self.outputs.get("mot"),
                 rate=self._frame_rate(), frame_height=self.source.height, height_m=self.height_m,
             )
-        if "reps" in self.outputs:
-            self._reps_writer(table, Path(self.outputs["reps"]))
 
     def finish(self, complete: bool = True, *, discard: bool = False) -> int:
         """Close the files (the JSON says `complete`), then fill gaps if asked and complete;
