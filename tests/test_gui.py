@@ -492,7 +492,8 @@ def test_recordings_and_snapshots_never_overwrite(make_window, qtbot, walk, tmp_
         window.toggle_recording()
     assert "saved to" in window.statusBar().currentMessage()
     assert len(list(out.glob("pose-*.json"))) == len(list(out.glob("pose-*.angles.csv"))) == 2
-    assert len(list(out.glob("pose-*.csv"))) == 4  # keypoints and angles
+    assert len(list(out.glob("pose-*.reps.csv"))) == 2
+    assert len(list(out.glob("pose-*.csv"))) == 6  # keypoints, angles and repetitions
     snapshots = {window.save_snapshot(), window.save_snapshot()}
     assert len(snapshots) == 2 and all(path.parent == out and path.is_file() for path in snapshots)
 
