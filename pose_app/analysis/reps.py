@@ -468,9 +468,10 @@ class _Track:
 class RepCounter:
     """Live repetition counts per person, fed one frame's angles at a time (no Qt): the same rules
     as `find_reps` on everything seen since the last reset, so at the end of a recording it
-    counts what `pose-app reps` counts on its CSV. angle: as `--angle` (None: the joint angle
-    with the clearest periodic motion, chosen again every RECHOOSE_S of media time). The analysis
-    runs when asked for (`analysis`), not per frame."""
+    counts what `pose-app reps` counts on its CSV. angle: as `--angle` (None: `pick_angle` on what
+    was seen so far, chosen again every RECHOOSE_S of media time until a repetition is counted on
+    it, then kept until a reset, so the count never jumps back). The analysis runs when asked for
+    (`analysis`), not per frame."""
 
     RECHOOSE_S = 2.0
 
@@ -516,7 +517,8 @@ class RepCounter:
             return track.analysis
         times = track.times[:track.size]
         degrees, confidence = track.degrees[:track.size], track.confidence[:track.size]
-        if track.angle is None or times[-1] - track.chosen_at >= self.RECHOOSE_S:
+        counted = track.analysis is not None and track.analysis.reps
+        if track.angle is None or (not counted and times[-1] - track.chosen_at >= self.RECHOOSE_S):
             series = AngleSeries("", person_id, self.names, np.arange(track.size), times, degrees, confidence)
             track.angle = pick_angle(series, self.candidates, self.settings)
             track.chosen_at = float(times[-1])
