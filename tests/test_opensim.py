@@ -120,7 +120,7 @@ def test_height_in_metres_a_person_template_and_a_single_person(tmp_path, defaul
     outputs = {"trc": "p{person}.trc", "mot": "only.mot"}
     record(tmp_path, default_engine, outputs, {5: lambda index: standing(400, 300, sway=index)}, frames=20, height_m=1.8)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["only.mot", "p5.trc"]  # {person}; one person: as named
-    lines, header, rows = read_trc(tmp_path / "p5.trc")
+    _, header, rows = read_trc(tmp_path / "p5.trc")
     assert header["Units"] == "m"
     scale = 1.8 / person_height_px(np.stack([standing(400, 300)]))
     nose = KEYPOINT_INDEX["nose"]

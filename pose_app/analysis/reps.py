@@ -152,7 +152,7 @@ def _parts(times: np.ndarray, degrees: np.ndarray, confidence: np.ndarray, setti
     for part_times, part_values in zip(np.split(times, cuts), np.split(values, cuts)):
         if len(part_times) < 2:
             continue
-        count = int(math.floor((part_times[-1] - part_times[0]) / step + 1e-6)) + 1
+        count = math.floor((part_times[-1] - part_times[0]) / step + 1e-6) + 1
         grid = part_times[0] + step * np.arange(count)
         smoothed = _smooth(np.interp(grid, part_times, part_values), step, settings.smooth_s)
         if kind == "joint":  # the filter's polynomial may overshoot a sharp turn past 0 or 180
@@ -162,7 +162,7 @@ def _parts(times: np.ndarray, degrees: np.ndarray, confidence: np.ndarray, setti
 
 
 def _smooth(values: np.ndarray, step: float, smooth_s: float) -> np.ndarray:
-    window = min(int(round(smooth_s / step)) | 1, len(values) if len(values) % 2 else len(values) - 1)
+    window = min(round(smooth_s / step) | 1, len(values) if len(values) % 2 else len(values) - 1)
     if window <= _SAVGOL_ORDER:
         return values
     return savgol_filter(values, window, _SAVGOL_ORDER, mode="interp")
@@ -308,7 +308,7 @@ def periodicity(times: np.ndarray, degrees: np.ndarray, confidence: np.ndarray, 
     if not parts:
         return 0.0, 0.0
     part_times, values = max(parts, key=lambda part: len(part[0]))
-    shortest = max(int(math.ceil(settings.min_duration_s / step)), 1)
+    shortest = max(math.ceil(settings.min_duration_s / step), 1)
     centred = values - values.mean()
     if len(values) < 2 * shortest + 2 or not np.any(centred):
         return 0.0, 0.0
