@@ -1,0 +1,108 @@
+"""tools_compare: the figures of `compare` on hand-made poses, and one run on a generated clip."""
+
+import math
+
+import numpy as np
+import pytest
+
+from media import walk_clip  # noqa: F401 - fixture
+from pose_app.skeleton import KEYPOINT_INDEX
+from tools_compare import compare, full_leg_chain, load_frames, match_poses, run_preset, save_frames, summarize
+
+
+def pose(x0: float, y0: float, score: float = 0.9, lost: tuple[str, ...] = ()) -> np.ndarray:
+    """A (17, 3) person 170 px tall, 60 wide, at (x0, y0); the named keypoints scored 0.1."""
+    xy = np.stack([x0 + np.linspace(0, 60, 17), y0 + np.linspace(0, 170, 17)], axis=1)
+    keypoints = np.concatenate([xy, np.full((17, 1), score)], axis=1).astype(np.float32)
+    for name in lost:
+        keypoints[KEYPOINT_INDEX[name], 2] = 0.1
+    return keypoints
+
+
+def frame(*poses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keypoints = np.stack(poses) if poses else np.zeros((0, 17, 3), np.float32)
+    return keypoints, np.full(len(keypoints), 0.8, np.float32)
+
+
+LEFT_LEG = ("left_hip", "left_knee", "left_ankle")
+RIGHT_LEG = ("right_hip", "right_knee", "right_ankle")
+
+
+def test_a_full_leg_chain_is_hip_knee_and_ankle_of_one_side():
+    poses = np.stack([
+        pose(0, 0),
+        pose(0, 0, lost=("left_knee",)),
+        pose(0, 0, lost=("left_knee", "right_ankle")),
+        pose(0, 0, lost=("left_hip", "right_hip")),
+    ])
+    assert full_leg_chain(poses).tolist() == [True, True, False, False]
+
+
+def test_matching_is_one_to_one_and_needs_oks_half():
+    reference = np.stack([pose(0, 0), pose(300, 0)])
+    poses = np.stack([pose(302, 1), pose(1, 0), pose(1000, 0)])
+    pairs = match_poses(poses, reference)
+    assert sorted((i, j) for i, j, _ in pairs) == [(0, 1), (1, 0)]
+    assert all(0.9 < oks <= 1.0 for _, _, oks in pairs)
+    assert match_poses(poses[:0], reference) == []
+
+
+def test_summary_figures_by_hand():
+    # Reference: 4 frames; frame 3 is empty. Person A (at 0) always has legs in the reference,
+    # person B (at 300) only in frame 0.
+    reference = [
+        frame(pose(0, 0), pose(300, 0)),
+        frame(pose(0, 0), pose(300, 0, lost=LEFT_LEG + RIGHT_LEG)),
+        frame(pose(0, 0)),
+        frame(),
+    ]
+    # The preset: frame 0 finds A with legs and B without; frame 1 finds only B (no legs);
+    # frame 2 finds nobody near A (a pose at 1000); frame 3 a pose the reference does not have.
+    preset = [
+        frame(pose(1, 0), pose(300, 0, lost=("left_ankle", "right_knee"))),
+        frame(pose(300, 0, lost=LEFT_LEG + RIGHT_LEG)),
+        frame(pose(1000, 0)),
+        frame(pose(0, 0)),
+    ]
+    figures = summarize(preset, reference)
+    assert figures["frames"] == 4
+    assert figures["person_frames"] == 5
+    # Reference frames with someone: 0, 1, 2; with a full chain in the preset: frame 0 (A) and
+    # frame 2 (the pose at 1000 has legs: leg-chain frames do not ask who it is).
+    assert figures["leg_chain_frames"] == pytest.approx(2 / 3)
+    # Reference poses with legs: A0, B0, A1, A2 = 4; matched with legs in the preset: A0 only.
+    assert figures["leg_chain_kept"] == pytest.approx(1 / 4)
+    # Confident keypoints: 17 + 15 + 11 + 17 + 17 = 77 over 5 poses.
+    assert figures["mean_confident_keypoints"] == pytest.approx(77 / 5)
+    # Reference person-frames: 5; matched: A0, B0, B1 = 3.
+    assert figures["matched_share"] == pytest.approx(3 / 5)
+    assert 0.9 < figures["mean_oks"] <= 1.0
+
+
+def test_the_reference_against_itself_matches_everyone():
+    reference = [frame(pose(0, 0), pose(300, 0)), frame(), frame(pose(0, 0, lost=LEFT_LEG))]
+    figures = compare({"a": [frame(), frame(), frame()], "ref": reference})
+    assert figures["ref"]["matched_share"] == 1.0 and figures["ref"]["mean_oks"] == pytest.approx(1.0)
+    assert figures["ref"]["leg_chain_frames"] == 1.0
+    assert figures["a"]["person_frames"] == 0 and figures["a"]["matched_share"] == 0.0
+    assert math.isnan(figures["a"]["mean_oks"]) and math.isnan(figures["a"]["mean_confident_keypoints"])
+
+
+def test_presets_must_see_the_same_frames():
+    with pytest.raises(ValueError):
+        summarize([frame()], [frame(), frame()])
+
+
+def test_frames_round_trip_through_npz(tmp_path):
+    frames = [frame(pose(0, 0), pose(300, 0)), frame(), frame(pose(5, 5))]
+    save_frames(str(tmp_path / "f.npz"), frames)
+    loaded = load_frames(str(tmp_path / "f.npz"))
+    assert [len(s) for _, s in loaded] == [2, 0, 1]
+    np.testing.assert_array_equal(loaded[0][0], frames[0][0])
+
+
+def test_compare_runs_presets_over_a_clip(walk_clip):
+    fast, _ = run_preset(str(walk_clip.path), "fast", threads=2, max_frames=12)
+    assert len(fast) == 12 and all(len(scores) == 1 for _, scores in fast)
+    figures = compare({"fast": fast, "fast again": fast})
+    assert figures["fast"]["matched_share"] == 1.0
