@@ -18,7 +18,7 @@ per preset this reports:
   person-frames matched one-to-one (per frame, optimal assignment) by a pose of this preset with
   OKS >= 0.5, and ``mean_oks`` of those matched pairs.
 
-OKS is `pose_app.tracking.object_keypoint_similarity`: COCO's formula over the keypoints scored
+OKS is `pose_app.core.similarity.object_keypoint_similarity`: COCO's formula over the keypoints scored
 >= 0.3 in *both* poses, the object area being the mean of the two poses' keypoint-box areas (the
 box of their keypoints scored >= 0.3). It is symmetric (neither pose is ground truth), and a
 joint one pose lost does not lower it: losing limbs shows in the leg-chain and keypoint counts,
@@ -38,7 +38,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pose_app.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS
+from pose_app.core.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS
 
 Frames = list[tuple[np.ndarray, np.ndarray]]
 
@@ -58,7 +58,8 @@ def full_leg_chain(keypoints: np.ndarray) -> np.ndarray:
 def match_poses(poses: np.ndarray, reference: np.ndarray) -> list[tuple[int, int, float]]:
     """(pose index, reference index, OKS) of the one-to-one assignment of `poses (P, 17, 3)` to
     `reference (R, 17, 3)` with the largest total OKS among pairs with OKS >= MATCH_OKS."""
-    from pose_app.tracking import gated_optimal_assignment, object_keypoint_similarity
+    from pose_app.core.similarity import object_keypoint_similarity
+    from pose_app.inference.tracking import gated_optimal_assignment
 
     if not len(poses) or not len(reference):
         return []
@@ -114,8 +115,8 @@ def compare(results: dict[str, Frames]) -> dict[str, dict[str, float | int]]:
 def run_preset(spec: str, preset: str, threads: int = 0, max_frames: int | None = None) -> tuple[Frames, float]:
     """(poses per frame, frames/s of the pipeline alone) of `preset` over the clip `spec`, as
     `process` runs it."""
-    from pose_app.config import PipelineConfig
-    from pose_app.sources import open_source
+    from pose_app.inference.config import PipelineConfig
+    from pose_app.io.sources import open_source
 
     config = PipelineConfig.from_preset(preset, threads=threads) if threads else PipelineConfig.from_preset(preset)
     engine = config.engine()

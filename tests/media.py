@@ -242,6 +242,17 @@ WALK = Medium(
     occluders=(Occluder(range(40, 42), 0, RIGHT_ARM), Occluder(range(43, 49), 0, RIGHT_ARM)),
 )
 
+# Her right arm hidden for a moment, then seen again: one person drifting to the right and
+# growing a little, 40 frames at 30 fps, MJPG in Matroska; a board covers her right elbow and
+# wrist on frames 12-15. Tracked crops must find the arm again as soon as the board is gone
+# (frames 16-19 run on crops only at the default 0.33 s schedule), not at the next full-frame
+# pass: a crop cut around only what was confident on the last frame would have lost it.
+ARM_DROPOUT = Medium(
+    "arm-dropout-640x480.mkv", "MJPG", 640, 480, 30.0, 40,
+    actors=(Actor(range(40), centre_x=(200, 300), top=(40, 40), size=(340, 380)),),
+    occluders=(Occluder(range(12, 16), 0, RIGHT_ARM),),
+)
+
 # Three people: A walks on through the whole clip (out of sight on frames 50-54), B stands on
 # the right and leaves after frame 29, C comes in on the left at frame 45. 3 s, 640x480,
 # 30 fps, MJPG in AVI.
@@ -328,6 +339,11 @@ def _written(factory: pytest.TempPathFactory, medium: Medium) -> Medium:
 @pytest.fixture(scope="session")
 def walk_clip(tmp_path_factory) -> Medium:
     return _written(tmp_path_factory, WALK)
+
+
+@pytest.fixture(scope="session")
+def arm_dropout_clip(tmp_path_factory) -> Medium:
+    return _written(tmp_path_factory, ARM_DROPOUT)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from media import walk_clip  # noqa: F401 - fixture
-from pose_app.skeleton import KEYPOINT_INDEX
+from pose_app.core.skeleton import KEYPOINT_INDEX
 from tools_compare import compare, full_leg_chain, load_frames, match_poses, run_preset, save_frames, summarize
 
 

@@ -11,7 +11,6 @@ import sys
 
 import grimp
 import pytest
-
 from support import REPO
 
 PACKAGE = REPO / "pose_app"

@@ -5,6 +5,7 @@ import pytest
 from media import photo
 from support import COCO_DEV, requires_shared
 
+from pose_app.core.skeleton import KEYPOINT_INDEX
 from pose_app.inference.engine import PAD_VALUE
 from pose_app.inference.estimator import PoseEstimator
 from pose_app.inference.pipeline import build_pipeline
@@ -16,6 +17,7 @@ from pose_app.inference.refine import (
     crop_input_size,
     crop_transform,
     duplicate_mask,
+    faded_limbs,
     merge_refined,
 )
 from pose_app.io.sources import read_image
@@ -56,6 +58,42 @@ def test_a_small_pose_gets_at_least_the_minimum_crop_height():
     x0, y0, x1, y1 = face.box
     assert y1 - y0 == pytest.approx(0.2 * 1280)  # not a 10x zoom on a 15 px face
     assert face.scale == pytest.approx(257 / 256.0)
+
+
+def test_a_crop_enlarges_the_frame_at_most_max_zoom():
+    settings = CropSettings(min_height_fraction=0.0)
+    small = np.array([100.0, 100.0, 140.0, 180.0])  # 80 px tall: 257 / (80 x 1.25) = 2.6x
+    assert crop_transform(small, (426, 240), (193, 257), settings).scale == pytest.approx(2.57, abs=0.01)
+    capped = crop_transform(small, (426, 240), (193, 257), settings, max_zoom=1.5)
+    assert capped.scale == pytest.approx(1.5)
+    x0, y0, x1, y1 = capped.box
+    assert ((x0 + x1) / 2 - 0.5, (y0 + y1) / 2 - 0.5) == pytest.approx((120.0, 140.0))  # same centre
+
+
+def test_tracked_crops_are_cut_around_body_boxes_with_the_tracked_zoom_limit(engine):
+    refiner = CropRefiner(engine, CropSettings(tracked_max_zoom=1.5))
+    pose = standing_pose(200, 100, 80)
+    pose[13:, 2] = 0.05  # legs faded: the confident keypoints end at y ~ 165
+    body = np.array([[190.0, 100.0, 250.0, 180.0]])  # the track's body box still holds them
+    (two_pass,) = refiner.crops_for((240, 426, 3), pose[None])
+    (tracked,) = refiner.crops_for((240, 426, 3), pose[None], body)
+    assert two_pass.scale > 1.5 and tracked.scale == pytest.approx(1.5)
+    assert tracked.box[1] <= 100 and tracked.box[3] >= 180
+
+
+def test_legs_that_fade_in_a_crop_are_noticed():
+    before = standing_pose(0, 0, 100)[None]
+    after = before.copy()
+    after[0, KEYPOINT_INDEX["left_knee"], 2] = 0.1
+    assert not faded_limbs(before, after).any()  # one joint flickers: no
+    after[0, KEYPOINT_INDEX["left_ankle"], 2] = 0.1
+    assert faded_limbs(before, after).all()  # a knee and an ankle: yes
+    arms = before.copy()
+    arms[0, [KEYPOINT_INDEX["left_wrist"], KEYPOINT_INDEX["right_wrist"]], 2] = 0.1
+    assert not faded_limbs(before, arms).any()  # wrists flicker too often to ask for a full pass
+    never_had = before.copy()
+    never_had[0, 13:, 2] = 0.1
+    assert not faded_limbs(never_had, never_had).any()  # legs never seen cannot fade
 
 
 def test_crop_coordinates_round_trip_and_match_the_pixels_cut():

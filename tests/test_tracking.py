@@ -10,7 +10,7 @@ from pose_app.core.skeleton import NUM_KEYPOINTS, OKS_SIGMAS
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.estimator import PoseEstimator
 from pose_app.inference.smoothing import PoseSmoother
-from pose_app.inference.tracking import PoseTracker, gated_optimal_assignment
+from pose_app.inference.tracking import BODY_BOX_SHRINK, PoseTracker, gated_optimal_assignment, remembered_box
 from pose_app.io.sources import open_source
 
 # A standing person one unit tall, top of the head at y = 0, centred on x = 0 (COCO order).
@@ -108,6 +108,44 @@ def test_bad_shapes_are_rejected():
         tracker.update(np.zeros((1, 16, 3), np.float32), np.zeros(1, np.float32))
     with pytest.raises(ValueError, match="scores"):
         tracker.update(np.zeros((2, 17, 3), np.float32), np.zeros(1, np.float32))
+
+
+def test_remembered_box_grows_at_once_and_shrinks_slowly():
+    box = np.array([0.0, 0.0, 100.0, 200.0])
+    np.testing.assert_allclose(remembered_box(box, np.array([-10.0, 5.0, 90.0, 210.0]), 0.1), [-10, 0.5, 99, 210])
+    # Unchanged pose box: unchanged body box; the body box always holds the pose box.
+    np.testing.assert_allclose(remembered_box(box, box, 0.1), box)
+    small = np.array([20.0, 10.0, 80.0, 100.0])
+    shrunk = remembered_box(box, small, 0.1)
+    assert (shrunk[:2] <= small[:2]).all() and (shrunk[2:] >= small[2:]).all()
+
+
+def test_a_track_whose_legs_fade_keeps_them_in_its_body_box():
+    tracker = PoseTracker()
+    standing = person(300, 50, 200)
+    tracker.update(*frame(standing))
+    ankles_y = standing[15:, 1].max()
+    legs_faded = standing.copy()
+    legs_faded[13:, 2] = 0.05  # knees and ankles no longer confident
+    for frames_faded in range(1, 11):
+        tracker.update(*frame(legs_faded))
+        # The pose's own box now ends at the hips; the body box still reaches the ankles, less
+        # BODY_BOX_SHRINK of the gap per frame.
+        assert keypoint_boxes(tracker.predicted_poses(), 0.3)[0, 3] < 160
+        gap = ankles_y - legs_faded[11, 1]
+        expected = ankles_y - gap * (1 - (1 - BODY_BOX_SHRINK) ** frames_faded)
+        assert tracker.predicted_boxes()[0, 3] == pytest.approx(expected, abs=1e-3)
+    assert tracker.predicted_boxes()[0, 3] > legs_faded[11, 1] + 0.5 * gap  # after 10 frames, still more than half
+
+
+def test_body_boxes_move_with_their_tracks():
+    tracker = PoseTracker()
+    for step in range(3):
+        tracker.update(*frame(person(100 + 10 * step, 50, 200), person(400, 50, 200)))
+    boxes, poses = tracker.predicted_boxes(), tracker.predicted_poses()
+    assert boxes.shape == (2, 4)
+    # The walker's box is where her predicted pose is (10 px further right); the other stands.
+    np.testing.assert_allclose(boxes, keypoint_boxes(poses, 0.3), atol=1e-3)
 
 
 def test_object_keypoint_similarity_matches_the_coco_formula():

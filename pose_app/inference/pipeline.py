@@ -23,13 +23,14 @@ from typing import Any
 import numpy as np
 
 from pose_app.core.frames import Frame
-from pose_app.core.poses import FramePoses
+from pose_app.core.poses import MIN_KEYPOINT_SCORE, FramePoses
+from pose_app.core.similarity import object_keypoint_similarity, pose_similarity
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine, check_resolution, snap_to_valid_size
 from pose_app.inference.estimator import PoseEstimator
-from pose_app.inference.refine import CROP_STAGES, CropRefiner
+from pose_app.inference.refine import CROP_STAGES, DUPLICATE_OKS, CropRefiner
 from pose_app.inference.smoothing import PoseSmoother
-from pose_app.inference.tracking import PoseTracker
+from pose_app.inference.tracking import PoseTracker, gated_optimal_assignment
 
 # The stages a frame's timings name, in order (tracking adds "track"); test-time augmentation
 # adds "merge".
@@ -37,6 +38,12 @@ FRAME_STAGES = ("preprocess", "inference", "decode", *CROP_STAGES)
 # Media times are rounded (Matroska: to the millisecond): an interval of 10 frames at 30 fps
 # must not become 11 because 0.333 < 1/3.
 TIME_TOLERANCE_S = 1e-3
+# A person followed in a crop is kept (and the next frame is not made a full-frame pass) while
+# the crop's pose score is at least this fraction of the full-frame pass's minimum pose score:
+# crops score people lower than the full-frame pass that found them (a person at the frame's
+# edge: 0.3 on the full-frame pass, 0.15-0.24 in crops), and dropping them at the full-frame
+# floor made every other frame a full-frame pass on the shared chair-exercise clip.
+FOLLOWED_SCORE_RATIO = 0.5
 
 
 class PosePipeline:
@@ -115,16 +122,49 @@ class PosePipeline:
         keypoints, scores, timings = self.refiner.refine(
             frame.image, poses.keypoints, poses.scores, crop_scores=self.redetect_interval_s > 0
         )
-        return replace(poses, keypoints=keypoints, scores=scores, timings={**poses.timings, **timings})
+        poses = replace(poses, keypoints=keypoints, scores=scores, timings={**poses.timings, **timings})
+        return self._keep_missed_tracks(frame, poses) if self.redetect_interval_s > 0 else poses
+
+    def _keep_missed_tracks(self, frame: Frame, poses: FramePoses) -> FramePoses:
+        """The full-frame pass's poses plus the tracked people it missed, found again in crops
+        around their predictions as between full-frame passes. The full-frame pass misses people
+        the crops still see: someone upside down in a backflip, two people who overlap decoded
+        as one; without this they vanish until a later full-frame pass finds them again."""
+        predicted = self.tracker.predicted_poses()
+        if not len(predicted):
+            return poses
+        similarity = pose_similarity(predicted, poses.keypoints, self.tracker.min_keypoint_score)
+        matched = [track for track, _ in gated_optimal_assignment(similarity, self.tracker.min_similarity)]
+        missed = np.setdiff1d(np.arange(len(predicted)), matched)
+        if not len(missed):
+            return poses
+        followed = self.refiner.follow(frame.image, predicted[missed], self.tracker.predicted_boxes()[missed])
+        keypoints, scores, timings = followed.keypoints, followed.scores, followed.timings
+        # The full floor, not FOLLOWED_SCORE_RATIO's: this full-frame pass did not vouch for them.
+        new = (scores >= self.estimator.settings.min_pose_score) & ~self._already_found(keypoints, poses.keypoints)
+        keypoints = np.concatenate([poses.keypoints, keypoints[new]])
+        scores = np.concatenate([poses.scores, scores[new]])
+        timings = {stage: poses.timings.get(stage, 0.0) + seconds for stage, seconds in timings.items()}
+        return replace(
+            poses, keypoints=keypoints, scores=scores, ids=np.arange(len(scores), dtype=np.int64),
+            timings={**poses.timings, **timings},
+        )
+
+    @staticmethod
+    def _already_found(keypoints: np.ndarray, found: np.ndarray) -> np.ndarray:
+        """(P,) bool: poses that are a second decoding of a pose in `found` (OKS >= DUPLICATE_OKS)."""
+        if not len(keypoints) or not len(found):
+            return np.zeros(len(keypoints), bool)
+        return (object_keypoint_similarity(keypoints, found, MIN_KEYPOINT_SCORE) >= DUPLICATE_OKS).any(axis=1)
 
     def _follow(self, frame: Frame, predicted: np.ndarray) -> FramePoses:
-        """Crops around the tracks' predicted poses only. A person lost, or found below the
-        minimum pose score (dropped, as the full-frame pass drops them), asks for a full-frame
-        pass on the next frame."""
-        keypoints, scores, lost, timings = self.refiner.follow(frame.image, predicted)
-        sure = scores >= self.estimator.settings.min_pose_score
-        keypoints, scores = keypoints[sure], scores[sure]
-        if lost or not sure.all() or not len(scores):
+        """Crops around the tracks' predicted poses (their body boxes) only. A person lost, or
+        found below FOLLOWED_SCORE_RATIO x the minimum pose score (dropped), asks for a full-frame
+        pass on the next frame; so does a person whose legs faded (refine.faded_limbs)."""
+        followed = self.refiner.follow(frame.image, predicted, self.tracker.predicted_boxes())
+        sure = followed.scores >= FOLLOWED_SCORE_RATIO * self.estimator.settings.min_pose_score
+        keypoints, scores = followed.keypoints[sure], followed.scores[sure]
+        if followed.lost or followed.faded or not sure.all() or not len(scores):
             self._last_full_pass_s = None  # look again on the next frame
         return FramePoses(
             keypoints=keypoints,
@@ -133,7 +173,7 @@ class PosePipeline:
             heatmaps=None,
             features={},
             transform=None,
-            timings=timings,
+            timings=followed.timings,
         )
 
     @property

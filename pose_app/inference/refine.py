@@ -26,7 +26,7 @@ from pose_app.core.similarity import (
     object_keypoint_similarity,
     pose_similarity,
 )
-from pose_app.core.skeleton import FLIP_PERMUTATION
+from pose_app.core.skeleton import FLIP_PERMUTATION, KEYPOINT_INDEX
 from pose_app.inference.decode import DecodeSettings
 from pose_app.inference.engine import (
     HEAD_OUTPUTS,
@@ -55,6 +55,11 @@ class CropSettings:
       so a pose with only a face found does not become a 10x zoom on the face.
     - ``max_crops``: only the best-scoring poses of a frame are refined (bounds the cost).
     - ``flip``: also run each crop mirrored and average the two (test-time augmentation).
+    - ``tracked_max_zoom``: tracked crops (videos) enlarge the frame at most this much (input
+      pixels per frame pixel). A small person in a soft, compressed video blown up further
+      loses joints: on the shared basketball clip (426x240) legs kept vs the accurate preset
+      0.49 -> 0.84 at 1.5 (0.76 at 0.8, with coarser joints). Not for still images: there
+      zooming pays (coco-dev AP 0.407 unbounded, 0.391 at 1.5).
     """
 
     resolution: int = 257
@@ -63,6 +68,7 @@ class CropSettings:
     min_height_fraction: float = 0.2
     max_crops: int = 10
     flip: bool = False
+    tracked_max_zoom: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -104,14 +110,18 @@ def crop_input_size(settings: CropSettings, output_stride: int) -> tuple[int, in
 
 
 def crop_transform(
-    box: np.ndarray, frame_size: tuple[int, int], input_size: tuple[int, int], settings: CropSettings
+    box: np.ndarray, frame_size: tuple[int, int], input_size: tuple[int, int], settings: CropSettings,
+    max_zoom: float = float("inf"),
 ) -> CropTransform:
     """The crop around a person box (x0, y0, x1, y1, pixel coordinates): expanded, grown to the
-    input's aspect around the box's centre, at least the minimum height."""
+    input's aspect around the box's centre, at least the minimum height and at most `max_zoom`
+    input pixels per frame pixel."""
     input_w, input_h = input_size
     centre = (np.asarray(box[:2], np.float64) + box[2:]) / 2.0 + 0.5  # edge coordinates
     width, height = (box[2] - box[0]) * settings.expand, (box[3] - box[1]) * settings.expand
-    height = max(height, width * input_h / input_w, settings.min_height_fraction * max(frame_size), 1.0)
+    height = max(
+        height, width * input_h / input_w, settings.min_height_fraction * max(frame_size), input_h / max_zoom, 1.0
+    )
     scale = input_h / height
     origin = centre - np.array([input_w, input_h]) / scale / 2.0
     return CropTransform((float(origin[0]), float(origin[1])), float(scale), input_size)
@@ -166,6 +176,26 @@ DUPLICATE_OKS = 0.5
 MIN_CROP_SCORE_RATIO = 0.5
 
 
+# A tracked crop whose person lost at least MIN_FADED_JOINTS of these joints (knees, ankles)
+# that were confident in the previous frame asks for a full-frame pass on the next frame: the
+# crop alone often does not find them again (on the shared chair-exercise clip a seated woman's
+# knees score 0.8 on every full-frame pass and 0.1 on the crops in between), the full-frame
+# pass does. Legs only: with elbows and wrists too (they flicker more), the full-frame pass
+# ran on 58 of 250 frames of the shared reverse-lunge clip instead of 35 for the same legs kept;
+# one lost joint (instead of two) ran it on 84.
+FADING_JOINTS = tuple(KEYPOINT_INDEX[f"{side}_{joint}"] for joint in ("knee", "ankle") for side in ("left", "right"))
+MIN_FADED_JOINTS = 2
+
+
+def faded_limbs(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """(P,) bool: poses `after (P, 17, 3)` that lost at least MIN_FADED_JOINTS of the
+    FADING_JOINTS confident in the same people's `before (P, 17, 3)`."""
+    joints = list(FADING_JOINTS)
+    had = before[:, joints, 2] >= MIN_KEYPOINT_SCORE
+    lost = had & (after[:, joints, 2] < MIN_KEYPOINT_SCORE)
+    return lost.sum(axis=1) >= MIN_FADED_JOINTS
+
+
 def duplicate_mask(keypoints: np.ndarray) -> np.ndarray:
     """(P,) bool: poses (P, 17, 3), best first, that are a second decoding of an earlier pose
     (OKS >= DUPLICATE_OKS): their keypoints can be as close to a person as the real pose's."""
@@ -178,7 +208,7 @@ def duplicate_mask(keypoints: np.ndarray) -> np.ndarray:
 def best_match(pose: np.ndarray, candidates: np.ndarray) -> int | None:
     """Index of the candidate pose (K, 17, 3) that is the person `pose (17, 3)`: the most
     similar one, None when none is at least MIN_MATCH_SIMILARITY similar. Candidates must be
-    free of duplicates (`duplicates`), or a faint second decoding of the person may win."""
+    free of duplicates (`duplicate_mask`), or a faint second decoding of the person may win."""
     if not len(candidates):
         return None
     similarity = pose_similarity(pose[None], candidates, MIN_KEYPOINT_SCORE)[0]
@@ -212,11 +242,17 @@ class CropRefiner:
         # Inside a crop the person fills the input: other people only reach in from its edges.
         self.decode = decode or DecodeSettings(max_poses=5, min_pose_score=0.0)
 
-    def crops_for(self, frame_shape: tuple[int, ...], keypoints: np.ndarray) -> list[CropTransform]:
-        """The crop around each pose `keypoints (P, 17, 3)` of a frame of this shape."""
+    def crops_for(
+        self, frame_shape: tuple[int, ...], keypoints: np.ndarray, boxes: np.ndarray | None = None
+    ) -> list[CropTransform]:
+        """The crop around each pose `keypoints (P, 17, 3)` of a frame of this shape: around its
+        body box from `boxes (P, 4)` when given (tracked crops), else its confident keypoints."""
         frame_size = (frame_shape[1], frame_shape[0])
-        boxes = keypoint_boxes(keypoints, MIN_KEYPOINT_SCORE)
-        return [crop_transform(box, frame_size, self.input_size, self.settings) for box in boxes]
+        if boxes is None:
+            boxes, max_zoom = keypoint_boxes(keypoints, MIN_KEYPOINT_SCORE), float("inf")
+        else:
+            max_zoom = self.settings.tracked_max_zoom
+        return [crop_transform(box, frame_size, self.input_size, self.settings, max_zoom) for box in boxes]
 
     def run_crops(
         self, frame_bgr: np.ndarray, transforms: list[CropTransform]
@@ -257,16 +293,17 @@ class CropRefiner:
         return np.stack([average_views(keypoints[i], restored[j]) for i, j in enumerate(best)])
 
     def crop_poses(
-        self, frame_bgr: np.ndarray, keypoints: np.ndarray
+        self, frame_bgr: np.ndarray, keypoints: np.ndarray, boxes: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
-        """Run a crop around each of the first `max_crops` poses `keypoints (P, 17, 3)`; return
+        """Run a crop around each of the first `max_crops` poses `keypoints (P, 17, 3)` (around
+        their `boxes (P, 4)` when given, see crops_for); return
         for each of them the crop pose that matches it best (keypoints (P', 17, 3), its own score
         (P',), found (P',) bool: False where nothing in the crop matched, keypoints then unchanged)
         and the seconds per stage."""
         poses = keypoints[: self.settings.max_crops]
         if not len(poses):
             return poses.copy(), np.zeros(0, np.float32), np.zeros(0, bool), {}
-        transforms = self.crops_for(frame_bgr.shape, poses)
+        transforms = self.crops_for(frame_bgr.shape, poses, None if boxes is None else boxes[: len(poses)])
         candidates, timings = self.run_crops(frame_bgr, transforms)
         refined, scores, found = poses.copy(), np.zeros(len(poses), np.float32), np.zeros(len(poses), bool)
         for index, (crop_keypoints, crop_scores) in enumerate(candidates):
@@ -289,18 +326,26 @@ class CropRefiner:
             rescored[: len(found)][found] = found_scores[found]
         return refined, rescored, timings
 
-    def follow(
-        self, frame_bgr: np.ndarray, predicted: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, bool, dict[str, float]]:
+    def follow(self, frame_bgr: np.ndarray, predicted: np.ndarray, boxes: np.ndarray | None = None) -> Followed:
         """Tracked mode: the poses found in crops around where `predicted (T, 17, 3)` says people
-        are now: (keypoints (P, 17, 3), scores (P,), lost, seconds per stage). `lost` is True
-        when a crop found no matching pose or two crops found the same person (then a
-        full-frame pass should look again)."""
-        keypoints, scores, found, timings = self.crop_poses(frame_bgr, predicted)
+        are now (crops around their body `boxes (T, 4)` when given), best score first, and
+        whether a full-frame pass should look again (see Followed)."""
+        keypoints, scores, found, timings = self.crop_poses(frame_bgr, predicted, boxes)
+        faded = bool(faded_limbs(predicted[: len(found)][found], keypoints[found]).any())
         keypoints, scores = keypoints[found], scores[found]
         order = np.argsort(-scores, kind="stable")
         keypoints, scores = keypoints[order], scores[order]
         duplicate = duplicate_mask(keypoints)
         lost = not found.all() or duplicate.any()
-        return keypoints[~duplicate], scores[~duplicate], lost, timings
+        return Followed(keypoints[~duplicate], scores[~duplicate], lost, faded, timings)
 
+
+@dataclass(frozen=True)
+class Followed:
+    """What tracked crops found (CropRefiner.follow)."""
+
+    keypoints: np.ndarray  # (P, 17, 3) frame pixels, best pose score first
+    scores: np.ndarray  # (P,) the crops' pose scores
+    lost: bool  # a crop found no pose matching its person, or two crops found the same person
+    faded: bool  # a crop's person lost limb-end joints it had in the previous frame (faded_limbs)
+    timings: dict[str, float]  # seconds per crop stage
