@@ -58,7 +58,7 @@ def test_the_default_preset_finds_a_hidden_arm_again_as_soon_as_it_is_seen(arm_d
     # joints confident on the last frame lost the arm there and found it again only at the next
     # full-frame passes (16 of the 36 frames it is visible, none of frames 16-19); crops around
     # the track's body box keep it in view (33 of 36 when this test was written).
-    pipeline = PipelineConfig().build()
+    pipeline = build_pipeline(PipelineConfig())
     elbow = KEYPOINT_INDEX["right_elbow"]
     seen = []
     with open_source(str(arm_dropout_clip.path)) as source:

@@ -10,7 +10,11 @@ from pose_app.core.skeleton import NUM_KEYPOINTS, OKS_SIGMAS
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.estimator import PoseEstimator
 from pose_app.inference.smoothing import PoseSmoother
-from pose_app.inference.tracking import BODY_BOX_SHRINK, PoseTracker, gated_optimal_assignment, remembered_box
+from pose_app.inference.tracking import (
+    JOINT_MEMORY_FRAMES,
+    PoseTracker,
+    gated_optimal_assignment,
+)
 from pose_app.io.sources import open_source
 
 # A standing person one unit tall, top of the head at y = 0, centred on x = 0 (COCO order).
@@ -110,32 +114,34 @@ def test_bad_shapes_are_rejected():
         tracker.update(np.zeros((2, 17, 3), np.float32), np.zeros(1, np.float32))
 
 
-def test_remembered_box_grows_at_once_and_shrinks_slowly():
-    box = np.array([0.0, 0.0, 100.0, 200.0])
-    np.testing.assert_allclose(remembered_box(box, np.array([-10.0, 5.0, 90.0, 210.0]), 0.1), [-10, 0.5, 99, 210])
-    # Unchanged pose box: unchanged body box; the body box always holds the pose box.
-    np.testing.assert_allclose(remembered_box(box, box, 0.1), box)
-    small = np.array([20.0, 10.0, 80.0, 100.0])
-    shrunk = remembered_box(box, small, 0.1)
-    assert (shrunk[:2] <= small[:2]).all() and (shrunk[2:] >= small[2:]).all()
-
-
-def test_a_track_whose_legs_fade_keeps_them_in_its_body_box():
+def test_a_track_whose_legs_fade_keeps_them_in_its_body_box_for_a_while():
     tracker = PoseTracker()
     standing = person(300, 50, 200)
     tracker.update(*frame(standing))
     ankles_y = standing[15:, 1].max()
     legs_faded = standing.copy()
     legs_faded[13:, 2] = 0.05  # knees and ankles no longer confident
-    for frames_faded in range(1, 11):
+    for _ in range(JOINT_MEMORY_FRAMES):
         tracker.update(*frame(legs_faded))
-        # The pose's own box now ends at the hips; the body box still reaches the ankles, less
-        # BODY_BOX_SHRINK of the gap per frame.
+        # The pose's own box now ends at the hips; the body box still reaches the ankles.
         assert keypoint_boxes(tracker.predicted_poses(), 0.3)[0, 3] < 160
-        gap = ankles_y - legs_faded[11, 1]
-        expected = ankles_y - gap * (1 - (1 - BODY_BOX_SHRINK) ** frames_faded)
-        assert tracker.predicted_boxes()[0, 3] == pytest.approx(expected, abs=1e-3)
-    assert tracker.predicted_boxes()[0, 3] > legs_faded[11, 1] + 0.5 * gap  # after 10 frames, still more than half
+        assert tracker.predicted_boxes()[0, 3] == pytest.approx(ankles_y)
+    tracker.update(*frame(legs_faded))  # unseen for longer: forgotten
+    assert tracker.predicted_boxes()[0, 3] == pytest.approx(keypoint_boxes(legs_faded[None], 0.3)[0, 3])
+    tracker.update(*frame(standing))  # seen again: back at once
+    assert tracker.predicted_boxes()[0, 3] == pytest.approx(ankles_y)
+
+
+def test_faded_joints_move_with_their_track():
+    tracker = PoseTracker()
+    tracker.update(*frame(person(100, 50, 200)))
+    for step in range(1, 4):  # she walks down and to the right, 10 px a frame; ankles faded
+        walker = person(100 + 10 * step, 50 + 10 * step, 200)
+        walker[15:, 2] = 0.05
+        tracker.update(*frame(walker))
+    # Her ankles where they would be now: moved with the rest of her, plus the next frame's step.
+    ankles_y = person(100, 50, 200)[15:, 1].max()
+    assert tracker.predicted_boxes()[0, 3] == pytest.approx(ankles_y + 40)
 
 
 def test_body_boxes_move_with_their_tracks():

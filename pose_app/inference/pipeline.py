@@ -7,10 +7,12 @@ Two modes:
 - two-pass (still images, and every frame when tracked crops are off): the full-frame
   multi-person pass finds people, then the crop refiner re-runs the network on each of them;
 - tracked crops (videos, streams, cameras): the tracker predicts where each person is in the
-  next frame and only crops around those predictions run. The full-frame pass runs again once
-  `redetect_interval_s` of media time has passed since the last one, when a crop loses its person or its confidence, when no one is
-  tracked, or when the caller needs the full-frame outputs (heatmaps or feature maps for the
-  GUI's panel). Per-frame cost then grows with the number of people, not with the frame size.
+  next frame and only crops around those predictions (each track's body box, which keeps
+  faded joints for a while) run. The full-frame pass runs again once `redetect_interval_s` of
+  media time has passed since the last one, when a crop loses its person, its confidence or
+  its person's legs, when no one is tracked, or when the caller needs the full-frame outputs
+  (heatmaps or feature maps for the GUI's panel); tracked people that pass misses are looked
+  for in crops too. Per-frame cost then grows with the number of people, not with the frame size.
 """
 
 from __future__ import annotations
