@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""`pose-app bench`: every preset (with the options given on top) timed per stage on a video, printed
+as a table (and saved as JSON)."""
 
 from __future__ import annotations
 

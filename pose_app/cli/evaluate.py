@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""`pose-app eval`: detect over a COCO keypoint set's images, print AP/AR and the time per image
+(`--compare-presets`: one row per preset)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""The options every command that runs the network shares (`--preset` and the settings of
+PipelineConfig it implies, each under the setting's one name), and argparse types for numbers."""
 
 from __future__ import annotations
 

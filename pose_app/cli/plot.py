@@ -1,4 +1,5 @@
-"""TODO docstring."""
+"""`pose-app plot`: angles over time, range of motion and keypoint trajectories of a keypoint or
+angles CSV as a PNG, SVG or PDF figure (needs matplotlib: the `plot` extra)."""
 
 from __future__ import annotations
 
