@@ -1,12 +1,19 @@
-"""tools_compare: the figures of `compare` on hand-made poses, and one run on a generated clip."""
+"""`pose-app compare`: its figures on hand-made poses, and the command on a generated clip against
+figures counted by hand from each preset's own run."""
 
+import json
 import math
 
 import numpy as np
 import pytest
 
+from pose_app.analysis.compare import compare, full_leg_chain, match_poses, summarize
+from pose_app.cli.main import main
+from pose_app.core.similarity import object_keypoint_similarity
 from pose_app.core.skeleton import KEYPOINT_INDEX
-from tools_compare import compare, full_leg_chain, load_frames, match_poses, run_preset, save_frames, summarize
+from pose_app.inference.config import PipelineConfig
+from pose_app.inference.pipeline import build_pipeline
+from pose_app.io.sources import open_source
 
 
 def pose(x0: float, y0: float, score: float = 0.9, lost: tuple[str, ...] = ()) -> np.ndarray:
@@ -92,16 +99,60 @@ def test_presets_must_see_the_same_frames():
         summarize([frame()], [frame(), frame()])
 
 
-def test_frames_round_trip_through_npz(tmp_path):
-    frames = [frame(pose(0, 0), pose(300, 0)), frame(), frame(pose(5, 5))]
-    save_frames(str(tmp_path / "f.npz"), frames)
-    loaded = load_frames(str(tmp_path / "f.npz"))
-    assert [len(s) for _, s in loaded] == [2, 0, 1]
-    np.testing.assert_array_equal(loaded[0][0], frames[0][0])
+def poses_by_hand(clip, preset: str, frames: int) -> list[np.ndarray]:
+    """Each frame's keypoints of `preset` on the clip, the way a user would run the pipeline."""
+    config = PipelineConfig.from_preset(preset, threads=2)
+    found = []
+    with open_source(str(clip)) as source:
+        pipeline = build_pipeline(config)
+        for frame_ in source:
+            found.append(pipeline.process(frame_).keypoints)
+            if len(found) == frames:
+                break
+    return found
 
 
-def test_compare_runs_presets_over_a_clip(walk_clip):
-    fast, _ = run_preset(str(walk_clip.path), "fast", threads=2, max_frames=12)
-    assert len(fast) == 12 and all(len(scores) == 1 for _, scores in fast)
-    figures = compare({"fast": fast, "fast again": fast})
-    assert figures["fast"]["matched_share"] == 1.0
+def test_pose_app_compare_on_the_generated_clip(walk_clip, tmp_path, capsys):
+    out = tmp_path / "compare.json"
+    argv = ["compare", str(walk_clip.path), "--presets", "fast,balanced", "--max-frames", "20", "--threads", "2",
+            "--json", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    rows = [line.split()[0] for line in printed.splitlines() if line.startswith(("fast ", "balanced "))]
+    assert rows == ["fast", "balanced"]
+    saved = json.loads(out.read_text())
+    assert saved["reference"] == "balanced"
+    figures = saved["videos"][str(walk_clip.path)]
+
+    fast, balanced = poses_by_hand(walk_clip.path, "fast", 20), poses_by_hand(walk_clip.path, "balanced", 20)
+    legs = [(11, 13, 15), (12, 14, 16)]  # left and right hip, knee, ankle
+
+    def has_legs(pose):
+        return any(all(pose[k, 2] >= 0.3 for k in chain) for chain in legs)
+
+    with_someone = [i for i, poses in enumerate(balanced) if len(poses)]
+    for name, found in (("fast", fast), ("balanced", balanced)):
+        assert figures[name]["person_frames"] == sum(len(poses) for poses in found)
+        frames_with_legs = sum(1 for i in with_someone if any(has_legs(pose) for pose in found[i]))
+        assert figures[name]["leg_chain_frames"] == pytest.approx(frames_with_legs / len(with_someone))
+        confident = sum(int((poses[:, :, 2] >= 0.3).sum()) for poses in found)
+        assert figures[name]["mean_confident_keypoints"] == pytest.approx(confident / sum(map(len, found)))
+        # One walker: each frame's best pair is the match, when its OKS reaches 0.5.
+        matched = [
+            object_keypoint_similarity(mine, theirs, 0.3).max()
+            for mine, theirs in zip(found, balanced) if len(mine) and len(theirs)
+        ]
+        matched = [oks for oks in matched if oks >= 0.5]
+        assert figures[name]["matched_share"] == pytest.approx(len(matched) / sum(map(len, balanced)))
+        assert figures[name]["mean_oks"] == pytest.approx(np.mean(matched), abs=1e-6)
+    assert figures["balanced"]["matched_share"] == 1.0  # the reference against itself
+
+
+def test_pose_app_compare_refuses_bad_input_in_one_line(walk_clip, tmp_path, capsys):
+    assert main(["compare", str(walk_clip.path), "--presets", "fast,turbo"]) == 2
+    assert capsys.readouterr().err.strip() == "pose-app: error: unknown preset 'turbo' (choose from fast, balanced, accurate)"
+    assert main(["compare", str(tmp_path / "missing.mp4"), "--presets", "fast"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("pose-app: error:") and "missing.mp4" in error and "\n" not in error
+    assert main(["compare", str(walk_clip.path), "--json", str(tmp_path / "no" / "dir.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err

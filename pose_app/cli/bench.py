@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from pose_app.cli.options import add_pipeline_arguments, config_from_args, positive_int
+from pose_app.cli.options import add_pipeline_arguments, comma_list, config_from_args, positive_int
 from pose_app.errors import PoseAppError
 from pose_app.inference.config import PRESETS
 from pose_app.io.formats import write_json_file
@@ -35,21 +35,6 @@ def format_table(results: list[BenchResult]) -> str:
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     return "\n".join("  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in [header, *rows])
-
-
-def comma_list(convert):
-    """argparse type: 'a,b' -> [convert(a), convert(b)]."""
-
-    def parse(text: str) -> list:
-        try:
-            values = [convert(part.strip()) for part in text.split(",") if part.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}") from None
-        if not values:
-            raise argparse.ArgumentTypeError("expected at least one value")
-        return values
-
-    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ import sys
 from typing import Sequence
 
 from pose_app import __version__
-from pose_app.cli import angles, app, bench, evaluate, plot, process, reps
+from pose_app.cli import angles, app, bench, compare, evaluate, plot, process, reps
 from pose_app.errors import PoseAppError
 
 # name -> (module, one-line help). The desktop app (cli/app.py) is the default command.
@@ -20,6 +20,7 @@ COMMANDS = {
     "process": (process, "detect poses in videos, images, folders or streams; write CSV/JSON/video"),
     "eval": (evaluate, "measure COCO keypoint AP/AR on a COCO-format keypoint set"),
     "bench": (bench, "measure per-stage latency, frames/s and memory"),
+    "compare": (compare, "compare presets on your own videos, no ground truth needed: people, legs and keypoints found, agreement"),
     "angles": (angles, "joint and segment angles of a keypoint CSV, as an angles CSV"),
     "plot": (plot, "angles over time, range of motion and keypoint trajectories as a PNG/SVG figure"),
     "reps": (reps, "repetitions of an exercise in a keypoint CSV: a CSV row per repetition, and a report"),

@@ -140,3 +140,18 @@ def config_from_args(args: argparse.Namespace, base=None):
     if preset is not None:
         base = base.with_preset(preset)
     return base.with_settings(**given) if given else base
+
+
+def comma_list(convert):
+    """argparse type: 'a,b' -> [convert(a), convert(b)]."""
+
+    def parse(text: str) -> list:
+        try:
+            values = [convert(part.strip()) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}") from None
+        if not values:
+            raise argparse.ArgumentTypeError("expected at least one value")
+        return values
+
+    return parse

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
 )
 
 from pose_app.analysis.reps import RepCounter
-
 from pose_app.core.angles import ANGLE_NAMES
 from pose_app.draw.render import person_color
 
