@@ -73,6 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.preset is not None:
+        raise PoseAppError("compare runs every preset of --presets (the last is the reference): use --presets, not --preset")
     unknown = [preset for preset in args.presets if preset not in PRESETS]
     if unknown:
         raise PoseAppError(f"unknown preset {unknown[0]!r} (choose from {', '.join(PRESETS)})")
