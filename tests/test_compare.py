@@ -6,13 +6,14 @@ import math
 
 import numpy as np
 import pytest
+from support import DEV_CLIPS, MEDIA
 
-from pose_app.analysis.compare import compare, full_leg_chain, match_poses, summarize
+from pose_app.analysis.compare import compare, full_leg_chain, match_poses, run_preset, summarize
 from pose_app.cli.main import main
 from pose_app.core.similarity import object_keypoint_similarity
 from pose_app.core.skeleton import KEYPOINT_INDEX
 from pose_app.inference.config import PipelineConfig
-from pose_app.inference.pipeline import build_pipeline
+from pose_app.inference.pipeline import build_pipeline, open_engine
 from pose_app.io.sources import open_source
 
 
@@ -156,3 +157,22 @@ def test_pose_app_compare_refuses_bad_input_in_one_line(walk_clip, tmp_path, cap
     assert error.startswith("pose-app: error:") and "missing.mp4" in error and "\n" not in error
     assert main(["compare", str(walk_clip.path), "--json", str(tmp_path / "no" / "dir.json")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+DEV_SQUAT = DEV_CLIPS / "squat-front-960x540.mp4"
+SHARED_SQUAT = MEDIA / "squat-side-2people-640x360.mp4"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clip", [DEV_SQUAT, SHARED_SQUAT], ids=["dev-front-squat", "shared-side-squat"])
+def test_the_default_keeps_the_legs_of_a_squat_as_the_accurate_preset_does(clip, capsys):
+    if not clip.is_file():
+        pytest.skip(f"{clip.name} is absent (development clips: docs/development.md); users do not have it")
+    engine_config = PipelineConfig.from_preset("balanced", threads=2)
+    results = {}
+    for preset in ("balanced", "accurate"):
+        config = engine_config.with_preset(preset)
+        results[preset], _ = run_preset(str(clip), config, open_engine(config), max_frames=72)
+    figures = compare(results)["balanced"]
+    assert figures["leg_chain_frames"] >= 0.9 and figures["leg_chain_kept"] >= 0.9
+    assert figures["matched_share"] >= 0.9
