@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -39,6 +40,7 @@ from pose_app.draw.featuremaps import (
 )
 from pose_app.draw.render import OverlayStyle, draw_poses, line_width, person_color
 from pose_app.explain.decode_walk import WalkStep
+from pose_app.explain.lab import DEFAULT_LAB, LabRequest
 from pose_app.explain.network import (
     BlockStats,
     arrows_to_frame,
@@ -54,7 +56,7 @@ from pose_app.explain.network import (
 from pose_app.inference.engine import FeatureBlock, ModelInfo
 
 # The feature-map dock's views (PanelRequest.mode).
-PANEL_MODES = ("features", "heatmaps", "offsets", "displacements", "stats", "walk")
+PANEL_MODES = ("features", "heatmaps", "offsets", "displacements", "stats", "walk", "lab")
 # Views drawn from the offset and displacement heads (kept by PoseEstimator.estimate(keep_heads=True)).
 HEAD_FIELD_MODES = ("offsets", "displacements", "walk")
 # At most this many offset arrows are drawn (the most confident cells): a low threshold must
@@ -75,7 +77,8 @@ class PanelRequest:
       >= `min_score` (`edge` None = all 16 edges);
     - "stats": every block's activation statistics (needs all of `blocks`: costs more);
     - "walk": the multi-person decoding of the frame, step `walk_step` while the frame shown is
-      `walk_frame` (its index), else the final poses.
+      `walk_frame` (its index), else the final poses;
+    - "lab": the CNN lab's part `lab.part` (explain.lab_view), drawn by lab_view.LabSession.
     """
 
     mode: str = "features"
@@ -91,12 +94,16 @@ class PanelRequest:
     blocks: tuple[str, ...] = ()  # every feature output of the model
     walk_frame: int | None = None
     walk_step: int = 0
+    lab: LabRequest = DEFAULT_LAB
 
     @property
     def features(self) -> tuple[str, ...]:
-        """Feature outputs to ask the engine for: the block view's one, or all for the statistics."""
+        """Feature outputs to ask the engine for: the block view's one, all for the statistics,
+        those the lab's part reads."""
         if self.mode == "features":
             return (self.block,) if self.block else ()
+        if self.mode == "lab":
+            return self.lab.features(self.blocks)
         return tuple(self.blocks) if self.mode == "stats" else ()
 
     @property
@@ -191,6 +198,7 @@ class PanelView:
     step: WalkStep | None = None  # the decoding walk's step shown
     step_index: int = -1
     steps: int = 0
+    all_channels: Callable[[], np.ndarray] | None = None  # "save all channels" of a view that is not a layer's maps
 
 
 def region_at(view: PanelView, picture_xy) -> int | None:

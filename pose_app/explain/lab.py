@@ -279,7 +279,7 @@ def crop_box(image_bgr: np.ndarray, box: tuple[float, float, float, float], side
     return shrink(padded, (side, side)) if min(padded.shape[:2]) >= side else cv2.resize(padded, (side, side))
 
 
-def _overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+def same_spot(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
     """Whether two boxes share more than half of the smaller one: the same spot seen twice."""
     width = min(a[2], b[2]) - max(a[0], b[0])
     height = min(a[3], b[3]) - max(a[1], b[1])
@@ -327,7 +327,7 @@ class TopPatches:
     def _offer(self, channel: int, value: float, box, crop: Callable[[], np.ndarray], frame: int) -> None:
         """Keep a candidate (cropped only when kept: most candidates of a video are not)."""
         kept = list(self._channels[channel])
-        same = next((n for n, old in enumerate(kept) if _overlaps(old.box, box)), None)
+        same = next((n for n, old in enumerate(kept) if same_spot(old.box, box)), None)
         if same is not None:
             if kept[same].value >= value:
                 return
@@ -467,6 +467,9 @@ class LabRequest:
         if self.part == "fc":
             return (blocks[-1],)
         return ()
+
+
+DEFAULT_LAB = LabRequest()
 
 
 @dataclass(frozen=True)
