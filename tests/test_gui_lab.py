@@ -15,7 +15,7 @@ from support import GUI_WAIT_MS, wait_for_result
 
 from pose_app.cli import main as cli
 from pose_app.cli.app import settings_with_options
-from pose_app.explain.lab import TOP_PATCHES, TOUR, head_weights, same_spot
+from pose_app.explain.lab import TOP_PATCHES, TOUR, head_weights, same_spots
 from pose_app.explain.lab_view import strongest_channel
 from pose_app.gui.settings import AppSettings, load_settings_file
 
@@ -114,7 +114,9 @@ def test_kept_patches_grow_clear_and_save(make_window, qtbot, walk, tmp_path):
     assert max(len(kept) for kept in top.channels()) >= 3
     for kept in top.channels():
         assert len(kept) <= TOP_PATCHES and [p.value for p in kept] == sorted((p.value for p in kept), reverse=True)
-        assert not any(same_spot(a.box, b.box) for n, a in enumerate(kept) for b in kept[n + 1:])
+        boxes = np.array([p.box for p in kept]).reshape(-1, 4)
+        overlaps = same_spots(boxes, np.repeat(boxes[None], len(boxes), axis=0))
+        assert not (overlaps & ~np.eye(len(boxes), dtype=bool)).any()
     window.panel.lab.clear_button.click()
     wait_for_result(qtbot, window, lab_shows("over 1 frames"))
     path = window.panel.save_channels()

@@ -31,6 +31,7 @@ from pose_app.draw.featuremaps import (
     ChannelSelection,
     colorize,
     combined_heatmap,
+    filled,
     grid_columns,
     heatmap_overlay,
     normalise_per_tile,
@@ -317,8 +318,7 @@ def filter_column(filters: np.ndarray, height: int, mirror: bool = False) -> np.
     column = filter_tiles(filters, scale=scale, columns=1, gap=0).reshape(count, k * scale, k * scale, 3)
     if mirror:
         column = column[:, :, ::-1]
-    tiles = np.empty((count, max(height, k * scale), k * scale, 3), np.uint8)
-    tiles[:] = GAP_COLOR_BGR
+    tiles = filled((count, max(height, k * scale), k * scale, 3), GAP_COLOR_BGR)
     top = (tiles.shape[1] - k * scale) // 2
     tiles[:, top:top + k * scale] = column
     return tiles
@@ -335,8 +335,7 @@ def _feature_tiles(features: np.ndarray, request: PanelRequest, mirror: bool, fi
     gap = 1
     if filters is not None and len(channels):
         kernels = filter_column(filters[channels], tiles.shape[1], mirror)
-        spacer = np.empty((len(channels), tiles.shape[1], gap, 3), np.uint8)
-        spacer[:] = GAP_COLOR_BGR
+        spacer = filled((len(channels), tiles.shape[1], gap, 3), GAP_COLOR_BGR)
         tiles = np.concatenate([kernels[:, : tiles.shape[1]], spacer, tiles], axis=2)
     count, tile_h, tile_w = tiles.shape[:3]
     columns = grid_columns(count, tile_h, tile_w)

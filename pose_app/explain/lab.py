@@ -26,7 +26,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from pose_app.core.geometry import FrameTransform
 from pose_app.draw.featuremaps import shrink
 from pose_app.errors import PoseAppError
-from pose_app.explain.network import first_conv_filters, graph_constant, receptive_field_box
+from pose_app.explain.network import first_conv_filters, graph_constant
 from pose_app.inference.engine import HEAD_OUTPUTS, FeatureBlock, PoseEngine, letterbox
 
 # The lab's parts, in the order the dock offers them.
@@ -279,30 +279,44 @@ def crop_box(image_bgr: np.ndarray, box: tuple[float, float, float, float], side
     return shrink(padded, (side, side)) if min(padded.shape[:2]) >= side else cv2.resize(padded, (side, side))
 
 
-def same_spot(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
-    """Whether two boxes share more than half of the smaller one: the same spot seen twice."""
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return width > 0 and height > 0 and width * height > 0.5 * smaller
+def same_spots(boxes: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """(N, K) bool: whether box n (`boxes (N, 4)`) and kept box k (`kept (N, K, 4)`, NaN where
+    none) share more than half of the smaller one: the same spot seen twice."""
+    boxes = boxes[:, None]
+    width = np.minimum(kept[..., 2], boxes[..., 2]) - np.maximum(kept[..., 0], boxes[..., 0])
+    height = np.minimum(kept[..., 3], boxes[..., 3]) - np.maximum(kept[..., 1], boxes[..., 1])
+    def area(b: np.ndarray) -> np.ndarray:
+        return (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+
+    with np.errstate(invalid="ignore"):
+        return (width > 0) & (height > 0) & (width * height > 0.5 * np.minimum(area(kept), area(boxes)))
+
+
+def receptive_field_boxes(block: FeatureBlock, cells: np.ndarray, transform: FrameTransform) -> np.ndarray:
+    """float64 (N, 4) frame boxes of cells (N, 2) = (i, j): explain.receptive_field_box for many."""
+    half = block.receptive_field / 2.0
+    centres = cells[:, ::-1].astype(np.float64) * block.stride  # input pixel (x, y) of each cell
+    corners = np.stack([centres - half, centres + half], axis=1)  # (N, 2 corners, xy)
+    return transform.to_frame(corners).reshape(-1, 4).astype(np.float64)
 
 
 class TopPatches:
     """For each channel of one block, the TOP_PATCHES patches that excited it most so far: one
-    candidate per channel and frame (its strongest cell); a candidate over the same spot as a
-    kept patch replaces it only when stronger, so a still scene does not fill a channel with
-    copies. Each channel's list is a new tuple on change: `channels()` can be handed to another
-    thread as it is."""
+    candidate per channel and frame (its strongest cell); a candidate over the same spot as
+    kept patches replaces them only when stronger than all of them, so a still scene does not
+    fill a channel with copies and no two kept patches show one spot. Each channel's list is a new tuple on change: `channels()` can be handed to another
+    thread as it is. The choice is vectorised over the channels: only kept patches are cropped."""
 
     def __init__(self, block: FeatureBlock | None = None):
         self.block = block
-        self.frames = 0
-        self._channels: list[tuple[Patch, ...]] = []
+        self.clear()
 
     def clear(self, block: FeatureBlock | None = None) -> None:
         self.block = block if block is not None else self.block
         self.frames = 0
-        self._channels = []
+        self._channels: list[tuple[Patch, ...]] = []
+        self._values = np.empty((0, TOP_PATCHES))  # strongest first, -inf where empty
+        self._boxes = np.empty((0, TOP_PATCHES, 4))  # NaN where empty
 
     def channels(self) -> tuple[tuple[Patch, ...], ...]:
         """Per channel, its patches strongest first."""
@@ -314,27 +328,29 @@ class TopPatches:
         count = len(values)
         if len(self._channels) != count:
             self._channels = [()] * count
+            self._values = np.full((count, TOP_PATCHES), -np.inf)
+            self._boxes = np.full((count, TOP_PATCHES, 4), np.nan)
         self.frames += 1
         flat = values.reshape(count, -1)
         best = flat.argmax(axis=1)
-        tops = flat[np.arange(count), best]
-        floors = np.array([kept[-1].value if len(kept) == TOP_PATCHES else -np.inf for kept in self._channels])
-        for channel in np.nonzero((tops > floors) & (tops > 0))[0]:
-            cell = divmod(int(best[channel]), values.shape[2])
-            box = receptive_field_box(self.block, cell, transform)
-            self._offer(int(channel), float(tops[channel]), box, lambda box=box: crop_box(image_bgr, box), frame)
+        tops = flat[np.arange(count), best].astype(np.float64)
+        cells = np.stack(np.divmod(best, values.shape[2]), axis=1)
+        boxes = receptive_field_boxes(self.block, cells, transform)
+        same = same_spots(boxes, self._boxes)
+        beaten = np.where(same.any(axis=1), np.where(same, self._values, -np.inf).max(axis=1), self._values[:, -1])
+        for channel in np.nonzero((tops > beaten) & (tops > 0))[0]:
+            box = tuple(boxes[channel].tolist())
+            patch = Patch(float(tops[channel]), crop_box(image_bgr, box), box, frame)
+            self._keep(int(channel), patch, np.nonzero(same[channel])[0])
 
-    def _offer(self, channel: int, value: float, box, crop: Callable[[], np.ndarray], frame: int) -> None:
-        """Keep a candidate (cropped only when kept: most candidates of a video are not)."""
-        kept = list(self._channels[channel])
-        same = next((n for n, old in enumerate(kept) if same_spot(old.box, box)), None)
-        if same is not None:
-            if kept[same].value >= value:
-                return
-            del kept[same]
-        kept.append(Patch(value, crop(), box, frame))
-        kept.sort(key=lambda p: -p.value)
-        self._channels[channel] = tuple(kept[:TOP_PATCHES])
+    def _keep(self, channel: int, patch: Patch, replaces: np.ndarray) -> None:
+        kept = [old for n, old in enumerate(self._channels[channel]) if n not in replaces]
+        kept = sorted([*kept, patch], key=lambda p: -p.value)[:TOP_PATCHES]
+        self._channels[channel] = tuple(kept)
+        self._values[channel] = -np.inf
+        self._boxes[channel] = np.nan
+        self._values[channel, :len(kept)] = [p.value for p in kept]
+        self._boxes[channel, :len(kept)] = [p.box for p in kept]
 
 
 # --- which pixels matter: occlusion sensitivity -------------------------------------------------

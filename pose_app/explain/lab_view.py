@@ -17,7 +17,7 @@ import numpy as np
 from pose_app.core.geometry import FrameTransform
 from pose_app.core.poses import FramePoses
 from pose_app.core.skeleton import KEYPOINT_NAMES
-from pose_app.draw.featuremaps import GAP_COLOR_BGR, colorize, heatmap_overlay, shrink, tile_grid
+from pose_app.draw.featuremaps import GAP_COLOR_BGR, colorize, filled, heatmap_overlay, shrink, tile_grid
 from pose_app.errors import PoseAppError
 from pose_app.explain.compose import Activation, FrameGeometry, PanelRequest, PanelView
 from pose_app.explain.lab import (
@@ -45,6 +45,16 @@ POSITIVE_BGR, NEGATIVE_BGR = np.array([40, 170, 255], np.float32), np.array([255
 BARS_SHOWN = 10  # the largest terms of a weighted sum drawn as bars
 
 
+def _signed_colours() -> np.ndarray:
+    """(256, 1, 3) uint8 look-up table: index 0 full blue (-1), 127.5 black (0), 255 full orange (+1)."""
+    scaled = np.linspace(-1.0, 1.0, 256, dtype=np.float32)[:, None]
+    colours = np.clip(scaled, 0, 1) * POSITIVE_BGR + np.clip(-scaled, 0, 1) * NEGATIVE_BGR
+    return np.rint(colours).astype(np.uint8)[:, None]
+
+
+SIGNED_COLOURS = _signed_colours()
+
+
 def signed_map(values: np.ndarray) -> np.ndarray:
     """BGR uint8 of a map (H, W) scaled by its largest |value|: positive orange, negative blue,
     zero black, so ReLU's cut is seen as the blue vanishing. The square root of the scaled value
@@ -52,9 +62,8 @@ def signed_map(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, np.float32)
     top = float(np.abs(values).max()) if values.size else 0.0
     scaled = values / top if top > 0 else np.zeros_like(values)
-    scaled = np.sign(scaled) * np.sqrt(np.abs(scaled))
-    picture = np.clip(scaled, 0, 1)[..., None] * POSITIVE_BGR + np.clip(-scaled, 0, 1)[..., None] * NEGATIVE_BGR
-    return np.rint(picture).astype(np.uint8)
+    index = np.rint((np.sign(scaled) * np.sqrt(np.abs(scaled)) + 1.0) * 127.5).astype(np.uint8)
+    return cv2.LUT(cv2.merge([index] * 3), SIGNED_COLOURS)
 
 
 def value_map(values: np.ndarray, top: float) -> np.ndarray:
@@ -70,9 +79,7 @@ def _label(picture: np.ndarray, text: str, xy: tuple[int, int], scale: float = 0
 
 
 def _canvas(height: int, width: int) -> np.ndarray:
-    canvas = np.empty((height, width, 3), np.uint8)
-    canvas[:] = GAP_COLOR_BGR
-    return canvas
+    return filled((height, width, 3), GAP_COLOR_BGR)
 
 
 def _place(canvas: np.ndarray, image: np.ndarray, x: int, y: int) -> None:
