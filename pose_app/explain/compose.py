@@ -299,6 +299,8 @@ def compose_panel(
         return _stats_view(poses, info)
     if request.mode == "walk":
         return _walk_view(image_bgr, poses.transform, walk or [], walk_step, width, mirror)
+    if request.mode == "lab":
+        raise ValueError("the lab's pictures are drawn by explain.lab_view.LabSession, which keeps its state")
     raise ValueError(f"unknown panel mode {request.mode!r}; expected one of {PANEL_MODES}")
 
 

@@ -28,6 +28,7 @@ from pose_app.explain.lab import (
     Occlusion,
     Patch,
     TopPatches,
+    WeightedSum,
     closest_filter,
     convolve,
     drop_heatmap,
@@ -184,7 +185,7 @@ def pool_view(values: np.ndarray, block: FeatureBlock, lab: LabRequest, width: i
     return PanelView(picture, caption, "lab", block.name)
 
 
-def _bar_rows(total: object, keypoint: int, cell: tuple[int, int], heatmap_value: float, head: HeadWeights,
+def _bar_rows(total: WeightedSum, keypoint: int, cell: tuple[int, int], heatmap_value: float, head: HeadWeights,
               width: int) -> np.ndarray:
     """The weighted sum at one cell as a band of bars: the largest terms (activation x weight),
     then the sum, the bias and the value after the sigmoid."""

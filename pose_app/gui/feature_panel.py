@@ -435,8 +435,8 @@ class FeaturePanel(QWidget):
             self.message.emit("occlusion needs a frame: open a source first")
             return
         self.occlusion_result = None
-        self.occlusion.start(engine, result.frame.image, self.lab.keypoint.currentData(),
-                             self.resolution or engine.info.output_stride * 16 + 1, max(120, self.picture.width()))
+        self.occlusion.start(engine, result.frame.image, self.lab.keypoint.currentData(), self.resolution,
+                             max(120, self.picture.width()))
 
     def _occlusion_done(self, view: PanelView) -> None:
         self.occlusion_result = view
