@@ -187,3 +187,27 @@ def test_view_option_opens_the_dock_on_a_view(capsys, tmp_path):
     old = tmp_path / "old.ini"
     old.write_text("[pose-app]\npanel_mode=walk\n")
     assert load_settings_file(old).panel_view == "walk"
+
+
+def test_the_kernel_editor_types_numbers_picks_presets_and_keeps_a_typed_kernel_centred(qtbot):
+    from pose_app.explain.lab import preset_filter
+    from pose_app.gui.lab_panel import LabControls
+
+    lab = LabControls()
+    qtbot.addWidget(lab)
+    changes = []
+    lab.changed.connect(lambda: changes.append(lab.request("feature_5")))
+    lab.preset.setCurrentIndex(lab.preset.findData("red detector"))
+    assert changes[-1].filter == preset_filter("red detector")
+    lab.cells[1][1].setValue(4.0)  # typed: no longer the preset
+    assert lab.preset.currentData() == "" and changes[-1].filter.pattern[4] == 4.0
+    typed = changes[-1].filter.pattern
+    lab.size.setCurrentIndex(lab.size.findData(5))
+    pattern = np.asarray(changes[-1].filter.pattern).reshape(5, 5)
+    np.testing.assert_allclose(pattern[1:4, 1:4].ravel(), typed)
+    assert not pattern[0].any() and not pattern[:, 4].any() and not lab.cells[4][4].isHidden()
+    lab.size.setCurrentIndex(lab.size.findData(3))
+    assert changes[-1].filter.pattern == pytest.approx(typed)
+    lab.preset.setCurrentIndex(lab.preset.findData("Sobel (vertical edges)"))
+    lab.size.setCurrentIndex(lab.size.findData(5))
+    assert changes[-1].filter == preset_filter("Sobel (vertical edges)", 5)

@@ -35,6 +35,7 @@ from pose_app.explain.lab import (
     output_size,
     pool,
     preset_filter,
+    resized_pattern,
 )
 from pose_app.explain.lab_view import LabSession
 from pose_app.explain.network import receptive_field_box
@@ -342,3 +343,11 @@ def test_the_tour_walks_filter_map_relu_stride_pooling_deeper_heads_decoding():
     for step in TOUR:
         preset_filter(step.preset)  # every step's filter exists
         assert len(step.caption) > 80
+
+
+def test_a_typed_pattern_stays_centred_when_the_kernel_grows_or_shrinks():
+    three = tuple(float(v) for v in range(1, 10))
+    five = np.asarray(resized_pattern(three, 5)).reshape(5, 5)
+    np.testing.assert_array_equal(five[1:4, 1:4].ravel(), three)
+    assert five.sum() == sum(three)
+    assert resized_pattern(tuple(five.ravel()), 3) == three

@@ -99,6 +99,20 @@ def preset_filter(name: str, size: int = 3) -> LabFilter:
     return LabFilter(tuple(round(float(v), 4) for v in pattern.ravel()), KERNEL_PRESETS[name])
 
 
+def resized_pattern(pattern: Sequence[float], size: int) -> tuple[float, ...]:
+    """A square pattern (row-major) as size x size, centred: zeros around a smaller one, the
+    middle of a larger one (a 3x3 kernel typed, then 5x5 chosen, stays where it was)."""
+    old = math.isqrt(len(pattern))
+    values = np.asarray(pattern, np.float64).reshape(old, old)
+    if size >= old:
+        margin = (size - old) // 2
+        values = np.pad(values, margin)
+    else:
+        margin = (old - size) // 2
+        values = values[margin:margin + size, margin:margin + size]
+    return tuple(float(v) for v in values.ravel())
+
+
 def network_input(image_bgr: np.ndarray) -> np.ndarray:
     """float32 (H, W, 3) RGB scaled to -1..1, what the network's first conv weighs."""
     return cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 127.5 - 1.0

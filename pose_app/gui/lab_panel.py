@@ -42,6 +42,7 @@ from pose_app.explain.lab import (
     TourStep,
     occlusion_sensitivity,
     preset_filter,
+    resized_pattern,
 )
 from pose_app.explain.lab_view import occlusion_view
 from pose_app.inference.engine import PoseEngine
@@ -127,7 +128,7 @@ class LabControls(QWidget):
     def _number(low: float, high: float, value: float) -> QDoubleSpinBox:
         spin = QDoubleSpinBox()
         spin.setRange(low, high)
-        spin.setDecimals(2)
+        spin.setDecimals(3)
         spin.setSingleStep(0.25)
         spin.setValue(value)
         return spin
@@ -193,7 +194,10 @@ class LabControls(QWidget):
         return self.size.currentData() or KERNEL_SIZES[0]
 
     def lab_filter(self) -> LabFilter:
+        """The preset chosen (exact: the grid shows its numbers rounded), or the numbers typed."""
         k = self.kernel_size()
+        if self.preset.currentData():
+            return preset_filter(self.preset.currentData(), k)
         pattern = tuple(self.cells[r][c].value() for r in range(k) for c in range(k))
         return LabFilter(pattern, tuple(spin.value() for spin in self.colour))
 
@@ -224,10 +228,30 @@ class LabControls(QWidget):
     def _edited(self) -> None:
         if self.sender() in (self.keypoint, self.part):
             self.cell = None  # the strongest cell of the new heatmap
-        if self.sender() is self.size and self.preset.currentData():
-            self.apply_preset(self.preset.currentData())
+        if self.sender() is self.size:
+            self._resize_kernel()
         self._enable()
         self.changed.emit()
+
+    def _resize_kernel(self) -> None:
+        """A new kernel size: the preset at that size, or the typed numbers kept centred."""
+        if self.preset.currentData():
+            self.apply_preset(self.preset.currentData())
+            return
+        k = self.kernel_size()
+        typed = [[cell.value() for cell in row] for row in self.cells]
+        old = KERNEL_SIZES[1] if k == KERNEL_SIZES[0] else KERNEL_SIZES[0]
+        pattern = resized_pattern([typed[r][c] for r in range(old) for c in range(old)], k)
+        self._set_numbers(np.asarray(pattern).reshape(k, k))
+
+    def _set_numbers(self, pattern: np.ndarray) -> None:
+        """Show a k x k pattern in the grid, zeros outside it (no signal)."""
+        k = len(pattern)
+        for r, row in enumerate(self.cells):
+            for c, cell in enumerate(row):
+                cell.blockSignals(True)
+                cell.setValue(float(pattern[r, c]) if r < k and c < k else 0.0)
+                cell.blockSignals(False)
 
     def _typed(self) -> None:
         """A number typed: the filter is no longer the preset's."""
@@ -246,13 +270,11 @@ class LabControls(QWidget):
         lab_filter = preset_filter(name, self.kernel_size())
         k = lab_filter.size
         pattern = np.asarray(lab_filter.pattern).reshape(k, k)
-        spins = [*self.colour, *(cell for row in self.cells for cell in row), self.preset]
+        self._set_numbers(pattern)
+        spins = [*self.colour, self.preset]
         for spin in spins:
             spin.blockSignals(True)
         try:
-            for r, row in enumerate(self.cells):
-                for c, cell in enumerate(row):
-                    cell.setValue(float(pattern[r, c]) if r < k and c < k else 0.0)
             for spin, weight in zip(self.colour, lab_filter.colour):
                 spin.setValue(weight)
             self.preset.setCurrentIndex(self.preset.findData(name))
