@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 
 from pose_app.cli.options import add_pipeline_arguments, config_from_args, positive_int
+from pose_app.explain.compose import PANEL_MODES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--settings", metavar="FILE.ini",
                        help="read and keep the app's settings in this file instead of the per-user settings")
     group.add_argument("--panel", action="store_true", help="start with the feature-map panel open")
+    group.add_argument("--view", choices=PANEL_MODES, metavar="NAME",
+                       help=f"the feature-map panel's view: {', '.join(PANEL_MODES)} (with --panel, the panel opens on "
+                            "it; for this run only, as every option)")
     group.add_argument("--max-speed", action="store_true",
                        help="process every frame of a file as fast as possible instead of at its frame rate")
     group.add_argument("--quit-after-frames", type=positive_int, metavar="N",
@@ -38,6 +42,8 @@ def settings_with_options(settings, args: argparse.Namespace):
         overrides["panel_visible"] = True
     if getattr(args, "max_speed", False):
         overrides["max_speed"] = True
+    if getattr(args, "view", None):
+        overrides["panel_view"] = args.view
     return dataclasses.replace(settings, **overrides)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -30,6 +31,7 @@ from pose_app.draw.featuremaps import (
     ChannelSelection,
     colorize,
     combined_heatmap,
+    filled,
     grid_columns,
     heatmap_overlay,
     normalise_per_tile,
@@ -39,6 +41,7 @@ from pose_app.draw.featuremaps import (
 )
 from pose_app.draw.render import OverlayStyle, draw_poses, line_width, person_color
 from pose_app.explain.decode_walk import WalkStep
+from pose_app.explain.lab import DEFAULT_LAB, LabRequest
 from pose_app.explain.network import (
     BlockStats,
     arrows_to_frame,
@@ -54,7 +57,7 @@ from pose_app.explain.network import (
 from pose_app.inference.engine import FeatureBlock, ModelInfo
 
 # The feature-map dock's views (PanelRequest.mode).
-PANEL_MODES = ("features", "heatmaps", "offsets", "displacements", "stats", "walk")
+PANEL_MODES = ("features", "heatmaps", "offsets", "displacements", "stats", "walk", "lab")
 # Views drawn from the offset and displacement heads (kept by PoseEstimator.estimate(keep_heads=True)).
 HEAD_FIELD_MODES = ("offsets", "displacements", "walk")
 # At most this many offset arrows are drawn (the most confident cells): a low threshold must
@@ -75,7 +78,8 @@ class PanelRequest:
       >= `min_score` (`edge` None = all 16 edges);
     - "stats": every block's activation statistics (needs all of `blocks`: costs more);
     - "walk": the multi-person decoding of the frame, step `walk_step` while the frame shown is
-      `walk_frame` (its index), else the final poses.
+      `walk_frame` (its index), else the final poses;
+    - "lab": the CNN lab's part `lab.part` (explain.lab_view), drawn by lab_view.LabSession.
     """
 
     mode: str = "features"
@@ -91,12 +95,16 @@ class PanelRequest:
     blocks: tuple[str, ...] = ()  # every feature output of the model
     walk_frame: int | None = None
     walk_step: int = 0
+    lab: LabRequest = DEFAULT_LAB
 
     @property
     def features(self) -> tuple[str, ...]:
-        """Feature outputs to ask the engine for: the block view's one, or all for the statistics."""
+        """Feature outputs to ask the engine for: the block view's one, all for the statistics,
+        those the lab's part reads."""
         if self.mode == "features":
             return (self.block,) if self.block else ()
+        if self.mode == "lab":
+            return self.lab.features(self.blocks)
         return tuple(self.blocks) if self.mode == "stats" else ()
 
     @property
@@ -191,6 +199,7 @@ class PanelView:
     step: WalkStep | None = None  # the decoding walk's step shown
     step_index: int = -1
     steps: int = 0
+    all_channels: Callable[[], np.ndarray] | None = None  # "save all channels" of a view that is not a layer's maps
 
 
 def region_at(view: PanelView, picture_xy) -> int | None:
@@ -290,6 +299,8 @@ def compose_panel(
         return _stats_view(poses, info)
     if request.mode == "walk":
         return _walk_view(image_bgr, poses.transform, walk or [], walk_step, width, mirror)
+    if request.mode == "lab":
+        raise ValueError("the lab's pictures are drawn by explain.lab_view.LabSession, which keeps its state")
     raise ValueError(f"unknown panel mode {request.mode!r}; expected one of {PANEL_MODES}")
 
 
@@ -309,8 +320,7 @@ def filter_column(filters: np.ndarray, height: int, mirror: bool = False) -> np.
     column = filter_tiles(filters, scale=scale, columns=1, gap=0).reshape(count, k * scale, k * scale, 3)
     if mirror:
         column = column[:, :, ::-1]
-    tiles = np.empty((count, max(height, k * scale), k * scale, 3), np.uint8)
-    tiles[:] = GAP_COLOR_BGR
+    tiles = filled((count, max(height, k * scale), k * scale, 3), GAP_COLOR_BGR)
     top = (tiles.shape[1] - k * scale) // 2
     tiles[:, top:top + k * scale] = column
     return tiles
@@ -327,8 +337,7 @@ def _feature_tiles(features: np.ndarray, request: PanelRequest, mirror: bool, fi
     gap = 1
     if filters is not None and len(channels):
         kernels = filter_column(filters[channels], tiles.shape[1], mirror)
-        spacer = np.empty((len(channels), tiles.shape[1], gap, 3), np.uint8)
-        spacer[:] = GAP_COLOR_BGR
+        spacer = filled((len(channels), tiles.shape[1], gap, 3), GAP_COLOR_BGR)
         tiles = np.concatenate([kernels[:, : tiles.shape[1]], spacer, tiles], axis=2)
     count, tile_h, tile_w = tiles.shape[:3]
     columns = grid_columns(count, tile_h, tile_w)

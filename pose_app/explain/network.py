@@ -265,22 +265,22 @@ def block_statistics(features: dict[str, np.ndarray]) -> dict[str, BlockStats]:
 _ELEMENTWISE = {"Div", "Sub", "Mul", "Add", "Cast", "Identity", "QuantizeLinear", "DequantizeLinear"}
 
 
-def _constant(name: str, initializers: dict, producers: dict) -> np.ndarray:
+def graph_constant(name: str, initializers: dict, producers: dict) -> np.ndarray:
     """An initializer, or a DequantizeLinear of initializers (int8 models), as float32."""
     if name in initializers:
         return numpy_helper.to_array(initializers[name]).astype(np.float32)
     node = producers.get(name)
     if node is not None and node.op_type == "DequantizeLinear":
-        values = _constant(node.input[0], initializers, producers)
-        scale = _constant(node.input[1], initializers, producers)
+        values = graph_constant(node.input[0], initializers, producers)
+        scale = graph_constant(node.input[1], initializers, producers)
         has_zero = len(node.input) > 2 and node.input[2]
-        zero = _constant(node.input[2], initializers, producers) if has_zero else 0.0
+        zero = graph_constant(node.input[2], initializers, producers) if has_zero else 0.0
         axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
         shape = [1] * values.ndim
         if np.ndim(scale) == 1:
             shape[axis] = -1
         return (values - np.reshape(zero, shape if np.ndim(zero) == 1 else ())) * np.reshape(scale, shape)
-    raise PoseAppError(f"cannot read the first conv's parameter {name!r}: not a constant")
+    raise PoseAppError(f"cannot read the model's parameter {name!r}: not a constant")
 
 
 def first_conv_parameters(model: PoseEngine | onnx.ModelProto) -> tuple[np.ndarray, np.ndarray]:
@@ -302,10 +302,10 @@ def first_conv_parameters(model: PoseEngine | onnx.ModelProto) -> tuple[np.ndarr
                 "its channel order is unknown"
             )
         source = node.input[0]
-    weights = _constant(conv.input[1], initializers, producers)
+    weights = graph_constant(conv.input[1], initializers, producers)
     if weights.ndim != 4 or weights.shape[1] != 3:
         raise PoseAppError(f"the first conv's weights have shape {weights.shape}, expected (C, 3, k, k)")
-    bias = (_constant(conv.input[2], initializers, producers) if len(conv.input) > 2 and conv.input[2]
+    bias = (graph_constant(conv.input[2], initializers, producers) if len(conv.input) > 2 and conv.input[2]
             else np.zeros(len(weights), np.float32))
     return weights.astype(np.float32), bias.astype(np.float32)
 

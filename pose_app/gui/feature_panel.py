@@ -2,8 +2,9 @@
 show it); below, one view at a time (compose.PANEL_MODES): a block's channels as tiles (click one
 to inspect it over the frame, where hovering shows a cell's receptive field and value; the first
 conv's tiles show each 3x3 RGB filter beside its map), keypoint heatmaps, the offset and
-displacement fields as arrows, every block's activation statistics, and the decoding walk of a
-paused frame (N / Shift+N). "Save view" and "Save all channels" write PNGs for teaching.
+displacement fields as arrows, every block's activation statistics, the decoding walk of a
+paused frame (N / Shift+N) and the CNN lab (gui/lab_panel.py; its guided tour moves through
+these views). "Save view" and "Save all channels" write PNGs for teaching.
 
 The inference worker prepares every picture (PanelView); this widget paints it and keeps the
 transient choices (the inspected channel, the walk's step) that `request` adds to the settings.
@@ -39,9 +40,10 @@ from pose_app.explain.compose import (
 )
 from pose_app.explain.network import network_layers
 from pose_app.gui.explainer import ExplainerView, PngExporter, StatsChart
+from pose_app.gui.lab_panel import LabControls, OcclusionRunner
 from pose_app.gui.network_strip import NetworkStrip, layer_details
 from pose_app.gui.settings import AppSettings
-from pose_app.inference.engine import FeatureBlock, ModelInfo, input_transform
+from pose_app.inference.engine import FeatureBlock, ModelInfo, PoseEngine, input_transform
 from pose_app.io.recorder import unused_stem
 
 MAX_CHANNELS = 64
@@ -53,6 +55,7 @@ MODE_LABELS = {
     "displacements": "Displacement fields: arrows along the skeleton",
     "stats": "Statistics of all blocks (costs more: all 14 outputs)",
     "walk": "Decoding walk of a paused frame (N / Shift+N)",
+    "lab": "CNN lab: your filter, pooling, the heads, top patches, occlusion",
 }
 # Head clicked in the strip -> the view that shows it.
 HEAD_MODES = {"heatmaps": "heatmaps", "offsets": "offsets", "displacement_fwd": "displacements",
@@ -89,11 +92,14 @@ def default_block(info: ModelInfo) -> str:
 
 
 class FeaturePanel(QWidget):
-    """Signals: changed() on any choice that changes what inference prepares; message(str) for
-    the status bar (exports). The window reads `read(settings)`, `request(settings, width)` and
-    `current_block()`, and hands every result to `show_result`."""
+    """Signals: changed() on any choice that changes what inference prepares; request_changed()
+    when only the lab's transient choices did (no setting changed); message(str) for the status
+    bar (exports). The window reads `read(settings)`, `request(settings, width)` and
+    `current_block()`, hands every result to `show_result`, and sets `engine` (the running
+    PoseEngine, for occlusion runs)."""
 
     changed = Signal()
+    request_changed = Signal()
     message = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
@@ -104,6 +110,9 @@ class FeaturePanel(QWidget):
         self.walk_step = 0
         self.last_result = None  # the ViewResult shown last (exports read it)
         self.output_dir: Callable[[], Path] = Path.cwd  # where exports go (the window's output folder)
+        self.engine: Callable[[], PoseEngine | None] = lambda: None
+        self.resolution = 0  # the network input size occlusion runs at (the settings')
+        self.occlusion_result: PanelView | None = None  # shown in the lab's occlusion part once run
         self.exporter = PngExporter(self)
         self.exporter.saved.connect(lambda path: self.message.emit(f"Saved {path}"))
         self.exporter.failed.connect(self.message.emit)
@@ -163,6 +172,14 @@ class FeaturePanel(QWidget):
         self.save_view_button.clicked.connect(self.save_view)
         self.save_channels_button = QPushButton("Save all channels (PNG)")
         self.save_channels_button.clicked.connect(self.save_channels)
+        self.lab = LabControls()
+        self.lab.changed.connect(self._lab_changed)
+        self.lab.run_occlusion.connect(self.run_occlusion)
+        self.lab.tour_step.connect(self._tour_step)
+        self.occlusion = OcclusionRunner(self)
+        self.occlusion.progress.connect(self.lab.show_progress)
+        self.occlusion.finished.connect(self._occlusion_done)
+        self.occlusion.failed.connect(self.message.emit)
         self._layout()
 
     def _layout(self) -> None:
@@ -191,6 +208,8 @@ class FeaturePanel(QWidget):
         column.addWidget(self.strip)
         column.addWidget(self.layer_line)
         column.addLayout(self.form)
+        column.addWidget(self.lab)
+        column.addWidget(self.lab.tour_widget)
         column.addWidget(self.stack, 1)
         column.addLayout(buttons)
         column.addWidget(self.caption)
@@ -215,7 +234,10 @@ class FeaturePanel(QWidget):
     def _enable_for_mode(self) -> None:
         mode = self.current_mode()
         features = mode == "features"
-        self.form.setRowVisible(self.block, features)
+        lab = mode == "lab"
+        self.lab.setVisible(lab)
+        self.lab.tour_widget.setVisible(lab or self.lab.tour_index >= 0)
+        self.form.setRowVisible(self.block, features or (lab and self.lab.current_part() in ("pool", "patches")))
         self.form.setRowVisible(self._channels_row, features)
         self.start.setEnabled(self.how.currentData() == "range")
         self.form.setRowVisible(self.keypoint, mode in ("heatmaps", "offsets"))
@@ -223,7 +245,7 @@ class FeaturePanel(QWidget):
         self.back.setVisible(features and self.channel is not None)
         for widget in (self.walk_back, self.walk_label, self.walk_next):
             widget.setVisible(mode == "walk")
-        self.hover_label.setVisible(mode in ("features", "heatmaps", "offsets"))
+        self.hover_label.setVisible(mode in ("features", "heatmaps", "offsets") or (lab and self.lab.current_part() == "fc"))
         self.stack.setCurrentWidget(self.chart if mode == "stats" else self.picture)
         self._show_selection()
 
@@ -238,6 +260,10 @@ class FeaturePanel(QWidget):
             names = {"displacement_fwd", "displacement_bwd"}
         elif mode == "walk":
             names = set(HEAD_MODES)
+        elif mode == "lab":
+            blocks = tuple(block.name for block in self.info.feature_blocks) if self.info else ()
+            names = set(self.lab.request(self.current_block()).features(blocks))
+            names |= {"heatmaps"} if self.lab.current_part() in ("fc", "occlusion") else set()
         else:  # heatmaps, offsets
             names = {mode}
         self.strip.set_selected(names)
@@ -324,11 +350,12 @@ class FeaturePanel(QWidget):
     def show_settings(self, settings: AppSettings) -> None:
         """Fill the widgets from `settings` without emitting `changed` (the block only when the
         current model has it)."""
+        self.resolution = settings.resolution
         widgets = (self.mode, self.block, self.how, self.count, self.start, self.keypoint)
         for widget in widgets:
             widget.blockSignals(True)
         try:
-            self.mode.setCurrentIndex(max(0, self.mode.findData(settings.panel_mode)))
+            self.mode.setCurrentIndex(max(0, self.mode.findData(settings.panel_view)))
             if (block := self.block.findData(settings.panel_block)) >= 0:
                 self.block.setCurrentIndex(block)
             self.how.setCurrentIndex(max(0, self.how.findData(settings.channel_selection)))
@@ -342,7 +369,7 @@ class FeaturePanel(QWidget):
 
     def read(self, settings: AppSettings) -> AppSettings:
         return dataclasses.replace(
-            settings, panel_mode=self.current_mode(), panel_block=self.current_block() or settings.panel_block,
+            settings, panel_view=self.current_mode(), panel_block=self.current_block() or settings.panel_block,
             channel_selection=self.how.currentData(), channel_count=self.count.value(),
             channel_start=self.start.value(), heatmap_keypoint=self.keypoint.currentData(),
         )
@@ -356,7 +383,7 @@ class FeaturePanel(QWidget):
             channel=self.channel if self.current_mode() == "features" else None,
             edge=None if edge is None or edge < 0 else edge, min_score=settings.part_score_threshold,
             blocks=tuple(block.name for block in self.info.feature_blocks) if self.info else (),
-            walk_frame=self.walk_frame, walk_step=self.walk_step,
+            walk_frame=self.walk_frame, walk_step=self.walk_step, lab=self.lab.request(self.current_block()),
         )
 
     # --- results ------------------------------------------------------------------------------
@@ -364,6 +391,8 @@ class FeaturePanel(QWidget):
         """Paint a ViewResult's panel view (None: the placeholder)."""
         self.last_result = result
         view = result.panel_view if result is not None else None
+        if view is not None and view.mode == "lab" and self._showing_occlusion():
+            view = self.occlusion_result
         if view is not None and view.mode == "stats":
             self.chart.set_stats(view.stats)
         self.picture.set_view(view if view is None or view.picture is not None else None)
@@ -372,7 +401,8 @@ class FeaturePanel(QWidget):
             if result.frame.index == self.walk_frame:
                 self.walk_step = max(0, view.step_index)
             self.walk_label.setText(f"step {view.step_index + 1} / {view.steps}")
-        self.save_channels_button.setEnabled(self._layer_values() is not None)
+        self.save_channels_button.setEnabled(self._layer_values() is not None or (
+            view is not None and view.all_channels is not None))
 
     def show_picture(self, picture: np.ndarray | None, caption: str) -> None:
         """A plain picture with no view (None clears the panel: no source)."""
@@ -383,13 +413,60 @@ class FeaturePanel(QWidget):
 
     def _hovered(self, hover) -> None:
         self.hover_label.setText(hover.text() if hover is not None else "")
+        lab_fc = self.current_mode() == "lab" and self.lab.current_part() == "fc"
+        if hover is not None and lab_fc and self.lab.set_cell(hover.cell):
+            self.request_changed.emit()
+
+    # --- the lab ------------------------------------------------------------------------------
+    def _lab_changed(self) -> None:
+        if self.lab.current_part() != "occlusion":
+            self.occlusion_result = None
+        self._enable_for_mode()
+        self.request_changed.emit()
+
+    def _showing_occlusion(self) -> bool:
+        return (self.current_mode() == "lab" and self.lab.current_part() == "occlusion"
+                and self.occlusion_result is not None)
+
+    def run_occlusion(self) -> None:
+        """Occlusion sensitivity of the lab's keypoint on the frame shown (off the GUI thread)."""
+        engine, result = self.engine(), self.last_result
+        if engine is None or result is None:
+            self.message.emit("occlusion needs a frame: open a source first")
+            return
+        self.occlusion_result = None
+        self.occlusion.start(engine, result.frame.image, self.lab.keypoint.currentData(), self.resolution,
+                             max(120, self.picture.width()))
+
+    def _occlusion_done(self, view: PanelView) -> None:
+        self.occlusion_result = view
+        if self._showing_occlusion():
+            self.picture.set_view(view)
+            self.caption.setText(view.caption)
+        self.message.emit("occlusion done")
+
+    def _tour_step(self, step) -> None:
+        """Show the view a tour step asks for (the lab's controls are already set)."""
+        self.mode.blockSignals(True)
+        self.mode.setCurrentIndex(self.mode.findData(step.view))
+        self.mode.blockSignals(False)
+        if step.view == "features" and self.info is not None:
+            blocks = self.info.feature_blocks
+            chosen = {"first": blocks[0], "last": blocks[-1]}.get(step.depth, blocks[len(blocks) // 2])
+            self.block.blockSignals(True)
+            self.block.setCurrentIndex(self.block.findData(chosen.name))
+            self.block.blockSignals(False)
+        self.channel = None
+        self.occlusion_result = None
+        self._enable_for_mode()
+        self.changed.emit()
 
     # --- exports ------------------------------------------------------------------------------
     def _layer_values(self) -> tuple[str, np.ndarray] | None:
         """(name, (C, H, W)) of the layer the view shows, for 'save all channels'."""
         result = self.last_result
         view = result.panel_view if result is not None else None
-        if view is None or not view.layer:
+        if view is None or not view.layer or view.all_channels is not None:
             return None
         poses = result.poses
         values = poses.features.get(view.layer)
@@ -435,7 +512,11 @@ class FeaturePanel(QWidget):
         return self._export(EXPLAINER_PREFIX, lambda: teaching_picture(view, hover))
 
     def save_channels(self) -> Path | None:
-        """Write every channel of the layer shown as one labelled grid PNG; the path, or None."""
+        """Write every channel of the layer shown as one labelled grid PNG (the lab's patches:
+        every channel's top patches); the path, or None."""
+        view = self.last_result.panel_view if self.last_result is not None else None
+        if view is not None and view.all_channels is not None:
+            return self._export(f"{CHANNELS_PREFIX}-{view.layer}-patches", view.all_channels)
         layer = self._layer_values()
         if layer is None:
             self.message.emit("this view shows no single layer's channels")

@@ -36,6 +36,7 @@ from pose_app.explain.compose import (
     panel_ready,
 )
 from pose_app.explain.decode_walk import WalkStep, decoding_walk
+from pose_app.explain.lab_view import LabSession
 from pose_app.explain.network import first_conv_filters
 from pose_app.gui.angle_dock import FrameAngles
 from pose_app.gui.capture_worker import CapturedFrame, FrameMailbox
@@ -124,6 +125,7 @@ class InferenceWorker(QThread):
         self.rate = RateMeter()
         self._filters: tuple[PoseEngine, np.ndarray | None] | None = None  # the first conv's, per engine
         self._walk: tuple[FramePoses, object, list[WalkStep]] | None = None  # poses, decode settings, steps
+        self._lab = LabSession()  # the CNN lab's filters, head and top patches of this session
 
     # --- settings, from the GUI thread ------------------------------------------------------
     @property
@@ -326,6 +328,8 @@ class InferenceWorker(QThread):
         missing), with the first conv's filters and the decoding walk when the view needs them."""
         if panel is None or self.engine is None or not panel_ready(panel, poses):
             return None
+        if panel.mode == "lab":
+            return self._lab.view(self.engine, captured.frame.image, poses, panel, captured.frame.index)
         info = self.engine.info
         filters = walk = None
         step = -1

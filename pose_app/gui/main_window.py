@@ -198,6 +198,8 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.controls_dock)
         self.panel = FeaturePanel()
         self.panel.changed.connect(self._settings_edited)
+        self.panel.request_changed.connect(self._update_panel_request)
+        self.panel.engine = lambda: self.engine
         self.panel.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.panel.output_dir = lambda: output_directory(self.settings.output_dir)
         self.panel.picture.resized.connect(lambda _size: self._update_panel_request())

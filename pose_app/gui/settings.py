@@ -22,7 +22,7 @@ _DECODE = _PIPELINE.decode
 _STYLE = OverlayStyle()
 SETTINGS_GROUP = "pose-app"
 # Settings stored under an earlier name: new name -> old name (read when the new one is absent).
-RENAMED = {"mirror_view": "mirror", "min_keypoint_score": "keypoint_threshold"}
+RENAMED = {"mirror_view": "mirror", "min_keypoint_score": "keypoint_threshold", "panel_view": "panel_mode"}
 
 
 @dataclass
@@ -59,7 +59,7 @@ class AppSettings:
     loop: bool = True
     max_speed: bool = False  # files: every frame as fast as possible; off: at their own frame rate
     panel_visible: bool = False
-    panel_mode: str = "features"  # one of explain.compose.PANEL_MODES
+    panel_view: str = "features"  # the feature dock's view: one of explain.compose.PANEL_MODES (--view)
     panel_block: str = ""  # "" = the model's middle block
     channel_selection: str = "strongest"  # or "range"
     channel_count: int = 16
@@ -95,7 +95,7 @@ class AppSettings:
 
     def panel_request(self, block: str, width: int) -> PanelRequest:
         return PanelRequest(
-            mode=self.panel_mode, block=block, how=self.channel_selection, count=self.channel_count,
+            mode=self.panel_view, block=block, how=self.channel_selection, count=self.channel_count,
             start=self.channel_start, keypoint=None if self.heatmap_keypoint < 0 else self.heatmap_keypoint,
             width=width,
         )
