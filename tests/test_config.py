@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pose_app.cli.main import main as cli
+from pose_app.cli import main as cli
 from pose_app.errors import PoseAppError
 from pose_app.inference.config import DEFAULT_PRESET, PRESET_DECIDES, PRESETS, SETTING_NAMES, PipelineConfig
 

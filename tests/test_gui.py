@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from support import GUI_WAIT_MS, wait_for_result
 
-from pose_app.cli.main import main as cli
+from pose_app.cli import main as cli
 from pose_app.core.frames import Frame
 from pose_app.core.skeleton import KEYPOINT_NAMES
 from pose_app.draw.featuremaps import shrink

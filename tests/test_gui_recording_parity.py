@@ -12,7 +12,7 @@ import json
 import pytest
 from support import GUI_WAIT_MS
 
-from pose_app.cli.main import main as cli
+from pose_app.cli import main as cli
 from pose_app.cli.options import config_from_args
 from pose_app.gui.settings import AppSettings
 from pose_app.inference.config import PipelineConfig
