@@ -8,6 +8,7 @@ from contextlib import ExitStack
 
 from pose_app.inference.pipeline import check_input_sizes, open_engine
 from pose_app.io.formats import open_for_writing
+from pose_app.io.stream import PoseStreams
 from pose_app.run.plan import RunPlan
 from pose_app.run.runner import (
     EXIT_INTERRUPTED,
@@ -35,6 +36,10 @@ def run_locally(run_plan: RunPlan) -> int:
         InputResult(spec, plan, skipped=skip) for spec, plan, skip in zip(run_plan.specs, run_plan.plans, run_plan.skip)
     ]
     with ExitStack() as shared, sigterm_as_interrupt():
+        # The streams open (and their endpoints are checked) before any output file.
+        stream = shared.enter_context(PoseStreams.open(run_plan.stream)) if run_plan.stream.enabled else None
+        if stream is not None:
+            print(f"pose-app process: streaming {stream.describe()}", file=sys.stderr)
         # A CSV path used by several inputs is opened once here and shared (one header line).
         shared_streams = {path: shared.enter_context(open_for_writing(path)) for path in sorted(run_plan.shared_paths)}
         for result, plan in zip(results, run_plan.plans):
@@ -42,7 +47,8 @@ def run_locally(run_plan: RunPlan) -> int:
                 continue
             outputs = {kind: shared_streams.get(path, path) for kind, path in plan.items()}
             try:
-                process_input(result.spec, outputs, config, engine, run_plan.fill_gaps, result)
+                process_input(result.spec, outputs, config, engine, run_plan.fill_gaps, result,
+                              stream=stream, paced=not run_plan.max_speed)
             except KeyboardInterrupt:
                 where = "no frame" if result.last_frame is None else f"frame {result.last_frame}"
                 print(
@@ -56,4 +62,15 @@ def run_locally(run_plan: RunPlan) -> int:
             if result.error:
                 report_error(result)
     print_summary(results, time.monotonic() - started)
-    return EXIT_SOME_INPUTS_FAILED if any(result.error for result in results) else 0
+    stream_failed = stream is not None and report_stream(stream)
+    return EXIT_SOME_INPUTS_FAILED if stream_failed or any(result.error for result in results) else 0
+
+
+def report_stream(stream: PoseStreams) -> bool:
+    """The streams' totals (closed: everything queued was sent), one line each, and an error line
+    for each that stopped; True when one did."""
+    for line in stream.status_lines():
+        print(f"pose-app process: {line}")
+    for error in stream.errors:
+        print(f"pose-app: error: {error}; the other outputs were written", file=sys.stderr)
+    return bool(stream.errors)
