@@ -17,7 +17,6 @@ units and receivers: docs/streaming.md.
 from __future__ import annotations
 
 import collections
-import functools
 import json
 import logging
 import re
@@ -180,7 +179,6 @@ def pose_message(snapshot: PoseSnapshot, angles: bool = False) -> dict[str, Any]
 # ---------------------------------------------------------------------------- encodings
 
 
-@functools.lru_cache(maxsize=1)
 def _osc():
     """python-osc's message and bundle builders, or PoseAppError saying how to install them."""
     try:
@@ -198,8 +196,8 @@ def _websockets_server():
     return server
 
 
-def _osc_message(address: str, *values: tuple[str, Any]):
-    builder = _osc()[0].OscMessageBuilder(address)
+def _osc_message(address: str, *values: tuple[str, Any], builders=None):
+    builder = (builders or _osc())[0].OscMessageBuilder(address)
     for arg_type, value in values:
         builder.add_arg(value, arg_type)
     return builder.build()
@@ -214,20 +212,22 @@ def osc_bundle(message: dict[str, Any], pixels: bool = False) -> bytes:
     time_s, int width, int height, int people), per person /pose/<id>/score (float) and
     /pose/<id>/<keypoint> (float x, float y, float score: x, y in 0..1 of the frame, or pixels
     with `pixels`), and /pose/<id>/angle/<name> (float degrees) for each angle not missing."""
-    bundle = _osc()[1].OscBundleBuilder(_osc()[1].IMMEDIATELY)
+    builders = _osc()
+    bundle = builders[1].OscBundleBuilder(builders[1].IMMEDIATELY)
     bundle.add_content(_osc_message(
         "/pose/frame", ("i", message["frame"]), ("f", message["time_s"]), ("i", message["width"]),
-        ("i", message["height"]), ("i", len(message["people"])),
+        ("i", message["height"]), ("i", len(message["people"])), builders=builders,
     ))
     for person in message["people"]:
         prefix = f"/pose/{person['id']}"
-        bundle.add_content(_osc_message(f"{prefix}/score", ("f", person["score"])))
+        bundle.add_content(_osc_message(f"{prefix}/score", ("f", person["score"]), builders=builders))
         for name, point in person["keypoints"].items():
             x, y = _xy(point, pixels)
-            bundle.add_content(_osc_message(f"{prefix}/{name}", ("f", x), ("f", y), ("f", point["score"])))
+            bundle.add_content(_osc_message(
+                f"{prefix}/{name}", ("f", x), ("f", y), ("f", point["score"]), builders=builders))
         for name, degrees in person.get("angles", {}).items():
             if degrees is not None:
-                bundle.add_content(_osc_message(f"{prefix}/angle/{name}", ("f", degrees)))
+                bundle.add_content(_osc_message(f"{prefix}/angle/{name}", ("f", degrees), builders=builders))
     return bundle.build().dgram
 
 

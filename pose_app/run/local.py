@@ -23,23 +23,44 @@ from pose_app.run.runner import (
 
 
 def run_locally(run_plan: RunPlan) -> int:
-    """The inputs one after another in this process, on one engine."""
-    config = run_plan.config
+    """The inputs one after another in this process, on one engine (and one set of streams)."""
     started = time.monotonic()
+    # The streams open (their endpoints checked) before the model loads and any output file opens.
+    stream = PoseStreams.open(run_plan.stream) if run_plan.stream.enabled else None
+    try:
+        code = _process_inputs(run_plan, stream, started)
+    finally:
+        if stream is not None:
+            stream.close()  # sends what is still queued
+    if stream is not None and report_stream(stream) and code == 0:
+        return EXIT_SOME_INPUTS_FAILED
+    return code
+
+
+def report_stream(stream: PoseStreams) -> bool:
+    """The closed streams' totals, one line each, and an error line for each that stopped (the
+    files were written all the same); True when one did."""
+    for line in stream.status_lines():
+        print(f"pose-app process: {line}")
+    for error in stream.errors:
+        print(f"pose-app: error: {error}; the other outputs were written", file=sys.stderr)
+    return bool(stream.errors)
+
+
+def _process_inputs(run_plan: RunPlan, stream: PoseStreams | None, started: float) -> int:
+    config = run_plan.config
     engine = open_engine(config)
     check_input_sizes(config, engine.info.output_stride)  # before any output is opened
     print(
         f"pose-app process: preset {config.preset}, {engine.info.name} on {engine.provider_label}",
         file=sys.stderr,
     )
+    if stream is not None:
+        print(f"pose-app process: streaming {stream.describe()}", file=sys.stderr)
     results = [
         InputResult(spec, plan, skipped=skip) for spec, plan, skip in zip(run_plan.specs, run_plan.plans, run_plan.skip)
     ]
     with ExitStack() as shared, sigterm_as_interrupt():
-        # The streams open (and their endpoints are checked) before any output file.
-        stream = shared.enter_context(PoseStreams.open(run_plan.stream)) if run_plan.stream.enabled else None
-        if stream is not None:
-            print(f"pose-app process: streaming {stream.describe()}", file=sys.stderr)
         # A CSV path used by several inputs is opened once here and shared (one header line).
         shared_streams = {path: shared.enter_context(open_for_writing(path)) for path in sorted(run_plan.shared_paths)}
         for result, plan in zip(results, run_plan.plans):
@@ -62,15 +83,4 @@ def run_locally(run_plan: RunPlan) -> int:
             if result.error:
                 report_error(result)
     print_summary(results, time.monotonic() - started)
-    stream_failed = stream is not None and report_stream(stream)
-    return EXIT_SOME_INPUTS_FAILED if stream_failed or any(result.error for result in results) else 0
-
-
-def report_stream(stream: PoseStreams) -> bool:
-    """The streams' totals (closed: everything queued was sent), one line each, and an error line
-    for each that stopped; True when one did."""
-    for line in stream.status_lines():
-        print(f"pose-app process: {line}")
-    for error in stream.errors:
-        print(f"pose-app: error: {error}; the other outputs were written", file=sys.stderr)
-    return bool(stream.errors)
+    return EXIT_SOME_INPUTS_FAILED if any(result.error for result in results) else 0
