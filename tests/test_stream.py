@@ -8,6 +8,7 @@ import csv
 import json
 import re
 import socket
+import subprocess
 import sys
 import threading
 from collections import defaultdict
@@ -15,6 +16,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 from receivers import OscReceiver, WebSocketCollector, free_tcp_port, never_reading_client
+from support import REPO
 
 from pose_app.cli.main import main
 from pose_app.core.angles import ANGLE_NAMES
@@ -242,6 +244,29 @@ def test_without_python_osc_the_error_says_how_to_install(capsys, walk_clip, mon
     code, _, err = run_process(capsys, walk_clip, "--osc", "127.0.0.1:9000")
     assert code == 2
     assert err == "pose-app: error: streaming needs python-osc and websockets: pip install 'pose-app[stream]'\n"
+
+
+@pytest.mark.parametrize("kind", ["osc", "ws"])
+def test_the_example_receiver_prints_each_frame(tmp_path, capsys, walk_clip, kind):
+    """examples/receive_poses.py, as docs/streaming.md runs it, against a real run."""
+    port = free_tcp_port()
+    target = ["--osc", str(port)] if kind == "osc" else ["--ws", f"ws://127.0.0.1:{port}"]
+    receiver = subprocess.Popen(
+        [sys.executable, str(REPO / "examples" / "receive_poses.py"), *target, "--count", "5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        if kind == "osc":
+            assert "listening for OSC" in receiver.stderr.readline()  # bound before the run starts
+        stream = ["--osc", f"127.0.0.1:{port}"] if kind == "osc" else ["--ws", f"127.0.0.1:{port}", "--ws-wait-clients", "1"]
+        code, _, err = run_process(capsys, walk_clip, "--end", "0.5", "--max-speed", *stream)
+        out, _ = receiver.communicate(timeout=30)
+    finally:
+        receiver.kill()
+    assert code == 0, err
+    lines = out.splitlines()
+    assert [line.split(" t=")[0] for line in lines] == [f"frame {index}" for index in range(5)]
+    assert all(" 1 people | id 0 score " in line for line in lines)
 
 
 def test_endpoints_parse_as_host_and_port():
