@@ -240,7 +240,8 @@ def test_streaming_alone_needs_no_output_file(capsys, group_image):
 
 
 def test_without_python_osc_the_error_says_how_to_install(capsys, walk_clip, monkeypatch):
-    monkeypatch.setitem(sys.modules, "pythonosc", None)  # import pythonosc -> ImportError
+    for name in [name for name in sys.modules if name.split(".")[0] == "pythonosc"] + ["pythonosc"]:
+        monkeypatch.setitem(sys.modules, name, None)  # import pythonosc(...) -> ImportError
     code, _, err = run_process(capsys, walk_clip, "--osc", "127.0.0.1:9000")
     assert code == 2
     assert err == "pose-app: error: streaming needs python-osc and websockets: pip install 'pose-app[stream]'\n"
@@ -294,3 +295,16 @@ def test_the_media_clock_waits_for_media_time_and_never_rushes():
     assert clock.delay(11.1, now=101.5) == 0.0  # 0.4 s late: the clock restarts here...
     assert clock.delay(11.2, now=101.5) == pytest.approx(0.1)  # ...and runs at normal speed from it
     assert clock.delay(20.0, now=101.6) == 0.0  # a jump ahead restarts it too
+
+
+def test_bench_measures_what_streaming_costs(capsys):
+    """`pose-app bench --stream`: each preset plain and streaming to receivers that never read,
+    alternately; the change in frames/s and each stream's sent, dropped and latency are printed."""
+    assert main(["bench", "--presets", "fast", "--frames", "6", "--stream"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split()[0:2] for line in out.splitlines() if line.split()[:1] == ["fast"]]
+    assert rows == [["fast", "posenet-075-int8"], ["fast", "+stream"]] * 2
+    assert re.search(r"^fast: [\d.]+ frames/s plain, [\d.]+ streaming \([+-][\d.]+ %, medians of 2 runs each\)$", out, re.M)
+    assert re.search(r"^  OSC 127\.0\.0\.1:\d+: 6 sent, 0 dropped, latency p50 [\d.]+ ms", out, re.M)
+    sent, dropped = map(int, re.search(r"^  WebSocket ws://127\.0\.0\.1:\d+: (\d+) sent, (\d+) dropped", out, re.M).groups())
+    assert sent + dropped == 6

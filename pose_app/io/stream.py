@@ -17,10 +17,12 @@ units and receivers: docs/streaming.md.
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import logging
 import re
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -34,7 +36,7 @@ from pose_app.core.poses import FramePoses
 from pose_app.core.skeleton import KEYPOINT_NAMES
 from pose_app.errors import PoseAppError, one_line
 from pose_app.io.angle_csv import degrees_text, keypoints_as_written
-from pose_app.io.formats import number_text
+from pose_app.io.formats import as_written, number_text
 
 INSTALL_HINT = "streaming needs python-osc and websockets: pip install 'pose-app[stream]'"
 OSC_FORMATS = ("bundle", "array")
@@ -132,11 +134,6 @@ class PoseSnapshot:
                    poses.keypoints.copy(), captured_at)
 
 
-def _as_written(kind: str, values: np.ndarray) -> list:
-    """Numbers as the CSV files write them (formats.number_text), back as floats."""
-    return [float(number_text(kind, value)) for value in values.tolist()]
-
-
 def _angle_value(degrees: float) -> float | None:
     text = degrees_text(degrees)
     return float(text) if text else None
@@ -149,19 +146,19 @@ def pose_message(snapshot: PoseSnapshot, angles: bool = False) -> dict[str, Any]
     y / height) and score; with `angles`, each angle in degrees as the angles CSV has it (None
     where a keypoint of it scores below 0.3)."""
     keypoints = snapshot.keypoints.astype(np.float64)
-    norm = keypoints[..., :2] / (snapshot.width, snapshot.height)
+    pixels = as_written("pixel", keypoints[..., :2]).tolist()  # (P, 17, 2)
+    norm = as_written("norm", keypoints[..., :2] / (snapshot.width, snapshot.height)).tolist()
+    scores = as_written("score", keypoints[..., 2]).tolist()  # (P, 17)
     degrees = compute_angles(keypoints_as_written(keypoints))[0] if angles and len(keypoints) else None
     people = []
     for person, (person_id, score) in enumerate(zip(snapshot.ids.tolist(), snapshot.scores.tolist())):
-        xs, ys = _as_written("pixel", keypoints[person, :, 0]), _as_written("pixel", keypoints[person, :, 1])
-        x_norm, y_norm = _as_written("norm", norm[person, :, 0]), _as_written("norm", norm[person, :, 1])
-        scores = _as_written("score", keypoints[person, :, 2])
+        points = zip(KEYPOINT_NAMES, pixels[person], norm[person], scores[person])
         entry: dict[str, Any] = {
             "id": int(person_id),
             "score": float(number_text("score", score)),
             "keypoints": {
-                name: {"x": xs[k], "y": ys[k], "x_norm": x_norm[k], "y_norm": y_norm[k], "score": scores[k]}
-                for k, name in enumerate(KEYPOINT_NAMES)
+                name: {"x": x, "y": y, "x_norm": x_norm, "y_norm": y_norm, "score": point_score}
+                for name, (x, y), (x_norm, y_norm), point_score in points
             },
         }
         if degrees is not None:
@@ -179,13 +176,13 @@ def pose_message(snapshot: PoseSnapshot, angles: bool = False) -> dict[str, Any]
 # ---------------------------------------------------------------------------- encodings
 
 
-def _osc():
-    """python-osc's message and bundle builders, or PoseAppError saying how to install them."""
+def _osc_types():
+    """python-osc's OSC type encoders, or PoseAppError saying how to install python-osc."""
     try:
-        from pythonosc import osc_bundle_builder, osc_message_builder
+        from pythonosc.parsing import osc_types
     except ImportError:
         raise PoseAppError(INSTALL_HINT) from None
-    return osc_message_builder, osc_bundle_builder
+    return osc_types
 
 
 def _websockets_server():
@@ -196,11 +193,19 @@ def _websockets_server():
     return server
 
 
-def _osc_message(address: str, *values: tuple[str, Any], builders=None):
-    builder = (builders or _osc())[0].OscMessageBuilder(address)
-    for arg_type, value in values:
-        builder.add_arg(value, arg_type)
-    return builder.build()
+# A frame is hundreds of messages: python-osc's message builders would parse every message back
+# after building it, which costs the pipeline's thread GIL time (docs/streaming.md: timing). So
+# python-osc encodes each address and type tags once (cached: the same addresses every frame) and
+# its timetag, and the arguments are packed directly, as python-osc packs them: OSC int32 and
+# float32 are struct's big-endian "i" and "f".
+@functools.lru_cache(maxsize=4096)
+def _osc_head(address: str, tags: str) -> bytes:
+    osc_types = _osc_types()
+    return osc_types.write_string(address) + osc_types.write_string("," + tags)
+
+
+def _osc_message(address: str, tags: str, *values: float) -> bytes:
+    return _osc_head(address, tags) + struct.pack(">" + tags, *values)
 
 
 def _xy(point: dict[str, float], pixels: bool) -> tuple[float, float]:
@@ -212,39 +217,36 @@ def osc_bundle(message: dict[str, Any], pixels: bool = False) -> bytes:
     time_s, int width, int height, int people), per person /pose/<id>/score (float) and
     /pose/<id>/<keypoint> (float x, float y, float score: x, y in 0..1 of the frame, or pixels
     with `pixels`), and /pose/<id>/angle/<name> (float degrees) for each angle not missing."""
-    builders = _osc()
-    bundle = builders[1].OscBundleBuilder(builders[1].IMMEDIATELY)
-    bundle.add_content(_osc_message(
-        "/pose/frame", ("i", message["frame"]), ("f", message["time_s"]), ("i", message["width"]),
-        ("i", message["height"]), ("i", len(message["people"])), builders=builders,
-    ))
+    osc_types = _osc_types()
+    elements = [_osc_message("/pose/frame", "ifiii", message["frame"], message["time_s"], message["width"],
+                             message["height"], len(message["people"]))]
     for person in message["people"]:
         prefix = f"/pose/{person['id']}"
-        bundle.add_content(_osc_message(f"{prefix}/score", ("f", person["score"]), builders=builders))
+        elements.append(_osc_message(f"{prefix}/score", "f", person["score"]))
         for name, point in person["keypoints"].items():
-            x, y = _xy(point, pixels)
-            bundle.add_content(_osc_message(
-                f"{prefix}/{name}", ("f", x), ("f", y), ("f", point["score"]), builders=builders))
+            elements.append(_osc_message(f"{prefix}/{name}", "fff", *_xy(point, pixels), point["score"]))
         for name, degrees in person.get("angles", {}).items():
             if degrees is not None:
-                bundle.add_content(_osc_message(f"{prefix}/angle/{name}", ("f", degrees), builders=builders))
-    return bundle.build().dgram
+                elements.append(_osc_message(f"{prefix}/angle/{name}", "f", degrees))
+    return b"".join([
+        osc_types.write_string("#bundle"), osc_types.write_date(osc_types.IMMEDIATELY),
+        *(struct.pack(">i", len(element)) + element for element in elements),
+    ])
 
 
 def osc_array(message: dict[str, Any], pixels: bool = False) -> bytes:
     """One /poses OSC message of a frame: int frame, float time_s, int width, int height, int
     people, then per person int id, float score and 17 x (float x, float y, float score) in
     KEYPOINT_NAMES order (units as osc_bundle)."""
-    values: list[tuple[str, Any]] = [
-        ("i", message["frame"]), ("f", message["time_s"]), ("i", message["width"]), ("i", message["height"]),
-        ("i", len(message["people"])),
-    ]
+    values: list[float] = [message["frame"], message["time_s"], message["width"], message["height"],
+                           len(message["people"])]
+    tags = "ifiii"
     for person in message["people"]:
-        values += [("i", person["id"]), ("f", person["score"])]
+        values += [person["id"], person["score"]]
         for point in person["keypoints"].values():
-            x, y = _xy(point, pixels)
-            values += [("f", x), ("f", y), ("f", point["score"])]
-    return _osc_message("/poses", *values).dgram
+            values += [*_xy(point, pixels), point["score"]]
+        tags += "if" + "fff" * len(person["keypoints"])
+    return _osc_message("/poses", tags, *values)
 
 
 def json_text(message: dict[str, Any]) -> str:
@@ -374,7 +376,7 @@ class OscSender(_Sender):
 
     def __init__(self, config: StreamConfig) -> None:
         self.label = f"OSC {config.osc}"
-        _osc()
+        _osc_types()
         family, self._address = resolve(config.osc, socket.SOCK_DGRAM, "--osc")
         super().__init__(config)
         self._socket = socket.socket(family, socket.SOCK_DGRAM)
