@@ -1,12 +1,11 @@
 """Real receivers for the streaming tests, on 127.0.0.1 only, ports chosen free at runtime: a
 python-osc UDP server that keeps each frame's messages together, a websockets client that keeps
-every text message, and a WebSocket client that connects and then never reads."""
+every text message, and a WebSocket client that connects and then never reads (`pose-app bench
+--stream`'s)."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import random
 import socket
 import threading
@@ -15,6 +14,8 @@ import time
 from pythonosc import dispatcher, osc_server
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
+
+from pose_app.run.bench import stalled_websocket_client
 
 WAIT_S = 30.0  # bounded waits: the machine may be busy
 
@@ -104,26 +105,13 @@ class WebSocketCollector:
 
 
 def never_reading_client(port: int) -> socket.socket:
-    """A WebSocket client (the opening handshake by hand, a small receive buffer) that never
-    reads a message: a receiver that stalls."""
-    client = socket.socket()
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    """A WebSocket client that never reads a message (bench's stalled client), connected as soon
+    as the server listens."""
     deadline = time.monotonic() + WAIT_S
     while True:
         try:
-            client.connect(("127.0.0.1", port))
-            break
+            return stalled_websocket_client(port)
         except ConnectionRefusedError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
-    key = base64.b64encode(os.urandom(16)).decode()
-    client.sendall(
-        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += client.recv(1)
-    assert response.startswith(b"HTTP/1.1 101"), response
-    return client
