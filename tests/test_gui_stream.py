@@ -58,7 +58,7 @@ def test_the_app_streams_what_it_records(make_window, qtbot, tmp_path, walk_clip
         client.join()
     finally:
         osc.close()
-    assert f"OSC 127.0.0.1:{osc.port} {2 * WALK_FRAMES} sent, 0 dropped, " in status
+    assert f"OSC {2 * WALK_FRAMES} sent, 0 dropped, " in status
     assert f"1 client(s), {2 * WALK_FRAMES} sent, 0 dropped" in status
 
     people = recorded_people(recorded)

@@ -122,7 +122,7 @@ def test_the_array_format_in_pixels_holds_every_person(tmp_path, capsys, people_
     path = tmp_path / "people.csv"
     osc = OscReceiver()
     try:
-        code, out, err = run_process(
+        code, _, err = run_process(
             capsys, people_clip, "--csv", path, "--osc", f"127.0.0.1:{osc.port}", "--osc-format", "array",
             "--osc-pixels", "--max-speed",
         )
@@ -188,10 +188,11 @@ def test_a_stream_that_fails_midway_leaves_the_other_outputs_written(tmp_path, c
     code, out, err = run_process(capsys, walk_clip, "--csv", path, "--osc", "255.255.255.255:9000", "--max-speed")
     assert code == 1
     errors = [line for line in err.splitlines() if line.startswith("pose-app: error:")]
-    assert errors == [
+    assert errors == [(
         "pose-app: error: OSC 255.255.255.255:9000 stopped at frame 0: [Errno 13] Permission denied; "
         "the other outputs were written"
-    ]
+    )]
+    assert "OSC 255.255.255.255:9000: 0 sent, 0 dropped" in out
     assert len({row["frame"] for row in read_rows(path)}) == WALK_FRAMES
 
 
@@ -216,7 +217,7 @@ def test_a_bad_endpoint_is_one_line_and_touches_no_file(tmp_path, capsys, walk_c
     existing = tmp_path / "walk.csv"
     existing.write_text("an earlier run's file\n")
     value = value.replace("IN_USE", f"127.0.0.1:{port_in_use}")
-    code, out, err = run_process(capsys, walk_clip, "--csv", existing, option, value)
+    code, _, err = run_process(capsys, walk_clip, "--csv", existing, option, value)
     assert code == 2
     assert err.count("\n") == 1 and err.startswith("pose-app: error: ") and message in err
     assert existing.read_text() == "an earlier run's file\n"
@@ -231,7 +232,7 @@ def test_streaming_options_need_a_stream(capsys, walk_clip, tmp_path):
 def test_streaming_alone_needs_no_output_file(capsys, group_image):
     osc = OscReceiver()
     try:
-        code, out, err = run_process(capsys, group_image, "--osc", f"127.0.0.1:{osc.port}")
+        code, _, err = run_process(capsys, group_image, "--osc", f"127.0.0.1:{osc.port}")
         osc.wait_for(1)
     finally:
         osc.close()

@@ -22,7 +22,6 @@ from pose_app.run.bench import (
     write_synthetic_video,
 )
 
-
 # --stream: each preset runs plain and streaming this many times, alternately (a busy machine's
 # load drifts; alternating spreads the drift over both).
 STREAM_ROUNDS = 2

@@ -542,6 +542,8 @@ class MainWindow(QMainWindow):
 
     def _update_status(self) -> None:
         self.status_label.setText(self.status_text())
+        # Where each stream goes, with its latency percentiles (a WebSocket on port "any": the port chosen).
+        self.status_label.setToolTip("\n".join(self.streams.status_lines()) if self.streams is not None else "")
         for error in self.streams.errors if self.streams is not None else ():
             if error not in self._stream_errors_shown:
                 self._stream_errors_shown.append(error)

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLineEdit, QSpinBox, QWidget
 
 from pose_app.gui.settings import AppSettings
-from pose_app.io.stream import OSC_FORMATS
+from pose_app.io.pose_messages import OSC_FORMATS
 
 FORMAT_TIPS = {
     "bundle": "one OSC bundle per frame: /pose/frame, /pose/<id>/score, /pose/<id>/<keypoint> (x, y, score)",
