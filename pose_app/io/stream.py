@@ -60,7 +60,7 @@ _QUIET.propagate = False
 _HOST_PORT = re.compile(r"^(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:\[\]\s]+)):(?P<port>\d{1,5})$")
 
 
-# ---------------------------------------------------------------------------- what to send
+# ---------------------------------------------------------------------------- where and what to send
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,6 @@ def _websockets_server():
     except ImportError:
         raise PoseAppError(INSTALL_HINT) from None
     return server
-
-
 
 
 class DropOldestQueue:
@@ -305,10 +303,12 @@ class WebSocketSender(_Sender):
             self._server = serving.serve(self._serve_client, config.ws.host, config.ws.port, compression=None,
                                          logger=_QUIET)
         except OSError as error:
-            raise PoseAppError(f"--ws {config.ws}: cannot serve WebSocket there: {error.strerror or one_line(error)}") from None
+            reason = error.strerror or one_line(error)
+            raise PoseAppError(f"--ws {config.ws}: cannot serve WebSocket there: {reason}") from None
         self.port = self._server.socket.getsockname()[1]  # the one given, or the free one chosen for port 0
         self.label = f"WebSocket ws://{Endpoint(config.ws.host, self.port)}"
-        self._serving = threading.Thread(target=self._server.serve_forever, name="pose-app WebSocket server", daemon=True)
+        self._serving = threading.Thread(target=self._server.serve_forever, name="pose-app WebSocket server",
+                                         daemon=True)
 
     @property
     def sent(self) -> int:
