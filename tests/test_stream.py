@@ -229,6 +229,20 @@ def test_streaming_options_need_a_stream(capsys, walk_clip, tmp_path):
         assert code == 2 and err.startswith("pose-app: error: ") and err.count("\n") == 1, extra
 
 
+def test_without_a_stream_or_with_max_speed_files_are_not_paced(tmp_path, capsys, walk_clip, monkeypatch):
+    def paced(self, time_s, now=None):
+        raise AssertionError("a frame was held back for its media time")
+
+    monkeypatch.setattr(MediaClock, "delay", paced)
+    assert run_process(capsys, walk_clip, "--end", "0.3", "--csv", tmp_path / "a.csv")[0] == 0
+    osc = OscReceiver()
+    try:
+        code, _, err = run_process(capsys, walk_clip, "--end", "0.3", "--osc", f"127.0.0.1:{osc.port}", "--max-speed")
+    finally:
+        osc.close()
+    assert code == 0, err
+
+
 def test_streaming_alone_needs_no_output_file(capsys, group_image):
     osc = OscReceiver()
     try:

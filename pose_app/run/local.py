@@ -69,7 +69,7 @@ def _process_inputs(run_plan: RunPlan, stream: PoseStreams | None, started: floa
             outputs = {kind: shared_streams.get(path, path) for kind, path in plan.items()}
             try:
                 process_input(result.spec, outputs, config, engine, run_plan.fill_gaps, result,
-                              stream=stream, paced=not run_plan.max_speed)
+                              stream=stream, paced=stream is not None and not run_plan.max_speed)
             except KeyboardInterrupt:
                 where = "no frame" if result.last_frame is None else f"frame {result.last_frame}"
                 print(

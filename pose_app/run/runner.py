@@ -123,7 +123,7 @@ def process_input(
     `update(frames)` (a tqdm bar by default). `atomic`: the files appear under their own names
     only when finished (recorder.Recording), for Ray attempts that may die and be retried.
     `stream`: every frame's poses are also handed to it (io/stream.py), a file's frames then
-    released at their media time when `paced`."""
+    released at their media time when `paced` (without a stream, frames run as fast as they can)."""
     start = time.monotonic()
     try:
         with open_source(spec, frame_step=config.frame_step) as source:
@@ -134,7 +134,8 @@ def process_input(
                 recording = Recording(info, outputs, fill_gaps=fill_gaps, atomic=atomic)
                 try:
                     recording.start(pipeline)
-                    clock = MediaClock() if paced and not (info.is_live or info.is_still) else None
+                    paced_file = stream is not None and paced and not (info.is_live or info.is_still)
+                    clock = MediaClock() if paced_file else None
                     for frame in _frames_in_range(source, config.start_s, config.end_s):
                         if clock is not None:
                             time.sleep(clock.delay(frame.time_s))
