@@ -8,6 +8,8 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from pose_app.cli.options import add_pipeline_arguments, comma_list, config_from_args, positive_int
 from pose_app.errors import PoseAppError
 from pose_app.inference.config import PRESETS
@@ -21,13 +23,17 @@ from pose_app.run.bench import (
     write_synthetic_video,
 )
 
+# --stream: each preset runs plain and streaming this many times, alternately (a busy machine's
+# load drifts; alternating spreads the drift over both).
+STREAM_ROUNDS = 2
+
 
 def format_table(results: list[BenchResult]) -> str:
     """One row per run: p50/p90 ms of each stage, frames/s, peak RSS."""
     header = ["preset", "model", "input", "mode", "full", "provider", "frames", *STAGES, "fps", "peak MiB"]
     rows = [
         [
-            r.preset, r.model, str(r.resolution), r.mode, f"{100 * r.full_pass_share:.0f}%", r.provider, str(r.frames),
+            r.preset + (" +stream" if r.streams else ""), r.model, str(r.resolution), r.mode, f"{100 * r.full_pass_share:.0f}%", r.provider, str(r.frames),
             *(f"{r.stages[s].p50_ms:.1f}/{r.stages[s].p90_ms:.1f}" for s in STAGES),
             f"{r.fps:.1f}", "n/a" if r.peak_rss_mib is None else f"{r.peak_rss_mib:.0f}",
         ]
@@ -47,7 +53,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--frames", type=positive_int, default=100, help="frames timed per run (default 100)")
     parser.add_argument("--json", type=Path, help="also save the results and machine info as JSON here")
+    parser.add_argument(
+        "--stream", action="store_true",
+        help=f"also run each preset streaming (OSC with angles and a WebSocket client that never reads), "
+        f"{STREAM_ROUNDS} times each way, alternately: what streaming costs and its capture-to-send latency",
+    )
     add_pipeline_arguments(parser)
+
+
+def stream_cost(results: list[BenchResult]) -> list[str]:
+    """Per preset: median frames/s plain and streaming, the change, and the streams' totals."""
+    lines = []
+    for preset in dict.fromkeys(r.preset for r in results):
+        plain = [r.fps for r in results if r.preset == preset and not r.streams]
+        streaming = [r for r in results if r.preset == preset and r.streams]
+        if not plain or not streaming:
+            continue
+        base, with_stream = float(np.median(plain)), float(np.median([r.fps for r in streaming]))
+        lines.append(f"{preset}: {base:.1f} frames/s plain, {with_stream:.1f} streaming "
+                     f"({100 * (with_stream - base) / base:+.1f} %, medians of {len(plain)} runs each)")
+        lines += [f"  {line}" for line in streaming[-1].streams]
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,13 +91,19 @@ def run(args: argparse.Namespace) -> int:
             video = Path(scratch) / "synthetic.avi"
             write_synthetic_video(video, args.frames)
         for preset in args.presets:
-            results.append(bench_one(video, config.with_preset(preset), args.frames))
+            for streaming in (False, True) * STREAM_ROUNDS if args.stream else (False,):
+                results.append(bench_one(video, config.with_preset(preset), args.frames, stream=streaming))
     info = machine_info()
     print(f"{info['cpu']} ({info['cpu_count']} CPUs), onnxruntime {info['onnxruntime']}")
     print(f"video: {args.video or f'synthetic {SYNTHETIC_SIZE[0]}x{SYNTHETIC_SIZE[1]}'}; stage columns: ms per frame, p50/p90")
     print(format_table(results))
     print("full: share of frames that ran the full-frame pass (the others ran on tracked crops only)")
     print("peak MiB: process peak RSS so far (ru_maxrss), so it never drops from one row to the next")
+    if args.stream:
+        print("+stream: OSC bundles with angles to a socket nobody reads and a WebSocket client that never reads;")
+        print("latency: from the frame read to its message sent")
+        for line in stream_cost(results):
+            print(line)
     if args.json is not None:
         write_json_file(args.json, indent=2, payload={
             "machine": info,

@@ -19,6 +19,7 @@ from pose_app.cli.options import (
     positive_float,
     positive_int,
 )
+from pose_app.cli.stream_options import add_stream_arguments, stream_config_from_args
 from pose_app.errors import PoseAppError
 from pose_app.inference.config import PipelineConfig
 from pose_app.io.recorder import OUTPUT_KINDS
@@ -158,15 +159,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip inputs whose outputs exist and are complete (their JSON says \"complete\": true; "
         "needs a JSON per input), so an interrupted run continues where it stopped",
     )
+    add_stream_arguments(parser)
     add_pipeline_arguments(parser)
 
 
-def _requested_templates(args: argparse.Namespace) -> dict[str, str]:
-    """Output kind -> path template ({stem} allowed), from --out-dir or the path options."""
+def _requested_templates(args: argparse.Namespace, streaming: bool = False) -> dict[str, str]:
+    """Output kind -> path template ({stem} allowed), from --out-dir or the path options (none
+    needed while `streaming`)."""
     explicit = {kind: getattr(args, kind) for kind in OUTPUT_KINDS if getattr(args, kind)}
     if args.out_dir is None:
-        if not explicit:
-            raise PoseAppError("nothing to write: give --csv, --wide-csv, --json, --video, --angles, --reps, --trc, --mot or --out-dir")
+        if not explicit and not streaming:
+            raise PoseAppError(
+                "nothing to write: give --csv, --wide-csv, --json, --video, --angles, --reps, --trc, --mot or --out-dir "
+                "(or stream with --osc, --ws)"
+            )
         return explicit
     if explicit:
         raise PoseAppError("use either --out-dir or the path options (--csv, --json, ...), not both")
@@ -197,11 +203,14 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
     with the whole run)."""
     config = config_from_args(args)
     _check_options(config, args)
+    stream = stream_config_from_args(args)
+    if stream.enabled and getattr(args, "ray", None) is not None:
+        raise PoseAppError("--osc and --ws stream one live run: they cannot be used with --ray")
     inputs = [*getattr(args, "inputs_before", []), *args.inputs]
     if not inputs:
         raise PoseAppError("no INPUT given: name the videos, images, folders or streams to process")
     specs = expand_inputs(inputs)
-    plans = plan_outputs(specs, _requested_templates(args), in_out_dir=args.out_dir is not None)
+    plans = plan_outputs(specs, _requested_templates(args, stream.enabled), in_out_dir=args.out_dir is not None)
     shared_paths = shared_csv_paths(plans)
     if args.fill_gaps and shared_paths:
         raise PoseAppError(
@@ -221,7 +230,10 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
                 f"its own CSV ({STEM_FIELD} in the path, or --out-dir)"
             )
         skip = [is_done(plan) for plan in plans]
-    return RunPlan(config, specs, plans, shared_paths, args.fill_gaps, skip, getattr(args, "height_m", None))
+    return RunPlan(
+        config, specs, plans, shared_paths, args.fill_gaps, skip, getattr(args, "height_m", None),
+        stream=stream, max_speed=args.max_speed,
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,11 +22,8 @@ from PySide6.QtCore import QObject, Signal
 
 from pose_app.core.frames import Frame, SourceInfo
 from pose_app.errors import PoseAppError, one_line
+from pose_app.io.pacing import MediaClock
 from pose_app.io.sources import FrameSource, open_source
-
-# A file frame that is this late (seconds) restarts the pacing clock instead of rushing to
-# catch up (after a slow stretch the video continues at normal speed).
-MAX_PACING_LAG_S = 0.25
 
 # Epochs are unique across all capture workers, so a new source also resets tracking.
 _EPOCHS = itertools.count()
@@ -202,7 +199,7 @@ class CaptureWorker(QObject):
             source.close()
 
     def _read_loop(self, source: FrameSource) -> None:
-        pacing_origin: tuple[float, float] | None = None  # (wall clock, media time) pairs
+        clock = MediaClock()
         while not self._stop.is_set():
             command = self._next_command()
             if command is None:
@@ -210,7 +207,7 @@ class CaptureWorker(QObject):
             if command[0] == "seek":
                 source.seek(command[1])
                 self._epoch = next(_EPOCHS)
-                pacing_origin = None
+                clock.restart()
                 if not self._paused:
                     continue
             elif command[0] == "step" and command[1] != 1:
@@ -223,13 +220,13 @@ class CaptureWorker(QObject):
                 if self.loop and self._last_index > 0:
                     source.seek(0)
                     self._epoch = next(_EPOCHS)
-                    pacing_origin = None
+                    clock.restart()
                     continue
                 self.ended.emit()
                 self.set_paused(True)
                 continue
             if not self._paused and not self.max_speed and not source.info.is_live and not source.info.is_still:
-                pacing_origin = self._wait_for_media_time(frame.time_s, pacing_origin)
+                self._wait_for_media_time(clock.delay(frame.time_s))
             self._deliver(frame, source.info)
 
     def _next_command(self) -> tuple[str, int] | None:
@@ -242,19 +239,12 @@ class CaptureWorker(QObject):
             self._wake.wait(timeout=0.2)
             return None
 
-    def _wait_for_media_time(self, time_s: float, origin: tuple[float, float] | None) -> tuple[float, float]:
-        """Sleep until the frame is due (wall time - start == media time - start); a pause,
-        step or stop cuts the wait short."""
-        now = time.perf_counter()
-        if origin is None:
-            return now, time_s
-        due = origin[0] + (time_s - origin[1])
-        if now - due > MAX_PACING_LAG_S or due - now > 1.0:  # far behind, or time went backwards
-            return now, time_s
+    def _wait_for_media_time(self, delay_s: float) -> None:
+        """Sleep until the frame is due (MediaClock); a pause, step or stop cuts the wait short."""
+        if delay_s <= 0:
+            return
         with self._wake:
-            self._wake.wait_for(lambda: self._stop.is_set() or self._commands or self._paused,
-                                timeout=max(0.0, due - now))
-        return origin
+            self._wake.wait_for(lambda: self._stop.is_set() or self._commands or self._paused, timeout=delay_s)
 
     def _deliver(self, frame: Frame, info: SourceInfo) -> None:
         if info.is_live and self._drop_baseline >= 0:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from pose_app.gui.settings import AppSettings
+from pose_app.gui.stream_controls import StreamControls
 from pose_app.inference.config import PRESETS
 from pose_app.inference.engine import PROVIDER_ALIASES, available_providers
 from pose_app.inference.model_files import SHIPPED_MODELS
@@ -98,6 +99,7 @@ class ControlsPanel(QWidget):
         self.loop = QCheckBox("Loop video files")
         self.max_speed = QCheckBox("Max speed")
         self.max_speed.setToolTip("Process every frame of a file as fast as possible; off: play it at its own frame rate")
+        self.stream = StreamControls()
         self._layout()
         self._connect()
 
@@ -131,6 +133,7 @@ class ControlsPanel(QWidget):
         form.addRow("Smoothing", smoothing_row)
         for box in (self.mirror_view, self.loop, self.max_speed):
             form.addRow("", box)
+        form.addRow(self.stream)
 
     def _connect(self) -> None:
         for combo in (self.model, self.provider, self.resolution):
@@ -144,6 +147,7 @@ class ControlsPanel(QWidget):
                     self.mirror_view, self.loop, self.max_speed):
             box.toggled.connect(self.changed)
         self.open_model.clicked.connect(self.open_model_requested)
+        self.stream.changed.connect(self.changed)
 
     def _threshold_moved(self, value: int) -> None:
         self.min_keypoint_score_label.setText(f"{value / 100:.2f}")
@@ -201,9 +205,11 @@ class ControlsPanel(QWidget):
         finally:
             for widget in widgets:
                 widget.blockSignals(False)
+        self.stream.show_settings(settings)
 
     def read(self, settings: AppSettings) -> AppSettings:
         """A copy of `settings` with the values shown in the widgets."""
+        settings = self.stream.read(settings)
         return dataclasses.replace(
             settings,
             model=self.model.currentData(), provider=self.provider.currentData(),

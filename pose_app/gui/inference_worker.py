@@ -45,6 +45,7 @@ from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.pipeline import PosePipeline, build_pipeline, open_engine
 from pose_app.io.recorder import Recording
+from pose_app.io.stream import PoseStreams
 
 # How often the idle worker looks for new settings while no frame arrives (seconds).
 POLL_S = 0.05
@@ -113,6 +114,7 @@ class InferenceWorker(QThread):
         self._view = view
         self._panel: PanelRequest | None = None
         self._recording: Recording | None = None  # started by this thread at its first frame
+        self._streams: PoseStreams | None = None  # every processed frame goes to them (io/stream.py)
         self._refresh = False
         self._stop = threading.Event()
         self._pipeline: PosePipeline | None = None
@@ -163,6 +165,13 @@ class InferenceWorker(QThread):
         if recording is not None and not recording.started:
             recording.start(self._pipeline)
         return recording
+
+    def set_streams(self, streams: PoseStreams | None) -> PoseStreams | None:
+        """Send every frame processed from now on to `streams` (None: stop); returns the previous
+        ones for the caller to close."""
+        with self._lock:
+            previous, self._streams = self._streams, streams
+        return previous
 
     def stop(self) -> None:
         self._stop.set()
@@ -250,6 +259,10 @@ class InferenceWorker(QThread):
         with self._recording_lock:
             if recording is not None and recording is self._recording:  # not stopped meanwhile
                 self._write(recording, captured.frame, poses)
+        with self._lock:
+            streams = self._streams
+        if streams is not None:  # returns at once: the senders have threads of their own
+            streams.send(captured.frame, poses, captured.captured_at)
         self._last = (captured, poses, self.engine_config)
         stages = {"queue": started - captured.captured_at, **poses.timings}
         self._emit(captured, poses, view, panel, features, stages)

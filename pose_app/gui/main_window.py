@@ -58,6 +58,7 @@ from pose_app.io.sources import (
     is_camera_index,
     open_source,
 )
+from pose_app.io.stream import PoseStreams
 
 # (keys, what they do): the help dialog and README list exactly these.
 SHORTCUTS = (
@@ -150,6 +151,9 @@ class MainWindow(QMainWindow):
         self.inference.failed.connect(lambda message: self.show_message(message))
         self.inference.recording_failed.connect(self._recording_failed)
         self.inference.start()
+        self.streams: PoseStreams | None = None
+        self._stream_errors_shown: list[str] = []
+        self._restart_streams()
         self.panel_dock.setVisible(settings.panel_visible)
         self.angle_dock.setVisible(settings.angle_dock_visible)
         self._status_timer = QTimer(self, interval=STATUS_INTERVAL_MS, timeout=self._update_status)
@@ -405,6 +409,30 @@ class MainWindow(QMainWindow):
         self.inference.set_view(self._view_options())
         self._update_panel_request()
         self._set_capture_modes()
+        if settings.stream_config() != previous.stream_config():
+            self._restart_streams()
+
+    def _restart_streams(self) -> None:
+        """Stop the running streams and start those the settings ask for. An endpoint that
+        cannot be used (malformed, unknown host, port in use) is said in the banner and its
+        stream switched off in the controls."""
+        previous = self.inference.set_streams(None)
+        self.streams = None
+        if previous is not None:
+            previous.close()
+        config = self.settings.stream_config()
+        if not config.enabled:
+            return
+        try:
+            self.streams = PoseStreams.open(config)
+        except PoseAppError as error:
+            self.settings = dataclasses.replace(self.settings, stream_osc=False, stream_ws=False)
+            self.controls.show_settings(self.settings)
+            self.show_message(f"streaming stopped: {error}")
+            return
+        self._stream_errors_shown = []
+        self.inference.set_streams(self.streams)
+        self.statusBar().showMessage(f"Streaming {self.streams.describe()}", 5000)
 
     def _view_options(self) -> ViewOptions:
         ratio = self.view.devicePixelRatioF()
@@ -512,10 +540,17 @@ class MainWindow(QMainWindow):
         return (f"capture {self.capture_rate.rate():.1f} fps · inference {self.inference.rate.rate():.1f} fps · "
                 f"display {self.display_rate.rate():.1f} fps · {self.latency.summary()} · "
                 f"dropped {self.dropped_frames()} · people {people} · {provider}"
-                + (" · ● REC" if self.recording is not None else ""))
+                + (" · ● REC" if self.recording is not None else "")
+                + (f" · {self.streams.short_status()}" if self.streams is not None else ""))
 
     def _update_status(self) -> None:
         self.status_label.setText(self.status_text())
+        # Where each stream goes, with its latency percentiles (a WebSocket on port "any": the port chosen).
+        self.status_label.setToolTip("\n".join(self.streams.status_lines()) if self.streams is not None else "")
+        for error in self.streams.errors if self.streams is not None else ():
+            if error not in self._stream_errors_shown:
+                self._stream_errors_shown.append(error)
+                self.show_message(error)
 
     def show_message(self, message: str, offer_sources: bool = False) -> None:
         self.banner.show_text(message, offer_sources)
@@ -636,6 +671,8 @@ class MainWindow(QMainWindow):
         self._close_source()
         self.inference.stop()
         self.inference.wait()
+        if self.streams is not None:
+            self.streams.close()
         deadline = time.monotonic() + CLOSE_WAIT_S
         for worker in list(self._retiring):
             worker.wait(max(0.0, deadline - time.monotonic()))

@@ -16,6 +16,7 @@ from pose_app.errors import PoseAppError
 from pose_app.explain.compose import PanelRequest
 from pose_app.gui.angle_dock import DEFAULT_ANGLES
 from pose_app.inference.config import PipelineConfig
+from pose_app.io.stream import Endpoint, StreamConfig
 
 _PIPELINE = PipelineConfig()
 _DECODE = _PIPELINE.decode
@@ -70,6 +71,16 @@ class AppSettings:
     camera_width: int = 0  # 0 = the camera's default
     camera_height: int = 0
     camera_fps: int = 0
+    # Live streaming (Controls: Stream; `pose-app process --osc HOST:PORT --ws HOST:PORT ...`).
+    stream_osc: bool = False
+    osc_host: str = "127.0.0.1"
+    osc_port: int = 9000
+    osc_format: str = "bundle"  # one of io.stream.OSC_FORMATS
+    osc_pixels: bool = False
+    stream_ws: bool = False
+    ws_host: str = "127.0.0.1"
+    ws_port: int = 8765
+    stream_angles: bool = False
 
     def pipeline_config(self) -> PipelineConfig:
         """The PipelineConfig of the window's pipeline settings."""
@@ -98,6 +109,15 @@ class AppSettings:
             mode=self.panel_view, block=block, how=self.channel_selection, count=self.channel_count,
             start=self.channel_start, keypoint=None if self.heatmap_keypoint < 0 else self.heatmap_keypoint,
             width=width,
+        )
+
+    def stream_config(self) -> StreamConfig:
+        """What the app streams: the same StreamConfig as `pose-app process --osc ... --ws ...`."""
+        return StreamConfig(
+            osc=Endpoint(self.osc_host.strip(), self.osc_port) if self.stream_osc else None,
+            osc_format=self.osc_format, osc_pixels=self.osc_pixels,
+            ws=Endpoint(self.ws_host.strip(), self.ws_port) if self.stream_ws else None,
+            stream_angles=self.stream_angles,
         )
 
     def camera_options(self) -> dict[str, int]:

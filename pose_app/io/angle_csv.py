@@ -17,6 +17,7 @@ from pose_app.io.csv_tables import KeypointTable
 from pose_app.io.formats import (
     ANGLE_CSV_COLUMNS,
     DECIMALS,
+    as_written,
     csv_field,
     number_text,
     open_for_writing,
@@ -75,10 +76,7 @@ def _angle_rows(
 def keypoints_as_written(keypoints: np.ndarray) -> np.ndarray:
     """Keypoints (P, 17, 3) as the long keypoint CSV holds them (x, y to 2 decimals, scores to
     4): angles computed from these equal `pose-app angles` on that CSV, to the last digit."""
-    as_text = np.vectorize(lambda value, kind: float(number_text(kind, value)), otypes=[np.float64])
-    return np.concatenate(
-        [as_text(keypoints[..., :2], "pixel"), as_text(keypoints[..., 2:], "score")], axis=-1
-    )
+    return np.concatenate([as_written("pixel", keypoints[..., :2]), as_written("score", keypoints[..., 2:])], axis=-1)
 
 
 def write_angle_csv(table: KeypointTable, out: str | Path, names: Sequence[str] = ANGLE_NAMES) -> AngleCsvWriter:

@@ -54,6 +54,16 @@ def number_text(kind: str, value: float) -> str:
     return _PERCENT[kind] % value
 
 
+def as_written(kind: str, values: Any) -> np.ndarray:
+    """Numbers as the CSV files write them, back as float64 (same shape): the correctly rounded
+    decimal text of number_text (not np.round, which can differ in the last digit), formatted in
+    one operation for the whole array."""
+    values = np.asarray(values, np.float64)
+    flat = values.ravel().tolist()
+    text = ((_PERCENT[kind] + " ") * len(flat)) % tuple(flat)
+    return np.array(text.split(), np.float64).reshape(values.shape)
+
+
 def rounded(kind: str, values: Any) -> Any:
     """Numbers as the JSON file writes them (`kind`: a key of DECIMALS)."""
     return np.round(values, DECIMALS[kind])

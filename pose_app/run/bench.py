@@ -2,17 +2,22 @@
 
 Each model x resolution x provider runs the app's own path over a video: `open_source` ->
 `PosePipeline` (estimate, track, smooth) -> `PoseStreamWriter` writing long-CSV rows to a temporary
-file. Without --video, a synthetic clip (moving shapes) is generated first.
+file. Without --video, a synthetic clip (moving shapes) is generated first. With `--stream`, each
+row is also run streaming (io/stream.py) to receivers that never read, what `process --osc --ws`
+does, to measure what streaming costs the pipeline and the capture-to-send latency.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import platform
+import socket
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -25,13 +30,14 @@ from pose_app.inference.pipeline import build_pipeline
 from pose_app.inference.refine import CROP_STAGES
 from pose_app.io.recorder import PoseStreamWriter
 from pose_app.io.sources import open_source
+from pose_app.io.stream import Endpoint, PoseStreams, StreamConfig
 
 # Stages in frame order; "read" is the wait for the next decoded frame (VideoFileSource decodes
 # ahead in a background thread, so it is ~0 unless decoding is the bottleneck); preprocess,
 # inference and decode are the full-frame pass (0 on frames that ran on tracked crops only),
 # "crops" the crop refinement (cutting, one batched inference, decoding), "track" tracking plus
-# smoothing, "write" the CSV rows.
-STAGES = ("read", "preprocess", "inference", "decode", "crops", "track", "write", "total")
+# smoothing, "write" the CSV rows, "stream" handing the frame to the streams (0 unless --stream).
+STAGES = ("read", "preprocess", "inference", "decode", "crops", "track", "write", "stream", "total")
 # A standing person's pose for the untimed crop warm-up (any pose gives a crop of the fixed size).
 WARM_UP_POSE = np.concatenate(
     [np.stack([np.full(17, 100.0), np.linspace(20.0, 200.0, 17)], axis=1), np.ones((17, 1))], axis=1
@@ -63,6 +69,7 @@ class BenchResult:
     stages: dict[str, StageStats]
     fps: float  # frames / total seconds of the timed frames
     peak_rss_mib: float | None  # process peak resident memory so far (ru_maxrss); None without `resource`
+    streams: list[str] = field(default_factory=list)  # with --stream: each stream's sent, dropped, latency
 
 
 def write_synthetic_video(path: Path, frames: int, size: tuple[int, int] = SYNTHETIC_SIZE) -> None:
@@ -105,11 +112,50 @@ def stage_stats(seconds: np.ndarray) -> StageStats:
     return StageStats(float(np.percentile(ms, 50)), float(np.percentile(ms, 90)), float(ms.mean()))
 
 
-def bench_one(video: Path, config: PipelineConfig, frames: int) -> BenchResult:
-    """Run the app's pipeline for `config` over the first `frames` frames of `video` and time every stage."""
+# --stream: OSC bundles with angles to a UDP socket nobody reads, and a WebSocket client that
+# stops reading at once (its receive buffer is this small): the worst receivers there are.
+STALLED_RECEIVE_BUFFER = 4096
+
+
+def stalled_websocket_client(port: int) -> socket.socket:
+    """A WebSocket client of 127.0.0.1:port that completes the opening handshake by hand and
+    then never reads a message (a frozen browser tab)."""
+    client = socket.create_connection(("127.0.0.1", port))
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, STALLED_RECEIVE_BUFFER)
+    key = base64.b64encode(os.urandom(16)).decode()
+    client.sendall(
+        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        chunk = client.recv(1)
+        if not chunk:
+            raise PoseAppError(f"the WebSocket server on port {port} closed the connection")
+        response += chunk
+    if not response.startswith(b"HTTP/1.1 101"):
+        raise PoseAppError(f"the WebSocket server on port {port} refused the client: {response.splitlines()[0]!r}")
+    return client
+
+
+def stalled_streams(stack: ExitStack) -> PoseStreams:
+    """Streams to the worst receivers (see STALLED_RECEIVE_BUFFER), closed with `stack`."""
+    deaf = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    deaf.bind(("127.0.0.1", 0))
+    config = StreamConfig(osc=Endpoint("127.0.0.1", deaf.getsockname()[1]), ws=Endpoint("127.0.0.1", 0),
+                          stream_angles=True)
+    streams = stack.enter_context(PoseStreams.open(config))
+    stack.enter_context(stalled_websocket_client(streams.websocket.port))
+    streams.websocket.wait_for_clients(1)
+    return streams
+
+
+def bench_one(video: Path, config: PipelineConfig, frames: int, stream: bool = False) -> BenchResult:
+    """Run the app's pipeline for `config` over the first `frames` frames of `video` and time
+    every stage; with `stream`, each frame is also streamed (stalled_streams)."""
     pipeline = build_pipeline(config)
     per_frame: dict[str, list[float]] = {stage: [] for stage in STAGES}
-    with open_source(str(video)) as source, tempfile.TemporaryDirectory() as scratch:
+    with open_source(str(video)) as source, tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
         # Untimed warm-up: onnxruntime's first run allocates and plans (full frame and crops).
         blank = Frame(np.zeros((source.info.height, source.info.width, 3), np.uint8), 0, 0.0, "warm-up")
         pipeline.process(blank)
@@ -118,6 +164,7 @@ def bench_one(video: Path, config: PipelineConfig, frames: int) -> BenchResult:
         pipeline.reset()
         full_passes = pipeline.full_passes
         recorder = PoseStreamWriter(source.info, csv_path=Path(scratch) / "poses.csv")
+        streams = stalled_streams(stack) if stream else None
         with recorder:
             for _ in range(frames):
                 start = time.perf_counter()
@@ -129,12 +176,16 @@ def bench_one(video: Path, config: PipelineConfig, frames: int) -> BenchResult:
                 processed = time.perf_counter()
                 recorder.write(frame, poses)
                 written = time.perf_counter()
+                if streams is not None:
+                    streams.send(frame, poses, start)
+                streamed = time.perf_counter()
                 for stage in ("preprocess", "inference", "decode", "track"):
                     per_frame[stage].append(poses.timings.get(stage, 0.0))
                 per_frame["crops"].append(sum(poses.timings.get(stage, 0.0) for stage in CROP_STAGES))
                 per_frame["read"].append(read - start)
                 per_frame["write"].append(written - processed)
-                per_frame["total"].append(written - start)
+                per_frame["stream"].append(streamed - written)
+                per_frame["total"].append(streamed - start)
     timed = len(per_frame["total"])
     if timed == 0:
         raise PoseAppError(f"no frames could be read from {video}")
@@ -150,7 +201,13 @@ def bench_one(video: Path, config: PipelineConfig, frames: int) -> BenchResult:
         stages={stage: stage_stats(np.asarray(values)) for stage, values in per_frame.items()},
         fps=timed / float(np.sum(per_frame["total"])),
         peak_rss_mib=peak_rss_mib(),
+        streams=_closed_status(streams),
     )
+
+
+def _closed_status(streams: PoseStreams | None) -> list[str]:
+    """The streams' totals once closed (the ExitStack closed them)."""
+    return streams.status_lines() if streams is not None else []
 
 
 def cpu_name() -> str:

@@ -8,6 +8,7 @@ from contextlib import ExitStack
 
 from pose_app.inference.pipeline import check_input_sizes, open_engine
 from pose_app.io.formats import open_for_writing
+from pose_app.io.stream import PoseStreams
 from pose_app.run.plan import RunPlan
 from pose_app.run.runner import (
     EXIT_INTERRUPTED,
@@ -22,15 +23,40 @@ from pose_app.run.runner import (
 
 
 def run_locally(run_plan: RunPlan) -> int:
-    """The inputs one after another in this process, on one engine."""
-    config = run_plan.config
+    """The inputs one after another in this process, on one engine (and one set of streams)."""
     started = time.monotonic()
+    # The streams open (their endpoints checked) before the model loads and any output file opens.
+    stream = PoseStreams.open(run_plan.stream) if run_plan.stream.enabled else None
+    try:
+        code = _process_inputs(run_plan, stream, started)
+    finally:
+        if stream is not None:
+            stream.close()  # sends what is still queued
+    if stream is not None and report_stream(stream) and code == 0:
+        return EXIT_SOME_INPUTS_FAILED
+    return code
+
+
+def report_stream(stream: PoseStreams) -> bool:
+    """The closed streams' totals, one line each, and an error line for each that stopped (the
+    files were written all the same); True when one did."""
+    for line in stream.status_lines():
+        print(f"pose-app process: {line}")
+    for error in stream.errors:
+        print(f"pose-app: error: {error}; the other outputs were written", file=sys.stderr)
+    return bool(stream.errors)
+
+
+def _process_inputs(run_plan: RunPlan, stream: PoseStreams | None, started: float) -> int:
+    config = run_plan.config
     engine = open_engine(config)
     check_input_sizes(config, engine.info.output_stride)  # before any output is opened
     print(
         f"pose-app process: preset {config.preset}, {engine.info.name} on {engine.provider_label}",
         file=sys.stderr,
     )
+    if stream is not None:
+        print(f"pose-app process: streaming {stream.describe()}", file=sys.stderr)
     results = [
         InputResult(spec, plan, skipped=skip) for spec, plan, skip in zip(run_plan.specs, run_plan.plans, run_plan.skip)
     ]
@@ -42,7 +68,10 @@ def run_locally(run_plan: RunPlan) -> int:
                 continue
             outputs = {kind: shared_streams.get(path, path) for kind, path in plan.items()}
             try:
-                process_input(result.spec, outputs, config, engine, run_plan.fill_gaps, result, height_m=run_plan.height_m)
+                process_input(
+                    result.spec, outputs, config, engine, run_plan.fill_gaps, result, height_m=run_plan.height_m,
+                    stream=stream, paced=stream is not None and not run_plan.max_speed,
+                )
             except KeyboardInterrupt:
                 where = "no frame" if result.last_frame is None else f"frame {result.last_frame}"
                 print(

@@ -16,6 +16,7 @@ from pose_app.inference.config import PipelineConfig
 from pose_app.io.formats import check_writable
 from pose_app.io.opensim import person_files_exist
 from pose_app.io.sources import IMAGE_SUFFIXES, is_camera_index, is_url
+from pose_app.io.stream import StreamConfig
 from pose_app.io.video_writer import IMAGE_OUTPUT_SUFFIXES, check_video_suffix
 
 # File names under --out-dir. The video gets its own suffix so it can never be its input.
@@ -160,3 +161,5 @@ class RunPlan:
     fill_gaps: int
     skip: list[bool]  # per input: --skip-done found its outputs finished
     height_m: float | None = None  # --height-m: the TRC in metres
+    stream: StreamConfig = StreamConfig()  # --osc, --ws: live streaming (local runs only)
+    max_speed: bool = False  # while streaming: files as fast as possible, not at their own speed

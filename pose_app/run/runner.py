@@ -23,8 +23,10 @@ from pose_app.errors import PoseAppError, one_line
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.pipeline import build_pipeline
+from pose_app.io.pacing import MediaClock
 from pose_app.io.recorder import Recording
 from pose_app.io.sources import FrameSource, open_source
+from pose_app.io.stream import PoseStreams
 from pose_app.run.plan import RunPlan, input_stem
 
 # Exit status when some inputs failed but the run itself went through (usage errors are 2).
@@ -111,6 +113,8 @@ def process_input(
     progress: Callable[[str, int | None], object] = progress_bar,
     atomic: bool = False,
     height_m: float | None = None,
+    stream: PoseStreams | None = None,
+    paced: bool = False,
 ) -> None:
     """Run one input into its outputs, filling `result`: the one per-input code path of local
     and Ray runs. PoseAppError/OSError -> result.error (the files hold the frames done, the JSON
@@ -120,7 +124,8 @@ def process_input(
     filled (recorder.Recording). `progress(label, expected_frames)`: a context manager with
     `update(frames)` (a tqdm bar by default). `atomic`: the files appear under their own names
     only when finished (recorder.Recording), for Ray attempts that may die and be retried.
-    `height_m`: the person's height, for a TRC output in metres."""
+    `height_m`: the person's height, for a TRC output in metres. `stream`: every frame's poses are also handed to it (io/stream.py), a file's frames then
+    released at their media time when `paced` (without a stream, frames run as fast as they can)."""
     start = time.monotonic()
     try:
         with open_source(spec, frame_step=config.frame_step) as source:
@@ -133,9 +138,16 @@ def process_input(
                 )
                 try:
                     recording.start(pipeline)
+                    paced_file = stream is not None and paced and not (info.is_live or info.is_still)
+                    clock = MediaClock() if paced_file else None
                     for frame in _frames_in_range(source, config.start_s, config.end_s):
+                        if clock is not None:
+                            time.sleep(clock.delay(frame.time_s))
+                        captured_at = time.perf_counter()
                         poses = pipeline.process(frame)
                         recording.write(frame, poses)
+                        if stream is not None:
+                            stream.send(frame, poses, captured_at)
                         result.frames += 1
                         result.poses += len(poses.scores)
                         result.last_frame = frame.index

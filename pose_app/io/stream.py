@@ -1,0 +1,461 @@
+"""Streaming live poses to creative tools: OSC over UDP (python-osc) and WebSocket (websockets).
+
+`PoseStreams` is the streaming service of `pose-app process` and the desktop app alike (Qt-free):
+`PoseStreams.open(config)` checks the endpoints and starts the senders, `send(frame, poses,
+captured_at)` hands a frame over, `close()` stops them. Nothing here runs on the caller's thread
+but copying the frame's poses: each sender has its own thread and a bounded queue of
+QUEUE_FRAMES frames that drops the oldest frame when its receiver is slower than the pipeline
+(counted in `dropped`); a WebSocket client gets its own thread and queue, so one that never reads
+holds up no one. A receiver that is absent (OSC is UDP: nothing waits for it) or goes away costs
+nothing.
+
+What a frame's message holds and its encodings are in pose_messages.py. Addresses, units and
+receivers: docs/streaming.md.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pose_app.core.frames import Frame
+from pose_app.core.poses import FramePoses
+from pose_app.errors import PoseAppError, one_line
+from pose_app.io.pose_messages import (
+    INSTALL_HINT,
+    PoseSnapshot,
+    json_text,
+    osc_array,
+    osc_bundle,
+    osc_encoders,
+    pose_message,
+)
+
+# Frames waiting per receiver; a newer frame beyond this drops the oldest (live data: the newest
+# pose matters, a backlog would only add latency).
+QUEUE_FRAMES = 4
+# Latency percentiles are over the most recent messages sent.
+LATENCY_SAMPLES = 1000
+# On close, how long (seconds) a sender gets to encode the frames still queued (it never waits
+# for the network: UDP does not, and WebSocket clients have queues of their own).
+DRAIN_WAIT_S = 5.0
+# The kernel's send buffer per WebSocket client (bytes): what a client that stops reading can
+# have waiting before its frames are dropped (a large one would hand it seconds-old poses).
+SEND_BUFFER_BYTES = 64 * 1024
+# On close, how long (seconds) WebSocket clients get to finish the message in hand before their sockets
+# are shut (a client that never reads can block a send for ever).
+CLOSE_WAIT_S = 0.5
+# The WebSocket server's own log: clients that come and go are counted, not printed.
+_QUIET = logging.getLogger("pose_app.stream")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
+_HOST_PORT = re.compile(r"^(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:\[\]\s]+)):(?P<port>\d{1,5})$")
+
+
+# ---------------------------------------------------------------------------- where and what to send
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A host and port (`HOST:PORT` on the command line; `[::1]:9000` for IPv6 addresses)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_endpoint(text: str, option: str = "--osc") -> Endpoint:
+    """'127.0.0.1:9000' -> Endpoint; PoseAppError naming `option` for anything else."""
+    match = _HOST_PORT.match(text.strip())
+    port = int(match["port"]) if match else -1
+    if match is None or not 0 <= port <= 65535:
+        raise PoseAppError(f"{option} expects HOST:PORT with a port 0-65535 (e.g. 127.0.0.1:9000), got {text!r}")
+    return Endpoint(match["ipv6"] or match["host"], port)
+
+
+def resolve(endpoint: Endpoint, kind: int, option: str) -> tuple[int, Any]:
+    """(address family, socket address) of an endpoint; PoseAppError when the host is unknown."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(endpoint.host, endpoint.port, type=kind)[0]
+    except (OSError, UnicodeError) as error:
+        raise PoseAppError(f"{option} {endpoint}: cannot resolve host {endpoint.host!r} ({one_line(error)})") from None
+    return family, address
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Where and what to stream. osc / ws: None = off. osc_format: "bundle" (one OSC bundle of
+    /pose/... messages per frame) or "array" (one /poses message); osc_pixels: OSC coordinates in
+    original-frame pixels instead of 0..1 of the frame; stream_angles: joint and segment angles
+    too. ws_wait_clients: `send` waits for this many WebSocket clients before the first frame."""
+
+    osc: Endpoint | None = None
+    osc_format: str = "bundle"
+    osc_pixels: bool = False
+    ws: Endpoint | None = None
+    stream_angles: bool = False
+    ws_wait_clients: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.osc is not None or self.ws is not None
+
+
+# ---------------------------------------------------------------------------- senders
+
+
+def _websockets_server():
+    try:
+        from websockets.sync import server
+    except ImportError:
+        raise PoseAppError(INSTALL_HINT) from None
+    return server
+
+
+class DropOldestQueue:
+    """A bounded hand-over between threads: `put` never waits; when full, the oldest item is
+    dropped (counted in `dropped`). `get` waits for an item until `close`."""
+
+    def __init__(self, size: int = QUEUE_FRAMES) -> None:
+        self._items: collections.deque = collections.deque()
+        self._size = size
+        self._condition = threading.Condition()
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, item: object) -> None:
+        with self._condition:
+            if self._closed:
+                return
+            if len(self._items) >= self._size:
+                self._items.popleft()
+                self.dropped += 1
+            self._items.append(item)
+            self._condition.notify()
+
+    def get(self) -> object | None:
+        """The oldest item, waiting for one; None once closed and empty."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._items or self._closed)
+            return self._items.popleft() if self._items else None
+
+    def close(self, discard: bool = False) -> None:
+        """No more items: `get` returns those left (none with `discard`), then None."""
+        with self._condition:
+            self._closed = True
+            if discard:
+                self._items.clear()
+            self._condition.notify_all()
+
+
+class LatencyRecord:
+    """Seconds from frame captured to message sent, over the last LATENCY_SAMPLES messages."""
+
+    def __init__(self) -> None:
+        self._seconds: collections.deque = collections.deque(maxlen=LATENCY_SAMPLES)
+        self._lock = threading.Lock()
+
+    def add(self, captured_at: float) -> None:
+        with self._lock:
+            self._seconds.append(time.perf_counter() - captured_at)
+
+    def percentiles_ms(self) -> tuple[float, float] | None:
+        """(p50, p90) in milliseconds; None before the first message."""
+        with self._lock:
+            seconds = np.asarray(self._seconds)
+        if not len(seconds):
+            return None
+        return float(np.percentile(seconds, 50) * 1000), float(np.percentile(seconds, 90) * 1000)
+
+
+class _Sender:
+    """A receiver's thread: takes frames from its queue and delivers them (`_deliver`). An error
+    stops it (`error`); frames offered after that are ignored."""
+
+    label = ""
+
+    def __init__(self, config: StreamConfig) -> None:
+        self.config = config
+        self.queue = DropOldestQueue()
+        self._sent = 0
+        self.latency = LatencyRecord()
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._run, name=f"pose-app {self.label}", daemon=True)
+
+    @property
+    def sent(self) -> int:
+        return self._sent
+
+    @property
+    def dropped(self) -> int:
+        return self.queue.dropped
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def offer(self, snapshot: PoseSnapshot) -> None:
+        if self.error is None:
+            self.queue.put(snapshot)
+
+    def _run(self) -> None:
+        while (snapshot := self.queue.get()) is not None:
+            try:
+                self._deliver(snapshot)
+            except (OSError, PoseAppError) as error:
+                self.error = f"{self.label} stopped at frame {snapshot.frame}: {one_line(error)}"
+                self.queue.close(discard=True)
+
+    def _deliver(self, snapshot: PoseSnapshot) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Send what is queued, then stop."""
+        self.queue.close()
+        if self._thread.ident is not None:
+            self._thread.join(DRAIN_WAIT_S)
+
+    def status(self) -> str:
+        """'OSC 127.0.0.1:9000: 120 sent, 0 dropped, latency p50 12.0 ms, p90 15.1 ms'."""
+        latency = self.latency.percentiles_ms()
+        timing = f", latency p50 {latency[0]:.1f} ms, p90 {latency[1]:.1f} ms" if latency else ""
+        return f"{self.label}: {self.sent} sent, {self.dropped} dropped{timing}"
+
+    def short_status(self) -> str:
+        """'OSC 120 sent, 0 dropped, 12 ms' (median latency from frame captured to sent)."""
+        latency = self.latency.percentiles_ms()
+        kind = self.label.split()[0]
+        return f"{kind} {self.sent} sent, {self.dropped} dropped" + (f", {latency[0]:.0f} ms" if latency else "")
+
+
+class OscSender(_Sender):
+    """One OSC bundle (or /poses message) per frame to a UDP host and port."""
+
+    def __init__(self, config: StreamConfig) -> None:
+        self.label = f"OSC {config.osc}"
+        osc_encoders()
+        family, self._address = resolve(config.osc, socket.SOCK_DGRAM, "--osc")
+        super().__init__(config)
+        self._socket = socket.socket(family, socket.SOCK_DGRAM)
+
+    def _deliver(self, snapshot: PoseSnapshot) -> None:
+        message = pose_message(snapshot, self.config.stream_angles)
+        encode = osc_array if self.config.osc_format == "array" else osc_bundle
+        self._socket.sendto(encode(message, self.config.osc_pixels), self._address)
+        self.latency.add(snapshot.captured_at)
+        self._sent += 1
+
+    def close(self) -> None:
+        super().close()
+        self._socket.close()
+
+
+class _Client:
+    """One WebSocket connection: its own queue of (text, captured_at), sent by the server's handler
+    thread for it. A message is either sent or dropped (replaced in the queue, in hand or queued
+    when the client went away or was cut off)."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.queue = DropOldestQueue()
+        self.sent = 0
+        self.lost = 0  # in hand or still queued when the connection ended
+
+    @property
+    def dropped(self) -> int:
+        return self.queue.dropped + self.lost
+
+    def serve(self, latency: LatencyRecord) -> None:
+        """Send queued messages until the queue is closed or the connection ends."""
+        item = None
+        try:
+            while (item := self.queue.get()) is not None:
+                self.connection.send(item[0])
+                latency.add(item[1])
+                self.sent += 1
+        except Exception:  # noqa: BLE001 - a client that went away: the others go on
+            self.queue.close()
+            self.lost += 1 + sum(1 for _ in iter(self.queue.get, None))
+
+
+class WebSocketSender(_Sender):
+    """Serves every connected client one JSON text message per frame (json_text). `sent` and
+    `dropped` count messages over all clients, those gone included."""
+
+    def __init__(self, config: StreamConfig) -> None:
+        self.label = f"WebSocket ws://{config.ws}"
+        serving = _websockets_server()
+        resolve(config.ws, socket.SOCK_STREAM, "--ws")
+        super().__init__(config)
+        self._clients: set[_Client] = set()
+        self._gone = [0, 0]  # sent, dropped by clients gone
+        self._lock = threading.Condition()
+        try:
+            self._server = serving.serve(self._serve_client, config.ws.host, config.ws.port, compression=None,
+                                         logger=_QUIET)
+        except OSError as error:
+            reason = error.strerror or one_line(error)
+            raise PoseAppError(f"--ws {config.ws}: cannot serve WebSocket there: {reason}") from None
+        self.port = self._server.socket.getsockname()[1]  # the one given, or the free one chosen for port 0
+        self.label = f"WebSocket ws://{Endpoint(config.ws.host, self.port)}"
+        self._serving = threading.Thread(target=self._server.serve_forever, name="pose-app WebSocket server",
+                                         daemon=True)
+
+    @property
+    def sent(self) -> int:
+        with self._lock:
+            return self._gone[0] + sum(client.sent for client in self._clients)
+
+    @property
+    def dropped(self) -> int:
+        with self._lock:
+            return self.queue.dropped + self._gone[1] + sum(client.dropped for client in self._clients)
+
+    @property
+    def clients(self) -> int:
+        with self._lock:
+            return len(self._clients)
+
+    def short_status(self) -> str:
+        return super().short_status().replace("WebSocket", f"WebSocket {self.clients} client(s),", 1)
+
+    def start(self) -> None:
+        self._serving.start()
+        super().start()
+
+    def wait_for_clients(self, count: int) -> None:
+        """Wait until `count` clients are connected."""
+        with self._lock:
+            self._lock.wait_for(lambda: len(self._clients) >= count)
+
+    def _serve_client(self, connection: Any) -> None:
+        """A client's handler thread (the server starts one per connection)."""
+        # A small kernel buffer: a slow client gets its frames dropped here, not seconds late.
+        connection.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        client = _Client(connection)
+        with self._lock:
+            self._clients.add(client)
+            self._lock.notify_all()
+        try:
+            client.serve(self.latency)
+        finally:
+            with self._lock:
+                self._clients.discard(client)
+                self._gone[0] += client.sent
+                self._gone[1] += client.dropped
+
+    def _deliver(self, snapshot: PoseSnapshot) -> None:
+        with self._lock:
+            clients = list(self._clients)
+        if not clients:
+            return
+        text = json_text(pose_message(snapshot, self.config.stream_angles))
+        for client in clients:
+            client.queue.put((text, snapshot.captured_at))
+
+    def close(self) -> None:
+        """Send what is queued to the clients that read, cut off those that do not, stop serving."""
+        super().close()
+        with self._lock:
+            clients = list(self._clients)
+        for client in clients:
+            client.queue.close()
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        while self.clients and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with self._lock:
+            stuck = list(self._clients)
+        for client in stuck:  # blocked sending to a client that does not read
+            try:
+                client.connection.socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._server.shutdown()
+        if self._serving.ident is not None:
+            self._serving.join(CLOSE_WAIT_S)
+
+
+class PoseStreams:
+    """The senders of one StreamConfig, opened together (PoseAppError before anything is sent
+    when an endpoint is malformed, unresolvable or its port in use) and fed together."""
+
+    def __init__(self, senders: list[_Sender], config: StreamConfig) -> None:
+        self.senders = senders
+        self.config = config
+        self._waited = config.ws_wait_clients <= 0
+
+    @classmethod
+    def open(cls, config: StreamConfig) -> PoseStreams:
+        senders: list[_Sender] = []
+        try:
+            if config.osc is not None:
+                senders.append(OscSender(config))
+            if config.ws is not None:
+                senders.append(WebSocketSender(config))
+        except BaseException:
+            for sender in senders:
+                sender.close()
+            raise
+        for sender in senders:
+            sender.start()
+        return cls(senders, config)
+
+    def describe(self) -> str:
+        """'OSC to 127.0.0.1:9000 (bundle, x y in 0..1 of the frame), WebSocket on ws://127.0.0.1:8765'."""
+        parts = []
+        for sender in self.senders:
+            if isinstance(sender, OscSender):
+                units = "pixels" if self.config.osc_pixels else "0..1 of the frame"
+                parts.append(f"OSC to {self.config.osc} ({self.config.osc_format}, x y in {units})")
+            else:
+                parts.append(sender.label.replace("WebSocket ", "WebSocket on "))
+        return ", ".join(parts) + (", with angles" if self.config.stream_angles else "")
+
+    @property
+    def websocket(self) -> WebSocketSender | None:
+        return next((sender for sender in self.senders if isinstance(sender, WebSocketSender)), None)
+
+    def send(self, frame: Frame, poses: FramePoses, captured_at: float) -> None:
+        """Hand one processed frame to every sender (returns at once; the first call waits for
+        `ws_wait_clients` WebSocket clients)."""
+        if not self._waited:
+            self._waited = True
+            if self.websocket is not None:
+                self.websocket.wait_for_clients(self.config.ws_wait_clients)
+        snapshot = PoseSnapshot.of(frame, poses, captured_at)
+        for sender in self.senders:
+            sender.offer(snapshot)
+
+    @property
+    def errors(self) -> list[str]:
+        return [sender.error for sender in self.senders if sender.error]
+
+    @property
+    def dropped(self) -> int:
+        return sum(sender.dropped for sender in self.senders)
+
+    def status_lines(self) -> list[str]:
+        return [sender.status() for sender in self.senders]
+
+    def short_status(self) -> str:
+        """The app's status-bar text: 'OSC 120 sent, 0 dropped, 12 ms · WebSocket 2 clients, ...'."""
+        return " · ".join(sender.short_status() for sender in self.senders)
+
+    def close(self) -> None:
+        for sender in self.senders:
+            sender.close()
+
+    def __enter__(self) -> PoseStreams:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
