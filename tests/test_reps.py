@@ -273,7 +273,11 @@ def test_on_a_generated_clip_the_recording_the_command_the_counter_and_the_repor
     """The portrait bends side to side three times; `process --reps` (the recording's service),
     `pose-app reps` on its CSV, the live counter fed its angles and the report's table agree."""
     keypoints, recorded, again = tmp_path / "sway.csv", tmp_path / "sway.reps.csv", tmp_path / "again.csv"
-    assert main(["process", str(sway_clip), "--csv", str(keypoints), "--reps", str(recorded)]) == 0
+    # The full-frame pass on every frame: between passes, tracked crops of this small tilting
+    # portrait measure its tilt about 4 degrees short of the script (a known limit, see
+    # docs/reps.md), and this test is about the four agreeing, not about the crops.
+    assert main(["process", str(sway_clip), "--csv", str(keypoints), "--reps", str(recorded),
+                 "--redetect-interval", "0"]) == 0
     assert main(["reps", str(keypoints), "--out", str(again), "--report", str(tmp_path / "r.svg")]) == 0
     assert recorded.read_text() == again.read_text()
     records = read_reps_csv(recorded)
