@@ -156,6 +156,21 @@ def test_one_training_step_lowers_the_loss_on_a_fixed_batch(labelled_stills, tmp
     assert loss() < before
 
 
+def test_distilled_heatmap_targets_are_the_starting_weights_own(labelled_stills, tmp_path):
+    trainer = crop_trainer(labelled_stills, tmp_path, lr=1e-4, freeze_layers=10, distill_heatmaps=True)
+    trainer.teacher.load_state_dict(trainer.model.state_dict())  # the starting weights
+    start = {name: value.clone() for name, value in trainer.teacher.state_dict().items()}
+    batch = next(iter(trainer.loader(0)))
+    with torch.no_grad():
+        logits = trainer.model(batch["image"]).heatmap_logits
+        expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.sigmoid(logits)).item()
+    # The heatmap term of the step is the BCE against the teacher's probabilities, not the discs.
+    assert trainer.train_step(batch)["heatmap"] == pytest.approx(expected, rel=1e-4)
+    assert all(torch.equal(value, start[name]) for name, value in trainer.teacher.state_dict().items())
+    # At the start the heatmap term has no gradient (student = teacher): the offsets learn.
+    assert not torch.equal(trainer.model.offset.weight, start["offset.weight"])
+
+
 @pytest.mark.slow
 def test_an_exported_crop_model_runs_as_the_apps_crop_network(labelled_stills, tmp_path, capsys):
     out, exported = tmp_path / "run", tmp_path / "crops.onnx"

@@ -52,6 +52,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "them (--input-size = crop height, 257 -> 193x257), validated with --val-preset's pipeline",
     )
     data.add_argument(
+        "--distill-heatmaps", action="store_const", const=True,
+        help="heatmap targets = the starting weights' own heatmaps (keeps their scores); offsets and "
+        "displacements still learn from the labels",
+    )
+    data.add_argument(
         "--val-preset", choices=list(PRESETS),
         help=f"--crops: the preset whose pipeline validates the crop network (default {TrainConfig.val_preset})",
     )

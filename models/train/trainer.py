@@ -58,6 +58,9 @@ class TrainConfig:
     # being the crop height (257: 193x257), validated with `val_preset`'s real pipeline.
     crops: bool = False
     val_preset: str = "balanced"
+    # Heatmap targets = the starting weights' own heatmaps (distillation): binary-disc BCE
+    # lowers the peaks the crop stage compares with the first pass's scores.
+    distill_heatmaps: bool = False
     val_ann: str | None = None
     val_data: str | None = None
     val_every: int = 1
@@ -196,6 +199,8 @@ class Trainer:
             self.model = model_from_checkpoint(checkpoint)
         self.model.to(device).train()
         freeze_layers(self.model, config.freeze_layers)
+        # The teacher is always the starting weights (also on --resume), never the student.
+        self.teacher = build_model(config).to(device).eval().requires_grad_(False) if config.distill_heatmaps else None
         stride = self.model.config.output_stride
         self.dataset = training_dataset(config, stride)
         self.loss_weights = LossWeights(**config.loss_weights)
@@ -241,6 +246,9 @@ class Trainer:
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
             outputs = self.model(batch["image"])
+            if self.teacher is not None:
+                with torch.no_grad():
+                    batch["heatmaps"] = torch.sigmoid(self.teacher(batch["image"]).heatmap_logits.float())
         losses = posenet_loss(outputs, batch, self.loss_weights, self.config.disc_radius)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["loss"]).backward()
