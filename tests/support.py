@@ -30,3 +30,27 @@ def wait_for_result(qtbot, window, condition=lambda result: True):
     finally:
         window.frame_shown.disconnect(seen.append)
     return next(r for r in seen if condition(r))
+
+
+def committed_posenet(model_name: str):
+    """The PyTorch PoseNet with the weights of the committed assets/models/<model_name>.onnx
+    (its width and output stride from the file's metadata), in eval mode: Google's weights on a
+    fresh clone, without ../shared."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    from models.export_onnx import ASSETS_DIR
+    from models.posenet import PoseNet, PoseNetConfig
+
+    proto = onnx.load(ASSETS_DIR / f"{model_name}.onnx")
+    props = {p.key: p.value for p in proto.metadata_props}
+    model = PoseNet(PoseNetConfig(float(props["width_multiplier"]), int(props["output_stride"])))
+    # The exporter names each weight after the module path inside OnnxPoseNet ("model.<name>").
+    state = {
+        t.name.removeprefix("model."): torch.from_numpy(numpy_helper.to_array(t).copy())
+        for t in proto.graph.initializer
+        if t.name.startswith("model.")
+    }
+    model.load_state_dict(state, strict=True)  # every parameter, nothing else
+    return model.eval()

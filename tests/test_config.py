@@ -47,11 +47,12 @@ def test_every_setting_has_one_name_in_config_cli_and_header(walk_clip, tmp_path
     # The header names every setting as the config does; where the config asks and something
     # else runs, the header says what ran: the snapped resolution (300 -> 305 = 19 x 16 + 1),
     # the provider `auto` picked; and the crop size the crops ran at.
-    ran = {"resolution", "provider"}
+    ran = {"resolution", "provider", "crop_model"}
     assert {name: header[name] for name in expected if name not in ran} == {
         name: value for name, value in expected.items() if name not in ran}
     assert header["resolution"] == 305 and header["provider"] == "cpu" and expected["provider"] == "auto"
     assert header["crop_input_size"] == [145, 193]
+    assert expected["crop_model"] == "" and header["crop_model"] == header["model"] == "posenet-075-int8"
     assert header["preset"] == "fast" and header["mode"] == "tracked-crops"
 
 

@@ -17,11 +17,11 @@ import onnxruntime as ort
 import pytest
 import torch
 from onnx import numpy_helper
-from support import SHARED, requires_shared
+from support import SHARED, committed_posenet, requires_shared
 
 from models.convert import pretrained_posenet
 from models.export_onnx import ASSETS_DIR, LICENSE, OUTPUT_NAMES, SHIPPED, export_onnx, metadata
-from models.posenet import PoseNet, PoseNetConfig
+from models.posenet import PoseNet
 from pose_app.core.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES
 from pose_app.inference.engine import INPUT_NAME, PoseEngine, input_transform, preprocess
 from pose_app.io.sources import read_image
@@ -43,22 +43,6 @@ def real_input(frame: np.ndarray, resolution: int, stride: int) -> np.ndarray:
     """The picture letterboxed like the app does: float32 [1,3,H,W], 0..255."""
     height, width = frame.shape[:2]
     return preprocess(frame, input_transform(width, height, resolution, stride))
-
-
-def committed_posenet(model_name: str) -> PoseNet:
-    """The PyTorch PoseNet with the weights of the committed assets/models/<model_name>.onnx
-    (its width and output stride from the file's metadata), in eval mode."""
-    proto = onnx.load(ASSETS_DIR / f"{model_name}.onnx")
-    props = {p.key: p.value for p in proto.metadata_props}
-    model = PoseNet(PoseNetConfig(float(props["width_multiplier"]), int(props["output_stride"])))
-    # The exporter names each weight after the module path inside OnnxPoseNet ("model.<name>").
-    state = {
-        t.name.removeprefix("model."): torch.from_numpy(numpy_helper.to_array(t).copy())
-        for t in proto.graph.initializer
-        if t.name.startswith("model.")
-    }
-    model.load_state_dict(state, strict=True)  # every parameter, nothing else
-    return model.eval()
 
 
 def torch_outputs(model: PoseNet, image: np.ndarray) -> list[np.ndarray]:

@@ -27,6 +27,7 @@ from models.train.trainer import (
     model_from_checkpoint,
 )
 from pose_app.errors import PoseAppError
+from pose_app.inference.config import PRESETS
 
 EXPORT_SOURCES = {"best": BEST_CHECKPOINT, "last": LAST_CHECKPOINT}
 # On --resume the saved run's settings win, except these, which may change between sessions.
@@ -45,6 +46,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     data.add_argument("--val-data", type=Path, help="validation images folder (default: --data)")
     data.add_argument("--max-images", type=int, help="use only the first K training images (smoke runs)")
     data.add_argument("--val-max-images", type=int, help="validate on the first K images only")
+    data.add_argument(
+        "--crops", action="store_const", const=True,
+        help="train the crop network: one crop per labelled person, cut as the app's crop stage cuts "
+        "them (--input-size = crop height, 257 -> 193x257), validated with --val-preset's pipeline",
+    )
+    data.add_argument(
+        "--distill-heatmaps", action="store_const", const=True,
+        help="heatmap targets = the starting weights' own heatmaps (keeps their scores); offsets and "
+        "displacements still learn from the labels",
+    )
+    data.add_argument(
+        "--val-preset", choices=list(PRESETS),
+        help=f"--crops: the preset whose pipeline validates the crop network (default {TrainConfig.val_preset})",
+    )
     data.add_argument(
         "--no-augment", dest="augment", action="store_false", default=None, help="letterbox only, no augmentation"
     )

@@ -28,16 +28,17 @@ from pose_app.analysis.evaluate import (
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.decode import DecodeSettings
 from pose_app.inference.engine import EngineOutput, letterbox
-from pose_app.inference.pipeline import build_pipeline
+from pose_app.inference.pipeline import build_pipeline, open_engine
 
 EVAL_DECODING = DecodeSettings(max_poses=EVAL_MAX_POSES, min_pose_score=EVAL_MIN_POSE_SCORE)
 
 
 @dataclass(frozen=True)
 class TorchModelInfo:
-    """What `PoseEstimator` reads from an engine's model info."""
+    """What `PoseEstimator`, `CropRefiner` and a pipeline's header read from an engine's model info."""
 
     output_stride: int
+    name: str = "pytorch"
 
 
 class TorchEngine:
@@ -46,6 +47,13 @@ class TorchEngine:
     def __init__(self, model: PoseNet, device: torch.device) -> None:
         self.model, self.device = model, device
         self.info = TorchModelInfo(model.config.output_stride)
+
+    @torch.no_grad()
+    def run(self, blob: np.ndarray) -> list[np.ndarray]:
+        """`PoseEngine.run`'s four head outputs (N, C, h, w) for a batch (what `CropRefiner` runs)."""
+        outputs = self.model(torch.from_numpy(blob).to(self.device))
+        heads = (torch.sigmoid(outputs.heatmap_logits), outputs.offsets, outputs.displacement_fwd, outputs.displacement_bwd)
+        return [head.float().cpu().numpy() for head in heads]
 
     @torch.no_grad()
     def infer(self, frame_bgr: np.ndarray, resolution: int, features: Sequence[str] = ()) -> EngineOutput:
@@ -71,10 +79,37 @@ def validation_ap(
     # The network alone (a single full-frame pass, no crop refinement): what training changes.
     config = PipelineConfig(resolution=resolution, decode=EVAL_DECODING, refine=False, track=False)
     pipeline = build_pipeline(config, is_still=True, engine=TorchEngine(model, device))
+    return pipeline_ap(pipeline, model, ground_truth, Path(images_dir), max_images)
+
+
+def crop_validation_ap(
+    model: PoseNet,
+    ann_path: Path,
+    images_dir: Path,
+    preset: str,
+    device: torch.device,
+    max_images: int | None = None,
+    threads: int = 0,
+) -> dict[str, float]:
+    """COCO keypoint AP/AR of `preset`'s real pipeline (`pose-app eval --preset`: its shipped
+    full-frame model, two-pass) with `model`, run in PyTorch, as the crop network."""
+    ground_truth = load_ground_truth(Path(ann_path))
+    config = PipelineConfig.from_preset(
+        preset, max_poses=EVAL_MAX_POSES, min_pose_score=EVAL_MIN_POSE_SCORE, threads=threads
+    )
+    crop_engine = TorchEngine(model, device)
+    pipeline = build_pipeline(config, is_still=True, engine=open_engine(config), crop_engine=crop_engine)
+    return pipeline_ap(pipeline, model, ground_truth, Path(images_dir), max_images)
+
+
+def pipeline_ap(
+    pipeline, model: PoseNet, ground_truth: dict, images_dir: Path, max_images: int | None
+) -> dict[str, float]:
+    """AP/AR of a pipeline that runs `model` (in eval mode for the run, then as it was)."""
     was_training = model.training
     model.eval()
     try:
-        records, _ = run_detection(pipeline, ground_truth, Path(images_dir), limit=max_images)
+        records, _ = run_detection(pipeline, ground_truth, images_dir, limit=max_images)
     finally:
         model.train(was_training)
     image_ids = [image["id"] for image in first_images_by_id(ground_truth["images"], max_images)]

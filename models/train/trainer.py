@@ -18,14 +18,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from models.posenet import PoseNet, PoseNetConfig
+from models.train.crops import DEFAULT_MIN_KEYPOINTS, CropAugment, PersonCropDataset, person_crops
 from models.train.dataset import AugmentConfig, CocoKeypointDataset, read_coco_keypoints
-from models.train.evaluation import validation_ap
+from models.train.evaluation import crop_validation_ap, validation_ap
 from models.train.losses import LossWeights, posenet_loss
 from models.train.targets import DEFAULT_DISC_RADIUS
 from pose_app.errors import PoseAppError, one_line
+from pose_app.inference.refine import CropSettings
 
 PRETRAINED_INITS = ("posenet-075", "posenet-050")
 LAST_CHECKPOINT = "last.pt"
@@ -52,6 +54,13 @@ class TrainConfig:
     disc_radius: float = DEFAULT_DISC_RADIUS
     freeze_layers: int = 0  # conv0 and blocks 1..n-1 keep their weights
     augment: bool = True
+    # Person crops cut as the app's crop stage cuts them (models/train/crops.py), input_size
+    # being the crop height (257: 193x257), validated with `val_preset`'s real pipeline.
+    crops: bool = False
+    val_preset: str = "balanced"
+    # Heatmap targets = the starting weights' own heatmaps (distillation): binary-disc BCE
+    # lowers the peaks the crop stage compares with the first pass's scores.
+    distill_heatmaps: bool = False
     val_ann: str | None = None
     val_data: str | None = None
     val_every: int = 1
@@ -104,6 +113,22 @@ def build_model(config: TrainConfig) -> PoseNet:
             f"--width {config.width} contradicts --init {config.init} (width {model.config.width_multiplier})"
         )
     return model
+
+
+def training_dataset(config: TrainConfig, output_stride: int) -> Dataset:
+    """Whole letterboxed images, or with `config.crops` one crop per labelled person."""
+    images = read_coco_keypoints(Path(config.ann), Path(config.data), config.max_images)
+    if not images:
+        raise PoseAppError(f"{config.ann} lists no images")
+    if not config.crops:
+        augment = AugmentConfig() if config.augment else None
+        return CocoKeypointDataset(images, config.input_size, output_stride, augment, config.disc_radius)
+    crops = person_crops(images)
+    if not crops:
+        raise PoseAppError(f"{config.ann} has no person with {DEFAULT_MIN_KEYPOINTS} or more labelled keypoints")
+    settings = CropSettings(resolution=config.input_size)
+    augment = CropAugment() if config.augment else None
+    return PersonCropDataset(crops, settings, output_stride, augment, config.disc_radius)
 
 
 def freeze_layers(model: PoseNet, count: int) -> None:
@@ -174,12 +199,10 @@ class Trainer:
             self.model = model_from_checkpoint(checkpoint)
         self.model.to(device).train()
         freeze_layers(self.model, config.freeze_layers)
+        # The teacher is always the starting weights (also on --resume), never the student.
+        self.teacher = build_model(config).to(device).eval().requires_grad_(False) if config.distill_heatmaps else None
         stride = self.model.config.output_stride
-        images = read_coco_keypoints(Path(config.ann), Path(config.data), config.max_images)
-        if not images:
-            raise PoseAppError(f"{config.ann} lists no images")
-        augment = AugmentConfig() if config.augment else None
-        self.dataset = CocoKeypointDataset(images, config.input_size, stride, augment, config.disc_radius)
+        self.dataset = training_dataset(config, stride)
         self.loss_weights = LossWeights(**config.loss_weights)
         self.steps_per_epoch = math.ceil(len(self.dataset) / config.batch_size)
         total_steps = self.steps_per_epoch * config.epochs
@@ -223,6 +246,9 @@ class Trainer:
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
             outputs = self.model(batch["image"])
+            if self.teacher is not None:
+                with torch.no_grad():
+                    batch["heatmaps"] = torch.sigmoid(self.teacher(batch["image"]).heatmap_logits.float())
         losses = posenet_loss(outputs, batch, self.loss_weights, self.config.disc_radius)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["loss"]).backward()
@@ -250,6 +276,16 @@ class Trainer:
         """Validation AP/AR, or None when no validation set was given."""
         if not self.config.val_ann:
             return None
+        if self.config.crops:
+            return crop_validation_ap(
+                self.model,
+                Path(self.config.val_ann),
+                Path(self.config.val_data or self.config.data),
+                self.config.val_preset,
+                self.device,
+                self.config.val_max_images,
+                threads=torch.get_num_threads(),
+            )
         return validation_ap(
             self.model,
             Path(self.config.val_ann),

@@ -55,6 +55,7 @@ def describe_pipeline(pipeline: PosePipeline) -> str:
     crops = "no crops" if not header["refine"] else (
         f"crops {header['crop_input_size'][0]}x{header['crop_input_size'][1]}"
         + (" + mirror" if header["crop_flip"] else "") + f" (at most {header['max_crops']})"
+        + (f" by {header['crop_model']}" if header["crop_model"] != header["model"] else "")
     )
     return (
         f"preset {header['preset']}: {header['model']} (output stride {header['output_stride']}) on "

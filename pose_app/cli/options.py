@@ -106,6 +106,10 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, *, test_time_augment
         "--refine", action=argparse.BooleanOptionalAction,
         help=f"re-run the network on a crop around each person found ({by_preset('refine')})",
     )
+    group.add_argument(
+        "--crop-model",
+        help="model the crops run (shipped name or .onnx path; default: the --model engine)",
+    )
     group.add_argument("--crop-resolution", type=positive_int, help=f"crop input height ({by_preset('crop_resolution')})")
     group.add_argument(
         "--crop-flip", action=argparse.BooleanOptionalAction,

@@ -56,6 +56,9 @@ class PipelineConfig:
     flip: bool = False
     # crop refinement
     refine: bool = True
+    # The network the crops run ("": the same engine as the full frame, `model`): a model
+    # trained for person crops may refine what Google's weights find in the full frame.
+    crop_model: str = ""
     crop_resolution: int = 257
     crop_flip: bool = False
     max_crops: int = 10

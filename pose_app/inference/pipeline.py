@@ -199,6 +199,7 @@ class PosePipeline:
             "provider_notes": list(engine.provider_notes),
             "output_stride": stride,
             "resolution": snap_to_valid_size(self.estimator.resolution, stride),
+            "crop_model": self.refiner.engine.info.name if self.refiner is not None else None,
             "crop_input_size": list(self.refiner.input_size) if self.refiner is not None else None,
             "mode": self.mode,
             "mirrored_input": self.estimator.mirrored_input,
@@ -220,24 +221,39 @@ def open_engine(config: PipelineConfig) -> PoseEngine:
     return PoseEngine(config.model, provider=config.provider, threads=config.threads)
 
 
-def check_input_sizes(config: PipelineConfig, output_stride: int) -> None:
+def open_crop_engine(config: PipelineConfig, engine: PoseEngine) -> PoseEngine:
+    """The engine the crops run: `engine` itself unless the config names another crop_model."""
+    if not config.crop_model or config.crop_model == config.model:
+        return engine
+    return PoseEngine(config.crop_model, provider=config.provider, threads=config.threads)
+
+
+def check_input_sizes(config: PipelineConfig, output_stride: int, crop_stride: int | None = None) -> None:
     """PoseAppError unless every input size the config asks for (each scale of the full frame,
-    the crops) is one a network of this output stride takes: checked once, before any output
-    file is opened."""
+    the crops) is one the networks take (crops: `crop_stride`, default the full frame's output
+    stride): checked once, before any output file is opened."""
     for scale in config.scales:
         check_resolution(round(config.resolution * scale), output_stride)
     if config.refine:
-        check_resolution(config.crop_resolution, output_stride)
+        check_resolution(config.crop_resolution, crop_stride or output_stride)
 
 
-def build_pipeline(config: PipelineConfig, *, is_still: bool = False, engine: PoseEngine | None = None) -> PosePipeline:
+def build_pipeline(
+    config: PipelineConfig,
+    *,
+    is_still: bool = False,
+    engine: PoseEngine | None = None,
+    crop_engine: PoseEngine | None = None,
+) -> PosePipeline:
     """The pipeline of a config for a source: still images (and image folders) run the two-pass
     mode and are not smoothed (independent pictures); videos, streams and cameras use tracked
-    crops. `engine`: reuse a loaded PoseEngine (it must be the config's model and provider)."""
+    crops. `engine` / `crop_engine`: reuse loaded engines (the config's model and crop_model)."""
     engine = engine or open_engine(config)
-    check_input_sizes(config, engine.info.output_stride)
+    if config.refine:
+        crop_engine = crop_engine or open_crop_engine(config, engine)
+    check_input_sizes(config, engine.info.output_stride, crop_engine.info.output_stride if config.refine else None)
     estimator = PoseEstimator(engine, config.resolution, config.decode, config.mirrored_input, config.augmentation)
-    refiner = CropRefiner(engine, config.crop_settings, mirrored_input=config.mirrored_input) if config.refine else None
+    refiner = CropRefiner(crop_engine, config.crop_settings, mirrored_input=config.mirrored_input) if config.refine else None
     tracker = PoseTracker() if config.track else None
     smoother = (
         PoseSmoother(config.smooth_min_cutoff, config.smooth_beta) if tracker and config.smooth and not is_still else None
