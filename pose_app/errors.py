@@ -1,5 +1,8 @@
 """The one exception type the command line and the GUI turn into a one-line message."""
 
+import importlib
+from types import ModuleType
+
 
 class PoseAppError(Exception):
     """A problem the user can fix (bad file, unavailable provider, unwritable output...).
@@ -18,3 +21,12 @@ def one_line(error: BaseException) -> str:
         if line.strip():
             return line.strip()
     return type(error).__name__
+
+
+def optional_module(name: str, install_hint: str) -> ModuleType:
+    """The module `name` of an optional dependency (an extra such as `plot`, `ray`, `stream`), or a
+    PoseAppError with `install_hint`, the one line saying how to install it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise PoseAppError(install_hint) from None

@@ -19,7 +19,7 @@ from pose_app.analysis.plot import (
     trajectories,
 )
 from pose_app.core.angles import JOINT_ANGLES, parse_angle_names
-from pose_app.errors import PoseAppError
+from pose_app.errors import PoseAppError, optional_module
 from pose_app.io.csv_tables import read_angle_csv, read_csv_kind, read_keypoint_csv
 
 
@@ -55,10 +55,7 @@ def run(args: argparse.Namespace) -> int:
     _check_output(out)
     names = parse_angle_names(args.angles, default=JOINT_ANGLES)
     keypoints = parse_keypoint_names(args.trajectory)
-    try:
-        import matplotlib
-    except ImportError:
-        raise PoseAppError(INSTALL_HINT) from None
+    matplotlib = optional_module("matplotlib", INSTALL_HINT)
 
     kind = read_csv_kind(source)
     table = None

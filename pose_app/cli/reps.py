@@ -15,7 +15,7 @@ from pose_app.analysis.reps import DIRECTIONS, RepSettings, rep_records, session
 from pose_app.analysis.reps_report import DPI, reps_figure
 from pose_app.cli.angles import _same_file
 from pose_app.cli.options import non_negative_float, positive_float
-from pose_app.errors import PoseAppError
+from pose_app.errors import PoseAppError, optional_module
 from pose_app.io.csv_tables import read_keypoint_csv
 from pose_app.io.reps_csv import write_reps_csv
 
@@ -93,10 +93,7 @@ def run(args: argparse.Namespace) -> int:
     _check_output(out, "--out")
     if report is not None:
         _check_output(report, "--report", FIGURE_SUFFIXES)
-        try:
-            import matplotlib
-        except ImportError:
-            raise PoseAppError(REPORT_INSTALL_HINT) from None
+        matplotlib = optional_module("matplotlib", REPORT_INSTALL_HINT)
     settings = RepSettings(
         smooth_s=args.smooth, thresholds=args.thresholds, direction=args.direction, min_duration_s=args.min_duration,
         min_amplitude_deg=args.min_range, min_confidence=args.min_confidence, max_gap_s=args.max_gap,

@@ -21,7 +21,7 @@ from pose_app.core.angles import ANGLE_NAMES, compute_angles
 from pose_app.core.frames import Frame
 from pose_app.core.poses import FramePoses
 from pose_app.core.skeleton import KEYPOINT_NAMES
-from pose_app.errors import PoseAppError
+from pose_app.errors import optional_module
 from pose_app.io.angle_csv import degrees_text, keypoints_as_written
 from pose_app.io.formats import as_written, number_text
 
@@ -95,11 +95,7 @@ def pose_message(snapshot: PoseSnapshot, angles: bool = False) -> dict[str, Any]
 
 def osc_encoders():
     """python-osc's OSC type encoders, or PoseAppError saying how to install python-osc."""
-    try:
-        from pythonosc.parsing import osc_types
-    except ImportError:
-        raise PoseAppError(INSTALL_HINT) from None
-    return osc_types
+    return optional_module("pythonosc.parsing.osc_types", INSTALL_HINT)
 
 
 # A frame is hundreds of messages: python-osc's message builders would parse every message back

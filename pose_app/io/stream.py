@@ -28,7 +28,7 @@ import numpy as np
 
 from pose_app.core.frames import Frame
 from pose_app.core.poses import FramePoses
-from pose_app.errors import PoseAppError, one_line
+from pose_app.errors import PoseAppError, one_line, optional_module
 from pose_app.io.pose_messages import (
     INSTALL_HINT,
     PoseSnapshot,
@@ -115,11 +115,7 @@ class StreamConfig:
 
 
 def _websockets_server():
-    try:
-        from websockets.sync import server
-    except ImportError:
-        raise PoseAppError(INSTALL_HINT) from None
-    return server
+    return optional_module("websockets.sync.server", INSTALL_HINT)
 
 
 class DropOldestQueue:

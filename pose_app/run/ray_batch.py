@@ -37,7 +37,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
-from pose_app.errors import PoseAppError, one_line
+from pose_app.errors import PoseAppError, one_line, optional_module
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.pipeline import check_input_sizes, open_engine
@@ -72,11 +72,7 @@ CANCEL_WAIT_S = 10.0
 
 def import_ray():
     """The ray module, or PoseAppError saying in one line how to install it (exit 2)."""
-    try:
-        import ray
-    except ImportError:
-        raise PoseAppError(INSTALL_HINT) from None
-    return ray
+    return optional_module("ray", INSTALL_HINT)
 
 
 # ---------------------------------------------------------------------------- in the workers
