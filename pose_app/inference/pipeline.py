@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 
 from pose_app.core.frames import Frame
-from pose_app.core.poses import MIN_KEYPOINT_SCORE, FramePoses
-from pose_app.core.similarity import object_keypoint_similarity, pose_similarity
+from pose_app.core.poses import FramePoses
+from pose_app.core.similarity import pose_similarity
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine, check_resolution, snap_to_valid_size
 from pose_app.inference.estimator import PoseEstimator
-from pose_app.inference.refine import CROP_STAGES, DUPLICATE_OKS, CropRefiner
+from pose_app.inference.refine import CROP_STAGES, CropRefiner, decodings_of
 from pose_app.inference.smoothing import PoseSmoother
 from pose_app.inference.tracking import PoseTracker, gated_optimal_assignment
 
@@ -143,7 +143,7 @@ class PosePipeline:
         followed = self.refiner.follow(frame.image, predicted[missed], self.tracker.predicted_boxes()[missed])
         keypoints, scores, timings = followed.keypoints, followed.scores, followed.timings
         # The full floor, not FOLLOWED_SCORE_RATIO's: this full-frame pass did not vouch for them.
-        new = (scores >= self.estimator.settings.min_pose_score) & ~self._already_found(keypoints, poses.keypoints)
+        new = (scores >= self.estimator.settings.min_pose_score) & ~decodings_of(keypoints, poses.keypoints)
         keypoints = np.concatenate([poses.keypoints, keypoints[new]])
         scores = np.concatenate([poses.scores, scores[new]])
         timings = {stage: poses.timings.get(stage, 0.0) + seconds for stage, seconds in timings.items()}
@@ -151,13 +151,6 @@ class PosePipeline:
             poses, keypoints=keypoints, scores=scores, ids=np.arange(len(scores), dtype=np.int64),
             timings={**poses.timings, **timings},
         )
-
-    @staticmethod
-    def _already_found(keypoints: np.ndarray, found: np.ndarray) -> np.ndarray:
-        """(P,) bool: poses that are a second decoding of a pose in `found` (OKS >= DUPLICATE_OKS)."""
-        if not len(keypoints) or not len(found):
-            return np.zeros(len(keypoints), bool)
-        return (object_keypoint_similarity(keypoints, found, MIN_KEYPOINT_SCORE) >= DUPLICATE_OKS).any(axis=1)
 
     def _follow(self, frame: Frame, predicted: np.ndarray) -> FramePoses:
         """Crops around the tracks' predicted poses (their body boxes) only. A person lost, or

@@ -205,6 +205,14 @@ def duplicate_mask(keypoints: np.ndarray) -> np.ndarray:
     return np.tril(oks >= DUPLICATE_OKS, k=-1).any(axis=1)
 
 
+def decodings_of(keypoints: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """(P,) bool: poses `keypoints (P, 17, 3)` that are a second decoding of a pose in `found`
+    (OKS >= DUPLICATE_OKS, as duplicate_mask asks within one set of poses)."""
+    if not len(keypoints) or not len(found):
+        return np.zeros(len(keypoints), bool)
+    return (object_keypoint_similarity(keypoints, found, MIN_KEYPOINT_SCORE) >= DUPLICATE_OKS).any(axis=1)
+
+
 def best_match(pose: np.ndarray, candidates: np.ndarray) -> int | None:
     """Index of the candidate pose (K, 17, 3) that is the person `pose (17, 3)`: the most
     similar one, None when none is at least MIN_MATCH_SIMILARITY similar. Candidates must be
