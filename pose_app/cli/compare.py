@@ -88,8 +88,9 @@ def run(args: argparse.Namespace) -> int:
         results, speeds = {}, {}
         for preset, preset_config in configs.items():
             key = (preset_config.model, preset_config.provider, preset_config.threads)
-            engine = engines.get(key) or engines.setdefault(key, open_engine(preset_config))
-            results[preset], speeds[preset] = run_preset(video, preset_config, engine, args.max_frames)
+            if key not in engines:
+                engines[key] = open_engine(preset_config)
+            results[preset], speeds[preset] = run_preset(video, preset_config, engines[key], args.max_frames)
         figures = compare(results)
         for preset, speed in speeds.items():
             figures[preset]["fps"] = speed

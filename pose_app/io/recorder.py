@@ -400,12 +400,12 @@ class Recording:
             return (len(times) - 1) / (times[-1] - times[0])
         return self.source.fps or STILLS_VIDEO_FPS
 
-    def _write_finished_outputs(self, filled: bool) -> None:
-        """The reps CSV, TRC and MOT files from the recorded poses (re-read from the CSV when gaps
-        were filled in it)."""
+    def _write_finished_outputs(self, filled: KeypointTable | None) -> None:
+        """The reps CSV, TRC and MOT files from the recorded poses (`filled`: those poses read
+        back from the CSV after gaps were filled in it)."""
         if self._table is None:
             return
-        table = read_keypoint_csv(self._targets["csv"]) if filled and "csv" in self._targets else self._table
+        table = filled if filled is not None else self._table
         if "reps" in self.outputs:
             self._reps_writer(table, Path(self.outputs["reps"]))
         if "trc" in self.outputs or "mot" in self.outputs:  # last: a TRC that cannot be scaled is an error
@@ -432,6 +432,7 @@ class Recording:
                 if self._angles is not None:
                     self._angles.close()
                 self._rows.close(complete=complete)
+            filled = None  # the keypoint table after gap filling, when it was filled
             if complete and self.fill_gaps and not discard:
                 fill_gaps_in_files(
                     csv_path=self._targets.get("csv"),
@@ -441,11 +442,14 @@ class Recording:
                     frame_step=self._frame_step,
                     max_gap_frames=self.fill_gaps,
                 )
-                if self._angles is not None and "csv" in self._targets:
+                if "csv" in self._targets and (self._angles is not None or self._table is not None):
+                    # The filled keypoints, read back once for every output made from them.
+                    filled = read_keypoint_csv(self._targets["csv"])
+                if self._angles is not None and filled is not None:
                     # The angles of the filled keypoints, as `pose-app angles` on that CSV gives them.
-                    write_angle_csv(read_keypoint_csv(self._targets["csv"]), self._targets["angles"])
+                    write_angle_csv(filled, self._targets["angles"])
             if not discard:
-                self._write_finished_outputs(filled=bool(complete and self.fill_gaps))
+                self._write_finished_outputs(filled)
         except BaseException:
             self._remove_temporary_files()
             raise
