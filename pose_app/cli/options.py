@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
+from pose_app.errors import PoseAppError
 from pose_app.inference.config import DEFAULT_PRESET, PRESETS, SETTING_NAMES, PipelineConfig
 from pose_app.inference.decode import DecodeSettings
 from pose_app.inference.engine import PROVIDER_ALIASES
 from pose_app.inference.model_files import SHIPPED_MODELS
+from pose_app.io.formats import check_writable
 
 
 # Argument types shared by every command: a bad value is an argparse usage error (exit 2).
@@ -159,3 +162,11 @@ def comma_list(convert):
         return values
 
     return parse
+
+
+def check_output_file(path: Path, option: str, suffixes: tuple[str, ...] | None = None) -> None:
+    """PoseAppError unless the file given with `option` ends in one of `suffixes` (when given)
+    and can be written (formats.check_writable), before any work is done."""
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise PoseAppError(f"{option} {path}: give a {', '.join(suffixes)} file")
+    check_writable(path)

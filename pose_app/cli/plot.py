@@ -18,6 +18,7 @@ from pose_app.analysis.plot import (
     session_figure,
     trajectories,
 )
+from pose_app.cli.options import check_output_file
 from pose_app.core.angles import JOINT_ANGLES, parse_angle_names
 from pose_app.errors import PoseAppError, optional_module
 from pose_app.io.csv_tables import read_angle_csv, read_csv_kind, read_keypoint_csv
@@ -41,18 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _check_output(out: Path) -> None:
-    if out.suffix.lower() not in FIGURE_SUFFIXES:
-        raise PoseAppError(f"--out {out}: give a {', '.join(FIGURE_SUFFIXES)} file")
-    if out.is_dir():
-        raise PoseAppError(f"cannot write {out}: it is a directory")
-    if not out.parent.is_dir():
-        raise PoseAppError(f"cannot write {out}: directory {out.parent} does not exist")
-
-
 def run(args: argparse.Namespace) -> int:
     out, source = Path(args.out), Path(args.input)
-    _check_output(out)
+    check_output_file(out, "--out", FIGURE_SUFFIXES)
     names = parse_angle_names(args.angles, default=JOINT_ANGLES)
     keypoints = parse_keypoint_names(args.trajectory)
     matplotlib = optional_module("matplotlib", INSTALL_HINT)

@@ -14,7 +14,7 @@ from pose_app.analysis.plot import FIGURE_SUFFIXES
 from pose_app.analysis.reps import DIRECTIONS, RepSettings, rep_records, session_reps
 from pose_app.analysis.reps_report import DPI, reps_figure
 from pose_app.cli.angles import _same_file
-from pose_app.cli.options import non_negative_float, positive_float
+from pose_app.cli.options import check_output_file, non_negative_float, positive_float
 from pose_app.errors import PoseAppError, optional_module
 from pose_app.io.csv_tables import read_keypoint_csv
 from pose_app.io.reps_csv import write_reps_csv
@@ -69,13 +69,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"frames whose angle confidence is lower are dropouts (default {defaults.min_confidence})")
 
 
-def _check_output(path: Path, option: str, suffixes: tuple[str, ...] | None = None) -> None:
-    if suffixes is not None and path.suffix.lower() not in suffixes:
-        raise PoseAppError(f"{option} {path}: give a {', '.join(suffixes)} file")
-    if path.is_dir() or not path.parent.is_dir():
-        raise PoseAppError(f"cannot write {path}: " + ("it is a directory" if path.is_dir() else f"directory {path.parent} does not exist"))
-
-
 def _summary(records: list) -> str:
     if not records:
         return "no repetitions"
@@ -90,9 +83,9 @@ def run(args: argparse.Namespace) -> int:
     for path, option in ((out, "--out"), (report, "--report")):
         if path is not None and _same_file(source, path):
             raise PoseAppError(f"{option} {path} is the input file; give another path")
-    _check_output(out, "--out")
+    check_output_file(out, "--out")
     if report is not None:
-        _check_output(report, "--report", FIGURE_SUFFIXES)
+        check_output_file(report, "--report", FIGURE_SUFFIXES)
         matplotlib = optional_module("matplotlib", REPORT_INSTALL_HINT)
     settings = RepSettings(
         smooth_s=args.smooth, thresholds=args.thresholds, direction=args.direction, min_duration_s=args.min_duration,
