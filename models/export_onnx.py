@@ -1,7 +1,7 @@
 """Export a PoseNet to ONNX following the contract in docs/architecture.md.
 
 `python -m models.export_onnx` regenerates the shipped models in assets/models/ from Google's
-TF.js weights in ../shared/weights.
+TF.js weights in ../shared/weights: these PoseNets, then the MoveNets (models/export_movenet.py).
 """
 
 from __future__ import annotations
@@ -116,7 +116,9 @@ def export_shipped_models(directory: Path = ASSETS_DIR) -> list[Path]:
 
 
 def main() -> None:
-    for path in export_shipped_models():
+    from models.export_movenet import export_shipped_movenets  # the MoveNet family's own exporter
+
+    for path in export_shipped_models() + export_shipped_movenets():
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
