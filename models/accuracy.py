@@ -127,7 +127,7 @@ def predict_in_box(engine: PoseEngine, target: Target, resolution: int) -> np.nd
     box_input = out.transform.to_input(box).reshape(4)
     stride = engine.info.output_stride
     inside = cells_inside_box(box_input, out.heatmaps.shape[1:], stride)
-    keypoints, _ = decode_single_pose(out.heatmaps * inside, out.offsets, stride)
+    keypoints, _ = decode_single_pose(out.heatmaps * inside, out.heads["offsets"], stride)
     return out.transform.to_frame(keypoints[0, :, :2])
 
 

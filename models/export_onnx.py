@@ -16,7 +16,8 @@ from torch import Tensor, nn
 from models.convert import pretrained_posenet
 from models.posenet import NUM_LAYERS, PoseNet
 from pose_app.core.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES, SKELETON_EDGES
-from pose_app.inference.engine import HEAD_OUTPUTS, INPUT_NAME
+from pose_app.inference.families.posenet import HEAD_OUTPUTS
+from pose_app.inference.model_info import INPUT_NAME
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 OPSET = 18

@@ -7,7 +7,7 @@ import numpy as np
 
 from pose_app.core.frames import Frame, SourceInfo
 from pose_app.core.poses import FramePoses
-from pose_app.inference.engine import input_transform
+from pose_app.inference.families.posenet import input_transform
 
 WIDTH, HEIGHT = 320, 240
 

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from support import DEV_CLIPS, MEDIA
 
-from pose_app.analysis.compare import compare, full_leg_chain, match_poses, run_preset, summarize
+from pose_app.analysis.compare import compare, match_poses, run_preset, summarize
+from pose_app.cli.compare import preset_variant
 from pose_app.cli.main import main
+from pose_app.core.coverage import full_leg_chain
 from pose_app.core.similarity import object_keypoint_similarity
 from pose_app.core.skeleton import KEYPOINT_INDEX
 from pose_app.inference.config import PipelineConfig
@@ -157,6 +159,32 @@ def test_pose_app_compare_refuses_bad_input_in_one_line(walk_clip, tmp_path, cap
     assert error.startswith("pose-app: error:") and "missing.mp4" in error and "\n" not in error
     assert main(["compare", str(walk_clip.path), "--json", str(tmp_path / "no" / "dir.json")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    for spec, message in [
+        ("balanced:bogus", "'bogus' is not 'full' or SETTING=VALUE"),
+        ("balanced:max_crops=many", "max_crops='many' is not a valid int"),
+        ("balanced:flip=perhaps", "flip='perhaps' is not a valid bool"),
+    ]:
+        assert main(["compare", str(walk_clip.path), "--presets", spec]) == 2
+        error = capsys.readouterr().err.strip()
+        assert message in error and "\n" not in error, error
+
+
+def test_a_preset_variant_changes_only_what_it_names():
+    base = PipelineConfig.from_preset("balanced")
+    full = preset_variant("balanced:full", base)
+    assert full.redetect_interval_s == 0 and full.with_settings(redetect_interval_s=base.redetect_interval_s) == base
+    crops = preset_variant("accurate:video_crop_model=movenet-lightning:max_crops=3:any_orientation=false", base)
+    expected = PipelineConfig.from_preset("accurate", video_crop_model="movenet-lightning", max_crops=3, any_orientation=False)
+    assert crops == expected
+
+
+def test_joints_lost_counts_the_reference_joints_a_preset_does_not_have():
+    reference = frame(pose(100, 50))
+    tracked = frame(pose(100, 50, lost=("left_knee", "left_ankle")))
+    figures = summarize([tracked] * 3 + [frame()], [reference] * 4)
+    # 3 frames lose 2 of 17 joints each, the 4th loses all 17 (nobody found).
+    assert figures["joints_lost"] == pytest.approx((3 * 2 + 17) / (4 * 17))
+    assert summarize([reference], [reference])["joints_lost"] == 0.0
 
 
 DEV_SQUAT = DEV_CLIPS / "squat-front-960x540.mp4"
@@ -172,7 +200,7 @@ def test_the_default_keeps_the_legs_of_a_squat_as_the_accurate_preset_does(clip,
     results = {}
     for preset in ("balanced", "accurate"):
         config = engine_config.with_preset(preset)
-        results[preset], _ = run_preset(str(clip), config, open_engine(config), max_frames=72)
+        results[preset], _, _ = run_preset(str(clip), config, open_engine(config), max_frames=72)
     figures = compare(results)["balanced"]
     assert figures["leg_chain_frames"] >= 0.9 and figures["leg_chain_kept"] >= 0.9
     assert figures["matched_share"] >= 0.9

@@ -51,8 +51,10 @@ def test_every_setting_has_one_name_in_config_cli_and_header(walk_clip, tmp_path
     assert {name: header[name] for name in expected if name not in ran} == {
         name: value for name, value in expected.items() if name not in ran}
     assert header["resolution"] == 305 and header["provider"] == "cpu" and expected["provider"] == "auto"
-    assert header["crop_input_size"] == [145, 193]
-    assert expected["crop_model"] == "" and header["crop_model"] == header["model"] == "posenet-075-int8"
+    # A video's crops run the video crop model, at its own input size.
+    assert header["crop_input_size"] == [192, 192]
+    assert expected["crop_model"] == "" and header["model"] == "posenet-075-int8"
+    assert header["crop_model"] == expected["video_crop_model"] == "movenet-lightning"
     assert header["preset"] == "fast" and header["mode"] == "tracked-crops"
 
 

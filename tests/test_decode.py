@@ -232,7 +232,7 @@ def test_real_model_finds_the_three_people_of_the_group_image(group_image):
     out = engine.infer(read_image(group_image.path), 513)
     stride = engine.info.output_stride
     keypoints, scores = decode_multiple_poses(
-        out.heatmaps, out.offsets, out.displacement_fwd, out.displacement_bwd, stride, min_pose_score=0.25
+        out.heatmaps, out.heads["offsets"], out.heads["displacement_fwd"], out.heads["displacement_bwd"], stride, min_pose_score=0.25
     )
     resized_w, resized_h = out.transform.resized_size
     confident = keypoints[:, :, 2] >= 0.5

@@ -7,14 +7,9 @@ import pytest
 from pose_app.core.skeleton import KEYPOINT_INDEX
 from pose_app.errors import PoseAppError
 from pose_app.inference.decode import DecodeSettings
-from pose_app.inference.engine import (
-    HEAD_OUTPUTS,
-    PoseEngine,
-    available_providers,
-    input_transform,
-    preprocess,
-    snap_to_valid_size,
-)
+from pose_app.inference.engine import PoseEngine, available_providers
+from pose_app.inference.families.posenet import HEAD_OUTPUTS, PAD_VALUE, input_transform, snap_to_valid_size
+from pose_app.inference.preprocess import preprocess
 from pose_app.inference.estimator import PoseEstimator
 
 
@@ -55,7 +50,7 @@ def test_known_geometry_through_real_resize():
     frame = np.zeros((432, 768, 3), np.uint8)
     cv2.circle(frame, (600, 100), 6, (255, 255, 255), -1)
     transform = input_transform(768, 432, 353, 16)
-    blob = preprocess(frame, transform)
+    blob = preprocess(frame, transform, PAD_VALUE)
     assert blob.shape == (1, 3, transform.input_size[1], transform.input_size[0])
     brightness = blob[0, 0, : transform.resized_size[1], : transform.resized_size[0]]
     ys, xs = np.nonzero(brightness > 200)

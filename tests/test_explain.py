@@ -31,7 +31,8 @@ from pose_app.explain.network import (
     save_png,
 )
 from pose_app.inference.decode import DecodeSettings, decode_multiple_poses, decode_single_pose
-from pose_app.inference.engine import PoseEngine, input_transform, letterbox
+from pose_app.inference.engine import PoseEngine
+from pose_app.inference.families.posenet import HEAD_OUTPUTS, input_transform, letterbox
 from pose_app.io.sources import read_image
 
 NUM_EDGES = len(PART_TREE_EDGES)
@@ -63,8 +64,7 @@ def test_layer_shapes_are_those_of_the_real_outputs(model, engines, group_image)
     assert [card.name for card in cards] == ["image", *names, "heatmaps", "offsets", "displacement_fwd", "displacement_bwd"]
     assert [card.kind for card in cards] == ["input", "conv"] + ["depthwise-separable"] * 13 + ["head"] * 4
     assert cards[0].shape == (3, height, 353)
-    real = {**out.features, "heatmaps": out.heatmaps, "offsets": out.offsets,
-            "displacement_fwd": out.displacement_fwd, "displacement_bwd": out.displacement_bwd}
+    real = {**out.features, **out.heads}
     for card in cards[1:]:
         assert card.shape == real[card.name].shape, card.name
         assert card.caption and all(isinstance(c, str) for c in card.concepts)
@@ -374,7 +374,7 @@ def test_walk_on_real_model_output_ends_with_the_decoders_poses(engines, group_i
     stride = engine.info.output_stride
     for frame in (read_image(group_image.path), read_image(PHOTO)):
         out = engine.infer(frame, resolution)
-        fields = (out.heatmaps, out.offsets, out.displacement_fwd, out.displacement_bwd)
+        fields = tuple(out.heads[name] for name in HEAD_OUTPUTS)
         steps = assert_walk_matches_decoder(fields, stride, DecodeSettings())
         assert len(steps[-1].scores) >= 1
         # In frame pixels: the same poses mapped as the estimator maps them.

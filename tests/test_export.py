@@ -23,7 +23,10 @@ from models.convert import pretrained_posenet
 from models.export_onnx import ASSETS_DIR, LICENSE, OUTPUT_NAMES, SHIPPED, export_onnx, metadata
 from models.posenet import PoseNet
 from pose_app.core.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES
-from pose_app.inference.engine import INPUT_NAME, PoseEngine, input_transform, preprocess
+from pose_app.inference.engine import PoseEngine
+from pose_app.inference.families.posenet import PAD_VALUE, input_transform
+from pose_app.inference.model_info import INPUT_NAME
+from pose_app.inference.preprocess import preprocess
 from pose_app.io.sources import read_image
 
 # float32 rounding: torch and onnxruntime sum convolutions in different orders and are both about
@@ -42,7 +45,7 @@ def picture(group_image) -> np.ndarray:
 def real_input(frame: np.ndarray, resolution: int, stride: int) -> np.ndarray:
     """The picture letterboxed like the app does: float32 [1,3,H,W], 0..255."""
     height, width = frame.shape[:2]
-    return preprocess(frame, input_transform(width, height, resolution, stride))
+    return preprocess(frame, input_transform(width, height, resolution, stride), PAD_VALUE)
 
 
 def torch_outputs(model: PoseNet, image: np.ndarray) -> list[np.ndarray]:
@@ -134,7 +137,7 @@ def test_the_app_engine_runs_a_fresh_export(picture: np.ndarray, exported_075: P
     assert [block.name for block in engine.info.feature_blocks] == list(OUTPUT_NAMES[4:])
     out = engine.infer(picture, 257, features=("feature_13",))
     expected = ort_outputs(exported_075, real_input(picture, 257, 16))
-    fetched = {"heatmaps": out.heatmaps, "offsets": out.offsets, "feature_13": out.features["feature_13"]}
+    fetched = {"heatmaps": out.heatmaps, "offsets": out.heads["offsets"], "feature_13": out.features["feature_13"]}
     for name, actual in fetched.items():
         scale = max(1.0, float(np.abs(actual).max()))
         reference = expected[OUTPUT_NAMES.index(name)][0]

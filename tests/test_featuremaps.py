@@ -15,7 +15,7 @@ from pose_app.draw.featuremaps import (
     strongest_channels,
     tile_grid,
 )
-from pose_app.inference.engine import input_transform
+from pose_app.inference.families.posenet import input_transform
 
 
 def features_with_means(means: list[float], height: int = 4, width: int = 6) -> np.ndarray:

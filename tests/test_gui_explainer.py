@@ -28,7 +28,8 @@ from pose_app.explain.network import (
 )
 from pose_app.gui.network_strip import stride_mark
 from pose_app.inference.decode import decode_multiple_poses
-from pose_app.inference.engine import FeatureBlock, ModelInfo, input_transform
+from pose_app.inference.families.posenet import input_transform
+from pose_app.inference.model_info import FeatureBlock, ModelInfo
 
 WAIT_MS = GUI_WAIT_MS
 GREY = 128
@@ -66,7 +67,7 @@ HOT_CELL, HOT_CHANNEL = (9, 13), 2
 
 
 def synthetic_info(output_stride: int = 16) -> ModelInfo:
-    return ModelInfo("synthetic", Path("synthetic.onnx"), output_stride, 0.75, (), (HOT_BLOCK,), "", "")
+    return ModelInfo("synthetic", Path("synthetic.onnx"), "posenet", output_stride, (), (HOT_BLOCK,), "", "", width_multiplier=0.75)
 
 
 def synthetic_poses(transform, features=None, heatmaps=None, offsets=None, fwd=None, bwd=None, keypoints=None):
@@ -76,8 +77,8 @@ def synthetic_poses(transform, features=None, heatmaps=None, offsets=None, fwd=N
     return FramePoses(
         keypoints=keypoints, scores=np.ones(len(keypoints), np.float32), ids=np.arange(len(keypoints)),
         heatmaps=np.zeros((NUM_KEYPOINTS, *cells), np.float32) if heatmaps is None else heatmaps,
-        features=features or {}, transform=transform, offsets=offsets,
-        displacement_fwd=fwd, displacement_bwd=bwd,
+        features=features or {}, transform=transform,
+        heads={} if offsets is None else {"offsets": offsets, "displacement_fwd": fwd, "displacement_bwd": bwd},
     )
 
 
@@ -361,7 +362,7 @@ def test_the_decoding_walk_steps_through_the_window_to_the_decoders_poses(make_w
     # The walk ends in the decoder's own poses for this frame's heads, in frame pixels.
     poses, settings = last.poses, window.inference.pipeline.estimator.settings
     keypoints, scores = decode_multiple_poses(
-        poses.heatmaps, poses.offsets, poses.displacement_fwd, poses.displacement_bwd, window.engine.info.output_stride,
+        poses.heatmaps, poses.heads["offsets"], poses.heads["displacement_fwd"], poses.heads["displacement_bwd"], window.engine.info.output_stride,
         max_poses=settings.max_poses, part_score_threshold=settings.part_score_threshold,
         nms_radius=settings.nms_radius, min_pose_score=settings.min_pose_score,
     )

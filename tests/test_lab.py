@@ -39,7 +39,9 @@ from pose_app.explain.lab import (
 )
 from pose_app.explain.lab_view import LabSession
 from pose_app.explain.network import receptive_field_box
-from pose_app.inference.engine import FeatureBlock, PoseEngine, input_transform, letterbox
+from pose_app.inference.engine import PoseEngine
+from pose_app.inference.families.posenet import input_transform, letterbox
+from pose_app.inference.model_info import FeatureBlock
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,8 @@ def test_video_runs_the_full_frame_pass_on_its_schedule_and_crops_in_between(eng
     pipeline = build_pipeline(PipelineConfig(model="posenet-075", redetect_interval_s=5 / 30), engine=engine)
     assert pipeline.mode == "tracked-crops"
     full_pass_frames, actors = run_clip(pipeline, walk_clip)
-    assert set(range(0, 60, 5)) <= set(full_pass_frames)
+    # At most 5 frames apart (a crop that loses joints the last full pass saw asks for one sooner).
+    assert full_pass_frames[0] == 0 and max(np.diff(full_pass_frames + [60])) <= 5
     assert len(full_pass_frames) <= 14  # crops only on (nearly) every other frame
     assert sum(frame_actors == [0] for frame_actors in actors) >= 58  # she is found on crops too
 
@@ -149,10 +150,10 @@ class ScriptedCrops(CropRefiner):
     def __init__(self, script):
         self.script, self.settings, self.mirrored_input = script, CropSettings(), False
 
-    def refine(self, frame_bgr, keypoints, scores, crop_scores=False):
+    def refine(self, frame_bgr, keypoints, scores, crop_scores=False, angles=None):
         return keypoints, scores, {}
 
-    def crop_poses(self, frame_bgr, keypoints, boxes=None):
+    def crop_poses(self, frame_bgr, keypoints, boxes=None, angles=None):
         self.boxes = boxes
         here = self.script(int(frame_bgr[0, 0, 0]))
         refined, found = keypoints.copy(), np.zeros(len(keypoints), bool)

@@ -6,8 +6,8 @@ from media import photo
 from support import COCO_DEV, requires_shared
 
 from pose_app.core.skeleton import KEYPOINT_INDEX
-from pose_app.inference.engine import PAD_VALUE
 from pose_app.inference.estimator import PoseEstimator
+from pose_app.inference.families.posenet import PAD_VALUE
 from pose_app.inference.pipeline import build_pipeline
 from pose_app.inference.refine import (
     CropRefiner,
@@ -17,7 +17,7 @@ from pose_app.inference.refine import (
     crop_input_size,
     crop_transform,
     duplicate_mask,
-    faded_limbs,
+    lost_joints,
     merge_refined,
 )
 from pose_app.io.sources import read_image
@@ -81,19 +81,20 @@ def test_tracked_crops_are_cut_around_body_boxes_with_the_tracked_zoom_limit(eng
     assert tracked.box[1] <= 100 and tracked.box[3] >= 180
 
 
-def test_legs_that_fade_in_a_crop_are_noticed():
+def test_joints_lost_since_the_last_full_pass_are_noticed():
     before = standing_pose(0, 0, 100)[None]
+    reference = before[:, :, 2] >= 0.3
     after = before.copy()
     after[0, KEYPOINT_INDEX["left_knee"], 2] = 0.1
-    assert not faded_limbs(before, after).any()  # one joint flickers: no
+    assert not lost_joints(reference, after).any()  # one joint flickers: no
     after[0, KEYPOINT_INDEX["left_ankle"], 2] = 0.1
-    assert faded_limbs(before, after).all()  # a knee and an ankle: yes
+    assert lost_joints(reference, after).all()  # a knee and an ankle: yes
     arms = before.copy()
-    arms[0, [KEYPOINT_INDEX["left_wrist"], KEYPOINT_INDEX["right_wrist"]], 2] = 0.1
-    assert not faded_limbs(before, arms).any()  # wrists flicker too often to ask for a full pass
+    arms[0, [KEYPOINT_INDEX["left_wrist"], KEYPOINT_INDEX["right_elbow"]], 2] = 0.1
+    assert lost_joints(reference, arms).all()  # any two joints, not only legs
     never_had = before.copy()
     never_had[0, 13:, 2] = 0.1
-    assert not faded_limbs(never_had, never_had).any()  # legs never seen cannot fade
+    assert not lost_joints(never_had[:, :, 2] >= 0.3, never_had).any()  # joints never seen cannot be lost
 
 
 def test_crop_coordinates_round_trip_and_match_the_pixels_cut():

@@ -8,7 +8,7 @@ from pose_app.core.geometry import mirror_x
 from pose_app.core.poses import MIN_KEYPOINT_SCORE, FramePoses
 from pose_app.core.skeleton import KEYPOINT_INDEX
 from pose_app.draw.render import OverlayStyle, draw_poses, person_color
-from pose_app.inference.engine import input_transform
+from pose_app.inference.families.posenet import input_transform
 
 WIDTH, HEIGHT = 200, 120
 

@@ -120,7 +120,7 @@ def test_export_runs_in_the_app_engine_like_the_checkpoint(overfit_run):
     assert app_output.heatmaps.shape == torch_output.heatmaps.shape
     assert app_output.heatmaps.shape[0] == 17
     np.testing.assert_allclose(app_output.heatmaps, torch_output.heatmaps, atol=1e-4)
-    np.testing.assert_allclose(app_output.offsets, torch_output.offsets, atol=1e-2)
+    np.testing.assert_allclose(app_output.heads["offsets"], torch_output.heads["offsets"], atol=1e-2)
 
 
 @on_shared_data

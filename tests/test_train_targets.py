@@ -132,7 +132,8 @@ def textured_image(height: int, width: int) -> np.ndarray:
 def test_training_input_is_the_apps_network_input_padded_to_a_square():
     # A 200x90 (w x h) picture letterboxed to 81: downscaling by 2.5 with cv2 INTER_LINEAR, as
     # the app does (torchvision's antialiased resize differs by tens of grey levels here).
-    from pose_app.inference.engine import PAD_VALUE, input_transform, preprocess
+    from pose_app.inference.families.posenet import PAD_VALUE, input_transform
+    from pose_app.inference.preprocess import preprocess
 
     image = textured_image(90, 200)
     keypoints = people({NOSE: (10.0, 5.0), LEFT_EYE: (199.0, 89.0)})[0:1]
@@ -140,7 +141,7 @@ def test_training_input_is_the_apps_network_input_padded_to_a_square():
         image, keypoints, np.zeros((90, 200), np.uint8)
     )
     app = input_transform(200, 90, 81, STRIDE)
-    app_input = preprocess(image, app)[0]
+    app_input = preprocess(image, app, PAD_VALUE)[0]
     input_w, input_h = app.input_size
     assert out_image.dtype == torch.float32 and out_image.shape == (3, 81, 81) and out_mask.shape == (81, 81)
     np.testing.assert_allclose(out_image[:, :input_h, :input_w].numpy(), app_input, atol=1e-6)
@@ -150,7 +151,7 @@ def test_training_input_is_the_apps_network_input_padded_to_a_square():
 
 def test_augmentation_jitters_the_picture_only_and_warps_bilinearly():
     from models.train.dataset import AugmentConfig
-    from pose_app.inference.engine import PAD_VALUE, input_transform
+    from pose_app.inference.families.posenet import PAD_VALUE, input_transform
 
     image = textured_image(40, 80)  # resized to 81 x 41: rows 41.. are padding
     still = AugmentConfig(scale=(1.0, 1.0), rotation_deg=0.0, translate=0.0, flip_probability=0.0)

@@ -33,7 +33,7 @@ from pose_app.analysis.evaluate import (
 from pose_app.core.geometry import FrameTransform
 from pose_app.core.skeleton import FLIP_PERMUTATION, NUM_KEYPOINTS
 from pose_app.errors import PoseAppError
-from pose_app.inference.engine import PAD_VALUE, letterbox
+from pose_app.inference.families.posenet import PAD_VALUE, letterbox
 from pose_app.io.sources import read_image
 
 

@@ -27,7 +27,8 @@ from pose_app.analysis.evaluate import (
 )
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.decode import DecodeSettings
-from pose_app.inference.engine import EngineOutput, letterbox
+from pose_app.inference.engine import EngineOutput
+from pose_app.inference.families.posenet import FAMILY as POSENET, HEAD_OUTPUTS, letterbox
 from pose_app.inference.pipeline import build_pipeline, open_engine
 
 EVAL_DECODING = DecodeSettings(max_poses=EVAL_MAX_POSES, min_pose_score=EVAL_MIN_POSE_SCORE)
@@ -43,6 +44,8 @@ class TorchModelInfo:
 
 class TorchEngine:
     """A PyTorch PoseNet with `PoseEngine.infer`'s interface (heads only, no feature outputs)."""
+
+    family, head_outputs = POSENET, HEAD_OUTPUTS
 
     def __init__(self, model: PoseNet, device: torch.device) -> None:
         self.model, self.device = model, device
@@ -62,7 +65,8 @@ class TorchEngine:
         outputs = self.model(torch.from_numpy(blob).to(self.device))
         heads = (torch.sigmoid(outputs.heatmap_logits), outputs.offsets, outputs.displacement_fwd, outputs.displacement_bwd)
         return EngineOutput(
-            *(head[0].float().cpu().numpy() for head in heads), features={}, transform=transform, timings={}
+            heads={name: head[0].float().cpu().numpy() for name, head in zip(HEAD_OUTPUTS, heads)},
+            features={}, transform=transform, timings={},
         )
 
 

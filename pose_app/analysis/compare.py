@@ -14,7 +14,11 @@ Each preset's pipeline runs over a clip as `process` runs it (`build_pipeline` o
   squatting counts even when the other one's legs are always seen);
 - ``mean_confident_keypoints``: keypoints scored >= 0.3 per pose, averaged over all poses;
 - ``matched_share``: the share of the reference's person-frames matched one-to-one (per frame,
-  optimal assignment) by a pose of this preset with OKS >= 0.5, and ``mean_oks`` of those pairs.
+  optimal assignment) by a pose of this preset with OKS >= 0.5, and ``mean_oks`` of those pairs;
+- ``joints_lost``: the share of the reference's confident keypoints (>= 0.3, all its people in all
+  frames) that this preset does not have confident on the matched person (a person not matched
+  loses all of theirs). Against the same preset with the full-frame pass on every frame
+  (`balanced:full`) it is the tracking loss: what tracked crops lose of what the full pass sees.
 
 OKS is `core.similarity.object_keypoint_similarity`: COCO's formula over the keypoints scored
 >= 0.3 in *both* poses, the object area being the mean of the two poses' keypoint-box areas. It
@@ -31,9 +35,10 @@ import time
 
 import numpy as np
 
+from pose_app.core.coverage import full_leg_chain
 from pose_app.core.poses import MIN_KEYPOINT_SCORE
 from pose_app.core.similarity import object_keypoint_similarity
-from pose_app.core.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS
+from pose_app.core.skeleton import NUM_KEYPOINTS
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.pipeline import build_pipeline
@@ -43,15 +48,6 @@ from pose_app.io.sources import open_source
 Frames = list[tuple[np.ndarray, np.ndarray]]
 
 MATCH_OKS = 0.5  # a preset's pose matches a reference pose from this OKS
-LEG_CHAINS = tuple(
-    tuple(KEYPOINT_INDEX[f"{side}_{joint}"] for joint in ("hip", "knee", "ankle")) for side in ("left", "right")
-)
-
-
-def full_leg_chain(keypoints: np.ndarray) -> np.ndarray:
-    """(P,) bool: poses (P, 17, 3) with hip, knee and ankle of one side all >= MIN_KEYPOINT_SCORE."""
-    confident = np.asarray(keypoints)[:, :, 2] >= MIN_KEYPOINT_SCORE
-    return np.stack([confident[:, list(chain)].all(axis=1) for chain in LEG_CHAINS]).any(axis=0)
 
 
 def match_poses(poses: np.ndarray, reference: np.ndarray) -> list[tuple[int, int, float]]:
@@ -76,12 +72,17 @@ def summarize(frames: Frames, reference: Frames) -> dict[str, float | int]:
     confident = [int((np.asarray(k)[:, :, 2] >= MIN_KEYPOINT_SCORE).sum()) for k, _ in frames]
     reference_frames = [index for index, (_, scores) in enumerate(reference) if len(scores)]
     with_legs = [index for index in reference_frames if len(frames[index][1]) and full_leg_chain(frames[index][0]).any()]
-    matched_oks, legs_in_reference, legs_kept = [], 0, 0
+    matched_oks, legs_in_reference, legs_kept, reference_joints, joints_kept = [], 0, 0, 0, 0
     for (keypoints, _), (reference_keypoints, _) in zip(frames, reference):
         pairs = match_poses(keypoints, reference_keypoints)
         matched_oks += [oks for _, _, oks in pairs]
         if not len(reference_keypoints):
             continue
+        reference_confident = np.asarray(reference_keypoints)[:, :, 2] >= MIN_KEYPOINT_SCORE
+        reference_joints += int(reference_confident.sum())
+        joints_kept += sum(
+            int((reference_confident[j] & (np.asarray(keypoints)[i, :, 2] >= MIN_KEYPOINT_SCORE)).sum()) for i, j, _ in pairs
+        )
         reference_legs = full_leg_chain(reference_keypoints)
         legs_in_reference += int(reference_legs.sum())
         pose_legs = full_leg_chain(keypoints) if len(keypoints) else np.zeros(0, bool)
@@ -95,6 +96,7 @@ def summarize(frames: Frames, reference: Frames) -> dict[str, float | int]:
         "mean_confident_keypoints": _share(sum(confident), person_frames),
         "matched_share": _share(len(matched_oks), reference_person_frames),
         "mean_oks": float(np.mean(matched_oks)) if matched_oks else float("nan"),
+        "joints_lost": 1.0 - _share(joints_kept, reference_joints) if reference_joints else float("nan"),
     }
 
 
@@ -108,9 +110,12 @@ def compare(results: dict[str, Frames]) -> dict[str, dict[str, float | int]]:
     return {name: summarize(frames, reference) for name, frames in results.items()}
 
 
-def run_preset(spec: str, config: PipelineConfig, engine: PoseEngine, max_frames: int | None = None) -> tuple[Frames, float]:
-    """(poses per frame, frames/s of the pipeline alone, decoding excluded) of `config` over the
-    clip `spec`, as `process` runs it (`engine`: the config's model, loaded once)."""
+def run_preset(
+    spec: str, config: PipelineConfig, engine: PoseEngine, max_frames: int | None = None
+) -> tuple[Frames, float, dict[str, int]]:
+    """(poses per frame, frames/s of the pipeline alone, decoding excluded, how often the
+    full-frame pass and turned passes ran) of `config` over the clip `spec`, as `process` runs it
+    (`engine`: the config's model, loaded once)."""
     frames: Frames = []
     seconds = 0.0
     with open_source(spec, frame_step=config.frame_step) as source:
@@ -122,4 +127,5 @@ def run_preset(spec: str, config: PipelineConfig, engine: PoseEngine, max_frames
             frames.append((np.asarray(poses.keypoints, np.float32).reshape(-1, NUM_KEYPOINTS, 3), np.asarray(poses.scores)))
             if max_frames is not None and len(frames) >= max_frames:
                 break
-    return frames, len(frames) / seconds if seconds else float("nan")
+    passes = {"full_passes": pipeline.full_passes, "turned_passes": pipeline.turned_pass_count}
+    return frames, len(frames) / seconds if seconds else float("nan"), passes

@@ -20,6 +20,7 @@ import numpy as np
 from pose_app.core.frames import Frame
 from pose_app.errors import PoseAppError
 from pose_app.inference.config import PipelineConfig
+from pose_app.inference.estimator import turn_frame
 from pose_app.inference.pipeline import PosePipeline, build_pipeline
 from pose_app.io.formats import coco_keypoint_records
 from pose_app.io.sources import read_image
@@ -158,14 +159,50 @@ def coco_keypoint_ap(
     return {name: float(value) for name, value in zip(METRIC_NAMES, evaluator.stats)}
 
 
+def turned_point(x: np.ndarray, y: np.ndarray, quarter_turns: int, size: tuple[float, float]) -> tuple:
+    """(x, y) edge coordinates (COCO's: 0 at the image's left edge) of points of an image of
+    `size` (w, h) in that image turned by `quarter_turns` x 90 degrees counter-clockwise as seen
+    (`estimator.turn_frame`)."""
+    width, height = size
+    for _ in range(quarter_turns % 4):
+        x, y, width, height = y, width - x, height, width
+    return x, y
+
+
+def turned_ground_truth(dataset: dict, quarter_turns: int) -> dict:
+    """The ground truth of every image turned by `quarter_turns` x 90 degrees counter-clockwise
+    (`estimator.turn_frame`): keypoints, boxes and image sizes turned, everything else kept. For
+    measuring people in any orientation on a labelled set (`pose-app eval --turn`)."""
+    if quarter_turns % 4 == 0:
+        return dataset
+    sizes = {image["id"]: (float(image["width"]), float(image["height"])) for image in dataset["images"]}
+    images = [
+        {**image, "width": image["height"], "height": image["width"]} if quarter_turns % 2 else dict(image)
+        for image in dataset["images"]
+    ]
+    annotations = []
+    for annotation in dataset["annotations"]:
+        size = sizes[annotation["image_id"]]
+        keypoints = np.asarray(annotation["keypoints"], np.float64).reshape(-1, 3).copy()
+        keypoints[:, 0], keypoints[:, 1] = turned_point(keypoints[:, 0], keypoints[:, 1], quarter_turns, size)
+        keypoints[keypoints[:, 2] == 0, :2] = 0.0  # unlabelled keypoints stay (0, 0, 0)
+        x, y, w, h = annotation["bbox"]
+        corners_x, corners_y = turned_point(np.array([x, x + w]), np.array([y, y + h]), quarter_turns, size)
+        bbox = [float(corners_x.min()), float(corners_y.min()), float(np.ptp(corners_x)), float(np.ptp(corners_y))]
+        annotations.append({**annotation, "keypoints": keypoints.ravel().tolist(), "bbox": bbox})
+    return {**dataset, "images": images, "annotations": annotations}
+
+
 def run_detection(
     pipeline: PosePipeline,
     gt_json: Path | dict,
     images_dir: Path,
     limit: int | None = None,
+    quarter_turns: int = 0,
 ) -> tuple[list[dict], list[dict[str, float]]]:
     """(COCO-results records, seconds per stage for each image) over the ground truth's images,
-    each run as a still image through `pipeline` (build it with `is_still=True`).
+    each run as a still image through `pipeline` (build it with `is_still=True`), turned by
+    `quarter_turns` x 90 degrees counter-clockwise (score against `turned_ground_truth`).
 
     `limit` keeps the first images only (sorted by id), for quick checks.
     """
@@ -175,7 +212,7 @@ def run_detection(
     records, timings = [], []
     for index, image in enumerate(images):
         start = time.perf_counter()
-        image_bgr = read_image(Path(images_dir) / image["file_name"])
+        image_bgr = turn_frame(read_image(Path(images_dir) / image["file_name"]), quarter_turns)
         read_seconds = time.perf_counter() - start
         pipeline.reset()  # independent pictures: no track carries over
         poses = pipeline.process(Frame(image_bgr, index, 0.0, image["file_name"]))
@@ -199,11 +236,15 @@ def mean_milliseconds(timings: list[dict[str, float]]) -> dict[str, float]:
     return means
 
 
-def evaluate_config(config: PipelineConfig, ground_truth: dict, images_dir: Path, limit: int | None):
-    """(metrics, records, ms per image per stage, the pipeline) of one config over the images."""
+def evaluate_config(
+    config: PipelineConfig, ground_truth: dict, images_dir: Path, limit: int | None, quarter_turns: int = 0
+):
+    """(metrics, records, ms per image per stage, the pipeline) of one config over the images
+    (turned by `quarter_turns` x 90 degrees counter-clockwise, with their labels)."""
     pipeline = build_pipeline(config, is_still=True)
-    records, timings = run_detection(pipeline, ground_truth, images_dir, limit)
+    records, timings = run_detection(pipeline, ground_truth, images_dir, limit, quarter_turns)
     image_ids = [image["id"] for image in first_images_by_id(ground_truth["images"], limit)]
-    return coco_keypoint_ap(ground_truth, records, image_ids), records, mean_milliseconds(timings), pipeline
+    turned = turned_ground_truth(ground_truth, quarter_turns)
+    return coco_keypoint_ap(turned, records, image_ids), records, mean_milliseconds(timings), pipeline
 
 

@@ -29,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="write the detections here (COCO results JSON)")
     parser.add_argument("--limit", type=positive_int, help="evaluate only the first N images (by id)")
     parser.add_argument(
+        "--turn", type=int, choices=(0, 90, 180, 270), default=0, metavar="DEGREES",
+        help="turn every image and its labels by 90, 180 or 270 degrees counter-clockwise first: how well people "
+        "lying or upside down are found (default 0)",
+    )
+    parser.add_argument(
         "--compare-presets", action="store_true",
         help="evaluate every preset (the other options given still apply) and print one table",
     )
@@ -82,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(image_ids)} images, {people} people with keypoints")
         print(f"{'preset':10}{'AP':>7}{'AP50':>7}{'AP_M':>7}{'AP_L':>7}{'AR':>7}{'ms/image':>10}")
         for preset in PRESETS:
-            metrics, _, speed, pipeline = evaluate_config(config.with_preset(preset), ground_truth, args.images, args.limit)
+            metrics, _, speed, pipeline = evaluate_config(
+                config.with_preset(preset), ground_truth, args.images, args.limit, args.turn // 90
+            )
             print(
                 f"{preset:10}" + "".join(f"{metrics[name]:7.3f}" for name in ("AP", "AP50", "AP_medium", "AP_large", "AR"))
                 + f"{speed['total'] - speed.get('read', 0.0):10.1f}   {describe_pipeline(pipeline)}",
@@ -90,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
             )
         print("ms/image: the pipeline's time per image (preprocess, inference, decode, crops), image reading excluded")
         return 0
-    metrics, records, speed, pipeline = evaluate_config(config, ground_truth, args.images, args.limit)
-    print(describe_pipeline(pipeline))
+    metrics, records, speed, pipeline = evaluate_config(config, ground_truth, args.images, args.limit, args.turn // 90)
+    print(describe_pipeline(pipeline) + (f", images turned {args.turn} degrees" if args.turn else ""))
     print(f"{len(image_ids)} images, {people} people with keypoints, {len(records)} detections")
     print(format_metrics(metrics))
     print("ms/image (mean): " + ", ".join(f"{stage} {ms:.1f}" for stage, ms in speed.items()))

@@ -111,9 +111,18 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, *, test_time_augment
     )
     group.add_argument(
         "--crop-model",
-        help="model the crops run (shipped name or .onnx path; default: the --model engine)",
+        help="model the crops of still images run (shipped name or .onnx path; empty: the --model engine) "
+        f"({by_preset('crop_model')})",
     )
-    group.add_argument("--crop-resolution", type=positive_int, help=f"crop input height ({by_preset('crop_resolution')})")
+    group.add_argument(
+        "--video-crop-model",
+        help="model the crops of videos, streams and cameras run (empty: as --crop-model) "
+        f"({by_preset('video_crop_model')})",
+    )
+    group.add_argument(
+        "--crop-resolution", type=positive_int,
+        help=f"crop input height, for crop models that take any size ({by_preset('crop_resolution')})",
+    )
     group.add_argument(
         "--crop-flip", action=argparse.BooleanOptionalAction,
         help=f"also run each crop mirrored and average ({by_preset('crop_flip')})",
@@ -123,6 +132,11 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, *, test_time_augment
         "--redetect-interval", dest="redetect_interval_s", type=non_negative_float, metavar="SECONDS",
         help="videos: full-frame pass at most this far apart (and when someone is lost), crops "
         f"following each person in between; 0 = every frame ({by_preset('redetect_interval_s')})",
+    )
+    group.add_argument(
+        "--any-orientation", action=argparse.BooleanOptionalAction,
+        help="turn crops so each body stands upright for the network, and try frames turned when only fragments of "
+        f"people are found: planks, floor work, handstands ({by_preset('any_orientation')})",
     )
 
 

@@ -1,5 +1,5 @@
-"""Pixel geometry shared by every stage: frame <-> network input (`FrameTransform`, the letterbox)
-and mirror images (`mirror_x`, `unmirrored`)."""
+"""Pixel geometry shared by every stage: frame <-> network input (`FrameTransform`, the letterbox),
+mirror images (`mirror_x`, `unmirrored`) and which way a body is turned (`torso_angle`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pose_app.core.skeleton import FLIP_PERMUTATION
+from pose_app.core.skeleton import FLIP_PERMUTATION, KEYPOINT_INDEX
+
+SHOULDERS = (KEYPOINT_INDEX["left_shoulder"], KEYPOINT_INDEX["right_shoulder"])
+HIPS = (KEYPOINT_INDEX["left_hip"], KEYPOINT_INDEX["right_hip"])
 
 
 @dataclass(frozen=True)
@@ -47,3 +50,21 @@ def unmirrored(keypoints: np.ndarray, image_width: int) -> np.ndarray:
     """Poses (P, 17, 3) decoded from a mirrored image, as the image itself shows them: x
     mirrored back and left/right labels swapped back (the network labels by appearance)."""
     return mirror_x(keypoints[:, FLIP_PERMUTATION], image_width)
+
+
+def torso_angle(pose: np.ndarray, min_keypoint_score: float) -> float | None:
+    """How far to turn a frame (radians, counter-clockwise on screen, as
+    `refine.CropTransform` turns it) so that the torso of `pose (17, 3)` points straight up:
+    from the centre of its confident hips to the centre of its confident shoulders (0 for an
+    upright person, pi for one upside down). None without a confident shoulder and hip."""
+    shoulders = pose[list(SHOULDERS)]
+    hips = pose[list(HIPS)]
+    shoulders = shoulders[shoulders[:, 2] >= min_keypoint_score, :2]
+    hips = hips[hips[:, 2] >= min_keypoint_score, :2]
+    if not len(shoulders) or not len(hips):
+        return None
+    up_x, up_y = shoulders.mean(axis=0).astype(np.float64) - hips.mean(axis=0)
+    if up_x == 0 and up_y == 0:
+        return None
+    # Upright is (0, -1) (y down); turning (up_x, up_y) by this angle takes it there.
+    return float(np.arctan2(up_x, -up_y))

@@ -19,10 +19,6 @@ from pose_app.core.skeleton import NUM_KEYPOINTS
 MIN_KEYPOINT_SCORE = 0.3
 
 
-# The heads FramePoses keeps besides the heatmaps when asked (PoseEstimator.estimate's keep_heads).
-HEAD_FIELDS = ("offsets", "displacement_fwd", "displacement_bwd")
-
-
 @dataclass
 class FramePoses:
     """Every pose found in one frame."""
@@ -35,11 +31,10 @@ class FramePoses:
     features: dict[str, np.ndarray]
     transform: FrameTransform | None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
-    # The full-frame pass's other heads (input pixels), kept only when the estimator is asked
-    # to (PoseEstimator.estimate(keep_heads=True): the GUI's explainer draws and decodes them again).
-    offsets: np.ndarray | None = None  # (34, h, w)
-    displacement_fwd: np.ndarray | None = None  # (32, h, w)
-    displacement_bwd: np.ndarray | None = None  # (32, h, w)
+    # The full-frame pass's other heads by their output names (PoseNet: offsets, displacement_fwd,
+    # displacement_bwd), kept only when the estimator is asked to (PoseEstimator.estimate(
+    # keep_heads=True): the GUI's explainer draws and decodes them again); empty otherwise.
+    heads: dict[str, np.ndarray] = field(default_factory=dict)
     # The keypoints before smoothing (None when not smoothed): what the filter did to jitter and lag.
     unsmoothed_keypoints: np.ndarray | None = None
 

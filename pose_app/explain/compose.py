@@ -54,7 +54,7 @@ from pose_app.explain.network import (
     offset_arrows,
     receptive_field_box,
 )
-from pose_app.inference.engine import FeatureBlock, ModelInfo
+from pose_app.inference.model_info import FeatureBlock, ModelInfo
 
 # The feature-map dock's views (PanelRequest.mode).
 PANEL_MODES = ("features", "heatmaps", "offsets", "displacements", "stats", "walk", "lab")
@@ -117,7 +117,7 @@ def panel_ready(request: PanelRequest, poses: FramePoses) -> bool:
     """Whether `poses` hold everything the requested view is drawn from."""
     if poses.heatmaps is None or poses.transform is None:
         return False
-    if request.head_fields and poses.offsets is None:
+    if request.head_fields and "offsets" not in poses.heads:
         return False
     if request.mode == "features" and not request.block:
         return False  # no model yet: no block chosen
@@ -437,7 +437,7 @@ def _offsets_view(image_bgr, poses: FramePoses, request: PanelRequest, width: in
                   info: ModelInfo) -> PanelView:
     """Arrows from each confident heatmap cell to where its offset puts the keypoint."""
     stride = info.output_stride
-    arrows, ids = offset_arrows(poses.heatmaps, poses.offsets, stride, request.min_score, request.keypoint, labels=True)
+    arrows, ids = offset_arrows(poses.heatmaps, poses.heads["offsets"], stride, request.min_score, request.keypoint, labels=True)
     total = len(arrows)
     if total > MAX_OFFSET_ARROWS:
         rows, cols = np.rint(arrows[:, 1] / stride).astype(int), np.rint(arrows[:, 0] / stride).astype(int)
@@ -469,7 +469,7 @@ def _displacements_view(image_bgr, poses: FramePoses, request: PanelRequest, wid
     keypoints = poses.keypoints.astype(np.float32, copy=True)
     keypoints[..., :2] = poses.transform.to_input(keypoints[..., :2])
     arrows, _, forward = displacement_arrows(
-        keypoints, poses.displacement_fwd, poses.displacement_bwd, info.output_stride, request.min_score,
+        keypoints, poses.heads["displacement_fwd"], poses.heads["displacement_bwd"], info.output_stride, request.min_score,
         request.edge, labels=True,
     )
     picture, geometry = _over_frame(image_bgr, poses.transform, width)

@@ -27,7 +27,9 @@ from pose_app.core.geometry import FrameTransform
 from pose_app.draw.featuremaps import shrink
 from pose_app.errors import PoseAppError
 from pose_app.explain.network import first_conv_filters, graph_constant
-from pose_app.inference.engine import HEAD_OUTPUTS, FeatureBlock, PoseEngine, letterbox
+from pose_app.inference.engine import PoseEngine
+from pose_app.inference.families.posenet import HEAD_OUTPUTS, letterbox
+from pose_app.inference.model_info import FeatureBlock
 
 # The lab's parts, in the order the dock offers them.
 LAB_PARTS = ("filter", "pool", "fc", "patches", "occlusion")

@@ -39,7 +39,8 @@ from pose_app.explain.lab import (
     pool,
 )
 from pose_app.explain.network import filter_tiles
-from pose_app.inference.engine import FeatureBlock, ModelInfo, PoseEngine
+from pose_app.inference.engine import PoseEngine
+from pose_app.inference.model_info import FeatureBlock, ModelInfo
 
 TEXT_COLOR, LABEL_FONT = (235, 235, 235), cv2.FONT_HERSHEY_SIMPLEX
 POSITIVE_BGR, NEGATIVE_BGR = np.array([40, 170, 255], np.float32), np.array([255, 140, 40], np.float32)

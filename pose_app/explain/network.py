@@ -31,7 +31,9 @@ from pose_app.draw.featuremaps import (
 )
 from pose_app.errors import PoseAppError, one_line
 from pose_app.inference.decode import nearest_cell_of_point
-from pose_app.inference.engine import HEAD_OUTPUTS, INPUT_NAME, FeatureBlock, ModelInfo, PoseEngine
+from pose_app.inference.engine import PoseEngine
+from pose_app.inference.families.posenet import HEAD_OUTPUTS
+from pose_app.inference.model_info import INPUT_NAME, FeatureBlock, ModelInfo
 
 # One plain-language line per idea a layer card can illustrate (for tooltips and a legend).
 CONCEPTS = {

@@ -43,7 +43,9 @@ from pose_app.gui.explainer import ExplainerView, PngExporter, StatsChart
 from pose_app.gui.lab_panel import LabControls, OcclusionRunner
 from pose_app.gui.network_strip import NetworkStrip, layer_details
 from pose_app.gui.settings import AppSettings
-from pose_app.inference.engine import FeatureBlock, ModelInfo, PoseEngine, input_transform
+from pose_app.inference.engine import PoseEngine
+from pose_app.inference.families.posenet import input_transform
+from pose_app.inference.model_info import FeatureBlock, ModelInfo
 from pose_app.io.recorder import unused_stem
 
 MAX_CHANNELS = 64

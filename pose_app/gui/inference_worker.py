@@ -25,7 +25,7 @@ from PySide6.QtCore import QThread, Signal
 
 from pose_app.core.angles import compute_angles
 from pose_app.core.frames import Frame
-from pose_app.core.poses import HEAD_FIELDS, FramePoses
+from pose_app.core.poses import FramePoses
 from pose_app.draw.render import OverlayStyle
 from pose_app.errors import PoseAppError, one_line
 from pose_app.explain.compose import (
@@ -315,7 +315,7 @@ class InferenceWorker(QThread):
             computed = self._pipeline.estimator.estimate(captured.frame.image, features, keep_heads=True)
             poses = dataclasses.replace(
                 poses, features=computed.features, heatmaps=computed.heatmaps, transform=computed.transform,
-                **{name: getattr(computed, name) for name in HEAD_FIELDS},
+                heads=computed.heads,
             )
         self._last = (captured, poses, self.engine_config)
         self._emit(captured, poses, view, panel, features, dict(poses.timings))
@@ -370,7 +370,7 @@ class InferenceWorker(QThread):
         and decode settings: stepping through a paused frame decodes it once)."""
         settings = self._pipeline.estimator.settings
         if self._walk is None or self._walk[0] is not poses or self._walk[1] != settings:
-            steps = decoding_walk(poses.heatmaps, poses.offsets, poses.displacement_fwd, poses.displacement_bwd,
+            steps = decoding_walk(poses.heatmaps, poses.heads["offsets"], poses.heads["displacement_fwd"], poses.heads["displacement_bwd"],
                                   self.engine.info.output_stride, settings, poses.transform)
             self._walk = (poses, settings, steps)
         return self._walk[2]

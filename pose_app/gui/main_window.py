@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from pose_app.analysis.reps import write_session_reps
+from pose_app.core.coverage import PersonCoverage
 from pose_app.core.frames import SourceInfo
 from pose_app.errors import PoseAppError
 from pose_app.explain.compose import PanelRequest, compose_view
@@ -80,6 +81,8 @@ VIDEO_FILTER = (
     + ");;All files (*)"
 )
 STATUS_INTERVAL_MS = 500
+# The status bar warns when the person was lost over the last this many shown frames (5 s at 30 fps).
+COVERAGE_FRAMES = 150
 # On quit, how long (seconds) abandoned sources get to close before the app exits without them
 # (their threads are daemons: a stalled stream cannot keep the program alive).
 CLOSE_WAIT_S = 1.0
@@ -139,6 +142,8 @@ class MainWindow(QMainWindow):
         self.recording: Recording | None = None
         self.mailbox = FrameMailbox()
         self.capture_rate, self.display_rate = RateMeter(), RateMeter()
+        # Was the person lost in the last few seconds (said in the status bar)?
+        self.coverage = PersonCoverage(window=COVERAGE_FRAMES)
         self.latency = LatencyMeter()
         self._build_widgets()
         self._build_actions()
@@ -321,6 +326,7 @@ class MainWindow(QMainWindow):
         if worker is not self.capture:
             return
         self.source_info = info
+        self.coverage = PersonCoverage(window=COVERAGE_FRAMES)  # a new input starts unjudged
         seekable = not info.is_live and bool(info.frame_count)
         self.seek_slider.setEnabled(seekable)
         self.seek_slider.setRange(0, max(0, (info.frame_count or 1) - 1))
@@ -528,6 +534,7 @@ class MainWindow(QMainWindow):
             self.angles.add(result.angles)
         self.latency.add(dict(result.stage_seconds, show=time.perf_counter() - result.emitted_at))
         self.display_rate.tick()
+        self.coverage.add(result.poses.keypoints)
         self.frame_shown.emit(result)
 
     def dropped_frames(self) -> int:
@@ -540,6 +547,7 @@ class MainWindow(QMainWindow):
         return (f"capture {self.capture_rate.rate():.1f} fps · inference {self.inference.rate.rate():.1f} fps · "
                 f"display {self.display_rate.rate():.1f} fps · {self.latency.summary()} · "
                 f"dropped {self.dropped_frames()} · people {people} · {provider}"
+                + (f" · ⚠ {warning}" if (warning := self.coverage.warning()) else "")
                 + (" · ● REC" if self.recording is not None else "")
                 + (f" · {self.streams.short_status()}" if self.streams is not None else ""))
 

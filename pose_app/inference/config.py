@@ -32,7 +32,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "balanced": {},  # the PipelineConfig defaults
     "accurate": {
         "model": "posenet-075-s8", "resolution": 513, "crop_resolution": 353, "crop_flip": True,
-        "max_crops": 20, "redetect_interval_s": 0.0,
+        "max_crops": 20, "redetect_interval_s": 0.0, "video_crop_model": "movenet-thunder",
     },
 }
 DEFAULT_PRESET = "balanced"
@@ -56,12 +56,18 @@ class PipelineConfig:
     flip: bool = False
     # crop refinement
     refine: bool = True
-    # The network the crops run ("": the same engine as the full frame, `model`): a model
-    # trained for person crops may refine what Google's weights find in the full frame.
+    # The network the crops of still images run ("": the same engine as the full frame, `model`).
     crop_model: str = ""
+    # The network the crops of videos, streams and cameras run ("": as `crop_model`): MoveNet,
+    # trained on single people in fitness video, keeps legs and bodies on the floor that
+    # PoseNet's crops lose; on crowded still images PoseNet's crops score higher (see PRESETS).
+    video_crop_model: str = "movenet-lightning"
     crop_resolution: int = 257
     crop_flip: bool = False
     max_crops: int = 10
+    # Bodies in any orientation: crops turned so that each body stands upright for the network,
+    # and frames whose full-frame pass finds only fragments also tried turned (pipeline.py).
+    any_orientation: bool = True
     # videos: the full-frame pass at most this many seconds apart, tracked crops in between
     # (0: every frame). A third of a second: a newcomer gets a skeleton within 10 frames at
     # 30 fps, 3 at 10 fps (by frames, 10 at 10 fps missed 5% of people on the shared videos).
@@ -127,7 +133,9 @@ class PipelineConfig:
 
     @property
     def crop_settings(self) -> CropSettings:
-        return CropSettings(resolution=self.crop_resolution, flip=self.crop_flip, max_crops=self.max_crops)
+        return CropSettings(
+            resolution=self.crop_resolution, flip=self.crop_flip, max_crops=self.max_crops, upright=self.any_orientation
+        )
 
     def settings(self) -> dict[str, Any]:
         """Every setting by its one name (decode settings flattened in), for headers and the GUI."""

@@ -20,6 +20,8 @@ SHIPPED_MODELS = {
     "posenet-075": "MobileNetV1 0.75, output stride 16, float: exact feature maps; for GPU providers",
     "posenet-050": "MobileNetV1 0.50, output stride 16: smallest",
     "posenet-075-s8": "MobileNetV1 0.75, output stride 8: most accurate, about 2.5x the time",
+    "movenet-lightning": "MoveNet SinglePose Lightning, 192 px person crops: one person, fitness-trained, fast",
+    "movenet-thunder": "MoveNet SinglePose Thunder, 256 px person crops: one person, fitness-trained, most accurate",
 }
 DEFAULT_MODEL = "posenet-075-int8"
 

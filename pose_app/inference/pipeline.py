@@ -13,6 +13,12 @@ Two modes:
   its person's legs, when no one is tracked, or when the caller needs the full-frame outputs
   (heatmaps or feature maps for the GUI's panel); tracked people that pass misses are looked
   for in crops too. Per-frame cost then grows with the number of people, not with the frame size.
+
+Bodies in any orientation: crops are turned so that each body stands upright for the network
+(refine.py), and frames are also tried turned by 90, 270 and 180 degrees: a still image always
+(the view with the most evidence wins), a video frame when its full-frame pass finds nobody
+whole and nobody is being followed whole (one turn per such full-frame pass, at most every
+`redetect_interval_s`, so real time holds).
 """
 
 from __future__ import annotations
@@ -25,11 +31,12 @@ from typing import Any
 import numpy as np
 
 from pose_app.core.frames import Frame
-from pose_app.core.poses import FramePoses
+from pose_app.core.geometry import torso_angle
+from pose_app.core.poses import MIN_KEYPOINT_SCORE, FramePoses
 from pose_app.core.similarity import pose_similarity
 from pose_app.inference.config import PipelineConfig
-from pose_app.inference.engine import PoseEngine, check_resolution, snap_to_valid_size
-from pose_app.inference.estimator import PoseEstimator
+from pose_app.inference.engine import PoseEngine
+from pose_app.inference.estimator import PoseEstimator, best_orientation, has_whole_pose
 from pose_app.inference.refine import CROP_STAGES, CropRefiner, decodings_of
 from pose_app.inference.smoothing import PoseSmoother
 from pose_app.inference.tracking import PoseTracker, gated_optimal_assignment
@@ -46,6 +53,9 @@ TIME_TOLERANCE_S = 1e-3
 # edge: 0.3 on the full-frame pass, 0.15-0.24 in crops), and dropping them at the full-frame
 # floor made every other frame a full-frame pass on the shared chair-exercise clip.
 FOLLOWED_SCORE_RATIO = 0.5
+# The turns a frame is tried at when its full-frame pass finds only fragments, in quarter turns
+# counter-clockwise: lying on either side first (planks, push-ups, floor work), then upside down.
+TURNS = (1, 3, 2)
 
 
 class PosePipeline:
@@ -64,6 +74,7 @@ class PosePipeline:
         smoother: PoseSmoother | None = None,
         redetect_interval_s: float = 0.0,
         config: PipelineConfig | None = None,
+        turned_passes: bool = False,
     ):
         if smoother is not None and tracker is None:
             # Detection indices change meaning from frame to frame; smoothing over them would
@@ -77,21 +88,26 @@ class PosePipeline:
         self.smoother = smoother
         self.redetect_interval_s = redetect_interval_s
         self.config = config  # what built this pipeline: its header names these settings
+        self.turned_passes = turned_passes  # try frames with only fragments turned (see the module docstring)
         self._last_full_pass_s: float | None = None  # media time of the last one; None: the next frame needs one
+        self._last_turned_pass_s: float | None = None
+        self._next_turn = 0  # index into TURNS of the next turned pass (videos)
         self.full_passes = 0  # frames that ran the full-frame pass (for tests and statistics)
+        self.turned_pass_count = 0  # turned passes run (for tests and statistics)
 
     def process(self, frame: Frame, features: Sequence[str] = (), full_frame: bool = False) -> FramePoses:
         """Poses of one frame. `features` (feature maps) and `full_frame` (heatmaps, offsets and
         displacements, kept in the result) make this frame run the full-frame pass. Timings gain
         "track" (tracking and smoothing, seconds)."""
         predicted = self._poses_to_follow(frame, features, full_frame)
+        full_passes = self.full_passes
         poses = self._follow(frame, predicted) if len(predicted) else self._detect(frame, features, full_frame)
         # Every stage on every frame (0 where it did not run): averages over frames stay true.
         poses = replace(poses, timings={**dict.fromkeys(FRAME_STAGES, 0.0), **poses.timings})
         if self.tracker is None:
             return poses
         start = time.perf_counter()
-        ids = self.tracker.update(poses.keypoints, poses.scores)
+        ids = self.tracker.update(poses.keypoints, poses.scores, full_pass=self.full_passes > full_passes)
         unsmoothed = poses.keypoints
         keypoints = unsmoothed if self.smoother is None else self.smoother(ids, unsmoothed, frame.time_s)
         timings = dict(poses.timings, track=time.perf_counter() - start)
@@ -114,18 +130,74 @@ class PosePipeline:
         return np.zeros((0,))
 
     def _detect(self, frame: Frame, features: Sequence[str], keep_heads: bool) -> FramePoses:
-        """The full-frame pass (its offsets and displacements kept with `keep_heads`), then each
-        pose refined on its crop."""
+        """The full-frame pass (its offsets and displacements kept with `keep_heads`), the frame
+        turned when it finds only fragments, then each pose refined on its crop."""
         poses = self.estimator.estimate(frame.image, features, keep_heads)
         self.full_passes += 1
         self._last_full_pass_s = frame.time_s
+        angles = np.full(len(poses), np.nan)
+        # A still image is always tried turned (orientation_evidence then picks); a video frame
+        # only when its full-frame pass shows nobody whole and no one is being followed whole.
+        still = self.redetect_interval_s == 0
+        weak = not has_whole_pose(poses.keypoints) and not self._following_someone_whole()
+        if self.turned_passes and (still or weak):
+            poses, angles = self._add_turned(frame, poses)
         if self.refiner is None or not len(poses):
             return poses
         keypoints, scores, timings = self.refiner.refine(
-            frame.image, poses.keypoints, poses.scores, crop_scores=self.redetect_interval_s > 0
+            frame.image, poses.keypoints, poses.scores, crop_scores=self.redetect_interval_s > 0,
+            angles=self._crop_angles(poses.keypoints, angles),
         )
         poses = replace(poses, keypoints=keypoints, scores=scores, timings={**poses.timings, **timings})
         return self._keep_missed_tracks(frame, poses) if self.redetect_interval_s > 0 else poses
+
+    def _following_someone_whole(self) -> bool:
+        """A tracked person was last seen whole: a weak full-frame pass is then that person seen
+        badly upright, and the crops following them (turned upright) do better."""
+        return self.tracker is not None and has_whole_pose(self.tracker.predicted_poses())
+
+    def _add_turned(self, frame: Frame, poses: FramePoses) -> tuple[FramePoses, np.ndarray]:
+        """The poses of the view with the most evidence (`best_orientation`) among `poses` and the
+        frame turned (every turn of TURNS for a still image; in videos one per call, in turn, at
+        most every redetect interval), and for each the turn its crop should start from (radians;
+        NaN: found upright)."""
+        if self.redetect_interval_s > 0:
+            since = None if self._last_turned_pass_s is None else frame.time_s - self._last_turned_pass_s
+            if since is not None and 0 <= since < self.redetect_interval_s - TIME_TOLERANCE_S:
+                return poses, np.full(len(poses), np.nan)
+            turns = (TURNS[self._next_turn],)
+            self._next_turn = (self._next_turn + 1) % len(TURNS)
+            self._last_turned_pass_s = frame.time_s
+        else:
+            turns = TURNS
+        timings = dict(poses.timings)
+        views = [(poses.keypoints, poses.scores, 0)]
+        for quarter_turns in turns:
+            turned, turned_scores, turned_timings = self.estimator.estimate_turned(frame.image, quarter_turns)
+            self.turned_pass_count += 1
+            for stage, seconds in turned_timings.items():
+                timings[stage] = timings.get(stage, 0.0) + seconds
+            views.append((turned, turned_scores, quarter_turns))
+        keypoints, scores, quarter_turns = views[best_orientation([(k, s) for k, s, _ in views])]
+        angles = np.full(len(scores), quarter_turns * np.pi / 2 if quarter_turns else np.nan)
+        ids = np.arange(len(scores), dtype=np.int64)
+        return replace(poses, keypoints=keypoints, scores=scores, ids=ids, timings=timings), angles
+
+    def _crop_angles(self, keypoints: np.ndarray, hints: np.ndarray) -> np.ndarray:
+        """The turn of each pose's crop: that of the followed track it matches (its crops saw it
+        whole; a full-frame pass may see a body lying on the floor only as a garbled fragment),
+        else its own torso's, else the turn of the view that found it (`hints`, NaN: upright);
+        NaN where none is known (the refiner then keeps the crop upright)."""
+        angles = np.array([np.nan if (a := torso_angle(pose, MIN_KEYPOINT_SCORE)) is None else a for pose in keypoints])
+        angles = np.where(np.isfinite(angles), angles, hints)
+        if self.tracker is not None and len(keypoints):
+            predicted, track_angles = self.tracker.predicted_poses(), self.tracker.predicted_angles()
+            if len(predicted):
+                similarity = pose_similarity(keypoints, predicted, self.tracker.min_keypoint_score)
+                for pose, track in gated_optimal_assignment(similarity, self.tracker.min_similarity):
+                    if np.isfinite(track_angles[track]):
+                        angles[pose] = track_angles[track]
+        return angles
 
     def _keep_missed_tracks(self, frame: Frame, poses: FramePoses) -> FramePoses:
         """The full-frame pass's poses plus the tracked people it missed, found again in crops
@@ -140,7 +212,9 @@ class PosePipeline:
         missed = np.setdiff1d(np.arange(len(predicted)), matched)
         if not len(missed):
             return poses
-        followed = self.refiner.follow(frame.image, predicted[missed], self.tracker.predicted_boxes()[missed])
+        followed = self.refiner.follow(
+            frame.image, predicted[missed], self.tracker.predicted_boxes()[missed], self.tracker.predicted_angles()[missed]
+        )
         keypoints, scores, timings = followed.keypoints, followed.scores, followed.timings
         # The full floor, not FOLLOWED_SCORE_RATIO's: this full-frame pass did not vouch for them.
         new = (scores >= self.estimator.settings.min_pose_score) & ~decodings_of(keypoints, poses.keypoints)
@@ -153,10 +227,15 @@ class PosePipeline:
         )
 
     def _follow(self, frame: Frame, predicted: np.ndarray) -> FramePoses:
-        """Crops around the tracks' predicted poses (their body boxes) only. A person lost, or
-        found below FOLLOWED_SCORE_RATIO x the minimum pose score (dropped), asks for a full-frame
-        pass on the next frame; so does a person whose legs faded (refine.faded_limbs)."""
-        followed = self.refiner.follow(frame.image, predicted, self.tracker.predicted_boxes())
+        """Crops around the tracks' predicted poses (their body boxes, turned upright) only. A
+        person lost, or found below FOLLOWED_SCORE_RATIO x the minimum pose score (dropped), asks
+        for a full-frame pass on the next frame; so does a person who lost joints the last
+        full-frame pass saw (refine.lost_joints): tracked crops are never left worse than it."""
+        tracker = self.tracker
+        followed = self.refiner.follow(
+            frame.image, predicted, tracker.predicted_boxes(), tracker.predicted_angles(),
+            tracker.predicted_full_pass_joints(),
+        )
         sure = followed.scores >= FOLLOWED_SCORE_RATIO * self.estimator.settings.min_pose_score
         keypoints, scores = followed.keypoints[sure], followed.scores[sure]
         if followed.lost or followed.faded or not sure.all() or not len(scores):
@@ -191,7 +270,7 @@ class PosePipeline:
             "provider": engine.provider,
             "provider_notes": list(engine.provider_notes),
             "output_stride": stride,
-            "resolution": snap_to_valid_size(self.estimator.resolution, stride),
+            "resolution": max(engine.frame_transform(*(self.estimator.resolution,) * 3).input_size),
             "crop_model": self.refiner.engine.info.name if self.refiner is not None else None,
             "crop_input_size": list(self.refiner.input_size) if self.refiner is not None else None,
             "mode": self.mode,
@@ -214,21 +293,40 @@ def open_engine(config: PipelineConfig) -> PoseEngine:
     return PoseEngine(config.model, provider=config.provider, threads=config.threads)
 
 
-def open_crop_engine(config: PipelineConfig, engine: PoseEngine) -> PoseEngine:
-    """The engine the crops run: `engine` itself unless the config names another crop_model."""
-    if not config.crop_model or config.crop_model == config.model:
+# Crop engines opened by build_pipeline, by (model, provider, threads): a crop model other than
+# the full frame's is loaded once per process, not again for every input or settings change.
+_CROP_ENGINES: dict[tuple[str, str, int], PoseEngine] = {}
+MAX_CACHED_CROP_ENGINES = 3
+
+
+def crop_model_of(config: PipelineConfig, is_still: bool) -> str:
+    """The model name the crops run for a still image or a video ("": the full frame's engine)."""
+    return config.crop_model if is_still else (config.video_crop_model or config.crop_model)
+
+
+def open_crop_engine(config: PipelineConfig, engine: PoseEngine, is_still: bool = False) -> PoseEngine:
+    """The engine the crops run: `engine` itself unless the config names another crop model
+    for this kind of source (crop_model for stills, video_crop_model for videos)."""
+    model = crop_model_of(config, is_still)
+    if not model or model == config.model:
         return engine
-    return PoseEngine(config.crop_model, provider=config.provider, threads=config.threads)
+    key = (model, config.provider, config.threads)
+    if key not in _CROP_ENGINES:
+        if len(_CROP_ENGINES) >= MAX_CACHED_CROP_ENGINES:
+            del _CROP_ENGINES[next(iter(_CROP_ENGINES))]
+        _CROP_ENGINES[key] = PoseEngine(model, provider=config.provider, threads=config.threads)
+    return _CROP_ENGINES[key]
 
 
-def check_input_sizes(config: PipelineConfig, output_stride: int, crop_stride: int | None = None) -> None:
+def check_input_sizes(config: PipelineConfig, engine: PoseEngine, crop_engine: PoseEngine | None = None) -> None:
     """PoseAppError unless every input size the config asks for (each scale of the full frame,
-    the crops) is one the networks take (crops: `crop_stride`, default the full frame's output
-    stride): checked once, before any output file is opened."""
+    the crops) is one the networks take (crops: `crop_engine`'s, default `engine`'s): checked
+    once, before any output file is opened."""
     for scale in config.scales:
-        check_resolution(round(config.resolution * scale), output_stride)
+        engine.family.check_resolution(engine.info, round(config.resolution * scale))
     if config.refine:
-        check_resolution(config.crop_resolution, crop_stride or output_stride)
+        crop_engine = crop_engine or engine
+        crop_engine.family.check_resolution(crop_engine.info, config.crop_resolution)
 
 
 def build_pipeline(
@@ -240,11 +338,12 @@ def build_pipeline(
 ) -> PosePipeline:
     """The pipeline of a config for a source: still images (and image folders) run the two-pass
     mode and are not smoothed (independent pictures); videos, streams and cameras use tracked
-    crops. `engine` / `crop_engine`: reuse loaded engines (the config's model and crop_model)."""
+    crops. `engine` / `crop_engine`: reuse loaded engines (the config's model and the crop model
+    of this kind of source, `crop_model_of`)."""
     engine = engine or open_engine(config)
     if config.refine:
-        crop_engine = crop_engine or open_crop_engine(config, engine)
-    check_input_sizes(config, engine.info.output_stride, crop_engine.info.output_stride if config.refine else None)
+        crop_engine = crop_engine or open_crop_engine(config, engine, is_still)
+    check_input_sizes(config, engine, crop_engine if config.refine else None)
     estimator = PoseEstimator(engine, config.resolution, config.decode, config.mirrored_input, config.augmentation)
     refiner = CropRefiner(crop_engine, config.crop_settings, mirrored_input=config.mirrored_input) if config.refine else None
     tracker = PoseTracker() if config.track else None
@@ -253,4 +352,4 @@ def build_pipeline(
     )
     tracked_crops = tracker is not None and refiner is not None and not is_still
     interval = config.redetect_interval_s if tracked_crops else 0.0
-    return PosePipeline(estimator, refiner, tracker, smoother, interval, config=config)
+    return PosePipeline(estimator, refiner, tracker, smoother, interval, config=config, turned_passes=config.any_orientation)

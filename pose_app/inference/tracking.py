@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pose_app.core.geometry import torso_angle
 from pose_app.core.poses import MIN_KEYPOINT_SCORE, check_poses
 from pose_app.core.similarity import pose_similarity
 from pose_app.core.skeleton import NUM_KEYPOINTS
@@ -65,7 +66,9 @@ def mean_keypoint_motion(
 class _Track:
     """One person: its id, its last matched pose `(17, 3)`, where each joint was last confident
     `(17, 2)` (moved with the track since) and how many matched frames ago `(17,)`, its velocity
-    (px/frame, x and y), and the frames since it was last matched."""
+    (px/frame, x and y), the frames since it was last matched, which way its torso last pointed
+    (`torso_angle`, NaN: never seen) and which joints were confident when a full-frame pass last
+    found it (`(17,)` bool)."""
 
     track_id: int
     keypoints: np.ndarray
@@ -73,11 +76,17 @@ class _Track:
     unseen_frames: np.ndarray
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
     missed_frames: int = 0
+    angle: float = float("nan")
+    full_pass_joints: np.ndarray = field(default_factory=lambda: np.zeros(NUM_KEYPOINTS, bool))
 
     @classmethod
     def start(cls, track_id: int, pose: np.ndarray, min_keypoint_score: float) -> "_Track":
         confident = pose[:, 2] >= min_keypoint_score
-        return cls(track_id, pose.copy(), pose[:, :2].astype(np.float64), np.where(confident, 0, NEVER_SEEN))
+        angle = torso_angle(pose, min_keypoint_score)
+        return cls(
+            track_id, pose.copy(), pose[:, :2].astype(np.float64), np.where(confident, 0, NEVER_SEEN),
+            angle=float("nan") if angle is None else angle, full_pass_joints=confident,
+        )
 
     def predicted_keypoints(self) -> np.ndarray:
         """The last pose moved at constant velocity to the current frame."""
@@ -107,6 +116,9 @@ class _Track:
         self.unseen_frames = np.where(confident, 0, self.unseen_frames + 1)
         self.keypoints = keypoints.copy()
         self.missed_frames = 0
+        angle = torso_angle(keypoints, min_keypoint_score)
+        if angle is not None:  # a torso not seen now keeps the direction it last had
+            self.angle = angle
 
 
 class PoseTracker:
@@ -132,8 +144,10 @@ class PoseTracker:
         self._tracks: list[_Track] = []
         self._next_id = 0
 
-    def update(self, keypoints: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        """Match this frame's poses to the tracks; return their ids, int64 `(P,)`, input order."""
+    def update(self, keypoints: np.ndarray, scores: np.ndarray, full_pass: bool = False) -> np.ndarray:
+        """Match this frame's poses to the tracks; return their ids, int64 `(P,)`, input order.
+        `full_pass`: the poses come from a full-frame pass (their confident joints become what
+        `predicted_full_pass_joints` compares tracked crops with)."""
         keypoints, scores = np.asarray(keypoints, dtype=np.float32), np.asarray(scores)
         check_poses(keypoints, scores)
         ids = np.full(len(keypoints), -1, dtype=np.int64)
@@ -141,6 +155,8 @@ class PoseTracker:
         for track_index, detection_index in self._match(keypoints):
             track = self._tracks[track_index]
             track.match(keypoints[detection_index], self.min_keypoint_score)
+            if full_pass:
+                track.full_pass_joints = keypoints[detection_index, :, 2] >= self.min_keypoint_score
             ids[detection_index] = track.track_id
             matched_tracks[track_index] = True
         for track, matched in zip(self._tracks, matched_tracks):
@@ -167,6 +183,17 @@ class PoseTracker:
         lists, in its order, moved at constant velocity to the next frame."""
         followed = [t.predicted_box() for t in self._tracks if t.missed_frames == 0]
         return np.stack(followed) if followed else np.zeros((0, 4))
+
+    def predicted_angles(self) -> np.ndarray:
+        """`(T,)`: which way the torso of each track `predicted_poses` lists last pointed
+        (radians, `core.geometry.torso_angle`; NaN where it was never seen)."""
+        return np.array([t.angle for t in self._tracks if t.missed_frames == 0], np.float64)
+
+    def predicted_full_pass_joints(self) -> np.ndarray:
+        """`(T, 17)` bool: the joints confident when a full-frame pass last found each track
+        `predicted_poses` lists."""
+        followed = [t.full_pass_joints for t in self._tracks if t.missed_frames == 0]
+        return np.stack(followed) if followed else np.zeros((0, NUM_KEYPOINTS), bool)
 
     def _match(self, keypoints: np.ndarray) -> list[tuple[int, int]]:
         """(track index, detection index) pairs of the optimal assignment among pairs at least

@@ -50,7 +50,7 @@ def report_stream(stream: PoseStreams) -> bool:
 def _process_inputs(run_plan: RunPlan, stream: PoseStreams | None, started: float) -> int:
     config = run_plan.config
     engine = open_engine(config)
-    check_input_sizes(config, engine.info.output_stride)  # before any output is opened
+    check_input_sizes(config, engine)  # before any output is opened
     print(
         f"pose-app process: preset {config.preset}, {engine.info.name} on {engine.provider_label}",
         file=sys.stderr,

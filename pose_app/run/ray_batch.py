@@ -216,7 +216,7 @@ def _check_model(config: PipelineConfig, local: bool) -> None:
     instance the engine is loaded as the workers will (provider included); a cluster's driver may
     lack the workers' accelerators, so there only the model and input sizes are checked (on the CPU)."""
     engine = open_engine(config) if local else PoseEngine(config.model, provider="cpu", threads=1)
-    check_input_sizes(config, engine.info.output_stride)
+    check_input_sizes(config, engine)
 
 
 def _start_ray(ray: Any, address: str) -> tuple[bool, float]:

@@ -14,11 +14,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from pose_app.analysis.reps import write_session_reps
+from pose_app.core.coverage import PersonCoverage
 from pose_app.errors import PoseAppError, one_line
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
@@ -68,6 +69,7 @@ class InputResult:
     skipped: bool = False  # --skip-done: its outputs were already complete
     attempts: int = 0  # how many times a Ray worker started it (more than 1: retried)
     cancelled: bool = False  # a --ray run stopped (Ctrl-C) before it was done
+    coverage: PersonCoverage = field(default_factory=PersonCoverage)  # was the person lost?
 
     @property
     def done(self) -> bool:
@@ -150,6 +152,7 @@ def process_input(
                             stream.send(frame, poses, captured_at)
                         result.frames += 1
                         result.poses += len(poses.scores)
+                        result.coverage.add(poses.keypoints)
                         result.last_frame = frame.index
                         bar.update(1)
                 except KeyboardInterrupt:
@@ -199,7 +202,9 @@ def _describe(result: InputResult) -> str:
         return f"  {result.spec}: FAILED: {result.error}{retried}"
     rate = result.frames / result.seconds if result.seconds > 0 else 0.0
     state = "INTERRUPTED after" if result.interrupted else "ok,"
-    return f"  {result.spec}: {state} {result.frames} frames, {result.poses} poses, {rate:.1f} frames/s{retried} -> {outputs}"
+    line = f"  {result.spec}: {state} {result.frames} frames, {result.poses} poses, {rate:.1f} frames/s{retried} -> {outputs}"
+    warning = result.coverage.warning()
+    return line if warning is None else f"{line}\n    warning: {warning} (try --preset accurate; docs/accuracy-and-speed.md)"
 
 
 def print_summary(results: list[InputResult], wall_s: float | None = None) -> None:
