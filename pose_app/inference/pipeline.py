@@ -56,6 +56,9 @@ FOLLOWED_SCORE_RATIO = 0.5
 # The turns a frame is tried at when its full-frame pass finds only fragments, in quarter turns
 # counter-clockwise: lying on either side first (planks, push-ups, floor work), then upside down.
 TURNS = (1, 3, 2)
+# A video frame is tried turned at most this often (one turn each time): a turned pass costs a
+# full-frame pass, and someone lying down is found within a second (three turns).
+TURNED_PASS_INTERVAL_S = 0.33
 
 
 class PosePipeline:
@@ -75,6 +78,7 @@ class PosePipeline:
         redetect_interval_s: float = 0.0,
         config: PipelineConfig | None = None,
         turned_passes: bool = False,
+        still: bool = False,
     ):
         if smoother is not None and tracker is None:
             # Detection indices change meaning from frame to frame; smoothing over them would
@@ -88,10 +92,11 @@ class PosePipeline:
         self.smoother = smoother
         self.redetect_interval_s = redetect_interval_s
         self.config = config  # what built this pipeline: its header names these settings
-        self.turned_passes = turned_passes  # try frames with only fragments turned (see the module docstring)
+        self.turned_passes = turned_passes  # try frames turned (see the module docstring)
+        self.still = still  # independent still images: no tracks carried over, every frame tried turned
         self._last_full_pass_s: float | None = None  # media time of the last one; None: the next frame needs one
         self._last_turned_pass_s: float | None = None
-        self._next_turn = 0  # index into TURNS of the next turned pass (videos)
+        self._turn_order = TURNS  # videos: the turn tried next first
         self.full_passes = 0  # frames that ran the full-frame pass (for tests and statistics)
         self.turned_pass_count = 0  # turned passes run (for tests and statistics)
 
@@ -138,18 +143,19 @@ class PosePipeline:
         angles = np.full(len(poses), np.nan)
         # A still image is always tried turned (orientation_evidence then picks); a video frame
         # only when its full-frame pass shows nobody whole and no one is being followed whole.
-        still = self.redetect_interval_s == 0
         weak = not has_whole_pose(poses.keypoints) and not self._following_someone_whole()
-        if self.turned_passes and (still or weak):
+        if self.turned_passes and (self.still or weak):
             poses, angles = self._add_turned(frame, poses)
-        if self.refiner is None or not len(poses):
+        if self.refiner is None:
             return poses
-        keypoints, scores, timings = self.refiner.refine(
-            frame.image, poses.keypoints, poses.scores, crop_scores=self.redetect_interval_s > 0,
-            angles=self._crop_angles(poses.keypoints, angles),
-        )
-        poses = replace(poses, keypoints=keypoints, scores=scores, timings={**poses.timings, **timings})
-        return self._keep_missed_tracks(frame, poses) if self.redetect_interval_s > 0 else poses
+        if len(poses):
+            keypoints, scores, timings = self.refiner.refine(
+                frame.image, poses.keypoints, poses.scores, crop_scores=self.redetect_interval_s > 0,
+                angles=self._crop_angles(poses.keypoints, angles),
+            )
+            poses = replace(poses, keypoints=keypoints, scores=scores, timings={**poses.timings, **timings})
+        # Even when this pass found nobody: someone lying on the floor is often invisible to it.
+        return poses if self.still or self.tracker is None else self._keep_missed_tracks(frame, poses)
 
     def _following_someone_whole(self) -> bool:
         """A tracked person was last seen whole: a weak full-frame pass is then that person seen
@@ -161,15 +167,15 @@ class PosePipeline:
         frame turned (every turn of TURNS for a still image; in videos one per call, in turn, at
         most every redetect interval), and for each the turn its crop should start from (radians;
         NaN: found upright)."""
-        if self.redetect_interval_s > 0:
-            since = None if self._last_turned_pass_s is None else frame.time_s - self._last_turned_pass_s
-            if since is not None and 0 <= since < self.redetect_interval_s - TIME_TOLERANCE_S:
-                return poses, np.full(len(poses), np.nan)
-            turns = (TURNS[self._next_turn],)
-            self._next_turn = (self._next_turn + 1) % len(TURNS)
-            self._last_turned_pass_s = frame.time_s
-        else:
+        if self.still:
             turns = TURNS
+        else:
+            since = None if self._last_turned_pass_s is None else frame.time_s - self._last_turned_pass_s
+            if since is not None and 0 <= since < TURNED_PASS_INTERVAL_S - TIME_TOLERANCE_S:
+                return poses, np.full(len(poses), np.nan)
+            # The turn that last found people first (someone lying stays lying), then the others.
+            turns = (self._turn_order[0],)
+            self._last_turned_pass_s = frame.time_s
         timings = dict(poses.timings)
         views = [(poses.keypoints, poses.scores, 0)]
         for quarter_turns in turns:
@@ -179,6 +185,11 @@ class PosePipeline:
                 timings[stage] = timings.get(stage, 0.0) + seconds
             views.append((turned, turned_scores, quarter_turns))
         keypoints, scores, quarter_turns = views[best_orientation([(k, s) for k, s, _ in views])]
+        if not self.still:
+            tried = turns[0]
+            rest = [turn for turn in self._turn_order if turn != tried]
+            # A turn that found people stays first; one that did not goes last.
+            self._turn_order = (tried, *rest) if quarter_turns == tried else (*rest, tried)
         angles = np.full(len(scores), quarter_turns * np.pi / 2 if quarter_turns else np.nan)
         ids = np.arange(len(scores), dtype=np.int64)
         return replace(poses, keypoints=keypoints, scores=scores, ids=ids, timings=timings), angles
@@ -282,6 +293,8 @@ class PosePipeline:
     def reset(self) -> None:
         """Forget tracks and filter state: call on a new source or after a seek."""
         self._last_full_pass_s = None
+        self._last_turned_pass_s = None
+        self._turn_order = TURNS
         if self.tracker is not None:
             self.tracker.reset()
         if self.smoother is not None:
@@ -352,4 +365,6 @@ def build_pipeline(
     )
     tracked_crops = tracker is not None and refiner is not None and not is_still
     interval = config.redetect_interval_s if tracked_crops else 0.0
-    return PosePipeline(estimator, refiner, tracker, smoother, interval, config=config, turned_passes=config.any_orientation)
+    return PosePipeline(
+        estimator, refiner, tracker, smoother, interval, config=config, turned_passes=config.any_orientation, still=is_still
+    )
