@@ -124,6 +124,7 @@ def process_in_worker(
     workdir: str,
     board: Any,
     height_m: float | None = None,
+    inputs: frozenset = frozenset(),
 ) -> InputResult:
     """One input in a Ray worker (the body of its task): process_input with atomic outputs."""
     import ray
@@ -149,7 +150,7 @@ def process_in_worker(
     if worker_engine.cache_info().misses > loads:
         board.loaded.remote(os.getpid())
     process_input(spec, outputs, config, engine, fill_gaps, result, progress=_BoardProgress(board), atomic=True,
-                  height_m=height_m)
+                  height_m=height_m, inputs=inputs)
     return result
 
 
@@ -294,7 +295,9 @@ def _run(ray: Any, run_plan: RunPlan, address: str, workers: int | None, wall_st
     appended = 0  # inputs whose parts are in the combined CSVs, in input order
 
     with ExitStack() as stack, sigterm_as_interrupt():
-        combined = {path: stack.enter_context(open_for_writing(path)) for path in sorted(run_plan.shared_paths)}
+        combined = {
+            path: stack.enter_context(open_for_writing(path, run_plan.inputs)) for path in sorted(run_plan.shared_paths)
+        }
         for path in combined:
             for stale in path.parent.glob(f".{path.stem}.part-*{path.suffix}"):
                 stale.unlink(missing_ok=True)
@@ -328,7 +331,7 @@ def _run(ray: Any, run_plan: RunPlan, address: str, workers: int | None, wall_st
                     index = waiting.popleft()
                     ref = task.options(name=f"pose-app:{index}").remote(
                         index, results[index].spec, task_outputs[index], config, run_plan.fill_gaps,
-                        per_input, workdir, board, run_plan.height_m,
+                        per_input, workdir, board, run_plan.height_m, run_plan.inputs,
                     )
                     running[ref] = index
                 ready, _ = ray.wait(list(running), num_returns=len(running), timeout=POLL_S)
