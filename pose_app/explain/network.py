@@ -32,6 +32,7 @@ from pose_app.draw.featuremaps import (
 from pose_app.errors import PoseAppError, one_line
 from pose_app.inference.decode import nearest_cell_of_point
 from pose_app.inference.engine import HEAD_OUTPUTS, INPUT_NAME, FeatureBlock, ModelInfo, PoseEngine
+from pose_app.io.output_files import write_whole
 
 # One plain-language line per idea a layer card can illustrate (for tooltips and a legend).
 CONCEPTS = {
@@ -363,9 +364,6 @@ def save_png(image: np.ndarray, path: str | Path) -> Path:
         raise PoseAppError(f"cannot encode a {np.shape(image)} image as PNG: {one_line(error)}") from None
     if not ok:
         raise PoseAppError(f"cannot encode a {np.shape(image)} image as PNG")
-    try:
-        path.write_bytes(data.tobytes())
-    except OSError as error:
-        raise PoseAppError(f"cannot write {path}: {error.strerror or one_line(error)}") from None
+    write_whole(path, data.tobytes())
     return path
 

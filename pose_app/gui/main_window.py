@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -51,6 +52,7 @@ from pose_app.gui.settings import (
 from pose_app.gui.stats import LatencyMeter, RateMeter
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
+from pose_app.io.output_files import write_whole
 from pose_app.io.recorder import Recording, recording_outputs, snapshot_path
 from pose_app.io.sources import (
     IMAGE_SUFFIXES,
@@ -137,6 +139,9 @@ class MainWindow(QMainWindow):
         self.engine: PoseEngine | None = None
         self.last_result: ViewResult | None = None
         self.recording: Recording | None = None
+        self.stopped_by_signal: int | None = None  # SIGINT / SIGTERM closed the window (gui/app.py)
+        self._record_pending = False  # --record: start recording at the first frame shown
+        self._recorded: list[str] = []  # the files of the recordings finished, for the last words
         self.mailbox = FrameMailbox()
         self.capture_rate, self.display_rate = RateMeter(), RateMeter()
         self.latency = LatencyMeter()
@@ -528,6 +533,9 @@ class MainWindow(QMainWindow):
             self.angles.add(result.angles)
         self.latency.add(dict(result.stage_seconds, show=time.perf_counter() - result.emitted_at))
         self.display_rate.tick()
+        if self._record_pending and self.recording is None:
+            self._record_pending = False
+            self.toggle_recording()
         self.frame_shown.emit(result)
 
     def dropped_frames(self) -> int:
@@ -593,10 +601,28 @@ class MainWindow(QMainWindow):
         self._set_capture_modes()
         if recording is None:
             return 0
-        frames = recording.finish(complete=complete)
+        try:
+            frames = recording.finish(complete=complete)
+        except PoseAppError as error:
+            self.show_message(f"the recording could not be finished: {error}")
+            return recording.frames_written
         saved = ", ".join(str(path) for path in recording.paths)
+        self._recorded.append(saved)
         self.statusBar().showMessage(f"Recorded {frames} frames, saved to {saved}", 10000)
         return frames
+
+    def record_when_ready(self) -> None:
+        """Start recording at the first frame shown (`pose-app --record`)."""
+        self._record_pending = True
+
+    def close_on_signal(self) -> None:
+        """Close as Quit does, after SIGINT or SIGTERM: the recording finished as incomplete."""
+        self.stop_recording(complete=False)
+        self.close()
+
+    def closing_note(self) -> str:
+        """What was saved, for the line printed when a signal closed the app."""
+        return f"; recording saved to {'; '.join(self._recorded)}" if self._recorded else ""
 
     def _recording_failed(self, message: str) -> None:
         """The inference thread stopped the recording (its files are closed)."""
@@ -646,10 +672,15 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Saved {path}", 5000)
 
     def screenshot(self, path: str | Path) -> None:
-        """PNG of the whole window (view, docks, status bar)."""
+        """PNG of the whole window (view, docks, status bar), written through output_files."""
         self._update_status()
-        if not self.grab().save(str(path)):
-            raise PoseAppError(f"cannot write screenshot {path}")
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        if not self.grab().save(buffer, "PNG"):
+            raise PoseAppError(f"cannot write screenshot {path}: the window could not be encoded as PNG")
+        buffer.close()
+        write_whole(path, bytes(data.data()))
 
     # --- help, drag and drop, closing ------------------------------------------------------
     def show_help(self) -> None:
@@ -676,7 +707,10 @@ class MainWindow(QMainWindow):
         deadline = time.monotonic() + CLOSE_WAIT_S
         for worker in list(self._retiring):
             worker.wait(max(0.0, deadline - time.monotonic()))
-        write_settings(self.store, settings_to_remember(self.settings, self._started, self._remembered))
+        try:
+            write_settings(self.store, settings_to_remember(self.settings, self._started, self._remembered))
+        except PoseAppError as error:  # quitting goes on: the settings are not worth a stuck window
+            print(f"pose-app: warning: settings not saved: {error}", file=sys.stderr)
         super().closeEvent(event)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name

@@ -9,6 +9,7 @@ points still read as low-confidence.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np

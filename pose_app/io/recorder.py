@@ -29,6 +29,7 @@ from pose_app.core.frames import Frame, SourceInfo
 from pose_app.core.poses import FramePoses
 from pose_app.core.skeleton import KEYPOINT_NAMES, SKELETON_EDGES
 from pose_app.draw.render import OverlayStyle
+from pose_app.errors import PoseAppError
 from pose_app.inference.pipeline import PosePipeline
 from pose_app.io.angle_csv import AngleCsvWriter, keypoints_as_written, write_angle_csv
 from pose_app.io.csv_tables import KeypointTable, PoseFrame, read_keypoint_csv

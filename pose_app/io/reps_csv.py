@@ -15,6 +15,7 @@ from pathlib import Path
 from pose_app.errors import PoseAppError
 from pose_app.io.csv_tables import read_rows
 from pose_app.io.formats import csv_field, number_text, write_whole_text
+from pose_app.io.output_files import NO_INPUTS, FileIdentity
 
 REPS_CSV_COLUMNS = (
     "source", "person_id", "rep", "angle", "side", "start_s", "bottom_s", "end_s",
@@ -69,10 +70,10 @@ def reps_csv_text(records: Iterable[RepRecord]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reps_csv(records: Iterable[RepRecord], path: str | Path) -> None:
+def write_reps_csv(records: Iterable[RepRecord], path: str | Path, inputs: frozenset[FileIdentity] = NO_INPUTS) -> None:
     """Write the repetitions CSV whole: under a temporary name first, then renamed, so a file under
     `path` is always a finished one. PoseAppError when it cannot be written."""
-    write_whole_text(path, reps_csv_text(records))
+    write_whole_text(path, reps_csv_text(records), inputs)
 
 
 def read_reps_csv(path: str | Path) -> list[RepRecord]:

@@ -23,8 +23,8 @@ from pose_app.errors import PoseAppError, one_line
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.pipeline import build_pipeline
-from pose_app.io.pacing import MediaClock
 from pose_app.io.output_files import NO_INPUTS, FileIdentity
+from pose_app.io.pacing import MediaClock
 from pose_app.io.recorder import Recording
 from pose_app.io.sources import FrameSource, open_source
 from pose_app.io.stream import PoseStreams
