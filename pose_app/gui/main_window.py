@@ -437,7 +437,8 @@ class MainWindow(QMainWindow):
             return
         self._stream_errors_shown = []
         self.inference.set_streams(self.streams)
-        self.statusBar().showMessage(f"Streaming {self.streams.describe()}", 5000)
+        exposed = " ".join(f"Warning: {warning}." for warning in config.warnings())
+        self.statusBar().showMessage(f"Streaming {self.streams.describe()}. {exposed}".strip(), 15000 if exposed else 5000)
 
     def _view_options(self) -> ViewOptions:
         ratio = self.view.devicePixelRatioF()

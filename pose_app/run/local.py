@@ -57,6 +57,8 @@ def _process_inputs(run_plan: RunPlan, stream: PoseStreams | None, started: floa
     )
     if stream is not None:
         print(f"pose-app process: streaming {stream.describe()}", file=sys.stderr)
+        for warning in run_plan.stream.warnings():
+            print(f"pose-app: warning: {warning}", file=sys.stderr)
     results = [
         InputResult(spec, plan, skipped=skip) for spec, plan, skip in zip(run_plan.specs, run_plan.plans, run_plan.skip)
     ]

@@ -26,6 +26,7 @@ node.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -33,6 +34,7 @@ import shutil
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
@@ -68,6 +70,8 @@ POLL_S = 0.25
 REPORT_INTERVAL_S = 0.5
 # A cancelled task's worker is given this long to go before its temporary files are removed.
 CANCEL_WAIT_S = 10.0
+# What makes Ray take the loopback address for this node (loopback_only).
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def import_ray():
@@ -220,16 +224,45 @@ def _check_model(config: PipelineConfig, local: bool) -> None:
     check_input_sizes(config, engine.info.output_stride)
 
 
+@contextlib.contextmanager
+def loopback_only(ray: Any) -> Iterator[None]:
+    """While a local Ray instance is started: its servers listen on the loopback address only.
+
+    On Linux, Ray's processes listen on the address it takes for this node, the one facing the
+    network, without authentication: anyone who can reach the machine could join the instance and
+    run code as the user. Ray takes the loopback address instead where it is told that this
+    machine is no cluster node (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, its default on macOS and
+    Windows): the environment variable reaches Ray's own processes, the constant this process's
+    Ray read when it was imported."""
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    saved_env = os.environ.get(LOCAL_ONLY_ENV)
+    saved_constant = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[LOCAL_ONLY_ENV] = "0"
+    if saved_constant is not None:
+        constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if saved_env is None:
+            os.environ.pop(LOCAL_ONLY_ENV, None)
+        else:
+            os.environ[LOCAL_ONLY_ENV] = saved_env
+        if saved_constant is not None:
+            constants.ENABLE_RAY_CLUSTER = saved_constant
+
+
 def _start_ray(ray: Any, address: str) -> tuple[bool, float]:
-    """Connect to Ray (a local instance with this machine's cores, or a cluster); an instance
-    this process already started is used as it is. Returns (started here, seconds it took)."""
+    """Connect to Ray (a local instance with this machine's cores, listening on the loopback
+    address only, or a cluster); an instance this process already started is used as it is.
+    Returns (started here, seconds it took)."""
     if ray.is_initialized():
         return False, 0.0
     started = time.monotonic()
     options: dict[str, Any] = {"logging_level": logging.ERROR}
     try:
         if address == "local":
-            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **options)
+            with loopback_only(ray):
+                ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **options)
         else:
             ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as error:
