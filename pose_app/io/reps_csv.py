@@ -13,7 +13,7 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 from pose_app.errors import PoseAppError
-from pose_app.io.csv_tables import read_rows
+from pose_app.io.csv_tables import LARGEST_TIME_S, finite_number, read_rows, whole_number
 from pose_app.io.formats import csv_field, number_text, write_whole_text
 from pose_app.io.output_files import NO_INPUTS, FileIdentity
 
@@ -90,8 +90,9 @@ def read_reps_csv(path: str | Path) -> list[RepRecord]:
         try:
             values = dict(zip(REPS_CSV_COLUMNS, row, strict=True))
             records.append(RepRecord(
-                values["source"], int(values["person_id"]), int(values["rep"]), values["angle"], values["side"],
-                *(float(values[name]) for name in REPS_CSV_COLUMNS[5:]),
+                values["source"], whole_number(values["person_id"], "person_id"), whole_number(values["rep"], "rep"),
+                values["angle"], values["side"],
+                *(finite_number(values[name], name, -LARGEST_TIME_S, LARGEST_TIME_S) for name in REPS_CSV_COLUMNS[5:]),
             ))
         except ValueError as error:
             raise PoseAppError(f"{path}, line {number}: not a pose-app repetitions row ({error})") from None
