@@ -147,9 +147,10 @@ def read_keypoint_csv(path: str | Path) -> KeypointTable:
                 raise ValueError(f"unknown keypoint {row[column['keypoint']]!r}")
             x, y = (finite_number(row[column[name]], name, -LARGEST_COORDINATE, LARGEST_COORDINATE) for name in ("x", "y"))
             score = finite_number(row[column["score"]], "score", 0.0, 1.0)
+            time_s = finite_number(row[column["time_s"]], "time_s", -LARGEST_TIME_S, LARGEST_TIME_S)
             entry = frames.get(key)
             if entry is None:
-                entry = frames[key] = [finite_number(row[column["time_s"]], "time_s", -LARGEST_TIME_S, LARGEST_TIME_S), {}]
+                entry = frames[key] = [time_s, {}]
             people = entry[1]
             pose = people.get(person_id)
             if pose is None:

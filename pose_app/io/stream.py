@@ -61,8 +61,8 @@ CLOSE_WAIT_S = 0.5
 # `--ws-allow-origin` adds others ("*": any).
 LOCAL_ORIGINS = (None, "null", re.compile(r"^https?://(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])(:\d{1,5})?$"))
 ANY_ORIGIN = "*"
-# Connections served at once (handshakes in progress included): each costs a thread; those over
-# the cap are closed at once.
+# Connections served at once (handshakes in progress included): each costs two threads (its
+# handler, its reader); those over the cap are closed at once.
 MAX_WS_CONNECTIONS = 32
 # A client's messages are read and thrown away (the stream only sends): the largest message
 # accepted (bytes; a larger one closes that connection) and how many may wait to be read.
