@@ -455,7 +455,7 @@ def _ground_truth_cases() -> dict[str, object]:
         return json.dumps(document)
 
     return {
-        "images-not-a-list": changed(["images"], {"id": 1}),
+        "images-not-a-list": changed(["images"], 5),
         "short-bbox": changed(["annotations", 0, "bbox"], [0, 0, 5]),
         "string-image-id": changed(["images", 0, "id"], "1"),
         "mixed-ids": json.dumps({**base, "images": [{"id": 1, "file_name": "a.jpg"}, {"id": "b", "file_name": "b.jpg"}]}),
