@@ -18,6 +18,8 @@ task per input and collects the results:
   model loads.
 - Ctrl-C cancels the tasks still running or waiting; every finished output stays valid and the
   summary names the inputs that were not done.
+- A local instance (`--ray` without an address) listens on the loopback address only
+  (`loopback_only`): Ray's servers have no password.
 
 Inputs and outputs are paths that every node reads and writes at the same place (a shared
 filesystem); tasks run in the driver's working folder, so relative paths mean the same on every
