@@ -52,11 +52,12 @@ from pose_app.gui.settings import (
 from pose_app.gui.stats import LatencyMeter, RateMeter
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
-from pose_app.io.output_files import write_whole
+from pose_app.io.output_files import identities, write_whole
 from pose_app.io.recorder import Recording, recording_outputs, snapshot_path
 from pose_app.io.sources import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
+    input_files,
     is_camera_index,
     open_source,
 )
@@ -587,8 +588,10 @@ class MainWindow(QMainWindow):
         if self.inference.pipeline is None:
             raise PoseAppError("the model is still loading: try again in a moment")
         outputs = {"csv": csv_path, "json": json_path, "video": video_path, "angles": angles_path, "reps": reps_path}
+        inputs = identities(input_files(self.source_spec)) if isinstance(self.source_spec, str) else frozenset()
         self.recording = Recording(self.source_info, {kind: Path(path) for kind, path in outputs.items() if path},
-                                   draw_style=self.settings.overlay_style(), reps_writer=write_session_reps)
+                                   draw_style=self.settings.overlay_style(), reps_writer=write_session_reps,
+                                   inputs=inputs)
         self.inference.start_recording(self.recording)
         self.controls.set_engine_locked(True)
         self._set_capture_modes()

@@ -257,6 +257,11 @@ class Recording:
     temporary files, which a later attempt never appends to. Not atomic (the default): rows go
     straight into the files, so an interrupted recording keeps every row written. An image
     list's annotated pictures (`<name>-<frame>.png`) are always written under their own names.
+
+    Every file goes through io/output_files.py: `inputs` (the identities of the input files) are
+    never written, devices never, symlinks are written through, each file is locked while it is
+    written (a second recording on it fails with one line) and finished outputs already there
+    are locked from `start` to `finish`.
     """
 
     def __init__(
