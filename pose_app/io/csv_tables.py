@@ -16,7 +16,6 @@ from pose_app.core.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS
 from pose_app.errors import PoseAppError
 from pose_app.io.formats import ANGLE_CSV_COLUMNS, KEYPOINT_CSV_REQUIRED_COLUMNS
 
-
 # Frame numbers and person ids: whole numbers from 0 that numpy's int64 holds.
 LARGEST_ID = 2**63 - 1
 # Pixel coordinates and times a real recording can have (a 1e308 or 1e400 is a broken file).
