@@ -344,7 +344,7 @@ def test_pose_app_angles_orders_sources_frames_and_people(tmp_path, capsys):
         ("bad-row", "line 3: not a pose-app keypoint row"),
         ("bad-angle", "no angle named 'wrist'"),
         ("no-folder", "does not exist"),
-        ("same-file", "is the input file"),
+        ("same-file", "is one of the inputs"),
     ],
 )
 def test_pose_app_angles_bad_input_is_one_line_and_exit_2(case, message, walk_keypoints, tmp_path, capsys):

@@ -69,9 +69,10 @@ def test_video_to_every_output(tmp_path, capsys, walk_clip):
         if float(row["score"]) > 0.5:
             assert -0.5 <= x <= 639.5 and -0.5 <= y <= 479.5
         assert float(row["time_s"]) == pytest.approx(int(row["frame"]) / 30, abs=0.0011)
-    # The walker's face is confidently found in the upper half of the frame.
+    # The walker's face is confidently found in the upper half of the frame (MoveNet's crops score
+    # her nose 0.6-0.8 on these frames, PoseNet's above 0.8: each network's own scale).
     noses = [r for r in rows if r["keypoint"] == "nose"]
-    assert np.median([float(r["score"]) for r in noses]) > 0.8
+    assert np.median([float(r["score"]) for r in noses]) > 0.5
     assert all(float(r["y"]) < 240 for r in noses)
     wide_columns, wide = read_csv(out["wide"])
     assert tuple(wide_columns) == WIDE_CSV_COLUMNS and len(wide) == len(per_person)

@@ -141,12 +141,15 @@ def test_coco_keypoint_records_round_and_handle_no_poses():
 
 
 def read_video(path):
-    """(frame count, frames per second, (height, width)) of a video file."""
+    """(frame count, frames per second, (height, width)) of a video file. The frame rate to 5
+    significant digits: fragmented MP4 (the MP4 family's container) counts time in units of
+    100 ns, so 1/15 s is 666667 of them."""
     capture = cv2.VideoCapture(str(path))
     try:
         ok, image = capture.read()
         assert ok, f"cannot decode {path}"
-        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), capture.get(cv2.CAP_PROP_FPS), image.shape[:2]
+        fps = float(f"{capture.get(cv2.CAP_PROP_FPS):.5g}")
+        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), fps, image.shape[:2]
     finally:
         capture.release()
 

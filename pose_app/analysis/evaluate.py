@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from pose_app.core.frames import Frame
-from pose_app.errors import PoseAppError
+from pose_app.core.skeleton import NUM_KEYPOINTS
+from pose_app.errors import PoseAppError, one_line
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.estimator import turn_frame
 from pose_app.inference.pipeline import PosePipeline, build_pipeline
@@ -52,8 +54,12 @@ def load_ground_truth(gt_json: Path | dict) -> dict:
             dataset = json.load(f)
     except FileNotFoundError:
         raise PoseAppError(f"ground-truth file not found: {path}") from None
+    except IsADirectoryError:
+        raise PoseAppError(f"cannot read ground-truth file {path}: it is a directory") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PoseAppError(f"cannot read ground-truth file {path}: {exc}") from None
+        raise PoseAppError(f"cannot read ground-truth file {path}: {one_line(exc)}") from None
+    except RecursionError:  # nesting deeper than Python's stack: no COCO file looks like that
+        raise PoseAppError(f"cannot read ground-truth file {path}: nested too deeply") from None
     if not isinstance(dataset, dict) or not {"images", "annotations", "categories"} <= dataset.keys():
         raise PoseAppError(f"{path} is not a COCO annotation file (needs images, annotations, categories)")
     return _complete_annotations(dataset, str(path))
@@ -71,13 +77,9 @@ def _complete_annotations(dataset: dict, source: str) -> dict:
     (COCO's own area is the segmentation's, slightly smaller; it only picks OKS's scale and the
     medium/large bucket), iscrowd defaults to 0. The caller's dicts are not modified.
     """
-    if not all(isinstance(image, dict) and "id" in image for image in dataset["images"]):
-        raise PoseAppError(f"{source}: every image needs an 'id'")
+    _check_ground_truth(dataset, source)
     annotations = []
     for annotation in dataset["annotations"]:
-        missing = [name for name in REQUIRED_ANNOTATION_FIELDS if name not in annotation]
-        if missing:
-            raise PoseAppError(f"{source}: annotation {annotation.get('id', '?')} lacks the field '{missing[0]}'")
         filled = {}
         if "num_keypoints" not in annotation:
             filled["num_keypoints"] = int(np.count_nonzero(np.asarray(annotation["keypoints"])[2::3] > 0))
@@ -87,6 +89,55 @@ def _complete_annotations(dataset: dict, source: str) -> dict:
             filled["iscrowd"] = 0
         annotations.append({**annotation, **filled} if filled else annotation)
     return {**dataset, "annotations": annotations}
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+
+
+def _numbers(value: object, count: int | None = None) -> bool:
+    """A list of finite numbers (of `count` of them when given)."""
+    return (
+        isinstance(value, list) and (count is None or len(value) == count)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    )
+
+
+def _check_ground_truth(dataset: dict, source: str) -> None:
+    """PoseAppError (one line: which record, which field, what is wrong) unless `dataset` has the
+    shape and values pycocotools' keypoint evaluation reads: lists of objects; whole-number ids;
+    a file name per image; per annotation a 4-number bbox (w, h >= 0) and 17 x, y, v keypoints."""
+    for name in ("images", "annotations", "categories"):
+        if not isinstance(dataset.get(name), list):
+            raise PoseAppError(f"{source}: '{name}' must be a list, not {type(dataset.get(name)).__name__}")
+    for number, image in enumerate(dataset["images"]):
+        if not isinstance(image, dict) or not _is_id(image.get("id")):
+            raise PoseAppError(f"{source}: image {number} needs a whole-number 'id'")
+        if not isinstance(image.get("file_name"), str) or not image["file_name"] or "\0" in image["file_name"]:
+            raise PoseAppError(f"{source}: image {image['id']} needs a 'file_name' (text)")
+    for number, category in enumerate(dataset["categories"]):
+        if not isinstance(category, dict) or not _is_id(category.get("id")):
+            raise PoseAppError(f"{source}: category {number} needs a whole-number 'id'")
+    for number, annotation in enumerate(dataset["annotations"]):
+        if not isinstance(annotation, dict):
+            raise PoseAppError(f"{source}: annotation {number} is not an object")
+        missing = [name for name in REQUIRED_ANNOTATION_FIELDS if name not in annotation]
+        label = annotation.get("id", number) if _is_id(annotation.get("id")) else number
+        if missing:
+            raise PoseAppError(f"{source}: annotation {label} lacks the field '{missing[0]}'")
+        for name in ("id", "image_id", "category_id"):
+            if not _is_id(annotation[name]):
+                raise PoseAppError(f"{source}: annotation {label}: '{name}' must be a whole number, not {annotation[name]!r:.40}")
+        bbox = annotation["bbox"]
+        if not _numbers(bbox, 4) or bbox[2] < 0 or bbox[3] < 0:
+            raise PoseAppError(f"{source}: annotation {label}: 'bbox' must be 4 finite numbers x, y, w, h (w, h >= 0)")
+        if not _numbers(annotation["keypoints"], 3 * NUM_KEYPOINTS):
+            raise PoseAppError(f"{source}: annotation {label}: 'keypoints' must be {3 * NUM_KEYPOINTS} finite numbers (x, y, v per keypoint)")
+        for name in ("area", "num_keypoints"):
+            if name in annotation and not _numbers([annotation[name]]):
+                raise PoseAppError(f"{source}: annotation {label}: '{name}' must be a finite number")
+        if annotation.get("iscrowd", 0) not in (0, 1):
+            raise PoseAppError(f"{source}: annotation {label}: 'iscrowd' must be 0 or 1")
 
 
 def person_category_id(dataset: dict) -> int:

@@ -125,6 +125,10 @@ class RepAnalysis:
     reps: list[Rep]
 
 
+# The most samples a part of an angle series is resampled to (an hour at 1000 frames/s is 3.6 million).
+MAX_RESAMPLED = 10_000_000
+
+
 def frame_interval(times: np.ndarray) -> float:
     """The series' frame interval, seconds (NaN with fewer than two frames): the median step,
     refined to the whole span over the number of such steps in it, so that times rounded to
@@ -153,6 +157,8 @@ def _parts(times: np.ndarray, degrees: np.ndarray, confidence: np.ndarray, setti
         if len(part_times) < 2:
             continue
         count = math.floor((part_times[-1] - part_times[0]) / step + 1e-6) + 1
+        if count > MAX_RESAMPLED:  # times a few nanoseconds apart in a CSV, not a recording
+            raise PoseAppError(f"the times of the angle series are too dense to resample ({count} samples at {step:g} s)")
         grid = part_times[0] + step * np.arange(count)
         smoothed = _smooth(np.interp(grid, part_times, part_values), step, settings.smooth_s)
         if kind == "joint":  # the filter's polynomial may overshoot a sharp turn past 0 or 180

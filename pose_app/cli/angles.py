@@ -8,14 +8,14 @@ person_id and angle; conventions in docs/angles.md.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
+from pose_app.cli.options import check_output_file
 from pose_app.core.angles import parse_angle_names
 from pose_app.core.poses import MIN_KEYPOINT_SCORE
-from pose_app.errors import PoseAppError
 from pose_app.io.angle_csv import write_angle_csv
 from pose_app.io.csv_tables import read_keypoint_csv
+from pose_app.io.output_files import identities
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,22 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def run(args: argparse.Namespace) -> int:
     names = parse_angle_names(args.angles)
     source, out = Path(args.keypoints), Path(args.out)
-    if _same_file(source, out):
-        raise PoseAppError(f"--out {out} is the input file; give another path")
-    if out.is_dir() or not out.parent.is_dir():
-        raise PoseAppError(f"cannot write {out}: " + ("it is a directory" if out.is_dir() else f"directory {out.parent} does not exist"))
+    inputs = identities([source])
+    check_output_file(out, "--out", inputs=inputs)
     table = read_keypoint_csv(source)  # before the output is opened: a bad input leaves it as it was
-    writer = write_angle_csv(table, out, names)
+    writer = write_angle_csv(table, out, names, inputs)  # written whole: a failure leaves no half file
     people = len({(frame.source, int(pid)) for frame in table.frames for pid in frame.person_ids})
     print(
         f"pose-app angles: {len(table.frames)} frames, {people} people, {len(names)} angles -> "

@@ -19,7 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="video, image, image folder, camera index (e.g. 0) or stream URL to open "
                             "(default: camera 0; without a camera the window offers to open a file)")
     group.add_argument("--settings", metavar="FILE.ini",
-                       help="read and keep the app's settings in this file instead of the per-user settings")
+                       help="read and keep the app's settings in this file instead of the per-user settings "
+                            "(only a new, empty or pose-app settings file is ever written)")
+    group.add_argument("--reset-settings", action="store_true",
+                       help="forget the remembered settings (per-user, or those of --settings FILE) and start "
+                            "from the defaults")
+    group.add_argument("--record", action="store_true",
+                       help="start recording at the first frame (as R does; files in the output folder)")
     group.add_argument("--panel", action="store_true", help="start with the feature-map panel open")
     group.add_argument("--view", choices=PANEL_MODES, metavar="NAME",
                        help=f"the feature-map panel's view: {', '.join(PANEL_MODES)} (with --panel, the panel opens on "
@@ -57,4 +63,6 @@ def run(args: argparse.Namespace) -> int:
         adjust_settings=lambda remembered: settings_with_options(remembered, args),
         quit_after_frames=getattr(args, "quit_after_frames", None),
         screenshot=getattr(args, "screenshot", None),
+        reset=getattr(args, "reset_settings", False),
+        record=getattr(args, "record", False),
     )

@@ -8,12 +8,13 @@ the heavy optional dependencies (Qt for the app, matplotlib, Ray) load inside `r
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
 from pose_app import __version__
 from pose_app.cli import angles, app, bench, compare, evaluate, plot, process, reps
-from pose_app.errors import PoseAppError
+from pose_app.errors import PoseAppError, one_line
 
 # name -> (module, one-line help). The desktop app (cli/app.py) is the default command.
 COMMANDS = {
@@ -43,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Set (to anything) to see where an unexpected error came from, as a traceback.
+TRACEBACK_ENV = "POSE_APP_TRACEBACK"
+EXIT_UNEXPECTED = 70  # EX_SOFTWARE: an error pose-app did not foresee
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -53,6 +59,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pose-app: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("pose-app: error: out of memory (a smaller --resolution, fewer inputs at a time?)", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - one line, never a traceback, even for a bug
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        print(
+            f"pose-app: error: unexpected {type(error).__name__}: {one_line(error)} (a bug in pose-app: please "
+            f"report it; {TRACEBACK_ENV}=1 shows where)",
+            file=sys.stderr,
+        )
+        return EXIT_UNEXPECTED
 
 
 if __name__ == "__main__":

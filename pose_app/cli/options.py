@@ -12,7 +12,11 @@ from pose_app.inference.config import DEFAULT_PRESET, PRESETS, SETTING_NAMES, Pi
 from pose_app.inference.decode import DecodeSettings
 from pose_app.inference.engine import PROVIDER_ALIASES
 from pose_app.inference.model_files import SHIPPED_MODELS
-from pose_app.io.formats import check_writable
+from pose_app.io.output_files import NO_INPUTS, FileIdentity, check_output_path, write_whole
+from pose_app.run.setting_limits import SETTING_RANGES
+
+# --scales: the largest multiple of --resolution a full-frame pass may run at.
+MAX_SCALE = 4.0
 
 
 # Argument types shared by every command: a bad value is an argparse usage error (exit 2).
@@ -43,6 +47,22 @@ def positive_float(text: str) -> float:
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
     return value
+
+
+def setting_int(name: str):
+    """argparse type: an integer in the range the setting `name` accepts (setting_limits)."""
+    low, high = (int(bound) for bound in SETTING_RANGES[name])
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer from {low} to {high}, got {text}")
+        return value
+
+    return parse
 
 
 def _unit_interval(text: str) -> float:
@@ -78,12 +98,12 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, *, test_time_augment
         "--provider", choices=["auto", *PROVIDER_ALIASES],
         help="onnxruntime execution provider; 'auto' takes the best available and says which runs (default auto)",
     )
-    group.add_argument("--threads", type=non_negative_int, help="inference threads (default 0: onnxruntime decides)")
+    group.add_argument("--threads", type=setting_int("threads"), help="inference threads (default 0: onnxruntime decides)")
     group.add_argument(
-        "--resolution", type=positive_int,
+        "--resolution", type=setting_int("resolution"),
         help=f"full-frame input size of the frame's longer side, snapped to k*stride+1 ({by_preset('resolution')})",
     )
-    group.add_argument("--max-poses", type=positive_int, help=f"most people per frame (default {decode.max_poses})")
+    group.add_argument("--max-poses", type=setting_int("max_poses"), help=f"most people per frame (default {decode.max_poses})")
     group.add_argument(
         "--min-pose-score", type=_unit_interval, help=f"drop poses whose score is below this (default {decode.min_pose_score})",
     )
@@ -120,14 +140,14 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, *, test_time_augment
         f"({by_preset('video_crop_model')})",
     )
     group.add_argument(
-        "--crop-resolution", type=positive_int,
+        "--crop-resolution", type=setting_int("crop_resolution"),
         help=f"crop input height, for crop models that take any size ({by_preset('crop_resolution')})",
     )
     group.add_argument(
         "--crop-flip", action=argparse.BooleanOptionalAction,
         help=f"also run each crop mirrored and average ({by_preset('crop_flip')})",
     )
-    group.add_argument("--max-crops", type=positive_int, help=f"most people refined per frame ({by_preset('max_crops')})")
+    group.add_argument("--max-crops", type=setting_int("max_crops"), help=f"most people refined per frame ({by_preset('max_crops')})")
     group.add_argument(
         "--redetect-interval", dest="redetect_interval_s", type=non_negative_float, metavar="SECONDS",
         help="videos: full-frame pass at most this far apart (and when someone is lost), crops "
@@ -146,8 +166,8 @@ def parse_scales(text: str) -> tuple[float, ...]:
         scales = tuple(float(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated scale factors, got {text!r}") from None
-    if not scales or not all(0 < scale and math.isfinite(scale) for scale in scales):
-        raise argparse.ArgumentTypeError(f"scale factors must be positive, got {text!r}")
+    if not scales or not all(0 < scale <= MAX_SCALE for scale in scales):
+        raise argparse.ArgumentTypeError(f"scale factors must be positive and at most {MAX_SCALE:g}, got {text!r}")
     return scales
 
 
@@ -178,9 +198,24 @@ def comma_list(convert):
     return parse
 
 
-def check_output_file(path: Path, option: str, suffixes: tuple[str, ...] | None = None) -> None:
+def check_output_file(
+    path: Path, option: str, suffixes: tuple[str, ...] | None = None, inputs: frozenset[FileIdentity] = NO_INPUTS,
+) -> None:
     """PoseAppError unless the file given with `option` ends in one of `suffixes` (when given)
-    and can be written (formats.check_writable), before any work is done."""
+    and can be written (output_files.check_output_path: not a device, not one of `inputs`),
+    before any work is done."""
     if suffixes is not None and path.suffix.lower() not in suffixes:
         raise PoseAppError(f"{option} {path}: give a {', '.join(suffixes)} file")
-    check_writable(path)
+    check_output_path(path, inputs)
+
+
+def save_figure(figure, path: Path, dpi: int, inputs: frozenset[FileIdentity] = NO_INPUTS) -> None:
+    """A matplotlib figure written whole through output_files (its format from the suffix)."""
+    import io
+
+    import matplotlib
+
+    buffer = io.BytesIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "pose-app"}):
+        figure.savefig(buffer, format=path.suffix.lower().lstrip("."), dpi=dpi)
+    write_whole(path, buffer.getvalue(), inputs)

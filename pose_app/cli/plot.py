@@ -18,10 +18,11 @@ from pose_app.analysis.plot import (
     session_figure,
     trajectories,
 )
-from pose_app.cli.options import check_output_file
+from pose_app.cli.options import check_output_file, save_figure
 from pose_app.core.angles import JOINT_ANGLES, parse_angle_names
 from pose_app.errors import PoseAppError, optional_module
 from pose_app.io.csv_tables import read_angle_csv, read_csv_kind, read_keypoint_csv
+from pose_app.io.output_files import identities
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,10 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out, source = Path(args.out), Path(args.input)
-    check_output_file(out, "--out", FIGURE_SUFFIXES)
+    inputs = identities([source])
+    check_output_file(out, "--out", FIGURE_SUFFIXES, inputs)
     names = parse_angle_names(args.angles, default=JOINT_ANGLES)
     keypoints = parse_keypoint_names(args.trajectory)
-    matplotlib = optional_module("matplotlib", INSTALL_HINT)
+    optional_module("matplotlib", INSTALL_HINT)
 
     kind = read_csv_kind(source)
     table = None
@@ -86,11 +88,6 @@ def run(args: argparse.Namespace) -> int:
             note += " (first source only)"
 
     title = f"{source.name}: " + ", ".join(sorted({Path(item.source).name for item in series}))
-    figure = session_figure(series, paths, background, frame_size, title, note)
-    try:
-        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "pose-app"}):
-            figure.savefig(out, dpi=DPI)
-    except OSError as error:
-        raise PoseAppError(f"cannot write {out}: {error.strerror or error}") from None
+    save_figure(session_figure(series, paths, background, frame_size, title, note), out, DPI, inputs)
     print(f"pose-app plot: {len(series)} series, {len(names)} angles -> {out}")
     return 0

@@ -30,6 +30,7 @@ from pose_app.run.plan import (
     OUT_DIR_NAMES,
     STEM_FIELD,
     RunPlan,
+    input_identities,
     is_done,
     plan_outputs,
     shared_csv_paths,
@@ -210,7 +211,10 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
     if not inputs:
         raise PoseAppError("no INPUT given: name the videos, images, folders or streams to process")
     specs = expand_inputs(inputs)
-    plans = plan_outputs(specs, _requested_templates(args, stream.enabled), in_out_dir=args.out_dir is not None)
+    input_files = input_identities(specs)
+    plans = plan_outputs(
+        specs, _requested_templates(args, stream.enabled), in_out_dir=args.out_dir is not None, inputs=input_files,
+    )
     shared_paths = shared_csv_paths(plans)
     if args.fill_gaps and shared_paths:
         raise PoseAppError(
@@ -232,7 +236,7 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
         skip = [is_done(plan) for plan in plans]
     return RunPlan(
         config, specs, plans, shared_paths, args.fill_gaps, skip, getattr(args, "height_m", None),
-        stream=stream, max_speed=args.max_speed,
+        stream=stream, max_speed=args.max_speed, inputs=input_files,
     )
 
 

@@ -13,10 +13,10 @@ import numpy as np
 from pose_app.analysis.plot import FIGURE_SUFFIXES
 from pose_app.analysis.reps import DIRECTIONS, RepSettings, rep_records, session_reps
 from pose_app.analysis.reps_report import DPI, reps_figure
-from pose_app.cli.angles import _same_file
-from pose_app.cli.options import check_output_file, non_negative_float, positive_float
-from pose_app.errors import PoseAppError, optional_module
+from pose_app.cli.options import check_output_file, non_negative_float, positive_float, save_figure
+from pose_app.errors import optional_module
 from pose_app.io.csv_tables import read_keypoint_csv
+from pose_app.io.output_files import identities
 from pose_app.io.reps_csv import write_reps_csv
 
 REPORT_INSTALL_HINT = 'pose-app reps --report needs matplotlib: pip install "pose-app[plot]"'
@@ -80,13 +80,11 @@ def _summary(records: list) -> str:
 def run(args: argparse.Namespace) -> int:
     source, out = Path(args.keypoints), Path(args.out)
     report = Path(args.report) if args.report else None
-    for path, option in ((out, "--out"), (report, "--report")):
-        if path is not None and _same_file(source, path):
-            raise PoseAppError(f"{option} {path} is the input file; give another path")
-    check_output_file(out, "--out")
+    inputs = identities([source])
+    check_output_file(out, "--out", inputs=inputs)
     if report is not None:
-        check_output_file(report, "--report", FIGURE_SUFFIXES)
-        matplotlib = optional_module("matplotlib", REPORT_INSTALL_HINT)
+        check_output_file(report, "--report", FIGURE_SUFFIXES, inputs)
+        optional_module("matplotlib", REPORT_INSTALL_HINT)
     settings = RepSettings(
         smooth_s=args.smooth, thresholds=args.thresholds, direction=args.direction, min_duration_s=args.min_duration,
         min_amplitude_deg=args.min_range, min_confidence=args.min_confidence, max_gap_s=args.max_gap,
@@ -95,13 +93,8 @@ def run(args: argparse.Namespace) -> int:
     results, notes = session_reps(table, args.angle, args.person, settings, skip_unusable=args.person is None)
     rows = [(series, analysis, rep_records(series, analysis)) for series, analysis in results]
     if report is not None:
-        figure = reps_figure(rows, title=f"{source.name}: repetitions")
-        try:
-            with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "pose-app"}):
-                figure.savefig(report, dpi=DPI)
-        except OSError as error:
-            raise PoseAppError(f"cannot write {report}: {error.strerror or error}") from None
-    write_reps_csv([record for _, _, records in rows for record in records], out)
+        save_figure(reps_figure(rows, title=f"{source.name}: repetitions"), report, DPI, inputs)
+    write_reps_csv([record for _, _, records in rows for record in records], out, inputs)
     for note in notes:
         print(f"pose-app reps: {note}")
     for series, analysis, records in rows:

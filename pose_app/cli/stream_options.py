@@ -27,6 +27,9 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ws", metavar="HOST:PORT",
                        help="serve WebSocket clients at HOST:PORT (e.g. 127.0.0.1:8765; 0.0.0.0 for every "
                        "interface): one JSON text message per frame")
+    group.add_argument("--ws-allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="also let in web pages from ORIGIN (e.g. https://studio.example.com; '*' for any page): by "
+                       "default only pages served by this machine, local files and programs that send no origin connect")
     group.add_argument("--ws-wait-clients", type=non_negative_int, default=0, metavar="N",
                        help="wait until N WebSocket clients are connected before the first frame (default 0)")
     group.add_argument("--stream-angles", action="store_true",
@@ -47,11 +50,14 @@ def stream_config_from_args(args: argparse.Namespace) -> StreamConfig:
         ws=parse_endpoint(ws, "--ws") if ws is not None else None,
         stream_angles=getattr(args, "stream_angles", False),
         ws_wait_clients=getattr(args, "ws_wait_clients", 0),
+        ws_allow_origins=tuple(origin.strip().rstrip("/") for origin in getattr(args, "ws_allow_origin", []) or []),
     )
     if config.osc is None and (config.osc_pixels or config.osc_format != "bundle"):
         raise PoseAppError("--osc-format and --osc-pixels say how to send OSC: use them with --osc HOST:PORT")
     if config.ws is None and config.ws_wait_clients:
         raise PoseAppError("--ws-wait-clients waits for WebSocket clients: use it with --ws HOST:PORT")
+    if config.ws is None and config.ws_allow_origins:
+        raise PoseAppError("--ws-allow-origin says which web pages may connect: use it with --ws HOST:PORT")
     if not config.enabled and (config.stream_angles or getattr(args, "max_speed", False)):
         raise PoseAppError("--stream-angles and --max-speed are for live streaming: use them with --osc or --ws")
     return config

@@ -34,6 +34,7 @@ from pose_app.inference.decode import nearest_cell_of_point
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.families.posenet import HEAD_OUTPUTS
 from pose_app.inference.model_info import INPUT_NAME, FeatureBlock, ModelInfo
+from pose_app.io.output_files import write_whole
 
 # One plain-language line per idea a layer card can illustrate (for tooltips and a legend).
 CONCEPTS = {
@@ -365,9 +366,6 @@ def save_png(image: np.ndarray, path: str | Path) -> Path:
         raise PoseAppError(f"cannot encode a {np.shape(image)} image as PNG: {one_line(error)}") from None
     if not ok:
         raise PoseAppError(f"cannot encode a {np.shape(image)} image as PNG")
-    try:
-        path.write_bytes(data.tobytes())
-    except OSError as error:
-        raise PoseAppError(f"cannot write {path}: {error.strerror or one_line(error)}") from None
+    write_whole(path, data.tobytes())
     return path
 

@@ -8,6 +8,7 @@ quits (exit status 2 with the message if the source or the model fails).
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -18,10 +19,41 @@ from PySide6.QtWidgets import QApplication
 from pose_app.errors import PoseAppError
 from pose_app.gui.main_window import MainWindow
 from pose_app.gui.qt_platform import drop_opencv_qt_paths, platform_problem
-from pose_app.gui.settings import AppSettings, file_store, read_settings
+from pose_app.gui.settings import (
+    AppSettings,
+    file_store,
+    read_settings,
+    reset_settings,
+    settings_file_problem,
+    store_name,
+)
 
 # Unattended runs give up when no frame was shown for this long (a stuck source or model).
 AUTOMATION_TIMEOUT_S = 120
+# How often Qt's event loop lets Python run its signal handlers (Python runs them only between
+# bytecodes, and Qt's loop is C++): the longest a Ctrl-C or SIGTERM waits to be seen.
+SIGNAL_CHECK_MS = 200
+
+
+def stop_on_signals(window) -> None:
+    """SIGINT (Ctrl-C) and SIGTERM (logout, `kill`) close the window as Quit does, from Qt's event
+    loop: the recording is finished ("complete": false, the video closed, the repetitions
+    written), the settings saved. A second signal while closing is ignored. Leaves the handlers
+    alone off the main thread (where Python cannot set them)."""
+    def close(signum: int, _frame: object) -> None:
+        if getattr(window, "stopped_by_signal", None) is not None:
+            return
+        window.stopped_by_signal = signum
+        QTimer.singleShot(0, window.close_on_signal)
+
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, close)
+    except ValueError:
+        return
+    # A timer that does nothing but return to Python now and then, so the handler runs.
+    window._signal_timer = QTimer(window, interval=SIGNAL_CHECK_MS, timeout=lambda: None)
+    window._signal_timer.start()
 
 
 class Automation:
@@ -76,10 +108,20 @@ def launch(
     adjust_settings: Callable[[AppSettings], AppSettings] = lambda settings: settings,
     quit_after_frames: int | None = None,
     screenshot: str | None = None,
+    reset: bool = False,
+    record: bool = False,
 ) -> int:
     """Start Qt and show the window on `source` (default: camera 0). `settings_file`: an .ini file
-    instead of the per-user settings; `adjust_settings`: the command line's overrides of the
-    remembered settings; `quit_after_frames` / `screenshot`: an unattended run (see above)."""
+    instead of the per-user settings (refused, before anything starts, when it is another kind
+    of file); `adjust_settings`: the command line's overrides of the remembered settings;
+    `quit_after_frames` / `screenshot`: an unattended run (see above); `reset`: forget the
+    remembered settings and start from the defaults; `record`: start recording at the first
+    frame. SIGINT (Ctrl-C) and SIGTERM close the window as Quit does: the recording is
+    finished, its JSON saying "complete": false."""
+    if settings_file:
+        problem = settings_file_problem(settings_file)
+        if problem is not None:
+            raise PoseAppError(problem)
     app = QApplication.instance()
     if app is None:
         # cv2 is imported by now (it sets its Qt paths on import); Qt reads them in QApplication.
@@ -92,8 +134,21 @@ def launch(
     app.setOrganizationName("pose-app")
     app.setApplicationName("pose-app")
     store = file_store(settings_file) if settings_file else QSettings("pose-app", "pose-app")
-    remembered = read_settings(store)
+    warnings: list[str] = []
+    if reset:
+        reset_settings(store)
+        remembered = AppSettings()
+        print(f"pose-app: settings reset to the defaults ({store_name(store)})", file=sys.stderr)
+    else:
+        remembered = read_settings(store, warnings)
+    for warning in warnings:
+        print(f"pose-app: warning: {warning}", file=sys.stderr)
     window = MainWindow(store, adjust_settings(remembered), remembered)
+    for warning in warnings:
+        window.statusBar().showMessage(warning, 15000)
+    if record:
+        window.record_when_ready()
+    stop_on_signals(window)
     automation = None
     if quit_after_frames is not None or screenshot:
         automation = Automation(window, quit_after_frames if quit_after_frames is not None else 30, screenshot)
@@ -107,4 +162,8 @@ def launch(
         app.exec()
     if automation is not None and automation.error is not None:
         raise PoseAppError(automation.error)
+    stopped = getattr(window, "stopped_by_signal", None)
+    if stopped is not None:
+        print(f"pose-app: stopped by {signal.Signals(stopped).name}{window.closing_note()}", file=sys.stderr)
+        return 128 + stopped
     return 0

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -52,10 +53,12 @@ from pose_app.gui.settings import (
 from pose_app.gui.stats import LatencyMeter, RateMeter
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
+from pose_app.io.output_files import identities, write_whole
 from pose_app.io.recorder import Recording, recording_outputs, snapshot_path
 from pose_app.io.sources import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
+    input_files,
     is_camera_index,
     open_source,
 )
@@ -140,6 +143,9 @@ class MainWindow(QMainWindow):
         self.engine: PoseEngine | None = None
         self.last_result: ViewResult | None = None
         self.recording: Recording | None = None
+        self.stopped_by_signal: int | None = None  # SIGINT / SIGTERM closed the window (gui/app.py)
+        self._record_pending = False  # --record: start recording at the first frame shown
+        self._recorded: list[str] = []  # the files of the recordings finished, for the last words
         self.mailbox = FrameMailbox()
         self.capture_rate, self.display_rate = RateMeter(), RateMeter()
         # Was the person lost in the last few seconds (said in the status bar)?
@@ -438,7 +444,8 @@ class MainWindow(QMainWindow):
             return
         self._stream_errors_shown = []
         self.inference.set_streams(self.streams)
-        self.statusBar().showMessage(f"Streaming {self.streams.describe()}", 5000)
+        exposed = " ".join(f"Warning: {warning}." for warning in config.warnings())
+        self.statusBar().showMessage(f"Streaming {self.streams.describe()}. {exposed}".strip(), 15000 if exposed else 5000)
 
     def _view_options(self) -> ViewOptions:
         ratio = self.view.devicePixelRatioF()
@@ -535,6 +542,9 @@ class MainWindow(QMainWindow):
         self.latency.add(dict(result.stage_seconds, show=time.perf_counter() - result.emitted_at))
         self.display_rate.tick()
         self.coverage.add(result.poses.keypoints)
+        if self._record_pending and self.recording is None:
+            self._record_pending = False
+            self.toggle_recording()
         self.frame_shown.emit(result)
 
     def dropped_frames(self) -> int:
@@ -586,8 +596,10 @@ class MainWindow(QMainWindow):
         if self.inference.pipeline is None:
             raise PoseAppError("the model is still loading: try again in a moment")
         outputs = {"csv": csv_path, "json": json_path, "video": video_path, "angles": angles_path, "reps": reps_path}
+        inputs = identities(input_files(self.source_spec)) if isinstance(self.source_spec, str) else frozenset()
         self.recording = Recording(self.source_info, {kind: Path(path) for kind, path in outputs.items() if path},
-                                   draw_style=self.settings.overlay_style(), reps_writer=write_session_reps)
+                                   draw_style=self.settings.overlay_style(), reps_writer=write_session_reps,
+                                   inputs=inputs)
         self.inference.start_recording(self.recording)
         self.controls.set_engine_locked(True)
         self._set_capture_modes()
@@ -601,10 +613,28 @@ class MainWindow(QMainWindow):
         self._set_capture_modes()
         if recording is None:
             return 0
-        frames = recording.finish(complete=complete)
+        try:
+            frames = recording.finish(complete=complete)
+        except PoseAppError as error:
+            self.show_message(f"the recording could not be finished: {error}")
+            return recording.frames_written
         saved = ", ".join(str(path) for path in recording.paths)
+        self._recorded.append(saved)
         self.statusBar().showMessage(f"Recorded {frames} frames, saved to {saved}", 10000)
         return frames
+
+    def record_when_ready(self) -> None:
+        """Start recording at the first frame shown (`pose-app --record`)."""
+        self._record_pending = True
+
+    def close_on_signal(self) -> None:
+        """Close as Quit does, after SIGINT or SIGTERM: the recording finished as incomplete."""
+        self.stop_recording(complete=False)
+        self.close()
+
+    def closing_note(self) -> str:
+        """What was saved, for the line printed when a signal closed the app."""
+        return f"; recording saved to {'; '.join(self._recorded)}" if self._recorded else ""
 
     def _recording_failed(self, message: str) -> None:
         """The inference thread stopped the recording (its files are closed)."""
@@ -654,10 +684,15 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Saved {path}", 5000)
 
     def screenshot(self, path: str | Path) -> None:
-        """PNG of the whole window (view, docks, status bar)."""
+        """PNG of the whole window (view, docks, status bar), written through output_files."""
         self._update_status()
-        if not self.grab().save(str(path)):
-            raise PoseAppError(f"cannot write screenshot {path}")
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        if not self.grab().save(buffer, "PNG"):
+            raise PoseAppError(f"cannot write screenshot {path}: the window could not be encoded as PNG")
+        buffer.close()
+        write_whole(path, bytes(data.data()))
 
     # --- help, drag and drop, closing ------------------------------------------------------
     def show_help(self) -> None:
@@ -684,7 +719,10 @@ class MainWindow(QMainWindow):
         deadline = time.monotonic() + CLOSE_WAIT_S
         for worker in list(self._retiring):
             worker.wait(max(0.0, deadline - time.monotonic()))
-        write_settings(self.store, settings_to_remember(self.settings, self._started, self._remembered))
+        try:
+            write_settings(self.store, settings_to_remember(self.settings, self._started, self._remembered))
+        except PoseAppError as error:  # quitting goes on: the settings are not worth a stuck window
+            print(f"pose-app: warning: settings not saved: {error}", file=sys.stderr)
         super().closeEvent(event)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name

@@ -1,10 +1,17 @@
 """The app's settings: one dataclass, persisted with QSettings (per user, or an .ini file that
-can be saved and loaded from the File menu or given with `pose-app --settings FILE`)."""
+can be saved and loaded from the File menu or given with `pose-app --settings FILE`).
+
+Settings are data: every stored value is checked (type, range, known word) and one that is not
+valid is replaced by its default with a one-line warning naming the file, so no stored value
+can stop the app from starting; and a settings file is only ever written where there is no
+file, an empty one, or a pose-app settings file (settings_file_problem)."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,10 +20,14 @@ from PySide6.QtCore import QSettings
 from pose_app.core.angles import ANGLE_NAMES
 from pose_app.draw.render import OverlayStyle
 from pose_app.errors import PoseAppError
-from pose_app.explain.compose import PanelRequest
+from pose_app.explain.compose import PANEL_MODES, PanelRequest
 from pose_app.gui.angle_dock import DEFAULT_ANGLES
-from pose_app.inference.config import PipelineConfig
+from pose_app.inference.config import PRESETS, PipelineConfig
+from pose_app.inference.engine import PROVIDER_ALIASES
+from pose_app.io.output_files import check_output_path, write_whole, written_path
+from pose_app.io.pose_messages import OSC_FORMATS
 from pose_app.io.stream import Endpoint, StreamConfig
+from pose_app.run.setting_limits import range_problem
 
 _PIPELINE = PipelineConfig()
 _DECODE = _PIPELINE.decode
@@ -129,17 +140,53 @@ class AppSettings:
 PIPELINE_FIELDS = tuple(f.name for f in dataclasses.fields(AppSettings) if f.name in _PIPELINE.settings())
 
 
-def stored_value(stored: object, default: bool | int | float | str) -> bool | int | float | str:
+# The settings that take one of a few words, and those words.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "preset": tuple(PRESETS),
+    "provider": ("auto", *PROVIDER_ALIASES),
+    "panel_view": PANEL_MODES,
+    "channel_selection": ("strongest", "range"),
+    "osc_format": OSC_FORMATS,
+}
+# The longest text a stored setting may hold (a path, a host name, a list of angles).
+MAX_TEXT = 4096
+
+
+class InvalidSetting(ValueError):
+    """A stored value that is not one the setting takes (its message says why)."""
+
+
+def stored_value(stored: object, default: bool | int | float | str, name: str = "") -> bool | int | float | str:
     """A value read back from QSettings (native, or a string from .ini files) as the default's
-    type; the default when it does not convert."""
+    type, checked (setting_limits.SETTING_RANGES, CHOICES); InvalidSetting saying why when it is
+    not one the setting `name` takes."""
+    if isinstance(stored, (bytes, bytearray, memoryview)) or not isinstance(stored, (str, bool, int, float)):
+        raise InvalidSetting(f"a {type(stored).__name__}, not a plain value")
+    if isinstance(stored, str) and ("\0" in stored or len(stored) > MAX_TEXT):
+        raise InvalidSetting("not plain text" if "\0" in stored else f"longer than {MAX_TEXT} characters")
     if isinstance(default, bool):
-        if isinstance(stored, str):
-            return {"true": True, "false": False}.get(stored.lower(), default)
-        return bool(stored) if isinstance(stored, (bool, int)) else default
+        if isinstance(stored, bool):
+            return stored
+        value = {"true": True, "false": False, "1": True, "0": False}.get(str(stored).strip().lower())
+        if value is None:
+            raise InvalidSetting("not true or false")
+        return value
+    if isinstance(default, str):
+        value = str(stored)
+        choices = CHOICES.get(name)
+        if choices is not None and value not in choices:
+            raise InvalidSetting(f"not one of {', '.join(choices)}")
+        return value
     try:
-        return type(default)(stored)
-    except (TypeError, ValueError):
-        return default
+        value = type(default)(stored)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidSetting(f"not {'an integer' if isinstance(default, int) else 'a number'}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidSetting("not a finite number")
+    problem = range_problem(name, value)
+    if problem is not None:
+        raise InvalidSetting(problem)
+    return value
 
 
 def output_directory(chosen: str) -> Path:
@@ -166,19 +213,49 @@ def _stored(store: QSettings, name: str, default: object) -> object:
     return store.value(name, store.value(old_name, default) if old_name else default)
 
 
-def read_settings(store: QSettings) -> AppSettings:
-    """Stored values over the defaults; a value of the wrong type falls back to the default."""
+def store_name(store: QSettings) -> str:
+    """The file a store keeps its settings in, as warnings name it."""
+    return store.fileName() or "the per-user settings"
+
+
+def read_settings(store: QSettings, warnings: list[str] | None = None) -> AppSettings:
+    """Stored values over the defaults. A stored value that is not one its setting takes (wrong
+    type, out of range, unknown word, a byte array, a NUL...) is replaced by the default, and
+    `warnings` gets one line naming the store's file and every such setting."""
     # QSettings.value(..., type=bool) is avoided: some PySide6 versions get its refcount wrong.
     defaults = dataclasses.asdict(AppSettings())
+    values, problems = {}, []
     store.beginGroup(SETTINGS_GROUP)
     try:
-        values = {name: stored_value(_stored(store, name, default), default) for name, default in defaults.items()}
+        for name, default in defaults.items():
+            stored = _stored(store, name, default)
+            try:
+                values[name] = stored_value(stored, default, name)
+            except InvalidSetting as problem:
+                values[name] = default
+                problems.append(f"{name}={_shown(stored)} ({problem})")
     finally:
         store.endGroup()
+    if problems and warnings is not None:
+        warnings.append(f"{store_name(store)}: ignored invalid settings {'; '.join(problems)}: using their defaults")
     return AppSettings(**values)
 
 
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def write_settings(store: QSettings, settings: AppSettings) -> None:
+    """Store `settings`: the per-user settings through QSettings, a settings file (an INI store,
+    `--settings FILE`) through save_settings_file's checks."""
+    if store.format() == QSettings.Format.IniFormat and store.fileName():
+        save_settings_file(store.fileName(), settings)
+        return
+    _put_settings(store, settings)
+
+
+def _put_settings(store: QSettings, settings: AppSettings) -> None:
     store.beginGroup(SETTINGS_GROUP)
     for name, value in dataclasses.asdict(settings).items():
         store.setValue(name, value)
@@ -192,17 +269,77 @@ def file_store(path: str | Path) -> QSettings:
     return QSettings(str(path), QSettings.Format.IniFormat)
 
 
-def save_settings_file(path: str | Path, settings: AppSettings) -> None:
+# A settings file is small: a larger file is something else (a video given by mistake).
+MAX_SETTINGS_FILE_BYTES = 1 << 20
+
+
+def settings_file_problem(path: str | Path) -> str | None:
+    """Why pose-app must not write its settings into `path` (None when it may): only a file that
+    is not there, is empty, or already is a pose-app settings file (UTF-8 text whose only
+    section is [pose-app]) is ever written, so `--settings video.mkv` cannot destroy a video."""
+    path = Path(path)
+    try:
+        check_output_path(path)
+        size = os.stat(written_path(path)).st_size
+    except FileNotFoundError:
+        return None
+    except PoseAppError as error:
+        return str(error)
+    except OSError as error:
+        return f"cannot use {path}: {error.strerror or error}"
+    if size == 0:
+        return None
+    not_settings = f"{path} is not a pose-app settings file, and would be overwritten: give another --settings path"
+    if size > MAX_SETTINGS_FILE_BYTES:
+        return not_settings
+    try:
+        text = Path(written_path(path)).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return not_settings
+    if "\0" in text:
+        return not_settings
     store = file_store(path)
-    write_settings(store, settings)
-    if store.status() != QSettings.Status.NoError:
-        raise PoseAppError(f"cannot write settings file {path}")
+    if store.status() != QSettings.Status.NoError or store.childGroups() != [SETTINGS_GROUP] or store.childKeys():
+        return not_settings
+    return None
 
 
-def load_settings_file(path: str | Path) -> AppSettings:
+def settings_file_bytes(settings: AppSettings) -> bytes:
+    """The INI text QSettings writes for `settings`, made in a private temporary folder (QSettings
+    writes files by its own means; the user's file is then written by output_files)."""
+    with tempfile.TemporaryDirectory(prefix="pose-app-settings-") as folder:
+        scratch = Path(folder) / "settings.ini"
+        store = file_store(scratch)
+        _put_settings(store, settings)
+        if store.status() != QSettings.Status.NoError:
+            raise PoseAppError("cannot make the settings file's text")
+        del store
+        return scratch.read_bytes()
+
+
+def save_settings_file(path: str | Path, settings: AppSettings) -> None:
+    """Write `settings` into the file `path` (written whole, a symlink written through), which
+    must be absent, empty or a pose-app settings file (settings_file_problem)."""
+    problem = settings_file_problem(path)
+    if problem is not None:
+        raise PoseAppError(problem)
+    write_whole(path, settings_file_bytes(settings))
+
+
+def load_settings_file(path: str | Path, warnings: list[str] | None = None) -> AppSettings:
+    """The settings in the file `path`; invalid values replaced by their defaults (read_settings)."""
     if not Path(path).is_file():
         raise PoseAppError(f"settings file not found: {path}")
     store = file_store(path)
     if store.status() != QSettings.Status.NoError or SETTINGS_GROUP not in store.childGroups():
         raise PoseAppError(f"{path} is not a pose-app settings file")
-    return read_settings(store)
+    return read_settings(store, warnings)
+
+
+def reset_settings(store: QSettings) -> None:
+    """Forget every stored setting: the per-user ones now, a settings file's when the app next
+    writes it (with the settings the window ends with)."""
+    if store.format() == QSettings.Format.IniFormat and store.fileName():
+        return
+    store.remove(SETTINGS_GROUP)
+    store.sync()

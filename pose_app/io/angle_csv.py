@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from pose_app.io.formats import (
     number_text,
     open_for_writing,
 )
+from pose_app.io.output_files import NO_INPUTS, FileIdentity, replacing
 
 
 def degrees_text(value: float) -> str:
@@ -79,10 +81,14 @@ def keypoints_as_written(keypoints: np.ndarray) -> np.ndarray:
     return np.concatenate([as_written("pixel", keypoints[..., :2]), as_written("score", keypoints[..., 2:])], axis=-1)
 
 
-def write_angle_csv(table: KeypointTable, out: str | Path, names: Sequence[str] = ANGLE_NAMES) -> AngleCsvWriter:
-    """Write the angles CSV of a keypoint table (`read_keypoint_csv`); returns the closed writer
+def write_angle_csv(
+    table: KeypointTable, out: str | Path, names: Sequence[str] = ANGLE_NAMES, inputs: frozenset[FileIdentity] = NO_INPUTS,
+) -> AngleCsvWriter:
+    """Write the angles CSV of a keypoint table (`read_keypoint_csv`) whole (output_files.replacing:
+    a file under its name is a finished one, or the one there before); returns the closed writer
     (its rows and missing counts)."""
-    with AngleCsvWriter(out, names) as writer:
+    with replacing(out, inputs) as stream:
+        writer = AngleCsvWriter(out, names, stream=stream)
         for frame in table.frames:
             writer.write_frame(frame.source, frame.frame, frame.time_s, frame.person_ids, frame.keypoints)
     return writer
@@ -95,7 +101,9 @@ class AngleCsvWriter:
             writer.write_frame(frame.source, frame.index, frame.time_s, poses.ids, poses.keypoints)
     """
 
-    def __init__(self, path: str | Path, names: Sequence[str] = ANGLE_NAMES) -> None:
+    def __init__(self, path: str | Path, names: Sequence[str] = ANGLE_NAMES,
+                 inputs: frozenset[FileIdentity] = NO_INPUTS, stream: IO[str] | None = None) -> None:
+        """`stream`: write into this open stream (not closed here) instead of opening `path`."""
         unknown = [name for name in names if name not in ANGLES]
         if unknown:
             raise PoseAppError(f"no angle named {unknown[0]!r}; angles: {', '.join(ANGLE_NAMES)}")
@@ -103,7 +111,8 @@ class AngleCsvWriter:
         self.names = tuple(names)
         self.rows = 0
         self.missing = 0
-        self._file = open_for_writing(self.path)
+        self._owned = stream is None
+        self._file = open_for_writing(self.path, inputs) if stream is None else stream
         self._file.write(",".join(ANGLE_CSV_COLUMNS) + "\n")
         self._file.flush()
 
@@ -117,7 +126,8 @@ class AngleCsvWriter:
         self.missing += missing
 
     def close(self) -> None:
-        self._file.close()
+        if self._owned:
+            self._file.close()
 
     def __enter__(self) -> AngleCsvWriter:
         return self

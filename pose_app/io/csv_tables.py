@@ -4,6 +4,7 @@ CSV (`read_angle_csv`), through one row reader that turns every problem into a o
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,34 @@ from pose_app.core.angles import ANGLES
 from pose_app.core.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS
 from pose_app.errors import PoseAppError
 from pose_app.io.formats import ANGLE_CSV_COLUMNS, KEYPOINT_CSV_REQUIRED_COLUMNS
+
+# Frame numbers and person ids: whole numbers from 0 that numpy's int64 holds.
+LARGEST_ID = 2**63 - 1
+# Pixel coordinates and times a real recording can have (a 1e308 or 1e400 is a broken file).
+LARGEST_COORDINATE = 1e7
+LARGEST_TIME_S = 1e9
+
+
+def whole_number(text: str, name: str, highest: int = LARGEST_ID) -> int:
+    """A CSV field that must be a whole number from 0 to `highest`; ValueError saying which and why."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name} {text!r} is not a whole number") from None
+    if not 0 <= value <= highest:
+        raise ValueError(f"{name} {text!r} is out of range (0 to {highest})")
+    return value
+
+
+def finite_number(text: str, name: str, low: float, high: float) -> float:
+    """A CSV field that must be a finite number from `low` to `high`; ValueError saying which and why."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} {text!r} is not a number") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{name} {text!r} is not a finite number from {low:g} to {high:g}")
+    return value
 
 
 def csv_kind(header: Sequence[str]) -> str | None:
@@ -110,22 +139,26 @@ def read_keypoint_csv(path: str | Path) -> KeypointTable:
             if len(row) != width:
                 raise ValueError(f"{len(row)} fields, the header has {width}")
             source = row[column["source"]]
-            key = (source, int(row[column["frame"]]))
-            person_id = int(row[column["person_id"]])
+            key = (source, whole_number(row[column["frame"]], "frame"))
+            person_id = whole_number(row[column["person_id"]], "person_id")
             keypoint = KEYPOINT_INDEX.get(row[column["keypoint"]])
             if keypoint is None:
                 raise ValueError(f"unknown keypoint {row[column['keypoint']]!r}")
-            x, y, score = (float(row[column[name]]) for name in ("x", "y", "score"))
+            x, y = (finite_number(row[column[name]], name, -LARGEST_COORDINATE, LARGEST_COORDINATE) for name in ("x", "y"))
+            score = finite_number(row[column["score"]], "score", 0.0, 1.0)
+            time_s = finite_number(row[column["time_s"]], "time_s", -LARGEST_TIME_S, LARGEST_TIME_S)
             entry = frames.get(key)
             if entry is None:
-                entry = frames[key] = [float(row[column["time_s"]]), {}]
+                entry = frames[key] = [time_s, {}]
             people = entry[1]
             pose = people.get(person_id)
             if pose is None:
                 pose = people[person_id] = np.full((NUM_KEYPOINTS, 3), (np.nan, np.nan, 0.0))
             pose[keypoint] = (x, y, score)
             if normalised:
-                x_norm, y_norm = float(row[column["x_norm"]]), float(row[column["y_norm"]])
+                x_norm, y_norm = (
+                    finite_number(row[column[name]], name, -LARGEST_COORDINATE, LARGEST_COORDINATE) for name in ("x_norm", "y_norm")
+                )
                 widths, heights = sizes.setdefault(source, ([], []))
                 if abs(x_norm) >= 0.05:
                     widths.append(x / x_norm)
@@ -183,10 +216,14 @@ def read_angle_csv(path: str | Path, names: Sequence[str] | None = None) -> list
             if name not in ANGLES:
                 raise ValueError(f"unknown angle {name!r}")
             present.setdefault(name)
-            frames = people.setdefault((row[column["source"]], int(row[column["person_id"]])), {})
-            frame = frames.setdefault(int(row[column["frame"]]), [float(row[column["time_s"]]), {}])
+            frames = people.setdefault((row[column["source"]], whole_number(row[column["person_id"]], "person_id")), {})
+            time_s = finite_number(row[column["time_s"]], "time_s", -LARGEST_TIME_S, LARGEST_TIME_S)
+            frame = frames.setdefault(whole_number(row[column["frame"]], "frame"), [time_s, {}])
             value, score = row[column["degrees"]], row[column["confidence"]]
-            frame[1][name] = (float(value) if value else np.nan, float(score) if score else np.nan)
+            frame[1][name] = (
+                finite_number(value, "degrees", -360.0, 360.0) if value else np.nan,
+                finite_number(score, "confidence", 0.0, 1.0) if score else np.nan,
+            )
         except (ValueError, IndexError) as error:
             raise PoseAppError(f"{path}, line {number}: not a pose-app angles row ({error})") from None
     names = tuple(present) if names is None else tuple(names)

@@ -8,7 +8,6 @@ formatted in bulk, a frame at a time. Also here: creating the text files they go
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,6 +17,7 @@ from pose_app.core.frames import Frame
 from pose_app.core.poses import FramePoses
 from pose_app.core.skeleton import KEYPOINT_NAMES
 from pose_app.errors import PoseAppError
+from pose_app.io.output_files import NO_INPUTS, FileIdentity, check_output_path, open_output, write_whole
 
 LONG_CSV_COLUMNS = (
     "source", "frame", "time_s", "person_id", "person_score", "keypoint", "x", "y", "score", "x_norm", "y_norm",
@@ -139,53 +139,43 @@ def json_records(records: list[dict[str, Any]], first: bool) -> str:
     return ("\n" if first else ",\n") + ",\n".join(json.dumps(record) for record in records)
 
 
-def json_end(frames_written: int, complete: bool) -> str:
-    """The end of the JSON document after the last record."""
-    trailer = {"frames_written": frames_written, "complete": complete}
+def json_end(frames_written: int, complete: bool, counts: dict[str, Any] | None = None) -> str:
+    """The end of the JSON document after the last record. `counts`: what else the trailer says
+    about how the input was read (frames the container announced, images skipped...)."""
+    trailer = {"frames_written": frames_written, "complete": complete, **(counts or {})}
     return "\n],\n" + json.dumps(trailer)[1:] + "\n"
 
 
 # ---------------------------------------------------------------------------- writing files
+# Every file goes through output_files (checked, locked, regular files only, never an input).
 
 
-def check_writable(path: Path) -> None:
-    """PoseAppError unless a file can be created at path (its folder exists and is writable)."""
-    folder = path.parent
-    if path.is_dir():
-        raise PoseAppError(f"cannot write {path}: it is a directory")
-    if not folder.is_dir():
-        raise PoseAppError(f"cannot write {path}: directory {folder} does not exist")
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise PoseAppError(f"cannot write {path}: permission denied")
+def check_writable(path: Path, inputs: frozenset[FileIdentity] = NO_INPUTS) -> None:
+    """PoseAppError unless a file can be written at path (output_files.check_output_path)."""
+    check_output_path(path, inputs)
 
 
-def open_for_writing(path: str | Path) -> IO[str]:
-    """A new UTF-8 text file (CSV-style newlines); PoseAppError when it cannot be created."""
-    path = Path(path)
-    check_writable(path)
-    try:
-        return open(path, "w", encoding="utf-8", newline="")
-    except OSError as error:
-        raise PoseAppError(f"cannot write {path}: {error.strerror}") from None
+def open_for_writing(path: str | Path, inputs: frozenset[FileIdentity] = NO_INPUTS) -> IO[str]:
+    """A UTF-8 text output written as the run goes (CSV-style newlines), locked while open;
+    PoseAppError when it cannot be created (output_files.open_output)."""
+    return open_output(path, inputs)
 
 
 def write_json_file(path: Path, payload: Any, indent: int | None = None) -> None:
-    """`payload` as a JSON file (parent folders created); PoseAppError if it cannot be written."""
+    """`payload` as a JSON file written whole (parent folders created); PoseAppError if it cannot
+    be written."""
+    path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(payload, indent=indent), encoding="utf-8")
     except OSError as error:
         raise PoseAppError(f"cannot write {path}: {error.strerror or error}") from None
+    write_whole(path, json.dumps(payload, indent=indent))
 
 
 ANGLE_CSV_COLUMNS = ("source", "frame", "time_s", "person_id", "angle", "degrees", "confidence")
 
 
-def write_whole_text(path: str | Path, text: str) -> None:
+def write_whole_text(path: str | Path, text: str, inputs: frozenset[FileIdentity] = NO_INPUTS) -> None:
     """A file written whole: under a temporary name beside it first, then renamed, so a file under
     `path` is always a finished one. PoseAppError when it cannot be written."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.partial")
-    with open_for_writing(temporary) as file:
-        file.write(text)
-    os.replace(temporary, path)
+    write_whole(path, text, inputs)

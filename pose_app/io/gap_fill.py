@@ -9,13 +9,8 @@ points still read as low-confidence.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
@@ -32,6 +27,7 @@ from pose_app.io.formats import (
     number_text,
     rounded,
 )
+from pose_app.io.output_files import replacing
 
 
 def _last_true_index(flags: np.ndarray) -> np.ndarray:
@@ -104,7 +100,7 @@ def fill_gaps_in_files(
     """Interpolate short keypoint dropouts (see fill_gaps) in one finished recording's files,
     which hold one source each. frame_size: (width, height) of its frames; frame_step: the step
     between recorded frame numbers, so that max_gap_frames counts recorded frames. Each file is
-    replaced atomically: an interruption leaves it as it was."""
+    replaced whole (output_files.replacing): an interruption leaves it as it was."""
     if csv_path is not None:
         _fill_long_csv(Path(csv_path), frame_size, frame_step, max_gap_frames)
     if wide_csv_path is not None:
@@ -131,20 +127,6 @@ def _filled_keypoints(
     return result, filled.reshape(-1, count)
 
 
-@contextmanager
-def _replacing(path: Path) -> Iterator[IO[str]]:
-    """A new file beside path that replaces it (os.replace: atomic) only once fully written."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            yield stream
-        shutil.copymode(path, temporary)  # mkstemp makes it private; keep the original's mode
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _csv_rows(path: Path) -> Iterator[list[str]]:
     """The data rows (header skipped) of a CSV file the recorder wrote."""
     rows = read_rows(path)
@@ -168,7 +150,7 @@ def _fill_long_csv(path: Path, frame_size: tuple[int, int], frame_step: int, max
     ).reshape(-1, count, 5)
     keypoints, filled = _filled_keypoints(table[:, 0, 1], table[:, 0, 0] // frame_step, table[..., 2:], max_gap_frames)
     width, height = frame_size
-    with _replacing(path) as stream:
+    with replacing(path) as stream:
         stream.write(",".join(LONG_CSV_COLUMNS) + "\n")
         for number, row in enumerate(_csv_rows(path)):
             record, keypoint = divmod(number, count)
@@ -188,7 +170,7 @@ def _fill_wide_csv(path: Path, frame_step: int, max_gap_frames: int) -> None:
     keypoints, filled = _filled_keypoints(
         table[:, 1], table[:, 0] // frame_step, table[:, 2:].reshape(-1, count, 3), max_gap_frames
     )
-    with _replacing(path) as stream:
+    with replacing(path) as stream:
         stream.write(",".join(WIDE_CSV_COLUMNS) + "\n")
         for record, row in enumerate(_csv_rows(path)):
             for keypoint in np.flatnonzero(filled[record]):
@@ -211,8 +193,9 @@ def _fill_json(path: Path, frame_step: int, max_gap_frames: int) -> None:
         # Only filled values change, so every other number is written back exactly as read.
         for keypoint in np.flatnonzero(mask):
             record["keypoints"][3 * keypoint : 3 * keypoint + 2] = rounded("pixel", points[keypoint, :2]).tolist()
-    with _replacing(path) as stream:
+    with replacing(path) as stream:
         stream.write(json_start(document["header"]))
         if annotations:
             stream.write(json_records(annotations, first=True))
-        stream.write(json_end(document["frames_written"], document["complete"]))
+        trailer = {key: value for key, value in document.items() if key not in ("header", "annotations")}
+        stream.write(json_end(trailer.pop("frames_written"), trailer.pop("complete"), trailer))

@@ -29,6 +29,7 @@ from pose_app.core.frames import Frame, SourceInfo
 from pose_app.core.poses import FramePoses
 from pose_app.core.skeleton import KEYPOINT_NAMES, SKELETON_EDGES
 from pose_app.draw.render import OverlayStyle
+from pose_app.errors import PoseAppError
 from pose_app.inference.pipeline import PosePipeline
 from pose_app.io.angle_csv import AngleCsvWriter, keypoints_as_written, write_angle_csv
 from pose_app.io.csv_tables import KeypointTable, PoseFrame, read_keypoint_csv
@@ -36,7 +37,6 @@ from pose_app.io.formats import (
     COORDINATES,
     LONG_CSV_COLUMNS,
     WIDE_CSV_COLUMNS,
-    check_writable,
     coco_results,
     json_end,
     json_records,
@@ -47,7 +47,8 @@ from pose_app.io.formats import (
     wide_csv_rows,
 )
 from pose_app.io.gap_fill import fill_gaps_in_files
-from pose_app.io.opensim import write_opensim_files
+from pose_app.io.opensim import PERSON_FIELD, write_opensim_files
+from pose_app.io.output_files import NO_INPUTS, FileIdentity, check_output_path, claim_existing, publish
 from pose_app.io.video_writer import IMAGE_OUTPUT_SUFFIXES, AnnotatedVideoWriter, check_video_suffix
 
 OUTPUT_KINDS = ("csv", "wide_csv", "json", "video", "angles", "reps", "trc", "mot")
@@ -108,11 +109,11 @@ def snapshot_path(directory: Path) -> Path:
     return Path(f"{unused_stem(directory, SNAPSHOT_PREFIX, ('.png',))}.png")
 
 
-def _open_text(target: str | Path | IO[str]) -> tuple[IO[str], bool]:
+def _open_text(target: str | Path | IO[str], inputs: frozenset[FileIdentity]) -> tuple[IO[str], bool]:
     """(stream, owned): a path is opened for writing (owned); an open stream is shared."""
     if hasattr(target, "write"):
         return target, False  # type: ignore[return-value]
-    return open_for_writing(target), True
+    return open_for_writing(target, inputs), True
 
 
 class PoseStreamWriter:
@@ -121,7 +122,8 @@ class PoseStreamWriter:
     csv_path / wide_csv_path may be open text streams shared by several recorders (one CSV for
     several inputs, told apart by the `source` column); the header line is written only when
     the stream is empty. `settings`: the run settings for the JSON header (model, provider,
-    resolution, output_stride, smoothed, tracking, ...). Unwritable paths raise PoseAppError here.
+    resolution, output_stride, smoothed, tracking, ...). Unwritable paths raise PoseAppError here,
+    and so does a path that is one of `inputs`.
     """
 
     def __init__(
@@ -132,8 +134,10 @@ class PoseStreamWriter:
         wide_csv_path: str | Path | IO[str] | None = None,
         json_path: str | Path | None = None,
         settings: dict[str, Any] | None = None,
+        inputs: frozenset[FileIdentity] = NO_INPUTS,
     ):
         self.source = source
+        self._inputs = inputs
         self.header = self._json_header(settings or {})
         self.frames_written = 0
         self._streams: list[tuple[IO[str], bool]] = []
@@ -151,7 +155,7 @@ class PoseStreamWriter:
             raise
 
     def _open_stream(self, target: str | Path | IO[str]) -> IO[str]:
-        stream, owned = _open_text(target)
+        stream, owned = _open_text(target, self._inputs)
         self._streams.append((stream, owned))
         return stream
 
@@ -195,18 +199,28 @@ class PoseStreamWriter:
                 self._first_record = False
         self.frames_written += 1
 
-    def close(self, complete: bool = True) -> None:
+    def close(self, complete: bool = True, counts: dict[str, Any] | None = None) -> None:
         """Finish the JSON (valid even after an interruption; `complete` says whether the whole
-        input was processed) and close owned files. Idempotent."""
-        if self._json is not None:
-            self._json.write(json_end(self.frames_written, complete))
-            self._json.flush()
-            self._json = None
-        for stream, owned in self._streams:
-            if owned:
-                stream.close()
-        self._streams = []
+        input was processed, `counts` how it was read) and close owned files. Idempotent; every
+        file is closed even when one fails (the first failure is raised)."""
+        streams, self._streams = self._streams, []
+        json_file, self._json = self._json, None
         self._csv = self._wide = None
+        failure = None
+        if json_file is not None:
+            try:
+                json_file.write(json_end(self.frames_written, complete, counts))
+                json_file.flush()
+            except BaseException as error:  # noqa: BLE001 - raised once every file is closed
+                failure = error
+        for stream, owned in streams:
+            if owned:
+                try:
+                    stream.close()
+                except BaseException as error:  # noqa: BLE001 - raised once every file is closed
+                    failure = failure or error
+        if failure is not None:
+            raise failure
 
     def __enter__(self) -> PoseStreamWriter:
         return self
@@ -243,6 +257,11 @@ class Recording:
     temporary files, which a later attempt never appends to. Not atomic (the default): rows go
     straight into the files, so an interrupted recording keeps every row written. An image
     list's annotated pictures (`<name>-<frame>.png`) are always written under their own names.
+
+    Every file goes through io/output_files.py: `inputs` (the identities of the input files) are
+    never written, devices never, symlinks are written through, each file is locked while it is
+    written (a second recording on it fails with one line) and finished outputs already there
+    are locked from `start` to `finish`.
     """
 
     def __init__(
@@ -255,6 +274,7 @@ class Recording:
         atomic: bool = False,
         reps_writer: Callable[[KeypointTable, Path], object] | None = None,
         height_m: float | None = None,
+        inputs: frozenset[FileIdentity] = NO_INPUTS,
     ):
         unknown = set(outputs) - set(OUTPUT_KINDS)
         if unknown:
@@ -268,8 +288,9 @@ class Recording:
         self.fill_gaps = 0 if source.is_still else fill_gaps  # still images: nothing to interpolate between
         self.header: dict[str, Any] | None = None
         self._style = draw_style or OverlayStyle()
+        self._inputs = inputs
         for target in self.paths:
-            check_writable(target)
+            check_output_path(target, inputs)
         if "video" in self.outputs:
             check_video_suffix(Path(self.outputs["video"]))
         self._frame_step = 1
@@ -282,6 +303,8 @@ class Recording:
         self._table = KeypointTable([]) if any(kind in self.outputs for kind in FINISHED_KINDS) else None
         self._processed: list[tuple[int, float]] = []
         self._finished = False
+        # Locks held on finished outputs that are already there, from start to finish (output_files).
+        self._claims: list[int] = []
         # kind -> (temporary path, final path) of an atomic recording's files.
         self._renames: dict[str, tuple[Path, Path]] = {}
         if atomic:
@@ -317,19 +340,22 @@ class Recording:
         settings = pipeline.header() | {"gap_filled_max_frames": self.fill_gaps}
         self._frame_step = pipeline.config.frame_step if pipeline.config is not None else 1
         try:
+            self._claim_finished_outputs()
             self._rows = PoseStreamWriter(
                 self.source, csv_path=self._targets.get("csv"), wide_csv_path=self._targets.get("wide_csv"),
-                json_path=self._targets.get("json"), settings=settings,
+                json_path=self._targets.get("json"), settings=settings, inputs=self._inputs,
             )
         except BaseException:
+            self._release_claims()
             self._remove_temporary_files()
             raise
         self.header = self._rows.header
         if "angles" in self.outputs:
             try:
-                self._angles = AngleCsvWriter(self._targets["angles"])
+                self._angles = AngleCsvWriter(self._targets["angles"], inputs=self._inputs)
             except BaseException:
                 self._rows.close(complete=False)
+                self._release_claims()
                 self._remove_temporary_files()
                 raise
         if "video" in self.outputs and not self.source.is_live:
@@ -337,8 +363,26 @@ class Recording:
                 self._open_video(self._recorded_video_fps())
             except BaseException:
                 self._rows.close(complete=False)
+                if self._angles is not None:
+                    self._angles.close()
+                self._release_claims()
                 self._remove_temporary_files()
                 raise
+
+    def _claim_finished_outputs(self) -> None:
+        """Lock the finished outputs already there (a second run on them stops now, not at the
+        end); per-person names ({person}) are only known at the end."""
+        for kind in FINISHED_KINDS:
+            target = self.outputs.get(kind)
+            if target is not None and PERSON_FIELD not in str(target):
+                claim = claim_existing(target, self._inputs)
+                if claim is not None:
+                    self._claims.append(claim)
+
+    def _release_claims(self) -> None:
+        claims, self._claims = self._claims, []
+        for claim in claims:
+            os.close(claim)
 
     def _recorded_video_fps(self) -> float:
         """A still image list's or a file's video frame rate (all its frames are processed)."""
@@ -356,7 +400,7 @@ class Recording:
     def _open_video(self, fps: float) -> None:
         single_image = self.source.is_still and self.source.frame_count == 1
         size = (self.source.width, self.source.height)
-        self._video = AnnotatedVideoWriter(Path(self._targets["video"]), size, fps, self._style, single_image)
+        self._video = AnnotatedVideoWriter(Path(self._targets["video"]), size, fps, self._style, single_image, self._inputs)
 
     def _write_held_frames(self) -> None:
         self._open_video(self._measured_video_fps())
@@ -414,24 +458,32 @@ class Recording:
                 rate=self._frame_rate(), frame_height=self.source.height, height_m=self.height_m,
             )
 
-    def finish(self, complete: bool = True, *, discard: bool = False) -> int:
-        """Close the files (the JSON says `complete`), then fill gaps if asked and complete;
-        an atomic recording's files are then renamed to their own names, or deleted with
-        `discard` (a cancelled attempt). Returns the frames written. Idempotent; a recording
-        never started has no files."""
+    def finish(self, complete: bool = True, *, discard: bool = False, counts: dict[str, Any] | None = None) -> int:
+        """Close the files (the JSON says `complete`, and `counts`: how the input was read), then
+        fill gaps if asked and complete; an atomic recording's files are then renamed to their own
+        names, or deleted with `discard` (a cancelled attempt). Returns the frames written.
+        Idempotent; a recording never started has no files. A file that could not be written
+        whole (the video on a full disk) is a PoseAppError once every file is closed, and the JSON
+        then says "complete": false."""
         if self._finished or self._rows is None:
             return self.frames_written
         self._finished = True
         try:
+            failure: BaseException | None = None
             try:
                 if self._held and not discard:
                     self._write_held_frames()
-            finally:
-                if self._video is not None:
-                    self._video.close()
-                if self._angles is not None:
-                    self._angles.close()
-                self._rows.close(complete=complete)
+            except PoseAppError as error:
+                failure = error
+            for closing in (self._video, self._angles):
+                if closing is not None:
+                    try:
+                        closing.close()
+                    except PoseAppError as error:
+                        failure = failure or error
+            self._rows.close(complete=complete and failure is None, counts=counts)
+            if failure is not None:
+                raise failure
             filled = None  # the keypoint table after gap filling, when it was filled
             if complete and self.fill_gaps and not discard:
                 fill_gaps_in_files(
@@ -447,12 +499,15 @@ class Recording:
                     filled = read_keypoint_csv(self._targets["csv"])
                 if self._angles is not None and filled is not None:
                     # The angles of the filled keypoints, as `pose-app angles` on that CSV gives them.
-                    write_angle_csv(filled, self._targets["angles"])
+                    write_angle_csv(filled, self._targets["angles"], inputs=self._inputs)
             if not discard:
+                self._release_claims()  # written whole now, each under its own lock
                 self._write_finished_outputs(filled)
         except BaseException:
             self._remove_temporary_files()
             raise
+        finally:
+            self._release_claims()
         if discard:
             self._remove_temporary_files()
         else:
@@ -463,7 +518,7 @@ class Recording:
         """An atomic recording's files under their own names, the JSON last."""
         for kind in sorted(self._renames, key=lambda kind: kind == "json"):
             temporary, final = self._renames[kind]
-            os.replace(temporary, final)
+            publish(temporary, final, self._inputs)
         self._renames = {}
 
     def _remove_temporary_files(self) -> None:

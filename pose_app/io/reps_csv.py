@@ -13,8 +13,9 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 from pose_app.errors import PoseAppError
-from pose_app.io.csv_tables import read_rows
+from pose_app.io.csv_tables import LARGEST_TIME_S, finite_number, read_rows, whole_number
 from pose_app.io.formats import csv_field, number_text, write_whole_text
+from pose_app.io.output_files import NO_INPUTS, FileIdentity
 
 REPS_CSV_COLUMNS = (
     "source", "person_id", "rep", "angle", "side", "start_s", "bottom_s", "end_s",
@@ -69,10 +70,10 @@ def reps_csv_text(records: Iterable[RepRecord]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reps_csv(records: Iterable[RepRecord], path: str | Path) -> None:
+def write_reps_csv(records: Iterable[RepRecord], path: str | Path, inputs: frozenset[FileIdentity] = NO_INPUTS) -> None:
     """Write the repetitions CSV whole: under a temporary name first, then renamed, so a file under
     `path` is always a finished one. PoseAppError when it cannot be written."""
-    write_whole_text(path, reps_csv_text(records))
+    write_whole_text(path, reps_csv_text(records), inputs)
 
 
 def read_reps_csv(path: str | Path) -> list[RepRecord]:
@@ -89,8 +90,9 @@ def read_reps_csv(path: str | Path) -> list[RepRecord]:
         try:
             values = dict(zip(REPS_CSV_COLUMNS, row, strict=True))
             records.append(RepRecord(
-                values["source"], int(values["person_id"]), int(values["rep"]), values["angle"], values["side"],
-                *(float(values[name]) for name in REPS_CSV_COLUMNS[5:]),
+                values["source"], whole_number(values["person_id"], "person_id"), whole_number(values["rep"], "rep"),
+                values["angle"], values["side"],
+                *(finite_number(values[name], name, -LARGEST_TIME_S, LARGEST_TIME_S) for name in REPS_CSV_COLUMNS[5:]),
             ))
         except ValueError as error:
             raise PoseAppError(f"{path}, line {number}: not a pose-app repetitions row ({error})") from None

@@ -37,6 +37,12 @@ _URL_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 # Decoded frames buffered ahead of the consumer: enough to overlap decode with inference,
 # small enough to keep memory flat (a 1080p frame is 6 MB).
 DECODE_QUEUE_FRAMES = 8
+# A file or URL whose last read failed after waiting this long (seconds) stalled: it did not end.
+STALL_S = 5.0
+# Frames a container may announce beyond those it holds without the file being called truncated:
+# counts estimated from the duration can be a frame or two off.
+ANNOUNCED_FRAMES_SLACK = 2
+ANNOUNCED_FRAMES_SLACK_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,10 @@ class VideoFileSource(_ClosingSource):
         self._thread: threading.Thread | None = None
         self._next_index = 0
         self._finished = False
+        # Where reading ended: the frames passed (read or skipped) and whether the last read waited
+        # STALL_S or more before failing (a stalled network source).
+        self._end_position: int | None = None
+        self._stalled = False
 
     def _decode_loop(self, start_index: int, first: Frame | None) -> None:
         """Runs in the decode thread: put frames (then None at the end) into the queue."""
@@ -168,24 +178,52 @@ class VideoFileSource(_ClosingSource):
         try:
             if first is not None:
                 self._put(first)
-                index += self._step
-                self._skip(self._step - 1)
+                index += 1
+                index += self._skip(self._step - 1)
             while not self._stop.is_set():
+                asked = time.monotonic()
                 ok, image = self._capture.read()
                 if not ok or image is None:
+                    self._stalled = time.monotonic() - asked >= STALL_S
+                    self._end_position = index
                     break
                 self._put(Frame(image, index, _media_time_s(self._capture, index, self._fps), self._spec))
-                index += self._step
-                self._skip(self._step - 1)
+                index += 1
+                skipped = self._skip(self._step - 1)
+                index += skipped
+                if skipped < self._step - 1:
+                    self._end_position = index
+                    break
         except Exception as error:  # noqa: BLE001 - handed to the consumer thread, re-raised there
             self._put(error)
         self._put(None)
 
-    def _skip(self, count: int) -> None:
-        """Advance past frames we do not deliver; grab() skips the colour conversion."""
-        for _ in range(count):
+    def _skip(self, count: int) -> int:
+        """Advance past frames we do not deliver (grab() skips the colour conversion); returns
+        how many there were."""
+        for skipped in range(count):
             if not self._capture.grab():
-                return
+                return skipped
+        return count
+
+    def reading_problem(self) -> str | None:
+        """Once every frame was read: why reading ended before the end the file announced
+        (truncated, or a source that stopped sending), or None when it ended where it should."""
+        if self._end_position is None:
+            return None
+        if self._stalled:
+            return f"{self._spec} stopped sending data after frame {self._end_position - 1} (read timed out)"
+        announced = self.info.frame_count
+        if announced and self._end_position < announced - max(
+            ANNOUNCED_FRAMES_SLACK, round(ANNOUNCED_FRAMES_SLACK_SHARE * announced)
+        ):
+            return f"{self._spec} ended after {self._end_position} of the {announced} frames it announces (truncated?)"
+        return None
+
+    @property
+    def frames_passed(self) -> int | None:
+        """How many of the file's frames were passed (read or skipped) when reading ended."""
+        return self._end_position
 
     def _put(self, item: Frame | Exception | None) -> None:
         """Block while the queue is full, but give up when the source is being closed."""
@@ -232,6 +270,7 @@ class VideoFileSource(_ClosingSource):
         self._stop_thread()
         self._first = None
         self._finished = False
+        self._end_position = None
         self._capture.set(cv2.CAP_PROP_POS_FRAMES, frame_index)
         self._next_index = frame_index
 
@@ -246,7 +285,9 @@ class ImageSource(_ClosingSource):
     in the list).
 
     frame_step: deliver every frame_step-th image. info.frame_count counts every image, as a
-    video's counts every frame whatever the step.
+    video's counts every frame whatever the step. In a list, an image that cannot be read is
+    skipped (`skipped`: (path, why) of each), as long as one can: one bad picture does not cost
+    the others.
     """
 
     def __init__(self, paths: str | Path | Sequence[str | Path], frame_step: int = 1):
@@ -256,9 +297,12 @@ class ImageSource(_ClosingSource):
         self._paths = [Path(p) for p in paths]
         if not self._paths:
             raise PoseAppError("no images to read")
-        first = read_image(self._paths[0])
+        self.skipped: list[tuple[Path, str]] = []
         self._step = frame_step
         self._position = 0  # index in self._paths of the next image to deliver
+        first = self._next_readable() if len(self._paths) > 1 else read_image(self._paths[0])
+        if first is None:
+            raise PoseAppError(f"none of the {len(self._paths)} images in {self._paths[0].parent} can be read ({self.skipped[0][1]})")
         self._pending: np.ndarray | None = first
         name = str(self._paths[0]) if len(self._paths) == 1 else str(self._paths[0].parent)
         self.info = SourceInfo(
@@ -271,13 +315,26 @@ class ImageSource(_ClosingSource):
             is_still=True,
         )
 
+    def _next_readable(self) -> np.ndarray | None:
+        """The image at the current position, moving on (by the step) past those that cannot be
+        read; None after the last."""
+        while self._position < len(self._paths):
+            path = self._paths[self._position]
+            try:
+                return read_image(path)
+            except PoseAppError as error:
+                if len(self._paths) == 1:
+                    raise
+                self.skipped.append((path, str(error)))
+                self._position += self._step
+        return None
+
     def read(self) -> Frame | None:
-        if self._position >= len(self._paths):
-            return None
-        path = self._paths[self._position]
-        image = self._pending if self._pending is not None else read_image(path)
+        image = self._pending if self._pending is not None else self._next_readable()
         self._pending = None
-        frame = Frame(image, self._position, 0.0, str(path))
+        if image is None or self._position >= len(self._paths):
+            return None
+        frame = Frame(image, self._position, 0.0, str(self._paths[self._position]))
         self._position += self._step
         return frame
 
@@ -476,6 +533,20 @@ def _has_glob_magic(spec: str) -> bool:
 
 def _sorted_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def input_files(spec: str) -> list[Path]:
+    """The files an input reads: the file itself, a folder's images (in reading order), none for
+    a camera, a URL or a path that is not there."""
+    if is_url(spec) or is_camera_index(spec):
+        return []
+    path = Path(spec).expanduser()
+    try:
+        if path.is_dir():
+            return _sorted_images(path)
+        return [path] if path.exists() else []
+    except OSError:
+        return []
 
 
 def expand_inputs(specs: Sequence[str]) -> list[str]:

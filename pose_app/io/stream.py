@@ -53,6 +53,25 @@ SEND_BUFFER_BYTES = 64 * 1024
 # On close, how long (seconds) WebSocket clients get to finish the message in hand before their sockets
 # are shut (a client that never reads can block a send for ever).
 CLOSE_WAIT_S = 0.5
+# What the WebSocket server lets in. The stream is for tools on this machine (and, when bound to
+# other interfaces, the network the user chose): a web page in the user's browser must not read
+# the body's pose from it. Browsers send the page's origin; a WebSocket is accepted from a page
+# served by this machine (http(s)://localhost, 127.x.x.x, [::1], any port), from a local file
+# (file:// pages send "null") and from programs that send no origin (TouchDesigner, Python...);
+# `--ws-allow-origin` adds others ("*": any).
+LOCAL_ORIGINS = (None, "null", re.compile(r"^https?://(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])(:\d{1,5})?$"))
+ANY_ORIGIN = "*"
+# Connections served at once (handshakes in progress included): each costs two threads (its
+# handler, its reader); those over the cap are closed at once.
+MAX_WS_CONNECTIONS = 32
+# A client's messages are read and thrown away (the stream only sends): the largest message
+# accepted (bytes; a larger one closes that connection) and how many may wait to be read.
+WS_MAX_MESSAGE_BYTES = 4096
+WS_MAX_QUEUE = 4
+# A connection that has not finished its handshake after this long (seconds) is closed.
+WS_OPEN_TIMEOUT_S = 5.0
+# Hosts that mean "every interface".
+ALL_INTERFACES = ("0.0.0.0", "::", "", "*")
 # The WebSocket server's own log: clients that come and go are counted, not printed.
 _QUIET = logging.getLogger("pose_app.stream")
 _QUIET.addHandler(logging.NullHandler())
@@ -105,10 +124,23 @@ class StreamConfig:
     ws: Endpoint | None = None
     stream_angles: bool = False
     ws_wait_clients: int = 0
+    ws_allow_origins: tuple[str, ...] = ()  # web page origins let in besides the local ones ("*": any)
 
     @property
     def enabled(self) -> bool:
         return self.osc is not None or self.ws is not None
+
+    def warnings(self) -> list[str]:
+        """One line per choice that exposes the poses beyond this machine."""
+        lines = []
+        if self.ws is not None and self.ws.host.strip() in ALL_INTERFACES:
+            lines.append(
+                f"--ws {self.ws}: the WebSocket stream is served on every network interface: anyone who can "
+                "reach this machine can read the poses (bind 127.0.0.1 to keep them local)"
+            )
+        if ANY_ORIGIN in self.ws_allow_origins:
+            lines.append("--ws-allow-origin *: any web page open in a browser here can read the poses")
+        return lines
 
 
 # ---------------------------------------------------------------------------- senders
@@ -270,14 +302,24 @@ class _Client:
     def dropped(self) -> int:
         return self.queue.dropped + self.lost
 
+    def _discard_received(self) -> None:
+        """Read what the client sent (at most WS_MAX_QUEUE messages wait) and throw it away."""
+        while True:
+            try:
+                self.connection.recv(timeout=0)
+            except TimeoutError:
+                return
+
     def serve(self, latency: LatencyRecord) -> None:
-        """Send queued messages until the queue is closed or the connection ends."""
+        """Send queued messages until the queue is closed or the connection ends; what the client
+        sends is read and thrown away."""
         item = None
         try:
             while (item := self.queue.get()) is not None:
                 self.connection.send(item[0])
                 latency.add(item[1])
                 self.sent += 1
+                self._discard_received()
         except Exception:  # noqa: BLE001 - a client that went away: the others go on
             self.queue.close()
             self.lost += 1 + sum(1 for _ in iter(self.queue.get, None))
@@ -294,13 +336,18 @@ class WebSocketSender(_Sender):
         super().__init__(config)
         self._clients: set[_Client] = set()
         self._gone = [0, 0]  # sent, dropped by clients gone
+        self.refused = 0  # connections closed at once: MAX_WS_CONNECTIONS were open
         self._lock = threading.Condition()
+        origins = None if ANY_ORIGIN in config.ws_allow_origins else [*LOCAL_ORIGINS, *config.ws_allow_origins]
         try:
-            self._server = serving.serve(self._serve_client, config.ws.host, config.ws.port, compression=None,
-                                         logger=_QUIET)
+            self._server = serving.serve(
+                self._serve_client, config.ws.host, config.ws.port, compression=None, logger=_QUIET, origins=origins,
+                max_size=WS_MAX_MESSAGE_BYTES, max_queue=WS_MAX_QUEUE, open_timeout=WS_OPEN_TIMEOUT_S,
+            )
         except OSError as error:
             reason = error.strerror or one_line(error)
             raise PoseAppError(f"--ws {config.ws}: cannot serve WebSocket there: {reason}") from None
+        self._cap_connections()
         self.port = self._server.socket.getsockname()[1]  # the one given, or the free one chosen for port 0
         self.label = f"WebSocket ws://{Endpoint(config.ws.host, self.port)}"
         self._serving = threading.Thread(target=self._server.serve_forever, name="pose-app WebSocket server",
@@ -332,6 +379,29 @@ class WebSocketSender(_Sender):
         """Wait until `count` clients are connected."""
         with self._lock:
             self._lock.wait_for(lambda: len(self._clients) >= count)
+
+    def _cap_connections(self) -> None:
+        """At most MAX_WS_CONNECTIONS connections at once, handshakes in progress included: the
+        server starts a thread per accepted socket before any handshake, so the cap wraps the
+        function that thread runs, and one over it closes its socket and ends at once."""
+        server, handle = self._server, self._server.handler
+        room = threading.BoundedSemaphore(MAX_WS_CONNECTIONS)
+
+        def capped(sock: socket.socket, address: Any) -> None:
+            if not room.acquire(blocking=False):
+                self.refused += 1
+                try:
+                    sock.close()
+                finally:
+                    with server.lock:
+                        server.handler_threads.discard(threading.current_thread())
+                return
+            try:
+                handle(sock, address)
+            finally:
+                room.release()
+
+        server.handler = capped
 
     def _serve_client(self, connection: Any) -> None:
         """A client's handler thread (the server starts one per connection)."""

@@ -57,12 +57,16 @@ def _process_inputs(run_plan: RunPlan, stream: PoseStreams | None, started: floa
     )
     if stream is not None:
         print(f"pose-app process: streaming {stream.describe()}", file=sys.stderr)
+        for warning in run_plan.stream.warnings():
+            print(f"pose-app: warning: {warning}", file=sys.stderr)
     results = [
         InputResult(spec, plan, skipped=skip) for spec, plan, skip in zip(run_plan.specs, run_plan.plans, run_plan.skip)
     ]
     with ExitStack() as shared, sigterm_as_interrupt():
         # A CSV path used by several inputs is opened once here and shared (one header line).
-        shared_streams = {path: shared.enter_context(open_for_writing(path)) for path in sorted(run_plan.shared_paths)}
+        shared_streams = {
+            path: shared.enter_context(open_for_writing(path, run_plan.inputs)) for path in sorted(run_plan.shared_paths)
+        }
         for result, plan in zip(results, run_plan.plans):
             if result.skipped:
                 continue
@@ -70,7 +74,7 @@ def _process_inputs(run_plan: RunPlan, stream: PoseStreams | None, started: floa
             try:
                 process_input(
                     result.spec, outputs, config, engine, run_plan.fill_gaps, result, height_m=run_plan.height_m,
-                    stream=stream, paced=stream is not None and not run_plan.max_speed,
+                    stream=stream, paced=stream is not None and not run_plan.max_speed, inputs=run_plan.inputs,
                 )
             except KeyboardInterrupt:
                 where = "no frame" if result.last_frame is None else f"frame {result.last_frame}"

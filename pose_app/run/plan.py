@@ -13,11 +13,11 @@ from pathlib import Path
 
 from pose_app.errors import PoseAppError
 from pose_app.inference.config import PipelineConfig
-from pose_app.io.formats import check_writable
 from pose_app.io.opensim import person_files_exist
-from pose_app.io.sources import IMAGE_SUFFIXES, is_camera_index, is_url
+from pose_app.io.output_files import NO_INPUTS, FileIdentity, check_output_path, identities
+from pose_app.io.sources import IMAGE_SUFFIXES, input_files, is_camera_index, is_url
 from pose_app.io.stream import StreamConfig
-from pose_app.io.video_writer import IMAGE_OUTPUT_SUFFIXES, check_video_suffix
+from pose_app.io.video_writer import IMAGE_OUTPUT_SUFFIXES, check_video_suffix, frame_image_path
 
 # File names under --out-dir. The video gets its own suffix so it can never be its input.
 OUT_DIR_NAMES = {
@@ -54,7 +54,7 @@ def input_stem(spec: str) -> str:
         text = text.rsplit("/", 1)[-1] or text
     else:
         path = Path(spec)
-        text = path.name if path.is_dir() else path.stem
+        text = path.name if os.path.isdir(path) else path.stem
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "input"
 
 
@@ -75,10 +75,16 @@ def _is_single_image(spec: str) -> bool:
     return Path(spec).suffix.lower() in IMAGE_SUFFIXES
 
 
-def plan_outputs(specs: list[str], templates: dict[str, str], in_out_dir: bool = False) -> list[dict[str, Path]]:
+def plan_outputs(
+    specs: list[str], templates: dict[str, str], in_out_dir: bool = False, inputs: frozenset[FileIdentity] | None = None,
+) -> list[dict[str, Path]]:
     """Per input, output kind -> path. Refuses (PoseAppError) any plan in which an output would
-    overwrite an input or another output; a CSV path shared by several inputs is one combined
-    file by design."""
+    overwrite an input (the same file: same device and inode, whatever the path; an image list's
+    per-frame pictures included) or another output; a CSV path shared by several inputs is one
+    combined file by design. `inputs`: the identities of the input files (default: those of
+    `specs`, folders' images included)."""
+    if inputs is None:
+        inputs = input_identities(specs)
     several = len(specs) > 1
     for kind in ("json", "video", "angles", "reps", "trc", "mot"):
         if several and kind in templates and STEM_FIELD not in templates[kind]:
@@ -92,9 +98,9 @@ def plan_outputs(specs: list[str], templates: dict[str, str], in_out_dir: bool =
                 template = str(Path(template).with_name(STILL_VIDEO_NAME))
             plan[kind] = Path(template.replace(STEM_FIELD, stem)).expanduser()
         plans.append(plan)
-    _check_no_overwrites(specs, plans)
+    _check_no_overwrites(specs, plans, inputs)
     for path in {path for plan in plans for path in plan.values()}:
-        check_writable(path)
+        check_output_path(path, inputs)
     for plan in plans:
         if "video" in plan:
             check_video_suffix(plan["video"])
@@ -107,14 +113,28 @@ def shared_csv_paths(plans: list[dict[str, Path]]) -> set[Path]:
     return {path for path, count in counts.items() if count > 1}
 
 
-def _check_no_overwrites(specs: list[str], plans: list[dict[str, Path]]) -> None:
-    inputs = {Path(spec).resolve() for spec in specs if Path(spec).exists()}
+def input_identities(specs: list[str]) -> frozenset[FileIdentity]:
+    """The identities (device, inode) of every file the inputs read: files, folders' images."""
+    return identities(path for spec in specs for path in input_files(spec))
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as error:
+        raise PoseAppError(f"cannot write {path}: {getattr(error, 'strerror', None) or error}") from None
+
+
+def _check_no_overwrites(specs: list[str], plans: list[dict[str, Path]], inputs: frozenset[FileIdentity]) -> None:
     owner: dict[Path, tuple[int, str]] = {}
-    for number, plan in enumerate(plans):
+    for number, (spec, plan) in enumerate(zip(specs, plans)):
         for kind, path in plan.items():
-            resolved = path.resolve()
-            if resolved in inputs:
-                raise PoseAppError(f"output {path} is one of the inputs; refusing to overwrite it")
+            resolved = _resolved(path)
+            check_output_path(path, inputs)
+            if kind == "video" and path.suffix.lower() in IMAGE_OUTPUT_SUFFIXES:
+                # An image list's pictures: <stem>-<frame>.png for every image it may read.
+                for index in range(len(input_files(spec))):
+                    check_output_path(frame_image_path(path, index), inputs)
             previous = owner.setdefault(resolved, (number, kind))
             combined_csv = previous[1] == kind and kind in ("csv", "wide_csv")
             if previous != (number, kind) and not combined_csv:
@@ -163,3 +183,4 @@ class RunPlan:
     height_m: float | None = None  # --height-m: the TRC in metres
     stream: StreamConfig = StreamConfig()  # --osc, --ws: live streaming (local runs only)
     max_speed: bool = False  # while streaming: files as fast as possible, not at their own speed
+    inputs: frozenset[FileIdentity] = NO_INPUTS  # every input file (device, inode): never written

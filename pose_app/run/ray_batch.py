@@ -18,6 +18,8 @@ task per input and collects the results:
   model loads.
 - Ctrl-C cancels the tasks still running or waiting; every finished output stays valid and the
   summary names the inputs that were not done.
+- A local instance (`--ray` without an address) listens on the loopback address only
+  (`loopback_only`): Ray's servers have no password.
 
 Inputs and outputs are paths that every node reads and writes at the same place (a shared
 filesystem); tasks run in the driver's working folder, so relative paths mean the same on every
@@ -26,6 +28,7 @@ node.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -33,6 +36,7 @@ import shutil
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
@@ -68,6 +72,8 @@ POLL_S = 0.25
 REPORT_INTERVAL_S = 0.5
 # A cancelled task's worker is given this long to go before its temporary files are removed.
 CANCEL_WAIT_S = 10.0
+# What makes Ray take the loopback address for this node (loopback_only).
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def import_ray():
@@ -124,6 +130,7 @@ def process_in_worker(
     workdir: str,
     board: Any,
     height_m: float | None = None,
+    inputs: frozenset = frozenset(),
 ) -> InputResult:
     """One input in a Ray worker (the body of its task): process_input with atomic outputs."""
     import ray
@@ -149,7 +156,7 @@ def process_in_worker(
     if worker_engine.cache_info().misses > loads:
         board.loaded.remote(os.getpid())
     process_input(spec, outputs, config, engine, fill_gaps, result, progress=_BoardProgress(board), atomic=True,
-                  height_m=height_m)
+                  height_m=height_m, inputs=inputs)
     return result
 
 
@@ -219,16 +226,45 @@ def _check_model(config: PipelineConfig, local: bool) -> None:
     check_input_sizes(config, engine)
 
 
+@contextlib.contextmanager
+def loopback_only(ray: Any) -> Iterator[None]:
+    """While a local Ray instance is started: its servers listen on the loopback address only.
+
+    On Linux, Ray's processes listen on the address it takes for this node, the one facing the
+    network, without authentication: anyone who can reach the machine could join the instance and
+    run code as the user. Ray takes the loopback address instead where it is told that this
+    machine is no cluster node (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, its default on macOS and
+    Windows): the environment variable reaches Ray's own processes, the constant this process's
+    Ray read when it was imported."""
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    saved_env = os.environ.get(LOCAL_ONLY_ENV)
+    saved_constant = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[LOCAL_ONLY_ENV] = "0"
+    if saved_constant is not None:
+        constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if saved_env is None:
+            os.environ.pop(LOCAL_ONLY_ENV, None)
+        else:
+            os.environ[LOCAL_ONLY_ENV] = saved_env
+        if saved_constant is not None:
+            constants.ENABLE_RAY_CLUSTER = saved_constant
+
+
 def _start_ray(ray: Any, address: str) -> tuple[bool, float]:
-    """Connect to Ray (a local instance with this machine's cores, or a cluster); an instance
-    this process already started is used as it is. Returns (started here, seconds it took)."""
+    """Connect to Ray (a local instance with this machine's cores, listening on the loopback
+    address only, or a cluster); an instance this process already started is used as it is.
+    Returns (started here, seconds it took)."""
     if ray.is_initialized():
         return False, 0.0
     started = time.monotonic()
     options: dict[str, Any] = {"logging_level": logging.ERROR}
     try:
         if address == "local":
-            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **options)
+            with loopback_only(ray):
+                ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **options)
         else:
             ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as error:
@@ -294,7 +330,9 @@ def _run(ray: Any, run_plan: RunPlan, address: str, workers: int | None, wall_st
     appended = 0  # inputs whose parts are in the combined CSVs, in input order
 
     with ExitStack() as stack, sigterm_as_interrupt():
-        combined = {path: stack.enter_context(open_for_writing(path)) for path in sorted(run_plan.shared_paths)}
+        combined = {
+            path: stack.enter_context(open_for_writing(path, run_plan.inputs)) for path in sorted(run_plan.shared_paths)
+        }
         for path in combined:
             for stale in path.parent.glob(f".{path.stem}.part-*{path.suffix}"):
                 stale.unlink(missing_ok=True)
@@ -328,7 +366,7 @@ def _run(ray: Any, run_plan: RunPlan, address: str, workers: int | None, wall_st
                     index = waiting.popleft()
                     ref = task.options(name=f"pose-app:{index}").remote(
                         index, results[index].spec, task_outputs[index], config, run_plan.fill_gaps,
-                        per_input, workdir, board, run_plan.height_m,
+                        per_input, workdir, board, run_plan.height_m, run_plan.inputs,
                     )
                     running[ref] = index
                 ready, _ = ray.wait(list(running), num_returns=len(running), timeout=POLL_S)

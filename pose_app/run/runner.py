@@ -24,6 +24,7 @@ from pose_app.errors import PoseAppError, one_line
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.pipeline import build_pipeline
+from pose_app.io.output_files import NO_INPUTS, FileIdentity
 from pose_app.io.pacing import MediaClock
 from pose_app.io.recorder import Recording
 from pose_app.io.sources import FrameSource, open_source
@@ -70,6 +71,9 @@ class InputResult:
     attempts: int = 0  # how many times a Ray worker started it (more than 1: retried)
     cancelled: bool = False  # a --ray run stopped (Ctrl-C) before it was done
     coverage: PersonCoverage = field(default_factory=PersonCoverage)  # was the person lost?
+    incomplete: str | None = None  # why the input was read only in part (truncated file, stalled stream)
+    images_skipped: int = 0  # pictures of an image list that could not be read
+    warnings: list[str] = field(default_factory=list)  # one line each, printed when they happen
 
     @property
     def done(self) -> bool:
@@ -88,11 +92,13 @@ def expected_frames(info, start_s: float, end_s: float | None, step: int) -> int
     return max(0, math.ceil((last - first) / step))
 
 
-def _frames_in_range(source: FrameSource, start_s: float, end_s: float | None) -> Iterator:
-    """Frames of source with start_s <= time_s < end_s (still images: all of them)."""
+def _frames_in_range(source: FrameSource, start_s: float, end_s: float | None, reached_end: list[bool]) -> Iterator:
+    """Frames of source with start_s <= time_s < end_s (still images: all of them);
+    `reached_end` gets True when the source itself ran out of frames."""
     info = source.info
     if info.is_still:
         yield from iter(source.read, None)
+        reached_end.append(True)
         return
     if start_s > 0 and info.fps and not info.is_live:
         source.seek(int(start_s * info.fps))
@@ -102,6 +108,31 @@ def _frames_in_range(source: FrameSource, start_s: float, end_s: float | None) -
         if end_s is not None and frame.time_s >= end_s:
             return
         yield frame
+    reached_end.append(True)
+
+
+def _how_it_was_read(source: FrameSource, reached_end: bool, result: InputResult) -> dict:
+    """The JSON trailer's counts of how the input was read, with a warning (one line, also in
+    result.warnings) when it was read only in part or pictures were skipped."""
+    counts: dict = {}
+    problem = getattr(source, "reading_problem", lambda: None)() if reached_end else None
+    if problem is not None:
+        result.incomplete = problem
+        counts |= {"frames_announced": source.info.frame_count, "frames_read": getattr(source, "frames_passed", None)}
+        _warn(result, f"{problem}; its outputs hold what was read and say \"complete\": false")
+    skipped = getattr(source, "skipped", [])
+    if skipped:
+        result.images_skipped = len(skipped)
+        counts |= {"images_skipped": len(skipped), "images_unreadable": [str(path) for path, _ in skipped]}
+        first = skipped[0][1]
+        more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+        _warn(result, f"{len(skipped)} unreadable image(s) skipped: {first}{more}")
+    return counts
+
+
+def _warn(result: InputResult, message: str) -> None:
+    result.warnings.append(message)
+    print(f"pose-app: warning: {message}", file=sys.stderr)
 
 
 def process_input(
@@ -117,6 +148,7 @@ def process_input(
     height_m: float | None = None,
     stream: PoseStreams | None = None,
     paced: bool = False,
+    inputs: frozenset[FileIdentity] = NO_INPUTS,
 ) -> None:
     """Run one input into its outputs, filling `result`: the one per-input code path of local
     and Ray runs. PoseAppError/OSError -> result.error (the files hold the frames done, the JSON
@@ -127,7 +159,9 @@ def process_input(
     `update(frames)` (a tqdm bar by default). `atomic`: the files appear under their own names
     only when finished (recorder.Recording), for Ray attempts that may die and be retried.
     `height_m`: the person's height, for a TRC output in metres. `stream`: every frame's poses are also handed to it (io/stream.py), a file's frames then
-    released at their media time when `paced` (without a stream, frames run as fast as they can)."""
+    released at their media time when `paced` (without a stream, frames run as fast as they can).
+    `inputs`: the identities of the run's input files, which no output may be. Any other
+    exception fails this input alone (result.error, one line), so that a batch goes on."""
     start = time.monotonic()
     try:
         with open_source(spec, frame_step=config.frame_step) as source:
@@ -137,12 +171,14 @@ def process_input(
             with progress(input_stem(spec), expected) as bar:
                 recording = Recording(
                     info, outputs, fill_gaps=fill_gaps, atomic=atomic, reps_writer=write_session_reps, height_m=height_m,
+                    inputs=inputs,
                 )
+                reached_end: list[bool] = []
                 try:
                     recording.start(pipeline)
                     paced_file = stream is not None and paced and not (info.is_live or info.is_still)
                     clock = MediaClock() if paced_file else None
-                    for frame in _frames_in_range(source, config.start_s, config.end_s):
+                    for frame in _frames_in_range(source, config.start_s, config.end_s, reached_end):
                         if clock is not None:
                             time.sleep(clock.delay(frame.time_s))
                         captured_at = time.perf_counter()
@@ -161,7 +197,8 @@ def process_input(
                 except BaseException:
                     recording.finish(complete=False)
                     raise
-                recording.finish()
+                counts = _how_it_was_read(source, bool(reached_end), result)
+                recording.finish(complete=result.incomplete is None, counts=counts)
     except PoseAppError as error:
         result.error = str(error)
     except OSError as error:
@@ -169,6 +206,8 @@ def process_input(
     except KeyboardInterrupt:
         result.interrupted = True
         raise
+    except Exception as error:  # noqa: BLE001 - a bug or a library's surprise: this input fails, the batch goes on
+        result.error = f"unexpected error ({type(error).__name__}): {one_line(error)}"
     finally:
         result.seconds = time.monotonic() - start
 
@@ -201,8 +240,10 @@ def _describe(result: InputResult) -> str:
     if result.error:
         return f"  {result.spec}: FAILED: {result.error}{retried}"
     rate = result.frames / result.seconds if result.seconds > 0 else 0.0
-    state = "INTERRUPTED after" if result.interrupted else "ok,"
-    line = f"  {result.spec}: {state} {result.frames} frames, {result.poses} poses, {rate:.1f} frames/s{retried} -> {outputs}"
+    state = "INTERRUPTED after" if result.interrupted else "INCOMPLETE (read in part)," if result.incomplete else "ok,"
+    skipped = f", {result.images_skipped} unreadable image(s) skipped" if result.images_skipped else ""
+    line = (f"  {result.spec}: {state} {result.frames} frames{skipped}, {result.poses} poses, {rate:.1f} frames/s{retried}"
+            f" -> {outputs}")
     warning = result.coverage.warning()
     return line if warning is None else f"{line}\n    warning: {warning} (try --preset accurate; docs/accuracy-and-speed.md)"
 
