@@ -401,12 +401,21 @@ class CropRefiner:
         angles: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
         """Two-pass mode: (keypoints (P, 17, 3) with each refined pose's keypoints replaced by its
-        crop's best match, scores (P,), seconds per stage). Scores stay the first pass's unless
+        crop's best match (merge_refined for a multi-person crop network), scores (P,), seconds
+        per stage). Scores stay the first pass's unless
         `crop_scores` (videos, so that frames which ran only crops report scores on the same
         scale): for still images the first pass's rank better (coco-dev AP 0.39 vs 0.32)."""
         crop_keypoints, found_scores, found, timings = self.crop_poses(frame_bgr, keypoints, angles=angles)
         refined, rescored = keypoints.copy(), scores.copy()
-        refined[: len(crop_keypoints)] = merge_refined(keypoints[: len(crop_keypoints)], crop_keypoints)
+        if self.engine.family.multi_person:
+            refined[: len(crop_keypoints)] = merge_refined(keypoints[: len(crop_keypoints)], crop_keypoints)
+        else:
+            # A single-person network's crop pose replaces every joint: MoveNet's joints beat
+            # PoseNet's where they disagree (coco-dev AP, Lightning crops: 0.389 replacing, 0.378
+            # keeping first-pass joints the crop scores low), and in video a full-frame pass
+            # then sees the joints the crops in between see (tracking loss 7.4 % vs 11.4 % on
+            # two-people-1080p, fewer full passes).
+            refined[: len(crop_keypoints)][found] = crop_keypoints[found]
         if crop_scores:
             rescored[: len(found)][found] = found_scores[found]
         return refined, rescored, timings
