@@ -50,6 +50,13 @@ def test_the_torso_angle_is_the_turn_that_stands_the_body_up(shoulders, hips, de
     assert abs(((np.degrees(angle) - degrees) + 180) % 360 - 180) < 1e-6
 
 
+def test_without_hips_the_head_above_the_shoulders_says_which_way_is_up():
+    pose = torso([[100, 60], [100, 40]], [[50, 58], [50, 42]])
+    pose[HIPS, 2] = 0.0
+    pose[KEYPOINT_INDEX["nose"]] = (130, 50, 0.9)  # head to the right of the shoulders: lying
+    assert np.degrees(torso_angle(pose, 0.3)) == pytest.approx(90)
+
+
 def test_no_torso_angle_without_a_shoulder_and_a_hip_and_no_turn_for_a_lean():
     assert torso_angle(torso([[60, 10], [40, 10]], [[58, 60], [42, 60]], score=0.1), 0.3) is None
     leaning = torso([[70, 10], [50, 10]], [[58, 60], [42, 60]])  # about 11 degrees
@@ -174,3 +181,32 @@ def test_tracked_crops_keep_a_turned_body_upright(default_engine):
 
     assert upright[2].all() and oks(upright[0]) >= 0.6
     assert oks(upright[0]) >= oks(sideways[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quarter_turns", [1, 2])
+def test_in_a_video_someone_lying_or_upside_down_is_found_and_followed(default_engine, walk_clip, quarter_turns):
+    # The generated walk (tests/media.py) turned on its side / upside down, frame by frame: her
+    # face and shoulders are found where they are in most frames, and followed by crops.
+    config = PipelineConfig()
+    found = {}
+    for any_orientation in (False, True):
+        pipeline = build_pipeline(replace_setting(config, any_orientation), engine=default_engine)
+        hits = 0
+        for index in range(walk_clip.frame_count):
+            (truth, _), = walk_clip.ground_truth(index)
+            image = turn_frame(walk_clip.render(index), quarter_turns)
+            x, y = turned_point(truth[:, 0] + 0.5, truth[:, 1] + 0.5, quarter_turns, (walk_clip.width, walk_clip.height))
+            ground = np.stack([x - 0.5, y - 0.5, (truth[:, 2] > 0).astype(np.float64)], axis=1).astype(np.float32)
+            poses = pipeline.process(Frame(image, index, index / walk_clip.fps, "turned"))
+            if len(poses):
+                hits += object_keypoint_similarity(poses.keypoints, ground[None], 0.3).max() >= 0.5
+        found[any_orientation] = (hits, pipeline.turned_pass_count, pipeline.full_passes)
+    hits, turned_passes, full_passes = found[True]
+    assert hits >= 0.85 * walk_clip.frame_count, found
+    assert hits > found[False][0], found
+    assert turned_passes <= 10 and full_passes < walk_clip.frame_count / 2, found  # then followed by crops
+
+
+def replace_setting(config: PipelineConfig, any_orientation: bool) -> PipelineConfig:
+    return config.with_settings(any_orientation=any_orientation)

@@ -11,6 +11,7 @@ from pose_app.core.skeleton import FLIP_PERMUTATION, KEYPOINT_INDEX
 
 SHOULDERS = (KEYPOINT_INDEX["left_shoulder"], KEYPOINT_INDEX["right_shoulder"])
 HIPS = (KEYPOINT_INDEX["left_hip"], KEYPOINT_INDEX["right_hip"])
+FACE = tuple(KEYPOINT_INDEX[name] for name in ("nose", "left_eye", "right_eye", "left_ear", "right_ear"))
 
 
 @dataclass(frozen=True)
@@ -54,16 +55,23 @@ def unmirrored(keypoints: np.ndarray, image_width: int) -> np.ndarray:
 
 def torso_angle(pose: np.ndarray, min_keypoint_score: float) -> float | None:
     """How far to turn a frame (radians, counter-clockwise on screen, as
-    `refine.CropTransform` turns it) so that the torso of `pose (17, 3)` points straight up:
-    from the centre of its confident hips to the centre of its confident shoulders (0 for an
-    upright person, pi for one upside down). None without a confident shoulder and hip."""
-    shoulders = pose[list(SHOULDERS)]
-    hips = pose[list(HIPS)]
-    shoulders = shoulders[shoulders[:, 2] >= min_keypoint_score, :2]
-    hips = hips[hips[:, 2] >= min_keypoint_score, :2]
-    if not len(shoulders) or not len(hips):
+    `refine.CropTransform` turns it) so that the torso of `pose (17, 3)` points straight up: from
+    the centre of its confident hips to the centre of its confident shoulders (0 for an upright
+    person, pi for one upside down); without hips (a webcam's head-and-shoulders view), from the
+    shoulders to the centre of the confident face keypoints. None when neither is seen."""
+    def centre(indices: tuple[int, ...]) -> np.ndarray | None:
+        points = pose[list(indices)]
+        points = points[points[:, 2] >= min_keypoint_score, :2]
+        return points.mean(axis=0).astype(np.float64) if len(points) else None
+
+    shoulders = centre(SHOULDERS)
+    below = centre(HIPS)
+    above = shoulders
+    if below is None:
+        below, above = shoulders, centre(FACE)
+    if below is None or above is None:
         return None
-    up_x, up_y = shoulders.mean(axis=0).astype(np.float64) - hips.mean(axis=0)
+    up_x, up_y = above - below
     if up_x == 0 and up_y == 0:
         return None
     # Upright is (0, -1) (y down); turning (up_x, up_y) by this angle takes it there.

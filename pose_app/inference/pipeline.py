@@ -96,7 +96,8 @@ class PosePipeline:
         self.still = still  # independent still images: no tracks carried over, every frame tried turned
         self._last_full_pass_s: float | None = None  # media time of the last one; None: the next frame needs one
         self._last_turned_pass_s: float | None = None
-        self._turn_order = TURNS  # videos: the turn tried next first
+        self._turn_order = TURNS  # videos: the order turns are tried in, the last that found people first
+        self._turns_tried = len(TURNS)  # of the current round (a full round: wait for the interval)
         self.full_passes = 0  # frames that ran the full-frame pass (for tests and statistics)
         self.turned_pass_count = 0  # turned passes run (for tests and statistics)
 
@@ -164,17 +165,22 @@ class PosePipeline:
 
     def _add_turned(self, frame: Frame, poses: FramePoses) -> tuple[FramePoses, np.ndarray]:
         """The poses of the view with the most evidence (`best_orientation`) among `poses` and the
-        frame turned (every turn of TURNS for a still image; in videos one per call, in turn, at
-        most every redetect interval), and for each the turn its crop should start from (radians;
-        NaN: found upright)."""
+        frame turned, and for each the turn its crop should start from (radians; NaN: found
+        upright). A still image is tried at every turn of TURNS. A video frame at one turn: the
+        three turns on three weak frames in a row (someone who just lay down is found within
+        three frames), then, if none found anyone, a new round at most every
+        TURNED_PASS_INTERVAL_S."""
         if self.still:
             turns = TURNS
         else:
-            since = None if self._last_turned_pass_s is None else frame.time_s - self._last_turned_pass_s
-            if since is not None and 0 <= since < TURNED_PASS_INTERVAL_S - TIME_TOLERANCE_S:
-                return poses, np.full(len(poses), np.nan)
+            if self._turns_tried == len(TURNS):
+                since = None if self._last_turned_pass_s is None else frame.time_s - self._last_turned_pass_s
+                if since is not None and 0 <= since < TURNED_PASS_INTERVAL_S - TIME_TOLERANCE_S:
+                    return poses, np.full(len(poses), np.nan)
+                self._turns_tried = 0
             # The turn that last found people first (someone lying stays lying), then the others.
-            turns = (self._turn_order[0],)
+            turns = (self._turn_order[self._turns_tried],)
+            self._turns_tried += 1
             self._last_turned_pass_s = frame.time_s
         timings = dict(poses.timings)
         views = [(poses.keypoints, poses.scores, 0)]
@@ -185,11 +191,10 @@ class PosePipeline:
                 timings[stage] = timings.get(stage, 0.0) + seconds
             views.append((turned, turned_scores, quarter_turns))
         keypoints, scores, quarter_turns = views[best_orientation([(k, s) for k, s, _ in views])]
-        if not self.still:
-            tried = turns[0]
-            rest = [turn for turn in self._turn_order if turn != tried]
-            # A turn that found people stays first; one that did not goes last.
-            self._turn_order = (tried, *rest) if quarter_turns == tried else (*rest, tried)
+        if not self.still and quarter_turns == turns[0]:
+            # The turn that found people goes first, and the next weak frame starts a new round.
+            self._turn_order = (quarter_turns, *(turn for turn in self._turn_order if turn != quarter_turns))
+            self._turns_tried = len(TURNS)
         angles = np.full(len(scores), quarter_turns * np.pi / 2 if quarter_turns else np.nan)
         ids = np.arange(len(scores), dtype=np.int64)
         return replace(poses, keypoints=keypoints, scores=scores, ids=ids, timings=timings), angles
@@ -295,6 +300,7 @@ class PosePipeline:
         self._last_full_pass_s = None
         self._last_turned_pass_s = None
         self._turn_order = TURNS
+        self._turns_tried = len(TURNS)
         if self.tracker is not None:
             self.tracker.reset()
         if self.smoother is not None:
