@@ -178,6 +178,23 @@ def test_a_preset_variant_changes_only_what_it_names():
     assert crops == expected
 
 
+def test_tracked_crops_keep_what_the_full_pass_sees_on_the_generated_clips(walk_clip, people_clip, tmp_path, capsys):
+    # `balanced` (tracked crops) against itself with the full-frame pass on every frame: the
+    # tracking loss, in the JSON and the table, for a walker and for people who come, go and hide.
+    out = tmp_path / "loss.json"
+    assert main(["compare", str(walk_clip.path), str(people_clip.path), "--presets", "balanced,balanced:full",
+                 "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "joints lost" in table and "full passes" in table
+    for video in json.loads(out.read_text())["videos"].values():
+        tracked, full = video["balanced"], video["balanced:full"]
+        assert full["joints_lost"] == 0.0 and full["full_pass_share"] == 1.0
+        # At most 1 joint in 10 of what the full pass sees; on the people clip most of that is a
+        # newcomer seen at the next full-frame pass (up to a third of a second later).
+        assert tracked["joints_lost"] <= 0.1, video
+        assert tracked["full_pass_share"] <= 0.5, video  # and most frames on crops only
+
+
 def test_joints_lost_counts_the_reference_joints_a_preset_does_not_have():
     reference = frame(pose(100, 50))
     tracked = frame(pose(100, 50, lost=("left_knee", "left_ankle")))
