@@ -228,10 +228,12 @@ def test_first_conv_filters_reproduce_feature_0_in_rgb_order(engines):
     # The channel order matters: the same kernels read as BGR do not give feature_0.
     swapped = _first_conv_by_hand(blob, weights[:, ::-1], bias, cells)
     assert np.abs(swapped - expected).max() > 0.05
-    # The int8 model's kernels are the float ones, quantised per output channel.
+    # The int8 model's kernels are the float ones, quantised per output channel (models/quantize.py:
+    # a channel's step is its largest same-sign weight pair / 127, at most twice its largest weight
+    # / 127, and GPTQ rounding moves a weight by a step or two).
     quantised = first_conv_filters(engines("posenet-075-int8"))
-    step = np.abs(weights).max(axis=(1, 2, 3), keepdims=True) / 127
-    assert quantised.shape == weights.shape and np.all(np.abs(quantised - weights) <= step * 0.51 + 1e-6)
+    step = 2 * np.abs(weights).max(axis=(1, 2, 3), keepdims=True) / 127
+    assert quantised.shape == weights.shape and np.all(np.abs(quantised - weights) <= 2 * step + 1e-6)
 
 
 def test_filter_tiles_grid_size_and_colours():
