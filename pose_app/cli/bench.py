@@ -99,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(results))
     print("full: share of frames that ran the full-frame pass (the others ran on tracked crops only)")
     print("peak MiB: process peak RSS so far (ru_maxrss), so it never drops from one row to the next")
+    for model, path in dict(item for r in results for item in r.int8_paths.items()).items():
+        print(f"{model} runs {path}")
     if args.stream:
         print("+stream: OSC bundles with angles to a socket nobody reads and a WebSocket client that never reads;")
         print("latency: from the frame read to its message sent")

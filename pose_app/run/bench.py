@@ -26,7 +26,8 @@ import numpy as np
 from pose_app.core.frames import Frame
 from pose_app.errors import PoseAppError
 from pose_app.inference.config import PipelineConfig
-from pose_app.inference.pipeline import build_pipeline
+from pose_app.inference.pipeline import PosePipeline, build_pipeline
+from pose_app.inference.quantization import int8_path, model_metadata
 from pose_app.inference.refine import CROP_STAGES
 from pose_app.io.recorder import PoseStreamWriter
 from pose_app.io.sources import open_source
@@ -70,6 +71,8 @@ class BenchResult:
     fps: float  # frames / total seconds of the timed frames
     peak_rss_mib: float | None  # process peak resident memory so far (ru_maxrss); None without `resource`
     streams: list[str] = field(default_factory=list)  # with --stream: each stream's sent, dropped, latency
+    # Each int8 model that ran (full frame, crops) -> the int8 arithmetic it ran with on this CPU.
+    int8_paths: dict[str, str] = field(default_factory=dict)
 
 
 def write_synthetic_video(path: Path, frames: int, size: tuple[int, int] = SYNTHETIC_SIZE) -> None:
@@ -202,7 +205,15 @@ def bench_one(video: Path, config: PipelineConfig, frames: int, stream: bool = F
         fps=timed / float(np.sum(per_frame["total"])),
         peak_rss_mib=peak_rss_mib(),
         streams=_closed_status(streams),
+        int8_paths=int8_paths(pipeline),
     )
+
+
+def int8_paths(pipeline: PosePipeline) -> dict[str, str]:
+    """Model name -> its int8 path (quantization.int8_path) for each int8 model the pipeline runs."""
+    engines = [pipeline.estimator.engine] + ([pipeline.refiner.engine] if pipeline.refiner is not None else [])
+    paths = {engine.info.name: int8_path(model_metadata(engine.info.path)) for engine in engines}
+    return {name: path for name, path in paths.items() if path is not None}
 
 
 def _closed_status(streams: PoseStreams | None) -> list[str]:
