@@ -84,7 +84,9 @@ def test_video_to_every_output(tmp_path, capsys, walk_clip):
     assert header["model"] == "posenet-075-int8" and header["provider"] == "cpu" and header["output_stride"] == 16
     # The preset and every setting it implies, by the options' names.
     assert header["preset"] == "balanced" and header["mode"] == "tracked-crops"
-    assert (header["resolution"], header["crop_resolution"], header["crop_input_size"]) == (513, 257, [193, 257])
+    assert (header["resolution"], header["crop_resolution"], header["crop_input_size"]) == (513, 257, [192, 192])
+    assert header["crop_model"] == header["video_crop_model"] == "movenet-lightning" and header["any_orientation"]
+    assert header["int8_path"].startswith("int8 u8s8-pair-bounded (") and header["crop_int8_path"] is None
     assert (header["refine"], header["redetect_interval_s"], header["min_pose_score"]) == (True, 0.33, 0.25)
     assert header["provider_notes"] == [] and header["gap_filled_max_frames"] == 0
     assert header["tracking"] is True and header["smoothed"] is True and header["frame_step"] == 5

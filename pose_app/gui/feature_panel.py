@@ -472,8 +472,10 @@ class FeaturePanel(QWidget):
             return None
         poses = result.poses
         values = poses.features.get(view.layer)
-        if values is None and view.layer in ("heatmaps", "offsets"):
-            values = getattr(poses, view.layer)
+        if values is None and view.layer == "heatmaps":
+            values = poses.heatmaps
+        elif values is None:
+            values = poses.heads.get(view.layer)
         return None if values is None else (view.layer, values)
 
     def _new_png(self, prefix: str) -> Path:

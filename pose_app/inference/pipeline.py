@@ -37,6 +37,7 @@ from pose_app.core.similarity import pose_similarity
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.estimator import PoseEstimator, best_orientation, has_whole_pose
+from pose_app.inference.quantization import int8_path
 from pose_app.inference.refine import CROP_STAGES, CropRefiner, decodings_of
 from pose_app.inference.smoothing import PoseSmoother
 from pose_app.inference.tracking import PoseTracker, gated_optimal_assignment
@@ -287,7 +288,9 @@ class PosePipeline:
             "provider_notes": list(engine.provider_notes),
             "output_stride": stride,
             "resolution": max(engine.frame_transform(*(self.estimator.resolution,) * 3).input_size),
+            "int8_path": int8_path(engine.info.properties),
             "crop_model": self.refiner.engine.info.name if self.refiner is not None else None,
+            "crop_int8_path": int8_path(self.refiner.engine.info.properties) if self.refiner is not None else None,
             "crop_input_size": list(self.refiner.input_size) if self.refiner is not None else None,
             "mode": self.mode,
             "mirrored_input": self.estimator.mirrored_input,

@@ -321,8 +321,8 @@ class CropRefiner:
             if boxes is not None:
                 points = box_corners(boxes[index:index + 1])[0]
             else:
-                confident = pose[:, 2] >= MIN_KEYPOINT_SCORE
-                points = pose[confident if confident.any() else slice(None), :2]
+                confident = pose[:, 2] >= MIN_KEYPOINT_SCORE  # as keypoint_boxes picks them, in float64
+                points = pose[confident if confident.any() else slice(None), :2].astype(np.float64)
             box = turned_box(points, angle) if angle else np.concatenate([points.min(axis=0), points.max(axis=0)])
             transforms.append(crop_transform(box, frame_size, self.input_size, self.settings, max_zoom, angle))
         return transforms
