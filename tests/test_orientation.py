@@ -154,7 +154,10 @@ def test_a_person_on_her_side_or_upside_down_is_found_where_she_is(default_engin
     labelled = truth[:, 2] > 0
     found = {}
     for any_orientation in (False, True):
-        config = PipelineConfig(any_orientation=any_orientation)
+        # PoseNet's own crops: this test is about the orientation of the full-frame pass (on
+        # this head-and-shoulders portrait MoveNet Thunder's crops place her face less tightly,
+        # OKS 0.60 upright against PoseNet's 0.78; on coco-dev they score higher).
+        config = PipelineConfig(any_orientation=any_orientation, crop_model="")
         pipeline = build_pipeline(config, is_still=True, engine=default_engine)
         poses = pipeline.process(Frame(image, 0, 0.0, "turned"))
         ground = truth.copy()

@@ -201,5 +201,6 @@ def test_an_exported_crop_model_runs_as_the_apps_crop_network(labelled_stills, t
     assert "posenet-075-int8 (output stride 16)" in described and described.endswith("by crops")
     header = build_pipeline(PipelineConfig(crop_model=str(exported), threads=1), is_still=True).header()
     assert (header["model"], header["crop_model"]) == ("posenet-075-int8", "crops")
-    assert build_pipeline(PipelineConfig(threads=1), is_still=True).header()["crop_model"] == "posenet-075-int8"
+    assert build_pipeline(PipelineConfig(threads=1), is_still=True).header()["crop_model"] == "movenet-thunder"
+    assert build_pipeline(PipelineConfig(crop_model="", threads=1), is_still=True).header()["crop_model"] == "posenet-075-int8"
     assert build_pipeline(PipelineConfig(threads=1)).header()["crop_model"] == "movenet-lightning"  # videos

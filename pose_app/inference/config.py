@@ -23,16 +23,18 @@ from pose_app.inference.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
 # What each preset sets; everything not named keeps the PipelineConfig default, which is the
 # balanced preset. Measured on
 # coco-dev and the shared videos on a 2-core laptop-class CPU (README, "Presets"):
-# - fast: the int8 model at a small input, refined on small crops: real time on any laptop;
+# - fast: the int8 model at a small input, refined on small crops (MoveNet Lightning in video):
+#   real time on any laptop;
 # - balanced: the int8 model at 513 px (small people stay visible to the first pass), refined on
-#   257 px crops, tracked crops in video: about twice the AP of a single pass at its speed;
-# - accurate: offline quality: the stride-8 model, crops at 353 px run with their mirror images.
+#   MoveNet crops (Lightning in video, tracked between full-frame passes; Thunder on still images);
+# - accurate: offline quality: the stride-8 model on every frame; MoveNet Thunder crops in video,
+#   PoseNet crops at 353 px with their mirror images on still images.
 PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"resolution": 257, "crop_resolution": 193},
+    "fast": {"resolution": 257, "crop_resolution": 193, "crop_model": ""},
     "balanced": {},  # the PipelineConfig defaults
     "accurate": {
         "model": "posenet-075-s8", "resolution": 513, "crop_resolution": 353, "crop_flip": True,
-        "max_crops": 20, "redetect_interval_s": 0.0, "video_crop_model": "movenet-thunder",
+        "max_crops": 20, "redetect_interval_s": 0.0, "crop_model": "", "video_crop_model": "movenet-thunder",
     },
 }
 DEFAULT_PRESET = "balanced"
@@ -57,7 +59,12 @@ class PipelineConfig:
     # crop refinement
     refine: bool = True
     # The network the crops of still images run ("": the same engine as the full frame, `model`).
-    crop_model: str = ""
+    # On coco-dev (balanced, int8 full frame) Thunder's crops score AP 0.451, PoseNet's 0.410,
+    # Lightning's 0.400 (MoveNet was trained on COCO train, which flatters it there; on held-out
+    # COCO val images Thunder's crops still beat PoseNet's, 0.433 to 0.389, Lightning's did not,
+    # 0.355): Thunder for balanced; PoseNet's own crops for fast (speed) and accurate (its
+    # stride-8 crops with their mirror images score higher still on held-out images, 0.452).
+    crop_model: str = "movenet-thunder"
     # The network the crops of videos, streams and cameras run ("": as `crop_model`): MoveNet,
     # trained on single people in fitness video, keeps legs and bodies on the floor that
     # PoseNet's crops lose; on crowded still images PoseNet's crops score higher (see PRESETS).

@@ -95,6 +95,17 @@ def has_whole_pose(keypoints: np.ndarray) -> bool:
     return bool((confident_counts(keypoints) >= WHOLE_POSE_KEYPOINTS).any())
 
 
+def confident_enough(keypoints: np.ndarray) -> np.ndarray:
+    """(P,) bool: poses of (P, 17, 3) with EVIDENCE_POSE_KEYPOINTS confident keypoints (a person,
+    not a stray ghost)."""
+    return confident_counts(keypoints) >= EVIDENCE_POSE_KEYPOINTS
+
+
+def has_evidence(keypoints: np.ndarray) -> bool:
+    """Some pose of (P, 17, 3) is `confident_enough`."""
+    return bool(confident_enough(keypoints).any())
+
+
 def orientation_evidence(keypoints: np.ndarray, scores: np.ndarray) -> float:
     """How strongly a view of a frame shows people the right way up: the summed score of its
     poses with at least EVIDENCE_POSE_KEYPOINTS confident keypoints. On coco-dev the view with
@@ -198,10 +209,18 @@ class PoseEstimator:
             heads={name: head for name, head in primary.heads.items() if name != "heatmaps"} if keep_heads else {},
         )
 
-    def estimate_turned(self, frame_bgr: np.ndarray, quarter_turns: int) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-        """The full-frame pass on the frame turned by `quarter_turns` x 90 degrees (for bodies
-        lying or upside down, which networks trained on upright people miss): (keypoints
-        (P, 17, 3) in the frame's own pixels, scores (P,), seconds per stage)."""
+    def estimate_turned(
+        self, frame_bgr: np.ndarray, quarter_turns: int, resolution: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+        """One full-frame pass (no augmentation) on the frame turned by `quarter_turns` x 90
+        degrees (bodies lying or upside down, which networks trained on upright people miss), at
+        `resolution` (default the estimator's): (keypoints (P, 17, 3) in the frame's own pixels,
+        scores (P,), seconds per stage)."""
         height, width = frame_bgr.shape[:2]
-        poses = self.estimate(turn_frame(frame_bgr, quarter_turns))
-        return unturned(poses.keypoints, quarter_turns, (width, height)), poses.scores, poses.timings
+        keypoints, scores, output, decode_seconds = self._view_poses(
+            turn_frame(frame_bgr, quarter_turns), resolution or self.resolution
+        )
+        if self.mirrored_input:
+            keypoints = keypoints[:, FLIP_PERMUTATION]
+        timings = {**output.timings, "decode": decode_seconds}
+        return unturned(keypoints, quarter_turns, (width, height)), scores, timings

@@ -396,6 +396,20 @@ class CropRefiner:
                 refined[index], scores[index], found[index] = crop_keypoints[best], crop_scores[best], True
         return refined, scores, found, timings
 
+    def whole_frame(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+        """A single-person crop network (MoveNet) run on the whole frame, as one crop around it:
+        (keypoints (P, 17, 3) frame pixels, scores (P,), seconds per stage); no poses for a
+        multi-person network (its full-frame pass already looked). It finds people the full-frame
+        pass cannot: legs alone on a step, a body filling the frame."""
+        if self.engine.family.multi_person:
+            return np.zeros((0, 17, 3), np.float32), np.zeros(0, np.float32), {}
+        height, width = frame_bgr.shape[:2]
+        whole = replace(self.settings, expand=1.0, min_height_fraction=0.0)
+        transform = crop_transform(np.array([0.0, 0.0, width - 1.0, height - 1.0]), (width, height), self.input_size, whole)
+        candidates, timings = self.run_crops(frame_bgr, [transform])
+        keypoints, scores = candidates[0]
+        return keypoints, scores, timings
+
     def refine(
         self, frame_bgr: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, crop_scores: bool = False,
         angles: np.ndarray | None = None,

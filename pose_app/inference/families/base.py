@@ -42,6 +42,10 @@ class ModelFamily:
         """How a whole frame is resized and padded for this network at `resolution`."""
         raise NotImplementedError
 
+    def probe_resolution(self, info: ModelInfo, resolution: int) -> int:
+        """A cheaper resolution for probing which way up a frame is (about half `resolution`)."""
+        return resolution
+
     def crop_input_size(self, info: ModelInfo, resolution: int, aspect: float) -> tuple[int, int]:
         """(w, h) of every person crop, for crops `resolution` tall of shape `aspect` (w / h)."""
         raise NotImplementedError

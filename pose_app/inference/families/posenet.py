@@ -83,6 +83,9 @@ class PoseNetFamily(ModelFamily):
     def frame_transform(self, info: ModelInfo, frame_w: int, frame_h: int, resolution: int) -> FrameTransform:
         return input_transform(frame_w, frame_h, resolution, info.output_stride)
 
+    def probe_resolution(self, info: ModelInfo, resolution: int) -> int:
+        return max(snap_to_valid_size(resolution / 2, info.output_stride), 8 * info.output_stride + 1)
+
     def crop_input_size(self, info: ModelInfo, resolution: int, aspect: float) -> tuple[int, int]:
         height = snap_to_valid_size(resolution, info.output_stride)
         return snap_to_valid_size(height * aspect, info.output_stride), height
