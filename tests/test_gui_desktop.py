@@ -284,3 +284,30 @@ def test_pose_app_runs_in_a_real_window_under_xvfb_run(walk_clip, tmp_path):
     assert skeleton.sum() > 100
     ys, xs = np.nonzero(skeleton)
     assert xs.max() - xs.min() > 5 and ys.max() - ys.min() > 40  # a standing figure, not a dot
+
+
+@linux_only
+def test_pose_app_on_a_still_image_under_xvfb_run_ends_after_its_one_frame(walk_clip, tmp_path):
+    """`xvfb-run -a pose-app --source photo.jpg --quit-after-frames 5 --screenshot shot.png`: a
+    still image shows one frame, so the run ends there (exit 0, the PNG written) instead of
+    waiting for frames that never come."""
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed (Debian/Ubuntu: xvfb; README: System packages)")
+    if (problem := xcb_usable()) is not None:
+        pytest.skip(f"Qt's xcb plugin cannot load here: {problem}")
+    photo = tmp_path / "photo.jpg"
+    cv2.imwrite(str(photo), walk_clip.render(0))
+    shot = tmp_path / "shot.png"
+    env = without_qt_platform()
+    env.pop("DISPLAY", None)  # xvfb-run sets its own
+    process = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1920x1200x24", *pose_app_command(), "--source", str(photo),
+         "--quit-after-frames", "5", "--screenshot", str(shot), "--settings", str(tmp_path / "settings.ini")],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=START_TIMEOUT_S)
+    assert process.returncode == 0, process.stderr
+    assert "Traceback" not in process.stderr
+    report = process.stdout.strip().splitlines()[-1]
+    assert report.startswith("pose-app: displayed 1 frame (the source ended)"), process.stdout
+    assert "· people 1 ·" in report
+    picture = cv2.imread(str(shot))
+    assert picture is not None and picture.shape[0] >= 400 and picture.shape[1] >= 640
