@@ -10,6 +10,7 @@ import glob
 import os
 import queue
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -463,6 +464,14 @@ class _LiveSource(_ClosingSource):
         self._reader.close()
 
 
+# Where a camera that is there but refused to this program is allowed (macOS asks once per
+# terminal program; a refusal looks to OpenCV like no camera at all).
+_CAMERA_PERMISSION = {
+    "darwin": "; on macOS, allow your terminal to use the camera in System Settings > Privacy & Security > "
+              "Camera, then start it again",
+}
+
+
 class CameraSource(_LiveSource):
     """A local camera by index, optionally asking for a size and frame rate (the camera may
     choose the nearest it supports; info reports what it delivers). frame_step: deliver only
@@ -482,7 +491,8 @@ class CameraSource(_LiveSource):
         capture = _quiet_open(index, backend)
         if not capture.isOpened():
             capture.release()
-            raise PoseAppError(f"{name} is not available (no such device, or it is in use)")
+            permission = _CAMERA_PERMISSION.get(sys.platform, "")
+            raise PoseAppError(f"{name} is not available (no such device, or it is in use){permission}")
         for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width), (cv2.CAP_PROP_FRAME_HEIGHT, height), (cv2.CAP_PROP_FPS, fps)):
             if value:
                 capture.set(prop, value)
