@@ -256,6 +256,67 @@ def test_pose_app_without_an_x_server_says_so_in_one_line(display, walk_clip, tm
 
 
 @linux_only
+def test_a_display_that_goes_away_after_the_check_is_one_line_not_qts_abort(walk_clip, tmp_path):
+    """The check found an X server, which was gone when Qt connected (two `xvfb-run -a` on the
+    same display): Qt's real abort, "xcb-cursor0 ... is needed" with the library installed, is
+    caught and replaced by the cause Qt logged."""
+    if (problem := xcb_usable()) is not None:
+        pytest.skip(f"Qt's xcb plugin cannot load here, which is reported first: {problem}")
+    script = (
+        "import sys\n"
+        "from pose_app.gui import qt_platform\n"
+        "qt_platform._xcb_connects = lambda display: True  # it answered the check, then went away\n"
+        "from pose_app.cli.main import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    display = free_display()
+    env = {**without_qt_platform(), "DISPLAY": display}
+    env.pop("WAYLAND_DISPLAY", None)
+    env.pop("XDG_SESSION_TYPE", None)
+    process = subprocess.run(
+        [sys.executable, "-c", script, "--source", str(walk_clip), "--quit-after-frames", "5",
+         "--settings", str(tmp_path / "settings.ini")],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=START_TIMEOUT_S)
+    line = assert_one_error_line(process)
+    assert line.startswith(f"pose-app: error: Qt could not connect to the X display '{display}' (DISPLAY)"), line
+    assert "xvfb-run -n NUMBER" in line and "xcb-cursor0" not in line
+
+
+@linux_only
+def test_qts_platform_abort_is_explained_by_what_it_logged_and_the_library_check():
+    cursor_hint = ("qt.qpa.plugin", "From 6.5.0, xcb-cursor0 or libxcb-cursor0 is needed to load the Qt xcb platform plugin.")
+    not_loaded = ("qt.qpa.plugin", 'Could not load the Qt platform plugin "xcb" in "" even though it was found.')
+    environ = {"DISPLAY": ":7", "QT_QPA_PLATFORM": "xcb"}
+
+    def every_library_loads(name: str) -> None:
+        return None
+
+    line = qt_platform.platform_abort_line(
+        [("qt.qpa.xcb", "could not connect to display :7"), cursor_hint, not_loaded], environ,
+        load=every_library_loads, plugins_dir=qt_platform_plugins())
+    assert line.startswith("Qt could not connect to the X display ':7' (DISPLAY)")
+    # The libraries load and Qt named no cause: its own words, never the cursor hint it always adds.
+    line = qt_platform.platform_abort_line([cursor_hint, not_loaded], environ, load=every_library_loads,
+                                           plugins_dir=qt_platform_plugins())
+    assert line == ('Qt could not start its display platform (xcb): Could not load the Qt platform plugin "xcb" '
+                    'in "" even though it was found. (its libraries load; QT_DEBUG_PLUGINS=1 shows more)')
+    # A library that is really missing is named with its packages.
+    def without_cursor(name: str) -> str | None:
+        return CURSOR_MISSING if name.endswith("libqxcb.so") or name == "libxcb-cursor.so.0" else None
+
+    line = qt_platform.platform_abort_line([cursor_hint, not_loaded], environ, load=without_cursor,
+                                           plugins_dir=qt_platform_plugins())
+    assert line.startswith("Qt cannot open the xcb display platform: libxcb-cursor.so.0 is missing (Debian/Ubuntu")
+
+
+def qt_platform_plugins() -> Path:
+    """PySide6's own plugins folder (the one holding platforms/libqxcb.so)."""
+    from PySide6.QtCore import QLibraryInfo
+
+    return Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath))
+
+
+@linux_only
 def test_pose_app_runs_in_a_real_window_under_xvfb_run(walk_clip, tmp_path):
     """`xvfb-run -a pose-app --source walk --quit-after-frames 60 --screenshot shot.png`, no QT_QPA_PLATFORM."""
     if shutil.which("xvfb-run") is None:

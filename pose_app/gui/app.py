@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication
 
 from pose_app.errors import PoseAppError
 from pose_app.gui.main_window import MainWindow
-from pose_app.gui.qt_platform import drop_opencv_qt_paths, platform_problem
+from pose_app.gui.qt_platform import drop_opencv_qt_paths, platform_abort_explained, platform_problem
 from pose_app.gui.settings import (
     AppSettings,
     file_store,
@@ -151,7 +151,9 @@ def launch(
         problem = platform_problem()
         if problem is not None:
             raise PoseAppError(problem)
-        app = QApplication([sys.argv[0]])
+        # What the check cannot foresee (a display that goes away after it) still ends in one line.
+        with platform_abort_explained():
+            app = QApplication([sys.argv[0]])
     app.setOrganizationName("pose-app")
     app.setApplicationName("pose-app")
     store = file_store(settings_file) if settings_file else QSettings("pose-app", "pose-app")
