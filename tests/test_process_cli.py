@@ -363,6 +363,48 @@ def test_ctrl_c_leaves_whole_csv_lines_and_valid_json(tmp_path, long_clip):
     assert {a["image_id"] for a in document["annotations"]} >= frames_in_csv - {max(frames_in_csv)}
 
 
+def test_ctrl_c_then_skip_done_gives_the_files_of_an_uninterrupted_run(tmp_path, capsys, walk_clip, long_clip):
+    """Ctrl-C in the second input; the same command with --skip-done keeps the finished input's
+    files as they were and processes the interrupted one again from its first frame, as the
+    message says: every file then equals an uninterrupted run's, no frame written twice."""
+    out, reference = tmp_path / "out", tmp_path / "reference"
+    options = ["--formats", "csv,wide-csv,json", "--preset", "fast"]
+    long_csv = out / f"{long_clip.stem}.csv"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pose_app", "process", str(walk_clip), str(long_clip), "--out-dir", str(out), *options],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (long_csv.exists() and long_csv.read_text().count("\n") > 1 + 17 * 3):
+        assert process.poll() is None and time.monotonic() < deadline, "no rows of the second input were written"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    interrupted = [line for line in stderr.splitlines() if line.startswith("pose-app: interrupted")]
+    assert len(interrupted) == 1 and interrupted[0].endswith(
+        f"run the same command with --skip-done to continue: the finished inputs are skipped, {long_clip} "
+        "processed again from the first frame"), stderr
+    frames_cut = {int(row["frame"]) for row in read_csv(long_csv)[1]}
+    assert max(frames_cut) < long_clip.frame_count - 1  # it really stopped early
+    walk_files = {path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in out.glob(f"{walk_clip.stem}.*")}
+    assert len(walk_files) == 3
+
+    code, stdout, _ = run_cli(capsys, walk_clip, long_clip, "--out-dir", out, *options, "--skip-done")
+    assert code == 0 and "2 input(s), 0 failed, 1 skipped; 1 done" in stdout
+    assert {path.name: (path.read_bytes(), path.stat().st_mtime_ns)
+            for path in out.glob(f"{walk_clip.stem}.*")} == walk_files  # not touched
+    rows = read_csv(long_csv)[1]
+    keys = [(int(row["frame"]), row["person_id"], row["keypoint"]) for row in rows]
+    assert len(keys) == len(set(keys))  # no frame written twice
+    assert min(keys)[0] == 0 and max(keys)[0] == long_clip.frame_count - 1
+    assert json.loads((out / f"{long_clip.stem}.json").read_text())["complete"] is True
+
+    assert run_cli(capsys, walk_clip, long_clip, "--out-dir", reference, *options)[0] == 0
+    assert {path.name: path.read_bytes() for path in sorted(out.iterdir())} == {
+        path.name: path.read_bytes() for path in sorted(reference.iterdir())}
+
+
 class FakeTerminal(io.StringIO):
     def isatty(self) -> bool:
         return True
