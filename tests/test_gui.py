@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import json
 import re
+import socket
 import threading
 import time
 
@@ -243,6 +244,13 @@ def test_errors_are_shown_in_the_window(make_window, qtbot, tmp_path):
 
     window.open_source(str(tmp_path / "missing.mkv"))
     wait_for_message(qtbot, window, "input not found", "missing.mkv")
+
+    with socket.socket() as probe:  # a loopback port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    window.open_source(f"http://127.0.0.1:{port}/x.mp4")
+    message = wait_for_message(qtbot, window, "the server could not be reached", f"connection refused by 127.0.0.1:{port}")
+    assert "codec" not in message
 
     window.open_camera(99)
     message = wait_for_message(qtbot, window, "No camera", "camera 99")

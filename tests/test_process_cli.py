@@ -12,6 +12,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -403,6 +404,18 @@ def test_ctrl_c_then_skip_done_gives_the_files_of_an_uninterrupted_run(tmp_path,
     assert run_cli(capsys, walk_clip, long_clip, "--out-dir", reference, *options)[0] == 0
     assert {path.name: path.read_bytes() for path in sorted(out.iterdir())} == {
         path.name: path.read_bytes() for path in sorted(reference.iterdir())}
+
+
+def test_a_url_where_nothing_listens_is_one_line_that_says_so(tmp_path, capsys):
+    with socket.socket() as probe:  # a loopback port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/x.mp4"
+    code, _, err = run_cli(capsys, url, "--csv", tmp_path / "x.csv")
+    assert code == 1
+    assert [line for line in err.splitlines() if line.startswith("pose-app: error:")] == [
+        f"pose-app: error: cannot open {url}: the server could not be reached: connection refused by "
+        f"127.0.0.1:{port} (nothing listens on that port)"]
 
 
 class FakeTerminal(io.StringIO):

@@ -17,12 +17,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
 from pose_app.core.frames import Frame, SourceInfo
 from pose_app.errors import PoseAppError, one_line
+from pose_app.io.url_check import DEFAULT_PORTS, url_problem
 
 # We report open/decode failures ourselves in one line; FFmpeg's own log lines (read by OpenCV
 # when it first opens a file) would only repeat them. -8 is AV_LOG_QUIET. Users may override.
@@ -140,8 +142,10 @@ class VideoFileSource(_ClosingSource):
         self._capture = _quiet_open(self._spec)
         if not self._capture.isOpened():
             self._capture.release()
+            # A URL: the network first (nothing listening, no such host); the codec only when bytes came.
+            problem = url_problem(self._spec) if is_url(self._spec) else None
             raise PoseAppError(
-                f"cannot open {self._spec}: not a video, or a format/codec OpenCV cannot read"
+                f"cannot open {self._spec}: {problem or 'not a video, or a format/codec OpenCV cannot read'}"
             )
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -508,7 +512,12 @@ class StreamSource(_LiveSource):
         capture = _quiet_open(url)
         if not capture.isOpened():
             capture.release()
-            raise PoseAppError(f"cannot open stream {url}")
+            problem = url_problem(url)
+            if problem is None:
+                problem = ("the server answered, but no stream opened there (a wrong path or credentials, or a "
+                           "format OpenCV cannot read)") if urlsplit(url).scheme.lower() in DEFAULT_PORTS else (
+                           "nothing was received (a wrong address or port, or a format OpenCV cannot read)")
+            raise PoseAppError(f"cannot open stream {url}: {problem}")
         self._start_live(capture, url, frame_step)
 
 
