@@ -29,6 +29,7 @@ from pose_app.core.frames import SourceInfo
 from pose_app.core.skeleton import KEYPOINT_NAMES
 from pose_app.io import sources
 from pose_app.io.formats import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS
+from pose_app.io.recorder import LIVE_RATE_FRAMES, LIVE_RATE_WINDOW_S
 from pose_app.run.plan import unique_stems
 from pose_app.run.runner import expected_frames, progress_bar
 
@@ -169,16 +170,18 @@ def test_every_nth_frame_of_a_camera(tmp_path, capsys, walk_clip, monkeypatch):
 
 
 def test_a_live_video_plays_at_the_rate_its_frames_were_processed(tmp_path, capsys, walk_clip, monkeypatch):
-    """A 60 fps camera and processing slower than that (a slow laptop: 40 ms more per frame):
-    frames are dropped, so the annotated video's frame rate is that of the frames processed (in
-    the camera's time), not the camera's 60, which would play the video too fast."""
+    """A 20 fps camera and processing slower than that (a slow laptop: 100 ms more per frame, so
+    at most 10 frames/s however fast the machine): frames are dropped, so the annotated video's
+    frame rate is that of the frames processed (in the camera's time), not the camera's 20,
+    which would play the video too fast. The clip's 60 frames last 3 s: enough processed frames
+    to measure a rate even on a busy machine."""
     from pose_app.inference.pipeline import PosePipeline
 
-    monkeypatch.setattr(sources, "_quiet_open", lambda spec, backend=None: FileAsCamera(walk_clip.path, fps=60))
+    monkeypatch.setattr(sources, "_quiet_open", lambda spec, backend=None: FileAsCamera(walk_clip.path, fps=20))
     process = PosePipeline.process
 
     def slowly(self, *args, **kwargs):
-        time.sleep(0.04)
+        time.sleep(0.1)
         return process(self, *args, **kwargs)
 
     monkeypatch.setattr(PosePipeline, "process", slowly)
@@ -189,11 +192,16 @@ def test_a_live_video_plays_at_the_rate_its_frames_were_processed(tmp_path, caps
     times = [a["time_s"] for a in document["annotations"]]  # one walker: one pose per frame found
     assert frames >= 5 and len(times) >= frames - 2 and times == sorted(set(times))
     processed_rate = (frames - 1) / (times[-1] - times[0])  # a frame where she was lost has no time
-    assert processed_rate < 30  # most frames were dropped
+    assert processed_rate < 15  # many frames were dropped
+    # The video's rate is measured on the recording's first second (or 20 frames), as the
+    # recorder does (io/recorder.py: LIVE_RATE_WINDOW_S): the machine's speed may change after.
+    last = next((k for k, time_s in enumerate(times) if k + 1 >= LIVE_RATE_FRAMES
+                 or time_s - times[0] >= LIVE_RATE_WINDOW_S), len(times) - 1)
+    first_second_rate = last / (times[last] - times[0])
     video = cv2.VideoCapture(str(tmp_path / "c.avi"))
     try:
         assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
-        assert video.get(cv2.CAP_PROP_FPS) == pytest.approx(processed_rate, rel=0.15)
+        assert video.get(cv2.CAP_PROP_FPS) == pytest.approx(first_second_rate, rel=0.15)
     finally:
         video.release()
 
