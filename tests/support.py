@@ -1,5 +1,10 @@
 """Paths, markers and waits the test files share (conftest.py holds only fixtures and hooks)."""
 
+import contextlib
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,3 +59,23 @@ def committed_posenet(model_name: str):
     }
     model.load_state_dict(state, strict=True)  # every parameter, nothing else
     return model.eval()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+@contextlib.contextmanager
+def http_server(folder: Path) -> Iterator[str]:
+    """Serves `folder` over HTTP on the loopback address (a free port) while the block runs;
+    yields the base URL, e.g. `http://127.0.0.1:41234`."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, name="test http server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

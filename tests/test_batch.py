@@ -1,4 +1,4 @@
-"""`pose-app process --ray` (batch.py) against the local run it must equal: identical files,
+"""`pose-app process --ray` (run/ray_batch.py) against the local run it must equal: identical files,
 a worker killed mid-video, --skip-done, a corrupt input among good ones, Ctrl-C; and the atomic
 recordings Ray attempts write.
 

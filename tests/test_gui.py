@@ -5,13 +5,15 @@ The video is the generated walker clip (tests/media.py): one person, 60 frames, 
 import csv
 import dataclasses
 import json
+import re
+import socket
 import threading
 import time
 
 import cv2
 import numpy as np
 import pytest
-from support import GUI_WAIT_MS, wait_for_result
+from support import GUI_WAIT_MS, http_server, wait_for_result
 
 from pose_app.cli import main as cli
 from pose_app.core.frames import Frame
@@ -85,6 +87,31 @@ class UnpluggedCamera:
         frame = dataclasses.replace(self._video.read(), index=self._indices[self._position])
         self._position += 1
         return frame
+
+    def seek(self, frame_index):
+        raise PoseAppError("live")
+
+    def close(self):
+        self._video.close()
+
+
+class EndlessCamera:
+    """A live source that never ends: the video's frames over and over, about 30 a second,
+    numbered on."""
+
+    def __init__(self, path: str):
+        self._video = VideoFileSource(path)
+        self.info = dataclasses.replace(self._video.info, is_live=True, frame_count=None)
+        self._index = 0
+
+    def read(self):
+        time.sleep(1 / 30)
+        frame = self._video.read()
+        if frame is None:
+            self._video.seek(0)
+            frame = self._video.read()
+        self._index += 1
+        return dataclasses.replace(frame, index=self._index - 1)
 
     def seek(self, frame_index):
         raise PoseAppError("live")
@@ -218,6 +245,13 @@ def test_errors_are_shown_in_the_window(make_window, qtbot, tmp_path):
     window.open_source(str(tmp_path / "missing.mkv"))
     wait_for_message(qtbot, window, "input not found", "missing.mkv")
 
+    with socket.socket() as probe:  # a loopback port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    window.open_source(f"http://127.0.0.1:{port}/x.mp4")
+    message = wait_for_message(qtbot, window, "the server could not be reached", f"connection refused by 127.0.0.1:{port}")
+    assert "codec" not in message
+
     window.open_camera(99)
     message = wait_for_message(qtbot, window, "No camera", "camera 99")
     assert "Open a video file" in message and window.banner.open_file.isVisible()
@@ -312,6 +346,75 @@ def test_command_line_screenshot_automation(qapp, walk, tmp_path, capsys):
     code = cli.main(["--source", str(tmp_path / "missing.mp4"), "--quit-after-frames", "3", "--settings", settings])
     assert code == 2
     assert "input not found" in capsys.readouterr().err
+
+
+def unattended(tmp_path, source: str, frames: int, *, loop: bool = True, every_frame: bool = False) -> list[str]:
+    """The command line of an unattended run on `source`, its settings file looping or not;
+    `every_frame`: --max-speed (no frame of a file dropped)."""
+    settings = tmp_path / f"settings-{'loop' if loop else 'once'}.ini"
+    save_settings_file(settings, AppSettings(loop=loop))
+    return ["--source", source, "--quit-after-frames", str(frames), "--screenshot", str(tmp_path / "shot.png"),
+            "--settings", str(settings), "--preset", "fast", *(["--max-speed"] if every_frame else [])]
+
+
+def assert_unattended_run_ended(code: int, out: str, tmp_path, report: str) -> None:
+    assert code == 0
+    assert report in out, out
+    shot = cv2.imread(str(tmp_path / "shot.png"))
+    assert shot is not None and shot.shape[0] >= 400
+
+
+def test_an_unattended_run_on_a_still_image_ends_after_its_one_frame(qapp, walk_clip, tmp_path, capsys):
+    image = tmp_path / "photo.jpg"
+    cv2.imwrite(str(image), walk_clip.render(0))
+    code = cli.main(unattended(tmp_path, str(image), 5))
+    assert_unattended_run_ended(code, capsys.readouterr().out, tmp_path, "pose-app: displayed 1 frame (the source ended)")
+
+
+@pytest.mark.parametrize(("loop", "report"), [(False, "displayed 3 frames (the source ended)"),
+                                               (True, "displayed 5 frames in")])
+def test_an_unattended_run_on_a_folder_of_images_ends(qapp, walk_clip, tmp_path, capsys, loop, report):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for index in range(3):
+        cv2.imwrite(str(folder / f"{index:02d}.png"), walk_clip.render(10 * index))
+    code = cli.main(unattended(tmp_path, str(folder), 5, loop=loop, every_frame=True))
+    assert_unattended_run_ended(code, capsys.readouterr().out, tmp_path, report)
+
+
+@pytest.mark.parametrize("served", [False, True], ids=["file", "http"])
+def test_an_unattended_run_on_a_video_that_ends_sooner_ends_with_it(qapp, walk_clip, tmp_path, capsys, served):
+    """60 frames asked of a 60-frame video played at its frame rate (so some are dropped), not
+    looping: the run ends when its last frame is shown, from a file or a URL read like one."""
+    with http_server(walk_clip.path.parent) as base:
+        source = f"{base}/{walk_clip.path.name}" if served else str(walk_clip)
+        code = cli.main(unattended(tmp_path, source, walk_clip.frame_count, loop=False))
+    out = capsys.readouterr().out
+    shown = int(re.search(r"displayed (\d+) frames?", out).group(1))
+    if shown < walk_clip.frame_count:
+        assert_unattended_run_ended(code, out, tmp_path, f"displayed {shown} frames (the source ended)")
+    else:  # a fast machine showed every frame
+        assert_unattended_run_ended(code, out, tmp_path, f"displayed {shown} frames in")
+
+
+def test_an_unattended_run_on_a_live_stream_ends(make_window, qtbot, walk, tmp_path):
+    """A live stream: done after N frames; one that stops sooner ends the run with its message."""
+    from pose_app.gui.app import Automation
+
+    window = make_window()
+    window.source_opener = lambda spec, **options: EndlessCamera(walk)
+    automation = Automation(window, 3, str(tmp_path / "live.png"))
+    window.open_source("rtsp://camera/live")
+    qtbot.waitUntil(lambda: automation.done, timeout=WAIT_MS)
+    assert automation.error is None and len(automation.shown_at) == 3
+    assert (tmp_path / "live.png").stat().st_size > 0
+
+    window = make_window()
+    window.source_opener = lambda spec, **options: UnpluggedCamera(walk, range(2))
+    automation = Automation(window, 30, None)
+    window.open_source("rtsp://camera/live")
+    qtbot.waitUntil(lambda: automation.error is not None, timeout=WAIT_MS)
+    assert "stopped delivering frames" in automation.error and not automation.done
 
 
 def test_keyboard_shortcuts_drive_the_window(make_window, qtbot):

@@ -256,6 +256,67 @@ def test_pose_app_without_an_x_server_says_so_in_one_line(display, walk_clip, tm
 
 
 @linux_only
+def test_a_display_that_goes_away_after_the_check_is_one_line_not_qts_abort(walk_clip, tmp_path):
+    """The check found an X server, which was gone when Qt connected (two `xvfb-run -a` on the
+    same display): Qt's real abort, "xcb-cursor0 ... is needed" with the library installed, is
+    caught and replaced by the cause Qt logged."""
+    if (problem := xcb_usable()) is not None:
+        pytest.skip(f"Qt's xcb plugin cannot load here, which is reported first: {problem}")
+    script = (
+        "import sys\n"
+        "from pose_app.gui import qt_platform\n"
+        "qt_platform._xcb_connects = lambda display: True  # it answered the check, then went away\n"
+        "from pose_app.cli.main import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    display = free_display()
+    env = {**without_qt_platform(), "DISPLAY": display}
+    env.pop("WAYLAND_DISPLAY", None)
+    env.pop("XDG_SESSION_TYPE", None)
+    process = subprocess.run(
+        [sys.executable, "-c", script, "--source", str(walk_clip), "--quit-after-frames", "5",
+         "--settings", str(tmp_path / "settings.ini")],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=START_TIMEOUT_S)
+    line = assert_one_error_line(process)
+    assert line.startswith(f"pose-app: error: Qt could not connect to the X display '{display}' (DISPLAY)"), line
+    assert "xvfb-run -n NUMBER" in line and "xcb-cursor0" not in line
+
+
+@linux_only
+def test_qts_platform_abort_is_explained_by_what_it_logged_and_the_library_check():
+    cursor_hint = ("qt.qpa.plugin", "From 6.5.0, xcb-cursor0 or libxcb-cursor0 is needed to load the Qt xcb platform plugin.")
+    not_loaded = ("qt.qpa.plugin", 'Could not load the Qt platform plugin "xcb" in "" even though it was found.')
+    environ = {"DISPLAY": ":7", "QT_QPA_PLATFORM": "xcb"}
+
+    def every_library_loads(name: str) -> None:
+        return None
+
+    line = qt_platform.platform_abort_line(
+        [("qt.qpa.xcb", "could not connect to display :7"), cursor_hint, not_loaded], environ,
+        load=every_library_loads, plugins_dir=qt_platform_plugins())
+    assert line.startswith("Qt could not connect to the X display ':7' (DISPLAY)")
+    # The libraries load and Qt named no cause: its own words, never the cursor hint it always adds.
+    line = qt_platform.platform_abort_line([cursor_hint, not_loaded], environ, load=every_library_loads,
+                                           plugins_dir=qt_platform_plugins())
+    assert line == ('Qt could not start its display platform (xcb): Could not load the Qt platform plugin "xcb" '
+                    'in "" even though it was found. (its libraries load; QT_DEBUG_PLUGINS=1 shows more)')
+    # A library that is really missing is named with its packages.
+    def without_cursor(name: str) -> str | None:
+        return CURSOR_MISSING if name.endswith("libqxcb.so") or name == "libxcb-cursor.so.0" else None
+
+    line = qt_platform.platform_abort_line([cursor_hint, not_loaded], environ, load=without_cursor,
+                                           plugins_dir=qt_platform_plugins())
+    assert line.startswith("Qt cannot open the xcb display platform: libxcb-cursor.so.0 is missing (Debian/Ubuntu")
+
+
+def qt_platform_plugins() -> Path:
+    """PySide6's own plugins folder (the one holding platforms/libqxcb.so)."""
+    from PySide6.QtCore import QLibraryInfo
+
+    return Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath))
+
+
+@linux_only
 def test_pose_app_runs_in_a_real_window_under_xvfb_run(walk_clip, tmp_path):
     """`xvfb-run -a pose-app --source walk --quit-after-frames 60 --screenshot shot.png`, no QT_QPA_PLATFORM."""
     if shutil.which("xvfb-run") is None:
@@ -284,3 +345,30 @@ def test_pose_app_runs_in_a_real_window_under_xvfb_run(walk_clip, tmp_path):
     assert skeleton.sum() > 100
     ys, xs = np.nonzero(skeleton)
     assert xs.max() - xs.min() > 5 and ys.max() - ys.min() > 40  # a standing figure, not a dot
+
+
+@linux_only
+def test_pose_app_on_a_still_image_under_xvfb_run_ends_after_its_one_frame(walk_clip, tmp_path):
+    """`xvfb-run -a pose-app --source photo.jpg --quit-after-frames 5 --screenshot shot.png`: a
+    still image shows one frame, so the run ends there (exit 0, the PNG written) instead of
+    waiting for frames that never come."""
+    if shutil.which("xvfb-run") is None:
+        pytest.skip("xvfb-run is not installed (Debian/Ubuntu: xvfb; README: System packages)")
+    if (problem := xcb_usable()) is not None:
+        pytest.skip(f"Qt's xcb plugin cannot load here: {problem}")
+    photo = tmp_path / "photo.jpg"
+    cv2.imwrite(str(photo), walk_clip.render(0))
+    shot = tmp_path / "shot.png"
+    env = without_qt_platform()
+    env.pop("DISPLAY", None)  # xvfb-run sets its own
+    process = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1920x1200x24", *pose_app_command(), "--source", str(photo),
+         "--quit-after-frames", "5", "--screenshot", str(shot), "--settings", str(tmp_path / "settings.ini")],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=START_TIMEOUT_S)
+    assert process.returncode == 0, process.stderr
+    assert "Traceback" not in process.stderr
+    report = process.stdout.strip().splitlines()[-1]
+    assert report.startswith("pose-app: displayed 1 frame (the source ended)"), process.stdout
+    assert "· people 1 ·" in report
+    picture = cv2.imread(str(shot))
+    assert picture is not None and picture.shape[0] >= 400 and picture.shape[1] >= 640

@@ -175,9 +175,12 @@ def test_the_closest_first_layer_filter_of_a_sobel_kernel_is_an_edge_filter_of_t
 
 def test_closest_filter_skips_filters_that_look_at_nothing():
     filters = np.zeros((3, 3, 3, 3), np.float32)
-    filters[1] = 1e-6 * preset_filter("vertical edge").weights()  # dead: a millionth of the others
-    filters[2] = preset_filter("blur").weights()
-    assert closest_filter(preset_filter("vertical edge").weights(), filters).index == 2
+    filters[0] = preset_filter("blur").weights()  # alive, cosine 0 with a vertical edge
+    filters[1] = 1e-6 * preset_filter("vertical edge").weights()  # dead (a millionth of the others), cosine 1
+    filters[2] = preset_filter("Sobel (vertical edges)").weights()  # alive, cosine 8 / sqrt(72) = 0.943
+    closest = closest_filter(preset_filter("vertical edge").weights(), filters)
+    assert closest.index == 2
+    assert closest.cosine == pytest.approx(8 / np.sqrt(72), abs=1e-3)
     assert closest_filter(np.zeros((3, 3, 3), np.float32), filters) is None
 
 

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from pose_app.core.frames import SourceInfo
 from pose_app.core.skeleton import KEYPOINT_NAMES
 from pose_app.io import sources
 from pose_app.io.formats import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS
+from pose_app.io.recorder import LIVE_RATE_FRAMES, LIVE_RATE_WINDOW_S
 from pose_app.run.plan import unique_stems
 from pose_app.run.runner import expected_frames, progress_bar
 
@@ -170,16 +172,18 @@ def test_every_nth_frame_of_a_camera(tmp_path, capsys, walk_clip, monkeypatch):
 
 
 def test_a_live_video_plays_at_the_rate_its_frames_were_processed(tmp_path, capsys, walk_clip, monkeypatch):
-    """A 60 fps camera and processing slower than that (a slow laptop: 40 ms more per frame):
-    frames are dropped, so the annotated video's frame rate is that of the frames processed (in
-    the camera's time), not the camera's 60, which would play the video too fast."""
+    """A 20 fps camera and processing slower than that (a slow laptop: 100 ms more per frame, so
+    at most 10 frames/s however fast the machine): frames are dropped, so the annotated video's
+    frame rate is that of the frames processed (in the camera's time), not the camera's 20,
+    which would play the video too fast. The clip's 60 frames last 3 s: enough processed frames
+    to measure a rate even on a busy machine."""
     from pose_app.inference.pipeline import PosePipeline
 
-    monkeypatch.setattr(sources, "_quiet_open", lambda spec, backend=None: FileAsCamera(walk_clip.path, fps=60))
+    monkeypatch.setattr(sources, "_quiet_open", lambda spec, backend=None: FileAsCamera(walk_clip.path, fps=20))
     process = PosePipeline.process
 
     def slowly(self, *args, **kwargs):
-        time.sleep(0.04)
+        time.sleep(0.1)
         return process(self, *args, **kwargs)
 
     monkeypatch.setattr(PosePipeline, "process", slowly)
@@ -190,11 +194,16 @@ def test_a_live_video_plays_at_the_rate_its_frames_were_processed(tmp_path, caps
     times = [a["time_s"] for a in document["annotations"]]  # one walker: one pose per frame found
     assert frames >= 5 and len(times) >= frames - 2 and times == sorted(set(times))
     processed_rate = (frames - 1) / (times[-1] - times[0])  # a frame where she was lost has no time
-    assert processed_rate < 30  # most frames were dropped
+    assert processed_rate < 15  # many frames were dropped
+    # The video's rate is measured on the recording's first second (or 20 frames), as the
+    # recorder does (io/recorder.py: LIVE_RATE_WINDOW_S): the machine's speed may change after.
+    last = next((k for k, time_s in enumerate(times) if k + 1 >= LIVE_RATE_FRAMES
+                 or time_s - times[0] >= LIVE_RATE_WINDOW_S), len(times) - 1)
+    first_second_rate = last / (times[last] - times[0])
     video = cv2.VideoCapture(str(tmp_path / "c.avi"))
     try:
         assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
-        assert video.get(cv2.CAP_PROP_FPS) == pytest.approx(processed_rate, rel=0.15)
+        assert video.get(cv2.CAP_PROP_FPS) == pytest.approx(first_second_rate, rel=0.15)
     finally:
         video.release()
 
@@ -363,6 +372,60 @@ def test_ctrl_c_leaves_whole_csv_lines_and_valid_json(tmp_path, long_clip):
     assert document["complete"] is False
     assert document["frames_written"] >= max(frames_in_csv) + 1
     assert {a["image_id"] for a in document["annotations"]} >= frames_in_csv - {max(frames_in_csv)}
+
+
+def test_ctrl_c_then_skip_done_gives_the_files_of_an_uninterrupted_run(tmp_path, capsys, walk_clip, long_clip):
+    """Ctrl-C in the second input; the same command with --skip-done keeps the finished input's
+    files as they were and processes the interrupted one again from its first frame, as the
+    message says: every file then equals an uninterrupted run's, no frame written twice."""
+    out, reference = tmp_path / "out", tmp_path / "reference"
+    options = ["--formats", "csv,wide-csv,json", "--preset", "fast"]
+    long_csv = out / f"{long_clip.stem}.csv"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pose_app", "process", str(walk_clip), str(long_clip), "--out-dir", str(out), *options],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (long_csv.exists() and long_csv.read_text().count("\n") > 1 + 17 * 3):
+        assert process.poll() is None and time.monotonic() < deadline, "no rows of the second input were written"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    interrupted = [line for line in stderr.splitlines() if line.startswith("pose-app: interrupted")]
+    assert len(interrupted) == 1 and interrupted[0].endswith(
+        f"run the same command with --skip-done to continue: the finished inputs are skipped, {long_clip} "
+        "processed again from the first frame"), stderr
+    frames_cut = {int(row["frame"]) for row in read_csv(long_csv)[1]}
+    assert max(frames_cut) < long_clip.frame_count - 1  # it really stopped early
+    walk_files = {path.name: (path.read_bytes(), path.stat().st_mtime_ns) for path in out.glob(f"{walk_clip.stem}.*")}
+    assert len(walk_files) == 3
+
+    code, stdout, _ = run_cli(capsys, walk_clip, long_clip, "--out-dir", out, *options, "--skip-done")
+    assert code == 0 and "2 input(s), 0 failed, 1 skipped; 1 done" in stdout
+    assert {path.name: (path.read_bytes(), path.stat().st_mtime_ns)
+            for path in out.glob(f"{walk_clip.stem}.*")} == walk_files  # not touched
+    rows = read_csv(long_csv)[1]
+    keys = [(int(row["frame"]), row["person_id"], row["keypoint"]) for row in rows]
+    assert len(keys) == len(set(keys))  # no frame written twice
+    assert min(keys)[0] == 0 and max(keys)[0] == long_clip.frame_count - 1
+    assert json.loads((out / f"{long_clip.stem}.json").read_text())["complete"] is True
+
+    assert run_cli(capsys, walk_clip, long_clip, "--out-dir", reference, *options)[0] == 0
+    assert {path.name: path.read_bytes() for path in sorted(out.iterdir())} == {
+        path.name: path.read_bytes() for path in sorted(reference.iterdir())}
+
+
+def test_a_url_where_nothing_listens_is_one_line_that_says_so(tmp_path, capsys):
+    with socket.socket() as probe:  # a loopback port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/x.mp4"
+    code, _, err = run_cli(capsys, url, "--csv", tmp_path / "x.csv")
+    assert code == 1
+    assert [line for line in err.splitlines() if line.startswith("pose-app: error:")] == [
+        f"pose-app: error: cannot open {url}: the server could not be reached: connection refused by "
+        f"127.0.0.1:{port} (nothing listens on that port)"]
 
 
 class FakeTerminal(io.StringIO):

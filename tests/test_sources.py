@@ -4,6 +4,7 @@ The videos and images are generated from the photo in tests/data (tests/media.py
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -11,9 +12,10 @@ import cv2
 import numpy as np
 import pytest
 from cameras import FileAsCamera
+from support import http_server
 
 from pose_app.errors import PoseAppError, one_line
-from pose_app.io import sources
+from pose_app.io import sources, url_check
 from pose_app.io.sources import (
     CameraSource,
     ImageSource,
@@ -23,6 +25,7 @@ from pose_app.io.sources import (
     is_live_url,
     open_source,
 )
+from pose_app.io.url_check import url_problem
 from pose_app.run.runner import expected_frames
 
 
@@ -190,6 +193,14 @@ def test_unavailable_camera_is_a_clear_error():
         open_source("99")
 
 
+def test_on_macos_an_unavailable_camera_says_where_the_permission_is(monkeypatch):
+    # macOS answers a terminal it did not allow as if there were no camera.
+    monkeypatch.setattr(sources.sys, "platform", "darwin")
+    with pytest.raises(PoseAppError, match=r"camera 99 is not available .*Privacy & Security > Camera") as error:
+        CameraSource(99)
+    assert "\n" not in str(error.value)
+
+
 def test_a_camera_delivers_every_nth_frame_with_the_cameras_frame_numbers(walk_clip, monkeypatch):
     monkeypatch.setattr(sources, "_quiet_open", lambda spec, backend=None: FileAsCamera(walk_clip.path, fps=60))
     with open_source(0, frame_step=4) as source:
@@ -285,3 +296,51 @@ def test_latest_frame_reader_times_out_with_a_clear_error():
     capture.allowed.release()
     capture.allowed.release()
     reader.close()
+
+
+# --- URLs that do not open: the network's reason, the codec only when bytes came --------------
+
+
+def free_loopback_port() -> int:
+    """A TCP port on 127.0.0.1 where nothing listens (bound, then closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["http", "rtsp"])
+def test_a_url_where_nothing_listens_says_the_server_could_not_be_reached(scheme):
+    port = free_loopback_port()
+    url = f"{scheme}://127.0.0.1:{port}/x.mp4"
+    with pytest.raises(PoseAppError) as error:
+        open_source(url)
+    assert str(error.value).endswith(
+        f"{url}: the server could not be reached: connection refused by 127.0.0.1:{port} (nothing listens on that port)")
+    assert "codec" not in str(error.value)
+
+
+def test_a_url_the_server_does_not_have_gives_its_answer_and_bytes_that_are_no_video_the_codec(tmp_path):
+    (tmp_path / "notes.mp4").write_bytes(b"this is not a video" * 100)
+    with http_server(tmp_path) as base:
+        with pytest.raises(PoseAppError, match=r"x\.mp4: the server answered 404 File not found$"):
+            open_source(f"{base}/x.mp4")
+        with pytest.raises(PoseAppError, match=r"notes\.mp4: not a video, or a format/codec OpenCV cannot read$"):
+            open_source(f"{base}/notes.mp4")
+
+
+def test_a_host_that_is_not_found_and_a_server_that_does_not_answer(monkeypatch):
+    # Checked on the network check alone: no name is looked up, no packet leaves this machine.
+    def no_such_host(host, port, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(url_check.socket, "getaddrinfo", no_such_host)
+    assert url_problem("rtsp://camera.invalid/live") == "host not found: camera.invalid (Name or service not known)"
+    monkeypatch.undo()
+
+    def silent(address, timeout):
+        raise TimeoutError
+
+    monkeypatch.setattr(url_check.socket, "create_connection", silent)
+    assert url_problem("http://127.0.0.1:8/clip.mp4", timeout_s=2) == (
+        "the server could not be reached: no answer from 127.0.0.1:8 within 2 s (timeout)")
+    assert url_problem("udp://127.0.0.1:8") is None  # connectionless: nothing to ask

@@ -2,7 +2,7 @@
 
 A dataset is an images folder plus a COCO person-keypoints JSON whose `file_name`s are relative
 to that folder. Each sample becomes the network input exactly as the app makes it
-(`pose_app.inference.engine.letterbox`: cv2 INTER_LINEAR resize of the longer side,
+(`pose_app.inference.families.posenet.letterbox`: cv2 INTER_LINEAR resize of the longer side,
 mid-grey padding right/bottom), padded on to a square for batching; augmentation (colour jitter
 of the picture only, then torchvision's v2 RandomAffine with bilinear interpolation, which moves
 `tv_tensors.KeyPoints` and the crowd `Mask` with the image, and mirroring) comes on top, and the

@@ -1,7 +1,7 @@
 """`pose-app angles`: joint and segment angles of an existing long keypoint CSV, as a long angles CSV.
 
 Old runs can be analysed without running the network again. The rows are those of
-`pose_app.angles.angle_rows`, frame by frame, in order of source (first appearance), frame,
+`pose_app.io.angle_csv.angle_rows`, frame by frame, in order of source (first appearance), frame,
 person_id and angle; conventions in docs/angles.md.
 """
 

@@ -2,7 +2,8 @@
 
 `pose-app --source walk.mp4 --screenshot shot.png --quit-after-frames 60` runs it unattended:
 it shows 60 processed frames, saves a PNG of the window, prints the measured frame rates and
-quits (exit status 2 with the message if the source or the model fails)."""
+quits (exit status 2 with the message if the source or the model fails). A source that ends
+sooner without looping (a still image: one frame) ends the run once its last frame is shown."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-speed", action="store_true",
                        help="process every frame of a file as fast as possible instead of at its frame rate")
     group.add_argument("--quit-after-frames", type=positive_int, metavar="N",
-                       help="automation: quit after N processed frames were shown; prints the measured frame rates")
+                       help="automation: quit after N processed frames were shown, or sooner when a source that does not "
+                            "loop ends (a still image: after its one frame); prints the measured frame rates")
     group.add_argument("--screenshot", metavar="OUT.png",
                        help="automation: save a PNG of the window when quitting (default: after 30 frames)")
     add_pipeline_arguments(parser, test_time_augmentation=False)

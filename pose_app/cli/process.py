@@ -158,7 +158,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     batch.add_argument(
         "--skip-done", action="store_true",
         help="skip inputs whose outputs exist and are complete (their JSON says \"complete\": true; "
-        "needs a JSON per input), so an interrupted run continues where it stopped",
+        "needs a JSON per input), so an interrupted run continues with the inputs it had not finished; an "
+        "interrupted input is processed again from its first frame (its files replaced)",
     )
     add_stream_arguments(parser)
     add_pipeline_arguments(parser)

@@ -1,4 +1,4 @@
-"""Drawing poses onto BGR frames (in place). Which keypoints connect lives in skeleton.py."""
+"""Drawing poses onto BGR frames (in place). Which keypoints connect lives in core/skeleton.py."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class OverlayStyle:
     ids: bool = True
     boxes: bool = False
     min_keypoint_score: float = MIN_KEYPOINT_SCORE
-    angles: tuple[str, ...] = ()  # angles (pose_app.angles names) written in degrees at the joints
+    angles: tuple[str, ...] = ()  # angles (pose_app.core.angles names) written in degrees at the joints
 
 
 def person_color(person_id: int) -> tuple[int, int, int]:

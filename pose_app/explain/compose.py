@@ -2,7 +2,7 @@
 
 The inference worker calls these for every frame (off the GUI thread); the window calls
 `compose_view` once more for a full-resolution snapshot. Skeletons are drawn by
-`pose_app.render.draw_poses` only. `compose_panel` makes the feature-map dock's picture for each
+`pose_app.draw.render.draw_poses` only. `compose_panel` makes the feature-map dock's picture for each
 of its views (PANEL_MODES, the network made visible with pose_app.explain) together with what
 the dock needs to answer clicks and hovers without computing anything heavy: the tiles'
 regions, the picture's geometry over the frame and the activation under the mouse (hover_at).

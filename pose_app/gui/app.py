@@ -3,7 +3,8 @@ side is cli/app.py).
 
 `pose-app --source walk.mp4 --screenshot shot.png --quit-after-frames 60` runs it unattended:
 it shows 60 processed frames, saves a PNG of the window, prints the measured frame rates and
-quits (exit status 2 with the message if the source or the model fails).
+quits (exit status 2 with the message if the source or the model fails). A source that ends
+sooner without looping (a still image: one frame) ends the run once its last frame is shown.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from PySide6.QtWidgets import QApplication
 
 from pose_app.errors import PoseAppError
 from pose_app.gui.main_window import MainWindow
-from pose_app.gui.qt_platform import drop_opencv_qt_paths, platform_problem
+from pose_app.gui.qt_platform import drop_opencv_qt_paths, platform_abort_explained, platform_problem
 from pose_app.gui.settings import (
     AppSettings,
     file_store,
@@ -57,7 +58,8 @@ def stop_on_signals(window) -> None:
 
 
 class Automation:
-    """Counts shown frames; after `frames` of them saves the screenshot, reports and quits.
+    """Counts shown frames; after `frames` of them, or once the last frame of a source that ended
+    without looping is shown (a still image has one), saves the screenshot, reports and quits.
     Any message the window shows (bad source, model or provider) ends the run as an error."""
 
     def __init__(self, window, frames: int, screenshot: str | None):
@@ -66,26 +68,43 @@ class Automation:
         self.screenshot = screenshot
         self.shown_at: list[float] = []
         self.error: str | None = None
+        self.done = False
+        self.source_ended = False
+        self._last_shown_index: int | None = None
+        self._end_index: int | None = None  # the last frame of a source that ended
         window.frame_shown.connect(self._frame_shown)
         window.message_shown.connect(self._failed)
+        window.source_ended.connect(self._source_ended)
         self._watchdog = QTimer(window, singleShot=True, interval=AUTOMATION_TIMEOUT_S * 1000,
                                 timeout=lambda: self._failed(f"no frame shown for {AUTOMATION_TIMEOUT_S} s"))
         self._watchdog.start()
 
-    def _frame_shown(self, _result) -> None:
-        if self.error is not None or len(self.shown_at) >= self.frames:
+    def _frame_shown(self, result) -> None:
+        if self.error is not None or self.done:
             return
         self.shown_at.append(time.perf_counter())
+        self._last_shown_index = result.frame.index
         self._watchdog.start()
-        if len(self.shown_at) == self.frames:
+        if len(self.shown_at) == self.frames or self._last_shown_index == self._end_index:
+            self._finish()
+
+    def _source_ended(self, last_index: int) -> None:
+        # The capture thread reports the end right after handing over the last frame, which is
+        # usually still being processed: the run ends when that frame is shown.
+        if self.error is not None or self.done:
+            return
+        self.source_ended = True
+        self._end_index = last_index
+        if self._last_shown_index == last_index:
             self._finish()
 
     def _failed(self, message: str) -> None:
-        if self.error is None and len(self.shown_at) < self.frames:
+        if self.error is None and not self.done:
             self.error = message
             self.window.close()
 
     def _finish(self) -> None:
+        self.done = True
         try:
             if self.screenshot:
                 self.window.screenshot(self.screenshot)
@@ -98,8 +117,10 @@ class Automation:
         """Displayed frame rate between the first and the last shown frame, plus the status line."""
         span = self.shown_at[-1] - self.shown_at[0] if len(self.shown_at) > 1 else 0.0
         rate = (len(self.shown_at) - 1) / span if span > 0 else 0.0
-        return (f"pose-app: displayed {len(self.shown_at)} frames in {span:.2f} s = {rate:.1f} fps; "
-                f"{self.window.status_text()}")
+        count = len(self.shown_at)
+        ended = " (the source ended)" if self.source_ended and count < self.frames else ""
+        return (f"pose-app: displayed {count} frame{'s' if count != 1 else ''}{ended} in {span:.2f} s "
+                f"= {rate:.1f} fps; {self.window.status_text()}")
 
 
 def launch(
@@ -130,7 +151,9 @@ def launch(
         problem = platform_problem()
         if problem is not None:
             raise PoseAppError(problem)
-        app = QApplication([sys.argv[0]])
+        # What the check cannot foresee (a display that goes away after it) still ends in one line.
+        with platform_abort_explained():
+            app = QApplication([sys.argv[0]])
     app.setOrganizationName("pose-app")
     app.setApplicationName("pose-app")
     store = file_store(settings_file) if settings_file else QSettings("pose-app", "pose-app")

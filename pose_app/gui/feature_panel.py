@@ -472,10 +472,8 @@ class FeaturePanel(QWidget):
             return None
         poses = result.poses
         values = poses.features.get(view.layer)
-        if values is None and view.layer == "heatmaps":
-            values = poses.heatmaps
-        elif values is None:
-            values = poses.heads.get(view.layer)
+        if values is None:  # a head: the heatmaps, or one the estimator kept (offsets, displacements)
+            values = poses.heatmaps if view.layer == "heatmaps" else poses.heads.get(view.layer)
         return None if values is None else (view.layer, values)
 
     def _new_png(self, prefix: str) -> Path:

@@ -119,10 +119,13 @@ class MessageBanner(QFrame):
 
 class MainWindow(QMainWindow):
     """frame_shown(ViewResult) fires after each processed frame reaches the view;
-    message_shown(str) whenever the window shows a problem to the user."""
+    message_shown(str) whenever the window shows a problem to the user; source_ended(int) when
+    the source reached its end without looping (a still image after its one frame), with the
+    index of the last frame it delivered."""
 
     frame_shown = Signal(object)
     message_shown = Signal(str)
+    source_ended = Signal(int)
 
     def __init__(self, store: QSettings, settings: AppSettings, remembered: AppSettings | None = None):
         """`settings`: what to start with; `remembered`: what `store` held (default: the same), so
@@ -358,8 +361,13 @@ class MainWindow(QMainWindow):
         if worker is self.capture:
             self._at_end = True
             self._set_play_text()
-            hint = "press R to finish the recording" if self.recording is not None else "enable looping to repeat it"
-            self.statusBar().showMessage(f"End of the video ({hint}).", 5000)
+            info = self.source_info
+            still = info is not None and info.is_still
+            if not (still and info.frame_count == 1):  # one picture: shown, nothing to repeat
+                hint = ("press R to finish the recording" if self.recording is not None
+                        else "enable looping to repeat it")
+                self.statusBar().showMessage(f"End of the {'pictures' if still else 'video'} ({hint}).", 5000)
+            self.source_ended.emit(worker.last_index)
 
     def _source_position(self, worker: CaptureWorker, index: int) -> None:
         if worker is not self.capture:

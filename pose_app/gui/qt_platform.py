@@ -9,16 +9,25 @@ paragraph even names the wrong folder.
 Both checks run just before QApplication is created and cost about a millisecond: the first
 dlopens the plugin Qt is about to load anyway (a missing library fails it exactly as it fails
 Qt), the second opens and closes one xcb connection to the display.
+
+They cannot see what happens after them: an X server that stops, or starts refusing, between
+the check's connection and Qt's own (two `xvfb-run -a` started at once can pick the same display
+number; one's server then goes away under the other). Qt then aborts with "From 6.5.0,
+xcb-cursor0 or libxcb-cursor0 is needed" whatever the cause, a library that is installed
+included. `platform_abort_explained` catches that abort itself while the QApplication is
+created and replaces it by one line with the cause Qt logged just before ("could not connect to
+display"), or by what the library check finds at that moment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
 import os
 import re
 import sys
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 
 # Environment variables that opencv-python's cv2/config-3.py sets to folders inside the cv2
@@ -217,7 +226,8 @@ def _display_problem(environ, connects: Callable[[str], bool]) -> str | None:
     if not display:
         return f"no X display to open the window on: DISPLAY is not set ({hint})"
     if not connects(display):
-        return f"cannot connect to the X display {display!r} (DISPLAY): no X server answers there ({hint})"
+        return (f"cannot connect to the X display {display!r} (DISPLAY): no X server answers there, or it refused "
+                f"the connection (XAUTHORITY) ({hint})")
     return None
 
 
@@ -232,3 +242,60 @@ def platform_problem(environ: MutableMapping[str, str] | None = None, *, load: L
         return None
     return (_xcb_plugin_problem(environ, plugins_dir, load or _dlopen)
             or _display_problem(environ, connects or _xcb_connects))
+
+
+# What Qt logs (category, start of the message) before its platform abort that names the cause.
+_QT_NO_DISPLAY = ("qt.qpa.xcb", "could not connect to display")
+# Qt 6.5+ logs this whenever the xcb platform fails, whatever the cause: it proves nothing.
+_QT_CURSOR_HINT = "xcb-cursor0 or libxcb-cursor0 is needed"
+
+
+def platform_abort_line(logged: list[tuple[str, str]], environ: MutableMapping[str, str] | None = None, *,
+                        load: Loader | None = None, plugins_dir: Path | None = None) -> str:
+    """The one line that says why Qt's platform plugin failed, from what Qt logged before its
+    abort (`logged`: (category, message) pairs) and the library check run now."""
+    environ = os.environ if environ is None else environ
+    for category, message in logged:
+        if category == _QT_NO_DISPLAY[0] and message.startswith(_QT_NO_DISPLAY[1]):
+            display = environ.get("DISPLAY", "")
+            return (f"Qt could not connect to the X display {display!r} (DISPLAY) although an X server answered "
+                    "there a moment before: it stopped or refused the connection while pose-app started (two "
+                    "`xvfb-run -a` started at once can pick the same display; give each its own: "
+                    "xvfb-run -n NUMBER)")
+    if uses_xcb(environ):
+        problem = _xcb_plugin_problem(environ, plugins_dir, load or _dlopen)
+        if problem is not None:
+            return problem
+    said = [message.strip().splitlines()[0] for category, message in logged
+            if category.startswith("qt.qpa") and _QT_CURSOR_HINT not in message and message.strip()]
+    platform = environ.get("QT_QPA_PLATFORM") or "default"
+    return (f"Qt could not start its display platform ({platform}): "
+            f"{'; '.join(said) if said else 'no reason given'} (its libraries load; QT_DEBUG_PLUGINS=1 shows more)")
+
+
+@contextlib.contextmanager
+def platform_abort_explained(exit_status: int = 2) -> Iterator[None]:
+    """While the block runs (creating the QApplication): Qt's fatal "no Qt platform plugin could
+    be initialized", which would abort the process (exit 134, a core dump), prints
+    `pose-app: error: <platform_abort_line>` instead and exits with `exit_status`. Qt's other
+    messages of that time are printed as Qt prints them once the block ends."""
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    logged: list[tuple[str, str]] = []
+
+    def handle(mode, context, message: str) -> None:
+        category = context.category or "default"
+        if mode == QtMsgType.QtFatalMsg:
+            line = platform_abort_line(logged) if "platform plugin" in message else " ".join(message.split())
+            sys.stderr.write(f"pose-app: error: {line}\n")
+            sys.stderr.flush()
+            os._exit(exit_status)  # Qt aborts as soon as this returns: nothing can unwind
+        logged.append((category, message))
+
+    previous = qInstallMessageHandler(handle)
+    try:
+        yield
+    finally:
+        qInstallMessageHandler(previous)
+        for category, message in logged:
+            sys.stderr.write(f"{message}\n" if category == "default" else f"{category}: {message}\n")

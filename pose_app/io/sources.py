@@ -10,18 +10,21 @@ import glob
 import os
 import queue
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
 from pose_app.core.frames import Frame, SourceInfo
 from pose_app.errors import PoseAppError, one_line
+from pose_app.io.url_check import DEFAULT_PORTS, url_problem
 
 # We report open/decode failures ourselves in one line; FFmpeg's own log lines (read by OpenCV
 # when it first opens a file) would only repeat them. -8 is AV_LOG_QUIET. Users may override.
@@ -139,8 +142,10 @@ class VideoFileSource(_ClosingSource):
         self._capture = _quiet_open(self._spec)
         if not self._capture.isOpened():
             self._capture.release()
+            # A URL: the network first (nothing listening, no such host); the codec only when bytes came.
+            problem = url_problem(self._spec) if is_url(self._spec) else None
             raise PoseAppError(
-                f"cannot open {self._spec}: not a video, or a format/codec OpenCV cannot read"
+                f"cannot open {self._spec}: {problem or 'not a video, or a format/codec OpenCV cannot read'}"
             )
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -463,6 +468,14 @@ class _LiveSource(_ClosingSource):
         self._reader.close()
 
 
+# Where a camera that is there but refused to this program is allowed (macOS asks once per
+# terminal program; a refusal looks to OpenCV like no camera at all).
+_CAMERA_PERMISSION = {
+    "darwin": "; on macOS, allow your terminal to use the camera in System Settings > Privacy & Security > "
+              "Camera, then start it again",
+}
+
+
 class CameraSource(_LiveSource):
     """A local camera by index, optionally asking for a size and frame rate (the camera may
     choose the nearest it supports; info reports what it delivers). frame_step: deliver only
@@ -482,7 +495,8 @@ class CameraSource(_LiveSource):
         capture = _quiet_open(index, backend)
         if not capture.isOpened():
             capture.release()
-            raise PoseAppError(f"{name} is not available (no such device, or it is in use)")
+            permission = _CAMERA_PERMISSION.get(sys.platform, "")
+            raise PoseAppError(f"{name} is not available (no such device, or it is in use){permission}")
         for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width), (cv2.CAP_PROP_FRAME_HEIGHT, height), (cv2.CAP_PROP_FPS, fps)):
             if value:
                 capture.set(prop, value)
@@ -498,7 +512,12 @@ class StreamSource(_LiveSource):
         capture = _quiet_open(url)
         if not capture.isOpened():
             capture.release()
-            raise PoseAppError(f"cannot open stream {url}")
+            problem = url_problem(url)
+            if problem is None:
+                problem = ("the server answered, but no stream opened there (a wrong path or credentials, or a "
+                           "format OpenCV cannot read)") if urlsplit(url).scheme.lower() in DEFAULT_PORTS else (
+                           "nothing was received (a wrong address or port, or a format OpenCV cannot read)")
+            raise PoseAppError(f"cannot open stream {url}: {problem}")
         self._start_live(capture, url, frame_step)
 
 

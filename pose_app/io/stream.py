@@ -73,7 +73,7 @@ WS_OPEN_TIMEOUT_S = 5.0
 # Hosts that mean "every interface".
 ALL_INTERFACES = ("0.0.0.0", "::", "", "*")
 # The WebSocket server's own log: clients that come and go are counted, not printed.
-_QUIET = logging.getLogger("pose_app.stream")
+_QUIET = logging.getLogger("pose_app.io.stream")
 _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False
 _HOST_PORT = re.compile(r"^(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:\[\]\s]+)):(?P<port>\d{1,5})$")

@@ -81,7 +81,7 @@ def _process_inputs(run_plan: RunPlan, stream: PoseStreams | None, started: floa
                 print(
                     f"pose-app: interrupted in {result.spec} after {where}; the outputs hold every frame "
                     "up to there (whole CSV lines; the JSON is closed with \"complete\": false)"
-                    + continue_hint(run_plan),
+                    + continue_hint(run_plan, result.spec),
                     file=sys.stderr,
                 )
                 print_summary(results[: results.index(result) + 1])

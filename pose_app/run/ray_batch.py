@@ -397,7 +397,8 @@ def _run(ray: Any, run_plan: RunPlan, address: str, workers: int | None, wall_st
             not_done = [result.spec for result in results if result.cancelled]
             print(
                 f"pose-app: interrupted; {len(not_done)} input(s) not done: {', '.join(not_done)}. Every "
-                "finished input's outputs are complete; nothing of the others was kept" + continue_hint(run_plan),
+                "finished input's outputs are complete; nothing of the others was kept"
+                + continue_hint(run_plan, "those not done"),
                 file=sys.stderr,
             )
             print_summary(results, time.monotonic() - wall_start)

@@ -278,10 +278,14 @@ def report_error(result: InputResult) -> None:
     print(f"pose-app: error: {where}{result.error}", file=sys.stderr)
 
 
-def continue_hint(run_plan: RunPlan) -> str:
-    """How to continue an interrupted run, when --skip-done can."""
+def continue_hint(run_plan: RunPlan, unfinished: str = "the unfinished inputs") -> str:
+    """How to continue an interrupted run, when --skip-done can: what it really does. It skips
+    the finished inputs; an interrupted one starts again from its first frame, because its
+    tracks and smoothing filters, which the next frame needs, were not written down (its files
+    are replaced, so no frame is written twice)."""
     if run_plan.shared_paths or any("json" not in plan for plan in run_plan.plans):
         return ""
-    return "; run the same command with --skip-done to continue"
+    return (f"; run the same command with --skip-done to continue: the finished inputs are skipped, "
+            f"{unfinished} processed again from the first frame")
 
 
