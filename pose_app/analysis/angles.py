@@ -25,6 +25,11 @@ def percent(share: float) -> str:
     return f"{share * 100:.0f} %"
 
 
+def counted(count: int, noun: str) -> str:
+    """ "1 repetition", "3 repetitions", "no repetitions" (nouns with a plain plural)."""
+    return f"no {noun}s" if count == 0 else f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def angle_series(table: KeypointTable, names: Sequence[str] = ANGLE_NAMES) -> list[AngleSeries]:
     """The angles of every person in a keypoint table, one series per (source, person_id), in order
     of source, then person_id."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pose_app.analysis.angles import counted
 from pose_app.analysis.holds import HoldAnalysis, hold_notes
 from pose_app.analysis.plot import DPI, FIGURE_WIDTH_IN
 from pose_app.analysis.reps import RepAnalysis, side_of
@@ -52,11 +53,6 @@ def table_rows(records: list[RepRecord]) -> list[list[str]]:
                 for v, (name, d) in zip(numbers, _TABLE_FIELDS)
             ])
     return rows
-
-
-def counted(count: int, noun: str) -> str:
-    """ "1 repetition", "3 repetitions", "no repetitions". """
-    return f"no {noun}s" if count == 0 else f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _title(series: AngleSeries, analysis: RepAnalysis, several_sources: bool) -> str:
