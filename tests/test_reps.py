@@ -355,6 +355,31 @@ def test_an_angle_seen_in_too_few_frames_is_not_counted_on_and_the_command_says_
     assert "counted on left_hip: present in 100 % of frames" in capsys.readouterr().out
 
 
+def test_angles_and_plot_say_when_an_angle_or_a_person_is_seen_in_too_few_frames(tmp_path, capsys):
+    times = np.arange(0.0, 4.0, 1 / FPS)
+    poses = np.stack([squat_pose(170.0) for _ in times])
+    poses[np.arange(len(times)) % 6 != 0, KEYPOINT_INDEX["left_ankle"], 2] = 0.1  # left ankle in 1 frame of 6
+    passer_by = np.full_like(poses, np.nan)
+    passer_by[:20] = squat_pose(175.0, x0=500.0)
+    path = tmp_path / "thin.csv"
+    write_keypoint_csv(path, {0: poses, 7: passer_by}, times)
+    assert main(["angles", str(path), "--out", str(tmp_path / "a.csv")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1:] == [
+        "pose-app angles: warning: person 0: left_knee 17 %, left_body_line 17 %, left_shank 17 % of their frames "
+        "(fewer than 50 %: too few to trust)",
+        f"pose-app angles: warning: person 7: in only 20 of {len(times)} frames (17 %) (fewer than 50 %: too few to trust)",
+    ]
+    figure = tmp_path / "p.png"
+    assert main(["plot", str(path), "--out", str(figure), "--angles", "knee"]) == 0
+    assert "pose-app plot: warning: person 0: left_knee 17 % of their frames" in capsys.readouterr().out
+    assert figure.stat().st_size > 10_000
+    from pose_app.analysis.plot import session_figure
+
+    drawn = session_figure(angle_series(read_keypoint_csv(path), ["left_knee"]), title="t", warnings=["person 0: thin"])
+    assert drawn.get_suptitle() == "t\n⚠ person 0: thin"  # the figure says it too
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["--person", "9"], "there is no person_id 9 (the file has 2, 5)"),
     (["--person", "5"], "person 5 of squat.mp4 is in 10 frames: too few"),

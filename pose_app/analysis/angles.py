@@ -56,13 +56,17 @@ def angle_presence(series: AngleSeries, min_confidence: float = MIN_KEYPOINT_SCO
     return seen.mean(axis=0) if len(seen) else np.zeros(len(series.names))
 
 
-def source_frames(table: KeypointTable) -> dict[str, int]:
-    """How many frames each source has from its first to its last frame in the table, at the
-    table's frame step (`--every`): frames in which nobody was found are not in a keypoint CSV,
-    so they are counted from the frame numbers."""
+def source_frames(table: KeypointTable | Sequence[AngleSeries]) -> dict[str, int]:
+    """How many frames each source has from its first to its last frame in the table (or the
+    series of an angles CSV), at its frame step (`--every`): frames in which nobody was found are
+    not in a keypoint or angles CSV, so they are counted from the frame numbers."""
     numbers: dict[str, set[int]] = {}
-    for frame in table.frames:
-        numbers.setdefault(frame.source, set()).add(int(frame.frame))
+    if isinstance(table, KeypointTable):
+        for frame in table.frames:
+            numbers.setdefault(frame.source, set()).add(int(frame.frame))
+    else:
+        for item in table:
+            numbers.setdefault(item.source, set()).update(int(number) for number in item.frames)
     counts = {}
     for source, frames in numbers.items():
         ordered = np.array(sorted(frames))
@@ -76,7 +80,8 @@ def person_share(series: AngleSeries, frames_in_source: int) -> float:
     return min(len(series.frames) / frames_in_source, 1.0) if frames_in_source else 0.0
 
 
-def coverage_warnings(table: KeypointTable, series: list[AngleSeries], min_presence: float = MIN_PRESENCE) -> list[str]:
+def coverage_warnings(table: KeypointTable | Sequence[AngleSeries], series: list[AngleSeries],
+                      min_presence: float = MIN_PRESENCE) -> list[str]:
     """One line per person whose data is too thin to trust: in fewer than `min_presence` of their
     video's frames, or with angles seen in some but fewer than `min_presence` of their own frames
     (an angle never seen is the camera's framing, not a loss, and is not listed)."""
