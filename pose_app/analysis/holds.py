@@ -18,11 +18,11 @@ What a hold is (docs/reps.md, "Holds"):
   of every watched angle over a core's first and last STILL_WINDOW_S are its opening and
   closing **positions** (a sagging hold drifts from one to the other).
 * A hold **starts** at the first frame before its core from which the known watched angles stay
-  within half the tolerance of its opening position (with the same one-in-OUTLIER_SHARE
-  leeway), and **ends** likewise after it, by its closing position: the moments the position
-  is reached and left, not those the window first and last sees stillness.
+  within half the tolerance of its opening position, and **ends** likewise after it, by its
+  closing position: the moments the position is reached and left, not those the window first
+  and last sees stillness.
 * Two holds in the same position (the first's closing and the second's opening within the
-  tolerance, with the same leeway) separated by at most
+  tolerance, every watched angle known in both) separated by at most
   `max_break_s` (a moment out of position, or the person lost) are one hold with a **break**.
   A hold lasts at least `min_hold_s`.
 
@@ -166,11 +166,11 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _agree(frame: np.ndarray, position: np.ndarray, tolerance: float) -> bool:
-    """The watched angles of `frame` within `tolerance` of `position` where both are known, all
-    but one in OUTLIER_SHARE (as for stillness), with at least one known."""
+    """Every watched angle of `frame` within `tolerance` of `position` where both are known, with
+    at least one known. No leeway here, unlike stillness: a glitch lasts a frame or two, but a
+    hold of another position (arms overhead, then down) differs in one joint for good."""
     known = np.isfinite(frame) & np.isfinite(position)
-    off = int(np.count_nonzero(np.abs(frame[known] - position[known]) > tolerance))
-    return bool(known.any()) and off <= int(known.sum()) // OUTLIER_SHARE
+    return bool(known.any()) and bool(np.all(np.abs(frame[known] - position[known]) <= tolerance))
 
 
 def _position(angles: np.ndarray, known: np.ndarray, start: int, stop: int) -> np.ndarray:

@@ -10,6 +10,7 @@ table's numbers are those of the repetitions CSV, rounded for reading (`table_ro
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 PLOT_HEIGHT_IN = 2.6
+TITLE_CHARACTERS = 120  # a line of the plot's title at its font size, within the plot's width
 ROW_HEIGHT_IN = 0.23
 TABLE_COLUMNS = ("rep", "start s", "turn s", "end s", "rest °", "turn °", "range °", "out s", "back s", "confidence")
 # (RepRecord field, decimals) of each table column after the first.
@@ -106,8 +108,10 @@ def reps_figure(results: list[tuple[AngleSeries, RepAnalysis, list[RepRecord]]],
                           fontsize=9, fontweight="bold", color="C3")
         spec = ANGLES[analysis.angle]
         line, colour = _explanation(analysis)
-        axes.set_title(_title(series, analysis, several_sources) + (f"\n{line}" if line else ""), fontsize=10, loc="left",
-                       color=colour)
+        # Wrapped to the plot's width: one long line ran into the bars' title beside it.
+        text = "\n".join(textwrap.wrap(_title(series, analysis, several_sources), TITLE_CHARACTERS)
+                         + textwrap.wrap(line, TITLE_CHARACTERS))
+        axes.set_title(text, fontsize=10, loc="left", color=colour)
         axes.set_ylabel(f"{analysis.angle} (°)" if spec.kind == "joint" else f"{analysis.angle} (° vs horizontal)")
         axes.set_xlabel("time (s)")
         axes.grid(True, alpha=0.3)
