@@ -228,6 +228,25 @@ def test_the_live_counter_counts_each_rep_once_it_is_done_and_ends_as_the_offlin
     assert counter.count(4) == 0 and counter.people() == [4]
 
 
+def test_the_live_counter_keeps_its_direction_once_a_repetition_is_counted():
+    # Two sit-to-stands, then the person stands for good: on the whole series the rest would be
+    # standing (stays longest), but the live count must never jump back.
+    times, knee, _ = script([(1.0, 1.0, 0.5, 1.0), (4.5, 1.0, 0.5, 1.0), (8.0, 1.0, 7.0, 0.0)], 16.0,
+                            top=SEATED, bottom=STANDING)
+    series = series_of({"left_knee": knee}, times)
+    counter = RepCounter(angle="left_knee")
+    counts = []
+    for row, time_s in enumerate(times):
+        counter.add(time_s, [1], series.degrees[row:row + 1], series.confidence[row:row + 1])
+        if row % 10 == 0:
+            counts.append(counter.count(1))
+    assert counts == sorted(counts) and counts[-1] == 2
+    assert counter.analysis(1).direction == "up"
+    # The whole series read afresh: standing is the rest, and the two sits between the rises are its repetitions.
+    offline = find_reps(times, knee, np.full_like(times, 0.9), "left_knee")
+    assert (offline.direction, offline.rest_reason, len(offline.reps)) == ("down", "where it stays longest", 2)
+
+
 # ------------------------------------------------------------------------------ the command
 
 SQUAT = {"left": 0.95, "right": 0.6}  # keypoint scores: the left side faces the camera
