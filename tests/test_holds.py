@@ -14,8 +14,8 @@ from pose_app.io.csv_tables import AngleSeries
 from pose_app.io.holds_csv import HOLDS_CSV_COLUMNS, read_holds_csv
 
 # A plank: kneeling (left) -> plank (right), each watched joint's angle.
-KNEELING = {"elbow": 170.0, "shoulder": 60.0, "hip": 100.0, "knee": 90.0, "body_line": 120.0}
-PLANK = {"elbow": 170.0, "shoulder": 80.0, "hip": 176.0, "knee": 176.0, "body_line": 178.0}
+KNEELING = {"elbow": 170.0, "shoulder": 60.0, "hip": 100.0, "knee": 90.0, "body_line": 120.0, "trunk": 170.0}
+PLANK = {"elbow": 170.0, "shoulder": 80.0, "hip": 176.0, "knee": 176.0, "body_line": 178.0, "trunk": 176.0}
 HOLD_FROM, HOLD_TO = 2.5, 9.5  # the plank is reached at 2.5 s and left at 9.5 s
 MOVE_S = 1.5  # getting into and out of it
 
@@ -36,7 +36,7 @@ def plank_series(duration=12.0, noise=1.2, seed=3, sag=0.0, confidence=0.9):
     rng = np.random.default_rng(seed)
     degrees = np.zeros((len(times), len(HOLD_ANGLES)))
     for column, name in enumerate(HOLD_ANGLES):
-        group = name.split("_", 1)[1]
+        group = name.removeprefix("left_").removeprefix("right_")
         value = KNEELING[group] + (PLANK[group] - KNEELING[group]) * (into - out)
         if group in ("hip", "body_line") and sag:
             value = value - sag * np.clip((times - HOLD_FROM) / (HOLD_TO - HOLD_FROM), 0, 1) * (into - out)
@@ -83,7 +83,7 @@ def test_a_moment_out_of_position_is_a_break_and_a_long_one_ends_the_hold():
         """The knees down (hip, knee and body line bent) from start to end."""
         inside = (series.time_s >= start) & (series.time_s < end)
         for column, name in enumerate(HOLD_ANGLES):
-            group = name.split("_", 1)[1]
+            group = name.removeprefix("left_").removeprefix("right_")
             if group in ("hip", "knee", "body_line"):
                 series.degrees[inside, column] = KNEELING[group]
         return series
@@ -131,6 +131,32 @@ def test_a_body_line_seen_in_few_frames_of_the_hold_is_said():
     (hold,) = find_holds(series).holds
     assert hold.body_line.side == "" and math.isnan(hold.body_line.mean_deg)
     assert hold_notes(hold) == ["body line seen in only 0 % of the hold (shoulder, hip and ankle of one side never all seen)"]
+
+
+def test_lying_on_the_side_is_not_the_side_plank_that_follows():
+    # Lying propped on an elbow, head to the image's left (the trunk points at 180, its jitter
+    # crossing +-180), then the hips lift into a side plank: only the shoulder (70 -> 90) and the
+    # trunk (180 -> 155) change; elbow, hip, knee and body line stay as they were.
+    times = np.arange(0.0, 10.0, 1 / FPS)
+    lift = ease(times, 3.0, 3.8)
+    rng = np.random.default_rng(8)
+    values = {"elbow": 90.0 + 0 * times, "shoulder": 70.0 + 20.0 * lift, "hip": 178.0 + 0 * times,
+              "knee": 178.0 + 0 * times, "body_line": 177.0 + 0 * times, "trunk": 180.0 - 25.0 * lift}
+    degrees = np.zeros((len(times), len(HOLD_ANGLES)))
+    for column, name in enumerate(HOLD_ANGLES):
+        group = name.removeprefix("left_").removeprefix("right_")
+        degrees[:, column] = values[group] + rng.normal(0.0, 1.0, len(times))
+    trunk = HOLD_ANGLES.index("trunk")
+    degrees[:, trunk] = (degrees[:, trunk] + 180.0) % 360.0 - 180.0  # as written: in (-180, 180]
+    series = AngleSeries("side.mp4", 0, HOLD_ANGLES, np.arange(len(times)), times, degrees, np.full_like(degrees, 0.9))
+    lying, plank = find_holds(series).holds
+    assert lying.start_s == 0.0 and lying.end_s == pytest.approx(3.0, abs=0.3)
+    assert plank.start_s == pytest.approx(3.8, abs=0.3) and plank.end_s == pytest.approx(times[-1], abs=0.05)
+    assert lying.breaks == () and plank.breaks == ()
+    # Without the trunk the joints alone cannot tell them apart: one hold from the start.
+    series.confidence[:, trunk] = 0.0
+    (merged,) = find_holds(series).holds
+    assert merged.start_s == 0.0
 
 
 def test_the_live_counter_sees_a_running_hold_before_it_is_long_enough():

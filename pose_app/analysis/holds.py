@@ -5,9 +5,9 @@ the person kept still, for how long, with what breaks, and how straight the body
 What a hold is (docs/reps.md, "Holds"):
 
 * The **watched angles** are the joint angles elbow, shoulder, hip, knee and body line, each on
-  the side seen in more frames (the far side of a side view is often a guess). Joint angles do
-  not change when the camera zooms or pans, or when the body lies on the floor, which keypoint
-  positions would.
+  the side seen in more frames (the far side of a side view is often a guess), and the trunk's
+  direction (lying propped on an elbow and a side plank differ in it more than in any joint).
+  Angles do not change when the camera zooms or pans, which keypoint positions would.
 * Each is **gated** on confidence as for repetitions, cleaned of one-frame glitches (a running
   median over MEDIAN_FRAMES frames: a keypoint jumping to the other leg for a frame is not a
   movement), bridged over gaps of at most `max_gap_s` and smoothed over SMOOTH_S.
@@ -16,7 +16,8 @@ What a hold is (docs/reps.md, "Holds"):
   does not (a keypoint going wrong at the frame's edge moves one chain; leaving a position moves
   several joints). Still stretches of at least STILL_RUN_S are the cores of holds; the median
   of every watched angle over a core's first and last STILL_WINDOW_S are its opening and
-  closing **positions** (a sagging hold drifts from one to the other).
+  closing **positions** (a sagging hold drifts from one to the other), leaving out an angle
+  that moved there (the one the leeway let through is no part of the position).
 * A hold **starts** at the first frame before its core from which the known watched angles stay
   within half the tolerance of its opening position, and **ends** likewise after it, by its
   closing position: the moments the position is reached and left, not those the window first
@@ -46,7 +47,10 @@ from pose_app.io.csv_tables import AngleSeries, KeypointTable
 from pose_app.io.holds_csv import HoldRecord
 
 HOLD_GROUPS = ("elbow", "shoulder", "hip", "knee", "body_line")
-HOLD_ANGLES = tuple(f"{side}_{group}" for group in HOLD_GROUPS for side in ("left", "right"))
+# The trunk's direction too: lying propped on an elbow and a side plank differ in the joints by
+# little (the shoulder), but the trunk rises by 20-30 degrees.
+HOLD_SEGMENTS = ("trunk",)
+HOLD_ANGLES = tuple(f"{side}_{group}" for group in HOLD_GROUPS for side in ("left", "right")) + HOLD_SEGMENTS
 MEDIAN_FRAMES = 5
 SMOOTH_S = 0.3
 STILL_WINDOW_S = 1.0
@@ -210,6 +214,8 @@ def find_holds(series: AngleSeries, settings: HoldSettings = HoldSettings(), ope
         valid = gated(series.degrees[:, column], series.confidence[:, column], settings.min_confidence)
         values = np.full(len(grid), np.nan)
         values[index[valid]] = series.degrees[valid, column]
+        if name in HOLD_SEGMENTS and valid.any():  # a direction near +-180 (lying head left) stays continuous
+            values[index[valid]] = np.degrees(np.unwrap(np.radians(series.degrees[valid, column])))
         presence[name] = float(valid.mean()) if len(valid) else 0.0
         seen[name] = np.isfinite(values)
         cleaned[name] = _cleaned(values, step, settings.max_gap_s)
@@ -219,6 +225,7 @@ def find_holds(series: AngleSeries, settings: HoldSettings = HoldSettings(), ope
         best = left if presence[left] >= presence[right] else right
         if presence[best] > 0:
             watched.append(best)
+    watched += [name for name in HOLD_SEGMENTS if presence[name] > 0]
     body = {side: cleaned[f"{side}_body_line"] for side in ("left", "right")}
     body_seen = {side: seen[f"{side}_body_line"] for side in ("left", "right")}
     seen_side = "left" if presence["left_body_line"] >= presence["right_body_line"] else "right"
@@ -236,13 +243,16 @@ def find_holds(series: AngleSeries, settings: HoldSettings = HoldSettings(), ope
         moving.sum(axis=0) <= known.sum(axis=0) // OUTLIER_SHARE)
 
     shortest = max(round(STILL_RUN_S / step), 1)
-    spans = []  # [(first, last, position)]
+    spans = []  # [(first, last, opening position, closing position)]
     for first, last in _runs(still):
         if last - first + 1 < shortest:
             continue
-        # The position where the hold begins and where it ends (a sagging hold drifts between them).
-        opening = _position(angles, known, first, min(first + window, last + 1))
-        closing = _position(angles, known, max(last + 1 - window, first), last + 1)
+        # The position where the hold begins and where it ends (a sagging hold drifts between
+        # them), without the angle the stillness let move there: a keypoint going wrong is no
+        # part of the position.
+        head, tail = slice(first, min(first + window, last + 1)), slice(max(last + 1 - window, first), last + 1)
+        opening = _position(angles, known & ~moving[:, head].any(axis=1, keepdims=True), head.start, head.stop)
+        closing = _position(angles, known & ~moving[:, tail].any(axis=1, keepdims=True), tail.start, tail.stop)
         half = settings.tolerance_deg / 2
         while first > 0 and _agree(angles[:, first - 1], opening, half):
             first -= 1
