@@ -140,11 +140,6 @@ class RepAnalysis:
     choice: str = ""
     note: str = ""
 
-    @property
-    def rest_deg(self) -> float:
-        """The session's rest level: the median of the repetitions' (NaN without one)."""
-        return float(np.median([rep.rest_deg for rep in self.reps])) if self.reps else math.nan
-
 
 # The most samples a part of an angle series is resampled to (an hour at 1000 frames/s is 3.6 million).
 MAX_RESAMPLED = 10_000_000
