@@ -4,7 +4,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-
 from PySide6.QtCore import Qt
 
 from pose_app.core.angles import ANGLE_NAMES
@@ -79,7 +78,7 @@ def test_the_dock_counts_repetitions_live_shows_the_last_ones_depth_and_resets(q
 
 # ------------------------------------------------------------------------------ in the window
 
-from support import GUI_WAIT_MS, wait_for_result  # noqa: E402
+from support import GUI_WAIT_MS, wait_for_result
 
 from pose_app.core.angles import compute_angles
 

@@ -45,7 +45,10 @@ def plank_series(duration=12.0, noise=1.2, seed=3, sag=0.0, confidence=0.9):
                        np.full_like(degrees, confidence))
 
 
-def reached(tolerance=HoldSettings().tolerance_deg / 2):
+HALF_TOLERANCE = HoldSettings().tolerance_deg / 2
+
+
+def reached(tolerance=HALF_TOLERANCE):
     """When the script's plank is within `tolerance` of every joint: the hold's true start and end."""
     largest = max(abs(PLANK[group] - KNEELING[group]) for group in PLANK)
     share = tolerance / largest  # the phase at which the largest move is that close

@@ -385,8 +385,8 @@ def test_angles_and_plot_say_when_an_angle_or_a_person_is_seen_in_too_few_frames
     assert main(["angles", str(path), "--out", str(tmp_path / "a.csv")]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[1:] == [
-        "pose-app angles: warning: person 0: left_knee 17 %, left_body_line 17 %, left_shank 17 % of their frames "
-        "(fewer than 50 %: too few to trust)",
+        ("pose-app angles: warning: person 0: left_knee 17 %, left_body_line 17 %, left_shank 17 % of their frames "
+         "(fewer than 50 %: too few to trust)"),
         f"pose-app angles: warning: person 7: in only 20 of {len(times)} frames (17 %) (fewer than 50 %: too few to trust)",
     ]
     figure = tmp_path / "p.png"

@@ -33,14 +33,15 @@ rows of the holds CSV (io/holds_csv.py) from a keypoint table.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, median_filter, minimum_filter1d, uniform_filter1d
+from scipy.ndimage import maximum_filter1d, median_filter, minimum_filter1d
 
 from pose_app.analysis.angles import MIN_PRESENCE, angle_series, percent, person_share, source_frames
-from pose_app.analysis.reps import MIN_FRAMES, MAX_RESAMPLED, frame_interval, gated, smooth
+from pose_app.analysis.reps import MAX_RESAMPLED, MIN_FRAMES, frame_interval, gated, smooth
 from pose_app.core.poses import MIN_KEYPOINT_SCORE
 from pose_app.errors import PoseAppError
 from pose_app.io.csv_tables import AngleSeries, KeypointTable
@@ -294,7 +295,7 @@ def find_holds(series: AngleSeries, settings: HoldSettings = HoldSettings(), ope
         ongoing = parts[-1][1] == len(grid) - 1
         if end_s - start_s < settings.min_hold_s and not (open_end and ongoing):
             continue
-        breaks = tuple((float(grid[a[1]]), float(grid[b[0]])) for a, b in zip(parts, parts[1:]))
+        breaks = tuple((float(grid[a[1]]), float(grid[b[0]])) for a, b in itertools.pairwise(parts))
         holds.append(Hold(start_s, end_s, breaks, _body_line(body, body_seen, parts), ongoing))
     # The body line drawn: the side the holds measured most (else the side seen in more frames).
     measured = [hold.body_line.side for hold in holds if hold.body_line.side]

@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pose_app.analysis.angles import counted
 from pose_app.analysis.holds import HoldSettings, hold_notes, hold_records, session_holds
 from pose_app.analysis.plot import FIGURE_SUFFIXES
-from pose_app.analysis.angles import counted
 from pose_app.analysis.reps_report import DPI, holds_figure
 from pose_app.cli.options import check_output_file, non_negative_float, positive_float, save_figure
 from pose_app.cli.reps import REPORT_INSTALL_HINT, unit_score

@@ -80,6 +80,13 @@ def write_holds_csv(records: Iterable[HoldRecord], path: str | Path, inputs: fro
     write_whole_text(path, holds_csv_text(records), inputs)
 
 
+def _value(values: dict[str, str], name: str) -> float:
+    """A numeric field of a holds row: finite, or empty (NaN) for a body line never seen."""
+    if name in _BODY_LINE_NUMBERS and values[name] == "":
+        return math.nan
+    return finite_number(values[name], name, -LARGEST_TIME_S, LARGEST_TIME_S)
+
+
 def read_holds_csv(path: str | Path) -> list[HoldRecord]:
     """The holds of a holds CSV, in file order; PoseAppError for another file or a bad row."""
     path = Path(path)
@@ -96,17 +103,12 @@ def read_holds_csv(path: str | Path) -> list[HoldRecord]:
             if values["body_line_side"] not in ("left", "right", ""):
                 raise ValueError(f"body_line_side {values['body_line_side']!r} is not left, right or empty")
 
-            def value_of(name: str) -> float:
-                if name in _BODY_LINE_NUMBERS and values[name] == "":
-                    return math.nan
-                return finite_number(values[name], name, -LARGEST_TIME_S, LARGEST_TIME_S)
-
             records.append(HoldRecord(
                 values["source"], whole_number(values["person_id"], "person_id"), whole_number(values["hold"], "hold"),
-                value_of("start_s"), value_of("end_s"), value_of("duration_s"), value_of("held_s"),
-                whole_number(values["breaks"], "breaks"), value_of("break_s"), values["body_line_side"],
-                value_of("body_line_mean_deg"), value_of("body_line_sd_deg"), value_of("body_line_min_deg"),
-                value_of("body_line_seen"),
+                _value(values, "start_s"), _value(values, "end_s"), _value(values, "duration_s"), _value(values, "held_s"),
+                whole_number(values["breaks"], "breaks"), _value(values, "break_s"), values["body_line_side"],
+                _value(values, "body_line_mean_deg"), _value(values, "body_line_sd_deg"), _value(values, "body_line_min_deg"),
+                _value(values, "body_line_seen"),
             ))
         except ValueError as error:
             raise PoseAppError(f"{path}, line {number}: not a pose-app holds row ({error})") from None
