@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from pose_app.core.angles import ANGLE_NAMES
 from pose_app.gui.angle_dock import AngleDock, AngleHistory, FrameAngles
@@ -42,6 +43,7 @@ def test_dock_plots_the_chosen_angles_of_the_chosen_person(qtbot):
     dock.show()
     qtbot.waitExposed(dock)
     assert dock.chosen_angles() == ("left_elbow", "right_elbow", "left_knee", "right_knee")
+    dock.set_follow(False)  # this test chooses the angles itself
     for step in range(20):
         dock.add(frame(step / 10, [3, 7], [100.0 + step, 150.0], [101.0 + step, 149.0]))
     qtbot.waitUntil(lambda: dock.plotted("left_knee") is not None, timeout=5000)
@@ -68,7 +70,7 @@ def test_the_dock_counts_repetitions_live_shows_the_last_ones_depth_and_resets(q
         angles = frame(time_s, [3], [value])
         dock.add(dataclasses.replace(angles, confidence=np.full_like(angles.degrees, 0.9)))
     qtbot.waitUntil(lambda: dock.rep_count.text() == "2", timeout=5000)  # the third has not come back up
-    assert "left knee" in dock.rep_last.text() and "90° at the turn" in dock.rep_last.text()
+    assert dock.rep_last.text().startswith("2 repetitions on left knee; last: 170° to 90° (range 80°)")
     dock.rep_reset.click()
     qtbot.waitUntil(lambda: dock.rep_count.text() == "0", timeout=5000)
     assert dock.reps.people() == []
@@ -76,13 +78,13 @@ def test_the_dock_counts_repetitions_live_shows_the_last_ones_depth_and_resets(q
 
 # ------------------------------------------------------------------------------ in the window
 
-from support import GUI_WAIT_MS, wait_for_result  # noqa: E402
+from support import GUI_WAIT_MS, wait_for_result
 
 from pose_app.core.angles import compute_angles
 
 
 def test_the_window_plots_the_frames_angles_draws_them_at_the_joints_and_tunes_smoothing_live(make_window, qtbot, walk_clip):
-    window = make_window(max_speed=True, angle_names="left_elbow,shoulder_line")
+    window = make_window(max_speed=True, angle_names="left_elbow,shoulder_line", angles_follow_motion=False)
     assert not window.angle_dock.isVisible()
     window.open_source(str(walk_clip.path))
     plain = wait_for_result(qtbot, window, lambda r: len(r.poses) == 1)
@@ -132,3 +134,90 @@ def test_a_recording_writes_the_angles_and_repetitions_of_its_keypoints(make_win
     assert (tmp_path / "r.angles.csv").read_text() == (tmp_path / "again.csv").read_text()
     assert main(["reps", str(tmp_path / "r.csv"), "--out", str(tmp_path / "again.reps.csv")]) == 0
     assert (tmp_path / "r.reps.csv").read_text() == (tmp_path / "again.reps.csv").read_text()
+
+
+# ------------------------------------------------------------------------------ readable and following
+
+
+def squat_frames(seconds=6.0, knee_seen_every=1):
+    """A side-view squat's angles at 30 fps: knees 170 -> 90 every 2 s, hips following, elbows and
+    shoulders still (a little jitter); the knees known on every `knee_seen_every`-th frame."""
+    times = np.arange(0.0, seconds, 1 / 30)
+    knee = 130.0 + 40.0 * np.cos(np.pi * times)
+    rng = np.random.default_rng(2)
+    frames = []
+    for row, time_s in enumerate(times):
+        degrees = np.full((1, len(ANGLE_NAMES)), np.nan)
+        for name, value in (("left_knee", knee[row]), ("right_knee", knee[row] + 2), ("left_hip", knee[row] - 10),
+                            ("left_elbow", 100 + rng.normal(0, 1)), ("right_elbow", 95 + rng.normal(0, 1)),
+                            ("left_shoulder", 30 + rng.normal(0, 1))):
+            degrees[0, ANGLE_NAMES.index(name)] = value
+        if row % knee_seen_every:
+            degrees[0, [ANGLE_NAMES.index("left_knee"), ANGLE_NAMES.index("right_knee")]] = np.nan
+        frames.append(FrameAngles(time_s, np.array([4]), degrees, None, np.where(np.isfinite(degrees), 0.9, 0.1)))
+    return frames
+
+
+def test_the_dock_follows_the_motion_shows_the_whole_range_and_a_legend_beside_the_curves(qtbot):
+    dock = AngleDock()
+    qtbot.addWidget(dock)
+    dock.resize(1100, 260)
+    dock.show()
+    qtbot.waitExposed(dock)
+    followed = []
+    dock.angles_changed.connect(followed.append)
+    assert dock.follow.isChecked()  # the default
+    for angles in squat_frames():
+        dock.add(angles)
+    qtbot.waitUntil(lambda: "left_hip" in dock.chosen_angles(), timeout=5000)
+    assert set(dock.chosen_angles()) == {"left_knee", "right_knee", "left_hip"}  # the elbows do not move
+    assert followed and set(followed[-1]) == set(dock.chosen_angles())  # the overlay draws what is plotted
+    qtbot.waitUntil(lambda: dock.plotted("right_knee") is not None, timeout=5000)
+    low, high = dock.y_limits()
+    assert low <= 80.0 and high >= 172.0 and high <= 185.0  # the hip's 80 to the knee's 172, all of it
+    assert dock.plot.getPlotItem().legend is None  # no legend drawn over the curves ...
+    assert all(name in dock.legend_text() for name in ("left knee", "right knee", "left hip"))  # ... it is above them
+    for angle in dock.chosen_angles():  # each name in its curve's colour
+        red, green, blue, _ = dock._curves[(angle, False)].opts["pen"].color().getRgb()
+        assert f'rgb({red}, {green}, {blue})">━━</span> {angle.replace("_", " ")}' in dock.legend.text()
+    # Ticking an angle yourself stops the following.
+    toggles = []
+    dock.follow_changed.connect(toggles.append)
+    dock.angle_list.item(ANGLE_NAMES.index("left_elbow")).setCheckState(Qt.CheckState.Checked)
+    assert not dock.follow.isChecked() and toggles == [False] and "left_elbow" in dock.chosen_angles()
+
+
+def test_every_row_of_the_angle_list_is_visible_and_a_thinly_seen_angle_says_so(qtbot):
+    dock = AngleDock()
+    qtbot.addWidget(dock)
+    dock.resize(1100, 260)
+    dock.show()
+    qtbot.waitExposed(dock)
+    viewport = dock.angle_list.viewport().rect()
+    for row in range(dock.angle_list.count()):
+        assert viewport.contains(dock.angle_list.visualItemRect(dock.angle_list.item(row))), row
+    dock.set_follow(False)
+    dock.set_chosen_angles(("left_knee", "left_elbow"))
+    for angles in squat_frames(3.0, knee_seen_every=5):  # the knee in 1 frame of 5
+        dock.add(angles)
+    qtbot.waitUntil(lambda: "seen in 20 %" in dock.legend_text(), timeout=5000)
+    assert "left elbow ⚠" not in dock.legend_text()
+
+
+def test_the_counter_times_a_hold(qtbot):
+    dock = AngleDock()
+    qtbot.addWidget(dock)
+    dock.show()
+    qtbot.waitExposed(dock)
+    dock.counter_mode.setCurrentIndex(dock.counter_mode.findData("hold"))
+    assert not dock.rep_angle.isEnabled()
+    rng = np.random.default_rng(4)
+    plank = {"elbow": 90.0, "shoulder": 85.0, "hip": 172.0, "knee": 176.0, "body_line": 170.0}
+    for time_s in np.arange(0.0, 4.0, 1 / 30):
+        degrees = np.full((1, len(ANGLE_NAMES)), np.nan)
+        for joint, value in plank.items():
+            degrees[0, ANGLE_NAMES.index(f"left_{joint}")] = value + rng.normal(0, 1)
+        dock.add(FrameAngles(time_s, np.array([1]), degrees, None, np.where(np.isfinite(degrees), 0.9, 0.1)))
+    qtbot.waitUntil(lambda: dock.rep_last.text().startswith("holding"), timeout=5000)
+    assert float(dock.rep_count.text().removesuffix(" s")) == pytest.approx(4.0, abs=0.2)
+    assert "body line 170 ± 1°" in dock.rep_last.text()

@@ -28,6 +28,8 @@ from pose_app.io.formats import ANGLE_CSV_COLUMNS
 EXPECTED = {
     "left_elbow": 90, "right_elbow": 180, "left_shoulder": 90, "right_shoulder": 0,
     "left_hip": 180, "right_hip": 180, "left_knee": 180, "right_knee": 135,
+    # Shoulder, hip and ankle in line on the left; the right ankle 60 px out from under a 140 px drop.
+    "left_body_line": 180, "right_body_line": 180 - math.degrees(math.atan2(60, 140)),
     "trunk": 90, "shoulder_line": 0, "hip_line": 0,
     "left_upper_arm": 0, "right_upper_arm": -90, "left_forearm": 90, "right_forearm": -90,
     "left_thigh": -90, "right_thigh": -90, "left_shank": -90, "right_shank": -45,
@@ -188,7 +190,7 @@ def test_angle_names_sides_and_sets():
     assert parse_angle_names("", default=JOINT_ANGLES) == JOINT_ANGLES
     assert parse_angle_names("knee, trunk,left_knee") == ("left_knee", "right_knee", "trunk")
     assert parse_angle_names("joints") == JOINT_ANGLES
-    assert len(parse_angle_names("all")) == 19
+    assert len(parse_angle_names("all")) == len(ANGLE_NAMES) == 21
     with pytest.raises(PoseAppError, match="no angle named 'elbo'"):
         parse_angle_names("elbo")
 
@@ -269,7 +271,7 @@ def test_pose_app_angles_writes_exactly_the_rows_of_angle_rows(walk_keypoints, w
     out = tmp_path / "walk.angles.csv"
     code, stdout, stderr = run_cli(capsys, "angles", walk_keypoints, "--out", out)
     assert code == 0 and stderr == ""
-    assert f"60 frames, 1 people, 19 angles -> {60 * 19} rows" in stdout
+    assert f"60 frames, 1 people, 21 angles -> {60 * 21} rows" in stdout
     table = read_keypoint_csv(walk_keypoints)
     assert [frame.frame for frame in table.frames] == list(range(60))
     expected = ",".join(ANGLE_CSV_COLUMNS) + "\n" + "".join(
@@ -279,7 +281,7 @@ def test_pose_app_angles_writes_exactly_the_rows_of_angle_rows(walk_keypoints, w
     with open(out, newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     assert tuple(rows[0]) == ANGLE_CSV_COLUMNS
-    assert [row["angle"] for row in rows[:19]] == list(ANGLE_NAMES)
+    assert [row["angle"] for row in rows[:len(ANGLE_NAMES)]] == list(ANGLE_NAMES)
     assert {row["source"] for row in rows} == {str(walk_clip)}
     for row in rows:
         assert row["degrees"] == "" or (len(row["degrees"].split(".")[1]) == 2 and -180 < float(row["degrees"]) <= 180)

@@ -8,6 +8,7 @@ import pytest
 
 from pose_app.analysis.reps import write_session_reps
 from pose_app.cli.main import main
+from pose_app.core.angles import ANGLE_NAMES
 from pose_app.core.frames import Frame, SourceInfo
 from pose_app.core.poses import FramePoses
 from pose_app.core.skeleton import KEYPOINT_INDEX, KEYPOINT_NAMES, NUM_KEYPOINTS
@@ -106,7 +107,7 @@ def test_one_trc_and_mot_per_person_with_openSim_headers_and_the_csvs_values(tmp
 
         lines, header, columns, values = read_mot(tmp_path / f"c-person{person_id}.mot")
         assert lines[0] == f"c-person{person_id}"
-        assert header == {"version": "1", "nRows": str(count), "nColumns": "20", "inDegrees": "yes"}
+        assert header == {"version": "1", "nRows": str(count), "nColumns": str(1 + len(ANGLE_NAMES)), "inDegrees": "yes"}
         series = next(item for item in read_angle_csv(tmp_path / "c.angles.csv") if item.person_id == person_id)
         assert columns == ["time", *series.names] and len(values) == count
         by_frame = dict(zip(series.frames.tolist(), series.degrees))

@@ -13,7 +13,7 @@ from known_poses import STANDING
 
 from pose_app.analysis.plot import INSTALL_HINT, first_frame
 from pose_app.cli.main import main
-from pose_app.core.angles import ANGLE_NAMES
+from pose_app.core.angles import ANGLE_NAMES, JOINT_ANGLES
 from pose_app.io.formats import ANGLE_CSV_COLUMNS
 
 pytest.importorskip("matplotlib", reason='pose-app plot needs matplotlib: pip install -e ".[plot]"')
@@ -36,7 +36,7 @@ def test_png_of_a_real_run_with_angles_table_and_trajectories(walk_keypoints, wa
     out = tmp_path / "session.png"
     code, stdout, stderr = run_cli(capsys, "plot", walk_keypoints, "--out", out, "--trajectory", "nose,left_shoulder")
     assert code == 0 and stderr == ""
-    assert stdout == f"pose-app plot: 1 series, 8 angles -> {out}\n"
+    assert stdout == f"pose-app plot: 1 series, {len(JOINT_ANGLES)} angles -> {out}\n"
     image = cv2.imread(str(out))
     assert image is not None
     height, width = image.shape[:2]

@@ -7,7 +7,7 @@ import numpy as np
 from pose_app.core.geometry import mirror_x
 from pose_app.core.poses import MIN_KEYPOINT_SCORE, FramePoses
 from pose_app.core.skeleton import KEYPOINT_INDEX
-from pose_app.draw.render import OverlayStyle, draw_poses, person_color
+from pose_app.draw.render import OverlayStyle, draw_poses, label_boxes, person_color
 from pose_app.inference.families.posenet import input_transform
 
 WIDTH, HEIGHT = 200, 120
@@ -104,3 +104,26 @@ def test_mirror_draws_at_flipped_x():
     # Drawing mirrored equals flipping the plain drawing (up to anti-aliasing rounding).
     assert np.abs(mirrored.astype(int) - plain[:, ::-1].astype(int)).mean() < 1.0
     np.testing.assert_allclose(mirror_x(pose.keypoints, WIDTH)[0, 5], [WIDTH - 1 - 40, 30, 0.9], rtol=1e-6)
+
+
+def test_angle_labels_at_the_same_joint_never_overlap():
+    # A side view: both knees (and hips, ankles) on the same spot; the knees bent differently.
+    side = {}
+    for joint, xy in (("hip", (100.0, 30.0)), ("knee", (110.0, 60.0)), ("ankle", (100.0, 90.0))):
+        side[f"left_{joint}"] = (*xy, 0.9)
+        side[f"right_{joint}"] = (xy[0] + (12.0 if joint == "ankle" else 1.0), xy[1], 0.9)
+    poses = one_pose(side)
+    image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    draw_poses(image, poses, OverlayStyle(points=False, bones=False, ids=False, boxes=False,
+                                          angles=("left_knee", "right_knee")))
+    patch = np.any(image != 0, axis=-1)  # the patches and their numbers: nothing else is drawn
+    # Two separate dark patches (one per number), not one patch with the numbers run together.
+    from scipy.ndimage import label
+
+    _, count = label(patch)
+    assert count == 2
+    boxes = label_boxes([(110.0, 60.0), (111.0, 60.0), (110.0, 61.0)], [(20, 10)] * 3, 2)
+    for k, first in enumerate(boxes):
+        for second in boxes[k + 1:]:
+            assert first[2] < second[0] or second[2] < first[0] or first[3] < second[1] or second[3] < first[1]
+    assert boxes[0][0] > 110 and boxes[0][3] < 60  # the first where it always was: above right of the joint

@@ -9,7 +9,17 @@ import pytest
 from media import SWAY_DEGREES, sway_bends
 
 from pose_app.analysis.angles import angle_series
-from pose_app.analysis.reps import REST_EDGE, RepCounter, RepSettings, find_reps, pick_angle, rep_records
+from pose_app.analysis.reps import (
+    MIN_PRESENCE,
+    REST_EDGE,
+    RepCounter,
+    RepSettings,
+    analyse_person,
+    choose_angle,
+    find_reps,
+    pick_angle,
+    rep_records,
+)
 from pose_app.analysis.reps_report import reps_figure, table_rows
 from pose_app.cli.main import main
 from pose_app.core.angles import ANGLE_NAMES, compute_angles
@@ -31,7 +41,8 @@ def edge_s(phase_s: float) -> float:
 
 def script(reps, duration, top=TOP, bottom=BOTTOM, fps=FPS):
     """times and degrees of squats: reps = [(start, down_s, pause_s, up_s)], rest at `top`
-    elsewhere; and the expected (start, bottom, end) of each by the module's definitions."""
+    elsewhere; and the expected (start, turn, end) of each by the module's definitions (`top`
+    below `bottom` makes them rises from a low rest: a sit-to-stand)."""
     times = np.arange(0, duration, 1 / fps)
     degrees = np.full_like(times, top)
     expected = []
@@ -42,23 +53,25 @@ def script(reps, duration, top=TOP, bottom=BOTTOM, fps=FPS):
         degrees[(into >= down) & (into < down + pause)] = bottom
         rising = (into >= down + pause) & (into < down + pause + up)
         degrees[rising] = bottom + (top - bottom) * (1 - np.cos(np.pi * (into[rising] - down - pause) / up)) / 2
-        bottom_s = start + down + pause / 2 + (edge_s(up) - edge_s(down)) / 2
-        expected.append((start + edge_s(down), bottom_s, start + down + pause + up - edge_s(up)))
+        turn_s = start + down + pause / 2 + (edge_s(up) - edge_s(down)) / 2
+        expected.append((start + edge_s(down), turn_s, start + down + pause + up - edge_s(up)))
     return times, degrees, expected
 
 
 def timings(analysis):
-    return [(rep.start_s, rep.bottom_s, rep.end_s) for rep in analysis.reps]
+    return [(rep.start_s, rep.turn_s, rep.end_s) for rep in analysis.reps]
 
 
 def test_clean_squats_are_counted_with_their_times_and_depths():
     times, degrees, expected = script([(1.0, 1.0, 0.0, 0.8), (3.5, 1.4, 0.0, 1.4), (7.0, 0.7, 0.0, 0.7)], 9.0)
     analysis = find_reps(times, degrees, np.full_like(times, 0.9), "left_knee")
     assert analysis.direction == "down" and len(analysis.reps) == len(expected)
+    assert analysis.rest_reason == "where it starts and ends"
     np.testing.assert_allclose(timings(analysis), expected, atol=0.03)
     for rep in analysis.reps:
-        assert rep.min_deg == pytest.approx(BOTTOM, abs=0.5) and rep.max_deg == pytest.approx(TOP, abs=0.5)
-        assert rep.down_s == pytest.approx(rep.bottom_s - rep.start_s) and rep.confidence == pytest.approx(0.9)
+        assert rep.turn_deg == pytest.approx(BOTTOM, abs=0.5) and rep.rest_deg == pytest.approx(TOP, abs=0.5)
+        assert rep.out_s == pytest.approx(rep.turn_s - rep.start_s) and rep.confidence == pytest.approx(0.9)
+        assert rep.range_deg == pytest.approx(TOP - BOTTOM, abs=1.0)
 
 
 def test_noise_a_pause_a_false_start_and_gaps():
@@ -79,8 +92,8 @@ def test_noise_a_pause_a_false_start_and_gaps():
     analysis = find_reps(times[kept], degrees[kept], confidence[kept], "right_knee")
     assert len(analysis.reps) == 3
     np.testing.assert_allclose(timings(analysis), expected[:3], atol=0.12)
-    assert [rep.min_deg for rep in analysis.reps] == pytest.approx([BOTTOM] * 3, abs=3.0)
-    assert analysis.reps[1].up_s == pytest.approx(expected[1][2] - expected[1][1], abs=0.12)  # the pause split
+    assert [rep.turn_deg for rep in analysis.reps] == pytest.approx([BOTTOM] * 3, abs=3.0)
+    assert analysis.reps[1].back_s == pytest.approx(expected[1][2] - expected[1][1], abs=0.12)  # the pause split
 
 
 def test_an_opening_angle_thresholds_and_the_minimum_duration_and_range():
@@ -90,7 +103,7 @@ def test_an_opening_angle_thresholds_and_the_minimum_duration_and_range():
     analysis = find_reps(times, raises + 20.0, np.full_like(times, 0.9), "left_shoulder")
     assert analysis.direction == "up" and len(analysis.reps) == 2
     np.testing.assert_allclose(timings(analysis), expected, atol=0.03)
-    assert analysis.reps[0].max_deg == pytest.approx(100.0, abs=0.5) and analysis.reps[0].depth_deg == analysis.reps[0].max_deg
+    assert analysis.reps[0].turn_deg == pytest.approx(100.0, abs=0.5) and analysis.reps[0].rest_deg == pytest.approx(20.0, abs=0.5)
 
     # A deep squat, a shallow one (to 140) and a twitch (0.3 s): thresholds decide.
     times, degrees, _ = script([(1.0, 1.0, 0.0, 1.0), (4.0, 0.15, 0.0, 0.15)], 8.0)
@@ -103,6 +116,76 @@ def test_an_opening_angle_thresholds_and_the_minimum_duration_and_range():
     assert len(find_reps(times, degrees, confidence, "left_knee", quick).reps) == 3  # + the twitch
     narrow = RepSettings(thresholds=(145.0, 160.0), min_amplitude_deg=40.0)
     assert len(find_reps(times, degrees, confidence, "left_knee", narrow).reps) == 1
+
+
+SEATED, STANDING = 95.0, 177.0  # a sit-to-stand's knee
+
+
+def test_a_sit_to_stand_starting_bent_is_one_repetition_rising_from_the_seat():
+    # Seated, rises in 1.2 s, stands 1.5 s, sits back in 1.5 s, stays seated: the rest is bent.
+    times, knee, expected = script([(2.0, 1.2, 1.5, 1.5)], 8.0, top=SEATED, bottom=STANDING)
+    knee = knee + np.random.default_rng(11).normal(0.0, 1.5, len(times))
+    analysis = find_reps(times, knee, np.full_like(times, 0.9), "left_knee")
+    assert analysis.direction == "up" and analysis.rest_reason == "where it starts and ends"
+    assert len(analysis.reps) == 1
+    rep = analysis.reps[0]
+    np.testing.assert_allclose(timings(analysis), expected, atol=0.08)
+    assert rep.rest_deg == pytest.approx(SEATED, abs=2.0) and rep.turn_deg == pytest.approx(STANDING, abs=2.0)
+    start, turn, end = expected[0]
+    assert rep.out_s == pytest.approx(turn - start, abs=0.1)  # rising, then half the stand (the turn is its middle)
+    assert rep.back_s == pytest.approx(end - turn, abs=0.1)
+    assert rep.out_s < rep.back_s  # sitting down took longer
+    # --direction down says the rest is standing: then the one sit at the end never comes back up.
+    assert find_reps(times, knee, np.full_like(times, 0.9), "left_knee", RepSettings(direction="down")).reps == []
+    # Its rows name the phases by what they are.
+    series = series_of({"left_knee": knee}, times)
+    record = rep_records(series, analysis)[0]
+    assert (record.direction, record.start_s, record.turn_s) == ("up", rep.start_s, rep.turn_s)
+    assert record.rest_deg < record.turn_deg and record.range_deg == pytest.approx(record.turn_deg - record.rest_deg)
+
+
+def test_a_curl_rests_with_the_arm_hanging_and_several_sit_to_stands_rest_seated():
+    # Curls: the elbow rests open (165) and closes to 45.
+    times, elbow, expected = script([(1.0, 0.8, 0.2, 1.0), (3.5, 0.8, 0.2, 1.0), (6.0, 0.8, 0.2, 1.0)], 9.0,
+                                    top=165.0, bottom=45.0)
+    curls = find_reps(times, elbow, np.full_like(times, 0.9), "right_elbow")
+    assert curls.direction == "down" and len(curls.reps) == 3
+    np.testing.assert_allclose(timings(curls), expected, atol=0.03)
+    assert [round(rep.turn_deg) for rep in curls.reps] == [45, 45, 45]
+    # Three sit-to-stands: the same rules, the other way up.
+    times, knee, expected = script([(1.0, 1.0, 0.5, 1.0), (4.5, 1.0, 0.5, 1.0), (8.0, 1.0, 0.5, 1.0)], 11.0,
+                                   top=SEATED, bottom=STANDING)
+    rises = find_reps(times, knee, np.full_like(times, 0.9), "right_knee")
+    assert rises.direction == "up" and len(rises.reps) == 3
+    np.testing.assert_allclose(timings(rises), expected, atol=0.03)
+
+
+def test_when_start_and_end_differ_the_rest_is_where_the_person_stays_longest():
+    # Squats standing 2 s between them; the clip ends at the bottom of the fourth.
+    times, knee, _ = script([(1.0, 0.8, 0.0, 0.8), (4.6, 0.8, 0.0, 0.8), (8.2, 0.8, 0.0, 0.8), (11.8, 0.8, 2.0, 0.0)], 13.5)
+    analysis = find_reps(times, knee, np.full_like(times, 0.9), "left_knee")
+    assert analysis.direction == "down" and analysis.rest_reason == "where it stays longest"
+    assert len(analysis.reps) == 3
+
+
+def test_the_choice_prefers_an_angle_present_in_most_frames_and_says_why():
+    times, knee, _ = script([(1.0, 1.0, 0.0, 1.0), (3.5, 1.0, 0.0, 1.0), (6.0, 1.0, 0.0, 1.0)], 8.0)
+    elbow = 150 + 12 * np.sin(2 * np.pi * times / 2.5)  # a smaller but regular motion, always seen
+    seen_knee = np.where(np.arange(len(times)) % 6 == 0, knee, np.nan)  # the legs flicker: seen in 17 % of the frames
+    series = series_of({"left_knee": seen_knee, "right_elbow": elbow}, times)
+    choice = choose_angle(series, ANGLE_NAMES)
+    assert choice.angle == "right_elbow" and choice.usable
+    assert choice.reason.startswith("right_elbow: present in 100 % of frames, range ")
+    assert "regularity" in choice.reason and "left_knee moves more clearly but is present in only 17 % of frames" in choice.reason
+    assert "\n" not in choice.reason
+    # Asked for the knee: no count, and why; the whole series is one line of warning.
+    asked = analyse_person(series, ("left_knee",))
+    assert asked.reps == [] and asked.note == (
+        f"left_knee: present in 17 % of frames (at least {MIN_PRESENCE * 100:.0f} % needed); no repetitions counted")
+    # Both knees thin: the more present one is named.
+    assert analyse_person(series, ("left_knee", "right_knee")).note.startswith("left_knee: present in 17 %")
+    # With the knee seen throughout, it moves more clearly and is chosen.
+    assert pick_angle(series_of({"left_knee": knee, "right_elbow": elbow}, times), ANGLE_NAMES) == "left_knee"
 
 
 def series_of(columns: dict, times):
@@ -143,6 +226,25 @@ def test_the_live_counter_counts_each_rep_once_it_is_done_and_ends_as_the_offlin
     assert counter.analysis(4).reps == offline.reps
     counter.add(0.0, [4], series.degrees[:1], series.confidence[:1])  # a seek back
     assert counter.count(4) == 0 and counter.people() == [4]
+
+
+def test_the_live_counter_keeps_its_direction_once_a_repetition_is_counted():
+    # Two sit-to-stands, then the person stands for good: on the whole series the rest would be
+    # standing (stays longest), but the live count must never jump back.
+    times, knee, _ = script([(1.0, 1.0, 0.5, 1.0), (4.5, 1.0, 0.5, 1.0), (8.0, 1.0, 7.0, 0.0)], 16.0,
+                            top=SEATED, bottom=STANDING)
+    series = series_of({"left_knee": knee}, times)
+    counter = RepCounter(angle="left_knee")
+    counts = []
+    for row, time_s in enumerate(times):
+        counter.add(time_s, [1], series.degrees[row:row + 1], series.confidence[row:row + 1])
+        if row % 10 == 0:
+            counts.append(counter.count(1))
+    assert counts == sorted(counts) and counts[-1] == 2
+    assert counter.analysis(1).direction == "up"
+    # The whole series read afresh: standing is the rest, and the two sits between the rises are its repetitions.
+    offline = find_reps(times, knee, np.full_like(times, 0.9), "left_knee")
+    assert (offline.direction, offline.rest_reason, len(offline.reps)) == ("down", "where it stays longest", 2)
 
 
 # ------------------------------------------------------------------------------ the command
@@ -204,12 +306,13 @@ def test_reps_writes_one_row_per_squat_on_the_knee_seen_best(squat_csv, tmp_path
     assert tuple(rows[0]) == REPS_CSV_COLUMNS and len(rows) == 4
     assert {(row["person_id"], row["angle"], row["side"]) for row in rows} == {("2", "left_knee", "left")}
     assert [int(row["rep"]) for row in rows] == [1, 2, 3, 4]
-    np.testing.assert_allclose([[float(row[k]) for k in ("start_s", "bottom_s", "end_s")] for row in rows], expected, atol=0.04)
+    np.testing.assert_allclose([[float(row[k]) for k in ("start_s", "turn_s", "end_s")] for row in rows], expected, atol=0.04)
     # The written numbers are find_reps' on the CSV's angles, to the CSV's decimals.
     series = angle_series(read_keypoint_csv(path), ["left_knee"])[0]
     analysis = find_reps(series.time_s, series.degrees[:, 0], series.confidence[:, 0], "left_knee")
     for row, rep in zip(rows, analysis.reps):
-        assert float(row["min_deg"]) == round(rep.min_deg, 2) and float(row["range_deg"]) == round(rep.range_deg, 2)
+        assert float(row["turn_deg"]) == round(rep.turn_deg, 2) and float(row["range_deg"]) == round(rep.range_deg, 2)
+        assert row["direction"] == "down" and float(row["rest_deg"]) == round(rep.rest_deg, 2)
         assert float(row["confidence"]) == pytest.approx(0.95)
 
 
@@ -222,7 +325,7 @@ def test_the_report_draws_the_reps_and_its_table_is_the_csv(squat_csv, tmp_path)
     series = angle_series(read_keypoint_csv(path), ["left_knee", "right_knee"])[0]
     analysis = find_reps(series.time_s, series.degrees[:, 0], series.confidence[:, 0], "left_knee")
     computed = rep_records(series, analysis)
-    assert [(r.rep, r.start_s, r.min_deg) for r in records] == [(r.rep, round(r.start_s, 3), round(r.min_deg, 2)) for r in computed]
+    assert [(r.rep, r.start_s, r.turn_deg) for r in records] == [(r.rep, round(r.start_s, 3), round(r.turn_deg, 2)) for r in computed]
     figure = reps_figure([(series, analysis, records)])
     table = next(child for axes in figure.axes for child in axes.tables)
     cells = table.get_celld()
@@ -231,6 +334,69 @@ def test_the_report_draws_the_reps_and_its_table_is_the_csv(squat_csv, tmp_path)
     assert shown[-2][0] == "mean" and float(shown[-2][6]) == pytest.approx(np.mean([r.range_deg for r in records]), abs=0.05)
     numbers = [text.get_text() for text in figure.axes[0].texts]
     assert numbers == ["1", "2", "3", "4"]  # each rep numbered on the plot
+
+
+def test_the_command_counts_a_sit_to_stand_with_its_phases_and_says_1_repetition(tmp_path, capsys):
+    times, knee, expected = script([(1.5, 1.2, 1.0, 1.4)], 6.5, top=SEATED, bottom=STANDING)
+    path, out, report = tmp_path / "sts.csv", tmp_path / "sts.reps.csv", tmp_path / "sts.png"
+    write_keypoint_csv(path, {0: np.stack([squat_pose(value) for value in knee])}, times)
+    assert main(["reps", str(path), "--out", str(out), "--report", str(report)]) == 0
+    printed = capsys.readouterr().out
+    assert "person 0, left_knee: 1 repetition, rising from a rest at 95° (where it starts and ends) to 177°" in printed
+    assert "1 repetitions" not in printed and "counted on left_knee: present in 100 % of frames" in printed
+    (record,) = read_reps_csv(out)
+    assert (record.direction, record.angle) == ("up", "left_knee")
+    np.testing.assert_allclose([record.start_s, record.turn_s, record.end_s], expected[0], atol=0.05)
+    assert record.rest_deg == pytest.approx(SEATED, abs=1) and record.turn_deg == pytest.approx(STANDING, abs=1)
+    assert record.out_s == pytest.approx(record.turn_s - record.start_s, abs=0.002)
+    series = angle_series(read_keypoint_csv(path), ["left_knee"])[0]
+    analysis = find_reps(series.time_s, series.degrees[:, 0], series.confidence[:, 0], "left_knee")
+    title = reps_figure([(series, analysis, [record])]).axes[0].get_title(loc="left")
+    assert title.startswith("person 0: 1 repetition of left knee (the angle rises from its rest level")
+
+
+def test_an_angle_seen_in_too_few_frames_is_not_counted_on_and_the_command_says_so(tmp_path, capsys):
+    times, knee, _ = script([(1.0, 1.0, 0.0, 1.0), (3.5, 1.0, 0.0, 1.0), (6.0, 1.0, 0.0, 1.0)], 8.0)
+    poses = np.stack([squat_pose(value) for value in knee])
+    lost = np.arange(len(times)) % 6 != 0  # the legs scored low in 5 frames of 6
+    for side in ("left", "right"):
+        poses[lost, KEYPOINT_INDEX[f"{side}_ankle"], 2] = 0.1
+    path, out = tmp_path / "thin.csv", tmp_path / "thin.reps.csv"
+    write_keypoint_csv(path, {0: poses}, times)
+    assert main(["reps", str(path), "--out", str(out), "--angle", "left_knee", "--report", str(tmp_path / "r.png")]) == 0
+    printed = capsys.readouterr().out
+    assert ("pose-app reps: warning: person 0: left_knee: present in 17 % of frames (at least 50 % needed); "
+            "no repetitions counted\n") in printed
+    assert "left_knee: no repetitions" in printed and read_reps_csv(out) == []
+    # Without --angle the knee is never counted on: the hip, seen in every frame, is.
+    assert main(["reps", str(path), "--out", str(out)]) == 0
+    assert {record.angle for record in read_reps_csv(out)} == {"left_hip"} and len(read_reps_csv(out)) == 3
+    assert "counted on left_hip: present in 100 % of frames" in capsys.readouterr().out
+
+
+def test_angles_and_plot_say_when_an_angle_or_a_person_is_seen_in_too_few_frames(tmp_path, capsys):
+    times = np.arange(0.0, 4.0, 1 / FPS)
+    poses = np.stack([squat_pose(170.0) for _ in times])
+    poses[np.arange(len(times)) % 6 != 0, KEYPOINT_INDEX["left_ankle"], 2] = 0.1  # left ankle in 1 frame of 6
+    passer_by = np.full_like(poses, np.nan)
+    passer_by[:20] = squat_pose(175.0, x0=500.0)
+    path = tmp_path / "thin.csv"
+    write_keypoint_csv(path, {0: poses, 7: passer_by}, times)
+    assert main(["angles", str(path), "--out", str(tmp_path / "a.csv")]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1:] == [
+        ("pose-app angles: warning: person 0: left_knee 17 %, left_body_line 17 %, left_shank 17 % of their frames "
+         "(fewer than 50 %: too few to trust)"),
+        f"pose-app angles: warning: person 7: in only 20 of {len(times)} frames (17 %) (fewer than 50 %: too few to trust)",
+    ]
+    figure = tmp_path / "p.png"
+    assert main(["plot", str(path), "--out", str(figure), "--angles", "knee"]) == 0
+    assert "pose-app plot: warning: person 0: left_knee 17 % of their frames" in capsys.readouterr().out
+    assert figure.stat().st_size > 10_000
+    from pose_app.analysis.plot import session_figure
+
+    drawn = session_figure(angle_series(read_keypoint_csv(path), ["left_knee"]), title="t", warnings=["person 0: thin"])
+    assert drawn.get_suptitle() == "t\n⚠ person 0: thin"  # the figure says it too
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -283,7 +449,7 @@ def test_on_a_generated_clip_the_recording_the_command_the_counter_and_the_repor
     records = read_reps_csv(recorded)
     assert len(records) == len(sway_bends()) and {record.angle for record in records} == {"shoulder_line"}
     for record, (start, end) in zip(records, sway_bends()):
-        assert record.bottom_s == pytest.approx((start + end) / 2, abs=0.25)  # the deepest bend is mid-script
+        assert record.turn_s == pytest.approx((start + end) / 2, abs=0.25)  # the deepest bend is mid-script
         assert record.start_s == pytest.approx(start, abs=0.3)
         assert record.range_deg > 0.6 * SWAY_DEGREES
 

@@ -527,7 +527,7 @@ def test_angle_and_reps_csvs_with_impossible_values_are_one_line(tmp_path, capsy
     from pose_app.io.reps_csv import REPS_CSV_COLUMNS, read_reps_csv
 
     reps = tmp_path / "reps.csv"
-    reps.write_text(",".join(REPS_CSV_COLUMNS) + "\nwalk.mkv,0,1,left_knee,left,1e400,1,2,90,170,80,0.5,0.5,0.9\n")
+    reps.write_text(",".join(REPS_CSV_COLUMNS) + "\nwalk.mkv,0,1,left_knee,left,down,1e400,1,2,170,90,80,0.5,0.5,0.9\n")
     with pytest.raises(PoseAppError, match="line 2"):
         read_reps_csv(reps)
 

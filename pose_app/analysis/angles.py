@@ -8,7 +8,26 @@ from collections.abc import Sequence
 import numpy as np
 
 from pose_app.core.angles import ANGLE_NAMES, compute_angles
+from pose_app.core.poses import MIN_KEYPOINT_SCORE
 from pose_app.io.csv_tables import AngleSeries, KeypointTable
+
+# A person in fewer of the video's frames than this, or an angle seen in fewer of the person's
+# frames: too little data for a result to be trusted (repetitions, holds and ranges of motion
+# say so; repetitions are never counted on such an angle).
+MIN_PRESENCE = 0.5
+
+
+def percent(share: float) -> str:
+    """A share 0..1 as the files and messages write it: "17 %" (whole percents; "<1 %" for a
+    share too small to round to one, so that a seen angle never reads as 0 %)."""
+    if 0 < share < 0.005:
+        return "<1 %"
+    return f"{share * 100:.0f} %"
+
+
+def counted(count: int, noun: str) -> str:
+    """ "1 repetition", "3 repetitions", "no repetitions" (nouns with a plain plural)."""
+    return f"no {noun}s" if count == 0 else f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def angle_series(table: KeypointTable, names: Sequence[str] = ANGLE_NAMES) -> list[AngleSeries]:
@@ -27,6 +46,61 @@ def angle_series(table: KeypointTable, names: Sequence[str] = ANGLE_NAMES) -> li
             np.array([row[1] for row in rows], np.float64), degrees, confidence,
         ))
     return series
+
+
+def angle_presence(series: AngleSeries, min_confidence: float = MIN_KEYPOINT_SCORE) -> np.ndarray:
+    """(A,) the share of the person's frames in which each angle of the series was seen (it
+    exists and its confidence is at least min_confidence)."""
+    with np.errstate(invalid="ignore"):
+        seen = np.isfinite(series.degrees) & (series.confidence >= min_confidence)
+    return seen.mean(axis=0) if len(seen) else np.zeros(len(series.names))
+
+
+def source_frames(table: KeypointTable | Sequence[AngleSeries]) -> dict[str, int]:
+    """How many frames each source has from its first to its last frame in the table (or the
+    series of an angles CSV), at its frame step (`--every`): frames in which nobody was found are
+    not in a keypoint or angles CSV, so they are counted from the frame numbers."""
+    numbers: dict[str, set[int]] = {}
+    if isinstance(table, KeypointTable):
+        for frame in table.frames:
+            numbers.setdefault(frame.source, set()).add(int(frame.frame))
+    else:
+        for item in table:
+            numbers.setdefault(item.source, set()).update(int(number) for number in item.frames)
+    counts = {}
+    for source, frames in numbers.items():
+        ordered = np.array(sorted(frames))
+        step = int(np.min(np.diff(ordered))) if len(ordered) > 1 else 1
+        counts[source] = int((ordered[-1] - ordered[0]) // step + 1)
+    return counts
+
+
+def person_share(series: AngleSeries, frames_in_source: int) -> float:
+    """The share of its source's frames a person is in."""
+    return min(len(series.frames) / frames_in_source, 1.0) if frames_in_source else 0.0
+
+
+def coverage_warnings(table: KeypointTable | Sequence[AngleSeries], series: list[AngleSeries],
+                      min_presence: float = MIN_PRESENCE) -> list[str]:
+    """One line per person whose data is too thin to trust: in fewer than `min_presence` of their
+    video's frames, or with angles seen in some but fewer than `min_presence` of their own frames
+    (an angle never seen is the camera's framing, not a loss, and is not listed)."""
+    totals = source_frames(table)
+    several = len(totals) > 1
+    lines = []
+    for item in series:
+        parts = []
+        share = person_share(item, totals.get(item.source, 0))
+        if share < min_presence:
+            parts.append(f"in only {len(item.frames)} of {totals.get(item.source, 0)} frames ({percent(share)})")
+        thin = [(name, value) for name, value in zip(item.names, angle_presence(item)) if 0 < value < min_presence]
+        if thin:
+            listed = ", ".join(f"{name} {percent(value)}" for name, value in thin)
+            parts.append(f"{listed} of their frames")
+        if parts:
+            who = f"person {item.person_id}" + (f" of {item.source}" if several else "")
+            lines.append(f"{who}: {'; '.join(parts)} (fewer than {percent(min_presence)}: too few to trust)")
+    return lines
 
 
 def range_of_motion(degrees: np.ndarray, kind: str = "joint") -> tuple[float, float, float]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from pose_app.analysis.angles import range_of_motion
+from pose_app.analysis.angles import MIN_PRESENCE, range_of_motion
 from pose_app.core.angles import ANGLES
 from pose_app.core.poses import MIN_KEYPOINT_SCORE
 from pose_app.core.skeleton import KEYPOINT_INDEX, KEYPOINT_NAMES
@@ -115,7 +115,10 @@ def _range_rows(series: list[AngleSeries], several_sources: bool) -> list[list[s
     for name in series[0].names if series else ():
         for item in series:
             values = item.degrees[:, item.names.index(name)]
-            count = f"{int(np.isfinite(values).sum())}/{len(values)}"
+            seen = int(np.isfinite(values).sum())
+            # Seen in some frames but fewer than MIN_PRESENCE: a range from too little to trust.
+            thin = " ⚠" if 0 < seen < MIN_PRESENCE * len(values) else ""
+            count = f"{seen}/{len(values)}{thin}"
             low, high, swept = range_of_motion(values, ANGLES[name].kind)
             numbers = [f"{value:.1f}" if np.isfinite(value) else "-" for value in (low, high, swept)]
             rows.append([name, _label(item, several_sources), *numbers, count])
@@ -129,11 +132,13 @@ def session_figure(
     frame_size: tuple[int, int] | None = None,
     title: str = "",
     background_note: str = "",
+    warnings: Sequence[str] = (),
 ) -> Figure:
     """The figure: one panel per joint or segment (left solid, right dashed; a colour per person)
     with its angles over time, the range-of-motion table, and the keypoint paths over `background`
-    (RGB) or a blank canvas of `frame_size` (width, height). matplotlib's Figure with the Agg
-    canvas: no pyplot, no global state."""
+    (RGB) or a blank canvas of `frame_size` (width, height); `warnings` (coverage_warnings: data too
+    thin to trust) under the title, in red. matplotlib's Figure with the Agg canvas: no pyplot, no
+    global state."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -148,7 +153,9 @@ def session_figure(
     heights = [PANEL_HEIGHT_IN] * len(groups) + [bottom_height]
     figure = Figure(figsize=(FIGURE_WIDTH_IN, sum(heights) + 1.0), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
-    if title:
+    if warnings:
+        figure.suptitle("\n".join([title] * bool(title) + [f"⚠ {line}" for line in warnings]), fontsize=11, color="C3")
+    elif title:
         figure.suptitle(title, fontsize=12)
     grid = figure.add_gridspec(len(heights), 2, height_ratios=heights, width_ratios=(1.1, 1.0) if paths else (1, 1))
 

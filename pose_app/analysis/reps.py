@@ -4,39 +4,48 @@ What a repetition is (docs/reps.md has the picture in words):
 
 * The angle series of one person (analysis/angles.py `angle_series`) is **gated** on confidence:
   a sample counts only when the angle exists and its confidence (lowest keypoint score) is at
-  least `min_confidence`. Gaps of at most `max_gap_s` are bridged by linear interpolation; a
-  longer gap splits the series, and no repetition spans it.
-* Each part is resampled on the series' own frame interval and **smoothed** with a
-  Savitzky-Golay filter over `smooth_s` (it keeps the depth of a turning point better than a
-  moving average).
+  least `min_confidence`. The share of the person's frames that pass is the angle's
+  **presence**; an angle present in fewer than MIN_PRESENCE of them is never counted on (what
+  it would count is a guess), and the analysis says so instead of a bare 0.
+* Gaps of at most `max_gap_s` are bridged by linear interpolation; a longer gap splits the
+  series, and no repetition spans it. Each part is resampled on the series' own frame interval
+  and **smoothed** with a Savitzky-Golay filter over `smooth_s` (it keeps the depth of a
+  turning point better than a moving average).
+* The **rest level** is found from the data, whatever the joint: a squat rests with a straight
+  knee and bends it, a sit-to-stand rests seated with a bent knee and straightens it, a curl
+  rests with a hanging (open) elbow, a raise with a closed shoulder. The rest is the end of the
+  angle's range (its 5th to 95th percentile) where the series starts and ends; when those
+  differ, the end it stays near longest; the person's position at the start breaks a tie.
+  "down" means the angle falls from its rest level during a repetition, "up" that it rises.
+  `direction` overrides this.
 * **Hysteresis**: in a repetition the angle moves away from its rest level past the *enter*
-  threshold and back past the *return* threshold. The direction is "down" for knee, hip and
-  elbow (flexion closes the inner angle), "up" for the shoulder (a raise opens it), and for a
-  segment angle the side of its range the series starts on is its rest level. Automatic
-  thresholds (the default) sit at ENTER_FRACTION and RETURN_FRACTION of the way from the rest
-  level to the other end of the angle's range (its 5th to 95th percentile); wobbles that do not
-  cross both, such as getting into position, are no repetition.
-* A repetition **starts** when the smoothed angle leaves its rest level (the extreme of the
-  rest stretch before it) by REST_EDGE of its range, **ends** when it is back within REST_EDGE
-  of the rest stretch after it, and its **bottom** is the middle of the time it spends within
-  REST_EDGE of its turning point; times are interpolated between frames. It must last at least
-  `min_duration_s` and move at least `min_amplitude_deg`.
+  threshold and back past the *return* threshold. Automatic thresholds (the default) sit at
+  ENTER_FRACTION and RETURN_FRACTION of the way from the rest end of the range to the other;
+  wobbles that do not cross both, such as getting into position, are no repetition.
+* A repetition **starts** when the smoothed angle leaves its rest level (the rest stretch
+  before it) by REST_EDGE of its range, **turns** in the middle of the time it spends within
+  REST_EDGE of its turning point, and **ends** when it is back within REST_EDGE of the rest
+  stretch after it; times are interpolated between frames. `out_s` is start to turn, `back_s`
+  turn to end, the same words in both directions. It must last at least `min_duration_s` and
+  move at least `min_amplitude_deg`.
 
-`find_reps` does this for one angle, `choose_angle` picks the angle with the clearest periodic
-motion, `session_reps` / `rep_records` make the rows of the repetitions CSV (io/reps_csv.py) from a
-keypoint table, and `RepCounter` counts live, a frame at a time, with the same rules.
+`find_reps` does this for one angle; `choose_angle` picks the angle to count on (present in
+most frames, moving most regularly) and says why in one line; `session_reps` / `rep_records`
+make the rows of the repetitions CSV (io/reps_csv.py) from a keypoint table, and `RepCounter`
+counts live, a frame at a time, with the same rules.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.signal import correlate, savgol_filter
 
-from pose_app.analysis.angles import angle_series
+from pose_app.analysis.angles import MIN_PRESENCE, angle_series, percent, person_share, source_frames
 from pose_app.core.angles import ANGLE_NAMES, ANGLES, JOINT_ANGLES, parse_angle_names
 from pose_app.core.poses import MIN_KEYPOINT_SCORE
 from pose_app.errors import PoseAppError
@@ -54,13 +63,15 @@ RANGE_PERCENTILES = (5.0, 95.0)
 # that neither the noise left on a long rest nor a stretch at its end moves it (the turning point
 # is the extreme).
 REST_PERCENTILE = 50.0
+# Where the series starts and ends: its first and last EDGE_S seconds. "Near" an end of the
+# range: within REST_BAND of the range from it (how long the person stays there).
+EDGE_S = 1.0
+REST_BAND = 0.25
 # The range from which an angle's motion counts as fully visible when choosing the clearest one:
 # wider motions are compared by their regularity alone (a flailing forearm moves widely, too).
 CLEAR_RANGE_DEG = 30.0
 # Fewer frames of a person than this: too few to find repetitions in.
 MIN_FRAMES = 15
-# Joint angles whose repetitions open the angle (a raise); the others close it (flexion).
-OPENING_JOINTS = ("shoulder",)
 DIRECTIONS = ("auto", "down", "up")
 _SAVGOL_ORDER = 2
 
@@ -68,8 +79,8 @@ _SAVGOL_ORDER = 2
 @dataclass(frozen=True)
 class RepSettings:
     """How repetitions are found (the module docstring). thresholds: (low, high) degrees, None
-    for automatic ones; direction: "auto", "down" (the angle decreases during a repetition) or
-    "up" (it increases)."""
+    for automatic ones; direction: "auto" (the rest level found from the data), "down" (the
+    angle falls from its rest level during a repetition) or "up" (it rises)."""
 
     smooth_s: float = 0.3
     thresholds: tuple[float, float] | None = None
@@ -82,47 +93,52 @@ class RepSettings:
 
 @dataclass(frozen=True)
 class Rep:
-    """One repetition: media seconds and degrees of the smoothed angle (RepRecord's fields)."""
+    """One repetition: media seconds and degrees of the smoothed angle (RepRecord's fields).
+    start_s: it leaves the rest level; turn_s: its turning point; end_s: back at rest;
+    rest_deg: the rest level; turn_deg: the turning point (the depth of a squat, the height of a
+    raise)."""
 
     start_s: float
-    bottom_s: float
+    turn_s: float
     end_s: float
-    min_deg: float
-    max_deg: float
+    rest_deg: float
+    turn_deg: float
     confidence: float
 
     @property
     def range_deg(self) -> float:
-        return self.max_deg - self.min_deg
+        return abs(self.rest_deg - self.turn_deg)
 
     @property
-    def down_s(self) -> float:
-        return self.bottom_s - self.start_s
+    def out_s(self) -> float:
+        """The way out: from leaving the rest level to the turning point."""
+        return self.turn_s - self.start_s
 
     @property
-    def up_s(self) -> float:
-        return self.end_s - self.bottom_s
-
-    @property
-    def depth_deg(self) -> float:
-        """The turning point: the smallest angle of a closing repetition, the largest of an opening one."""
-        return self.min_deg if self._closing else self.max_deg
-
-    _closing: bool = field(default=True, repr=False, compare=False)
+    def back_s(self) -> float:
+        """The way back: from the turning point to the rest level."""
+        return self.end_s - self.turn_s
 
 
 @dataclass
 class RepAnalysis:
     """The repetitions of one angle and what they were found on: the smoothed angle on a regular
-    grid (times, degrees; NaN between parts split by long gaps), the direction and the (low, high)
-    thresholds in degrees."""
+    grid (times, degrees; NaN between parts split by long gaps), the direction ("down" or "up")
+    and why (`rest_reason`), the (low, high) thresholds in degrees, the angle's presence (share
+    of the person's frames it was seen in), the one line saying why this angle was counted on
+    (`choice`, empty when not chosen) and a warning (`note`, empty when none) when the data is
+    too thin to count on."""
 
     angle: str
     direction: str
+    rest_reason: str
     thresholds: tuple[float, float]
     times: np.ndarray
     smoothed: np.ndarray
     reps: list[Rep]
+    presence: float = math.nan
+    choice: str = ""
+    note: str = ""
 
 
 # The most samples a part of an angle series is resampled to (an hour at 1000 frames/s is 3.6 million).
@@ -130,24 +146,38 @@ MAX_RESAMPLED = 10_000_000
 
 
 def frame_interval(times: np.ndarray) -> float:
-    """The series' frame interval, seconds (NaN with fewer than two frames): the median step,
-    refined to the whole span over the number of such steps in it, so that times rounded to
-    milliseconds (as the CSV writes them) give the true rate."""
+    """The series' frame interval, seconds (NaN with fewer than two frames): the mean of the
+    single steps (those within half a median step of the median: not a gap), refined to the whole
+    span over the number of such steps in it, so that times rounded to milliseconds (as the CSV
+    writes them: 33 and 34 ms steps at 30 frames/s) give the true rate."""
     times = np.asarray(times, np.float64)
     steps = np.diff(times)
     steps = steps[steps > 0]
     if not len(steps):
         return math.nan
+    median = float(np.median(steps))
+    single = float(steps[np.abs(steps - median) <= median / 2].mean())
     span = float(times[-1] - times[0])
-    return span / max(round(span / float(np.median(steps))), 1)
+    return span / max(round(span / single), 1)
+
+
+def gated(degrees: np.ndarray, confidence: np.ndarray, min_confidence: float) -> np.ndarray:
+    """(T,) bool: the samples that count (the angle exists and is confident enough)."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(degrees) & (np.asarray(confidence, np.float64) >= min_confidence)
+
+
+def presence(degrees: np.ndarray, confidence: np.ndarray, min_confidence: float = MIN_KEYPOINT_SCORE) -> float:
+    """The share of the frames (0..1) in which the angle counts (`gated`); NaN with no frame."""
+    valid = gated(np.asarray(degrees, np.float64), confidence, min_confidence)
+    return float(valid.mean()) if len(valid) else math.nan
 
 
 def _parts(times: np.ndarray, degrees: np.ndarray, confidence: np.ndarray, settings: RepSettings, kind: str,
            step: float) -> list[tuple[np.ndarray, np.ndarray]]:
     """The gated series cut at gaps longer than max_gap_s, each part resampled every `step`
     seconds (short gaps interpolated) and smoothed: [(times, degrees)]."""
-    with np.errstate(invalid="ignore"):
-        valid = np.isfinite(degrees) & (confidence >= settings.min_confidence)
+    valid = gated(degrees, confidence, settings.min_confidence)
     times, values = times[valid], degrees[valid]
     if kind == "segment" and len(values):
         values = np.degrees(np.unwrap(np.radians(values)))  # a segment crossing +-180 stays continuous
@@ -160,30 +190,38 @@ def _parts(times: np.ndarray, degrees: np.ndarray, confidence: np.ndarray, setti
         if count > MAX_RESAMPLED:  # times a few nanoseconds apart in a CSV, not a recording
             raise PoseAppError(f"the times of the angle series are too dense to resample ({count} samples at {step:g} s)")
         grid = part_times[0] + step * np.arange(count)
-        smoothed = _smooth(np.interp(grid, part_times, part_values), step, settings.smooth_s)
+        smoothed = smooth(np.interp(grid, part_times, part_values), step, settings.smooth_s)
         if kind == "joint":  # the filter's polynomial may overshoot a sharp turn past 0 or 180
             smoothed = np.clip(smoothed, 0.0, 180.0)
         parts.append((grid, smoothed))
     return parts
 
 
-def _smooth(values: np.ndarray, step: float, smooth_s: float) -> np.ndarray:
+def smooth(values: np.ndarray, step: float, smooth_s: float) -> np.ndarray:
+    """Savitzky-Golay (quadratic) over about smooth_s seconds of samples `step` apart."""
     window = min(round(smooth_s / step) | 1, len(values) if len(values) % 2 else len(values) - 1)
     if window <= _SAVGOL_ORDER:
         return values
     return savgol_filter(values, window, _SAVGOL_ORDER, mode="interp")
 
 
-def _direction(angle: str, settings: RepSettings, parts: list[tuple[np.ndarray, np.ndarray]], low: float, high: float) -> str:
-    """"down" or "up": as set, else by the angle (joints), else the side the series starts on."""
-    if settings.direction != "auto":
-        return settings.direction
-    spec = ANGLES[angle]
-    if spec.kind == "joint":
-        return "up" if spec.group in OPENING_JOINTS else "down"
-    times, values = parts[0]
-    opening = values[times <= times[0] + 1.0]
-    return "down" if float(np.mean(opening)) >= (low + high) / 2 else "up"
+def rest_side(parts: list[tuple[np.ndarray, np.ndarray]], low: float, high: float) -> tuple[str, str]:
+    """(direction, why) from where the person rests: the end of the range [low, high] the series
+    starts and ends near; when those differ, the end it stays near longest; else where it starts.
+    Rest at the high end: "down" (a repetition falls from it), at the low end: "up"."""
+    middle = (low + high) / 2
+    first_times, first = parts[0]
+    last_times, last = parts[-1]
+    starts_high = float(np.mean(first[first_times <= first_times[0] + EDGE_S])) >= middle
+    ends_high = float(np.mean(last[last_times >= last_times[-1] - EDGE_S])) >= middle
+    if starts_high == ends_high:
+        return ("down" if starts_high else "up"), "where it starts and ends"
+    every = np.concatenate([values for _, values in parts])
+    band = REST_BAND * (high - low)
+    near_high, near_low = int(np.count_nonzero(every >= high - band)), int(np.count_nonzero(every <= low + band))
+    if near_high != near_low:
+        return ("down" if near_high > near_low else "up"), "where it stays longest"
+    return ("down" if starts_high else "up"), "where it starts"
 
 
 def _thresholds(values: np.ndarray, direction: str) -> tuple[float, float]:
@@ -230,7 +268,7 @@ def _crossing(times: np.ndarray, values: np.ndarray, a: int, b: int, level: floa
 
 def _dips(times: np.ndarray, values: np.ndarray, low: float, high: float) -> list[tuple[float, float, float, float, float]]:
     """The dips of one smoothed part: below `low` from a stretch above `high` and back above it.
-    [(start_s, bottom_s, end_s, bottom value, top value)]."""
+    [(start_s, turn_s, end_s, turning value, rest value)]."""
     state = np.where(values >= high, 1, np.where(values <= low, -1, 0))
     marked = np.flatnonzero(state)
     if not len(marked):
@@ -259,8 +297,8 @@ def _dips(times: np.ndarray, values: np.ndarray, low: float, high: float) -> lis
         end = _crossing(times, values, j - 1, j, level)
         near = values <= bottom + REST_EDGE * (min(top_before, top_after) - bottom)
         first, last = _run_around(near, deepest)
-        bottom_s = (float(times[first]) + float(times[last])) / 2
-        dips.append((start, bottom_s, end, bottom, max(top_before, top_after)))
+        turn_s = (float(times[first]) + float(times[last])) / 2
+        dips.append((start, turn_s, end, bottom, max(top_before, top_after)))
     return dips
 
 
@@ -274,38 +312,66 @@ def find_reps(
     confidence = np.asarray(confidence, np.float64)
     if settings.direction not in DIRECTIONS:
         raise PoseAppError(f"direction {settings.direction!r}: use one of {', '.join(DIRECTIONS)}")
+    seen = presence(degrees, confidence, settings.min_confidence)
     step = frame_interval(times)
     parts = _parts(times, degrees, confidence, settings, ANGLES[angle].kind, step) if math.isfinite(step) else []
     if not parts:
-        return RepAnalysis(angle, settings.direction, (math.nan, math.nan), np.zeros(0), np.zeros(0), [])
+        return RepAnalysis(angle, settings.direction, "", (math.nan, math.nan), np.zeros(0), np.zeros(0), [], seen)
     every = np.concatenate([values for _, values in parts])
     rough = tuple(float(v) for v in np.percentile(every, RANGE_PERCENTILES))
-    direction = _direction(angle, settings, parts, *rough)
+    if settings.direction == "auto":
+        direction, reason = rest_side(parts, *rough)
+    else:
+        direction, reason = settings.direction, "set by --direction"
     low, high = settings.thresholds or _thresholds(every, direction)
     sign = 1.0 if direction == "down" else -1.0
     # Work on sign * angle, in which every repetition is a dip.
     dip_low, dip_high = (low, high) if sign > 0 else (-high, -low)
     reps = []
     for part_times, part_values in parts:
-        for start, bottom_s, end, bottom, top in _dips(part_times, sign * part_values, dip_low, dip_high):
-            extremes = sorted((sign * bottom, sign * top))
+        for start, turn_s, end, turn, rest in _dips(part_times, sign * part_values, dip_low, dip_high):
             inside = (times >= start) & (times <= end) & np.isfinite(confidence)
-            rep = Rep(start, bottom_s, end, extremes[0], extremes[1],
-                      float(confidence[inside].mean()) if inside.any() else math.nan, _closing=sign > 0)
+            rep = Rep(start, turn_s, end, sign * rest, sign * turn,
+                      float(confidence[inside].mean()) if inside.any() else math.nan)
             if rep.end_s - rep.start_s >= settings.min_duration_s and rep.range_deg >= settings.min_amplitude_deg:
                 reps.append(rep)
     grid_times = np.concatenate([np.r_[t, np.nan] for t, _ in parts])[:-1]
     grid_values = np.concatenate([np.r_[v, np.nan] for _, v in parts])[:-1]
-    return RepAnalysis(angle, direction, (float(low), float(high)), grid_times, grid_values, reps)
+    return RepAnalysis(angle, direction, reason, (float(low), float(high)), grid_times, grid_values, reps, seen)
 
 
-def periodicity(times: np.ndarray, degrees: np.ndarray, confidence: np.ndarray, angle: str,
-                settings: RepSettings = RepSettings()) -> tuple[float, float]:
-    """How clearly an angle moves back and forth: (score 0..1, range in degrees). The score is the
-    autocorrelation peak of its longest smoothed part at a lag of min_duration_s to half the part,
-    times the share of the series that part covers, times the angle's mean confidence (an angle
-    the network sees better), times its range (5th to 95th percentile) over CLEAR_RANGE_DEG when
-    narrower; 0 when it cannot tell or the range is below min_amplitude_deg."""
+@dataclass(frozen=True)
+class AngleScore:
+    """How well an angle can be counted on: its presence (share of the person's frames it passes
+    the confidence gate in), its range (5th to 95th percentile of the smoothed angle, degrees) and
+    its regularity (0..1, `regularity`)."""
+
+    angle: str
+    presence: float
+    range_deg: float
+    regularity: float
+
+    def motion(self, min_amplitude_deg: float) -> float:
+        """How clearly it moves back and forth, whatever its presence: regularity times the range
+        over CLEAR_RANGE_DEG when narrower; 0 below the smallest range of a repetition."""
+        if not self.range_deg >= min_amplitude_deg:
+            return 0.0
+        return self.regularity * min(self.range_deg / CLEAR_RANGE_DEG, 1.0)
+
+    def score(self, min_amplitude_deg: float) -> float:
+        """The choice's score: presence times motion; 0 when present in fewer than MIN_PRESENCE."""
+        return self.presence * self.motion(min_amplitude_deg) if self.presence >= MIN_PRESENCE else 0.0
+
+    def describe(self) -> str:
+        return f"present in {percent(self.presence)} of frames, range {self.range_deg:.0f}°, regularity {self.regularity:.2f}"
+
+
+def regularity(times: np.ndarray, degrees: np.ndarray, confidence: np.ndarray, angle: str,
+               settings: RepSettings = RepSettings()) -> tuple[float, float]:
+    """How regularly an angle moves: (regularity 0..1, range in degrees). The regularity is the
+    autocorrelation peak of its longest smoothed part at a lag of min_duration_s to half the part:
+    near 1 for a motion that repeats itself or moves smoothly, near 0 for jitter. (0, range) when
+    it cannot tell."""
     step = frame_interval(times)
     if not math.isfinite(step):
         return 0.0, 0.0
@@ -313,50 +379,85 @@ def periodicity(times: np.ndarray, degrees: np.ndarray, confidence: np.ndarray, 
                    settings, ANGLES[angle].kind, step)
     if not parts:
         return 0.0, 0.0
-    part_times, values = max(parts, key=lambda part: len(part[0]))
+    values = max((values for _, values in parts), key=len)
+    span = float(np.subtract(*np.percentile(values, RANGE_PERCENTILES[::-1])))
     shortest = max(math.ceil(settings.min_duration_s / step), 1)
     centred = values - values.mean()
     if len(values) < 2 * shortest + 2 or not np.any(centred):
-        return 0.0, 0.0
+        return 0.0, span
     lags = np.arange(len(values))
     # Unbiased autocorrelation: each lag divided by how many pairs it has.
     acf = correlate(centred, centred, mode="full", method="fft")[len(values) - 1:] / (len(values) - lags)
     peak = float(acf[shortest:len(values) // 2 + 1].max() / acf[0])
-    span = float(np.subtract(*np.percentile(values, RANGE_PERCENTILES[::-1])))
-    if span < settings.min_amplitude_deg:
-        return 0.0, span
-    coverage = (part_times[-1] - part_times[0]) / max(float(times[-1] - times[0]), step)
-    seen = np.isfinite(degrees) & np.isfinite(confidence)
-    clarity = float(np.mean(confidence[seen])) if seen.any() else 0.0
-    return max(peak, 0.0) * coverage * clarity * min(span / CLEAR_RANGE_DEG, 1.0), span
+    return max(peak, 0.0), span
 
 
-def choose_angle(series: AngleSeries, candidates: Sequence[str], settings: RepSettings = RepSettings()) -> str | None:
-    """The candidate (names in `series`) with the clearest periodic motion (`periodicity`; scores
-    equal to 2 decimals: the wider range); None when no candidate moves back and forth at all."""
-    scores = {
-        name: periodicity(series.time_s, series.degrees[:, series.names.index(name)],
-                          series.confidence[:, series.names.index(name)], name, settings)
-        for name in candidates
-    }
-    best = max(scores, key=lambda name: (round(scores[name][0], 2), scores[name][1]), default=None)
-    return best if best is not None and scores[best][0] > 0 else None
+def angle_scores(series: AngleSeries, candidates: Sequence[str], settings: RepSettings = RepSettings()) -> list[AngleScore]:
+    """The AngleScore of each candidate (names in `series`) seen in at least one frame."""
+    scores = []
+    for name in candidates:
+        column = series.names.index(name)
+        degrees, confidence = series.degrees[:, column], series.confidence[:, column]
+        seen = presence(degrees, confidence, settings.min_confidence)
+        if seen > 0:
+            scores.append(AngleScore(name, seen, *reversed(regularity(series.time_s, degrees, confidence, name, settings))))
+    return scores
+
+
+@dataclass(frozen=True)
+class AngleChoice:
+    """The angle to count on (None: no candidate seen in any frame), whether it is present in
+    enough frames to be counted on (`usable`), and why, in one line."""
+
+    angle: str | None
+    usable: bool
+    reason: str
+
+
+def choose_angle(series: AngleSeries, candidates: Sequence[str], settings: RepSettings = RepSettings()) -> AngleChoice:
+    """The candidate to count on: of those present in at least MIN_PRESENCE of the frames, the
+    joint angles that move (a segment's direction also changes when the person turns or the
+    camera tilts), else the segment angles that move, else those that do not; the best
+    AngleScore.score (equal to 2 decimals: the wider range). An angle present in fewer frames is
+    never chosen; when every candidate is, the most present one comes back not `usable`."""
+    scores = angle_scores(series, candidates, settings)
+    if not scores:
+        return AngleChoice(None, False, "")
+    least = settings.min_amplitude_deg
+    usable = [score for score in scores if score.presence >= MIN_PRESENCE]
+    if not usable:
+        best = max(scores, key=lambda score: score.presence)
+        return AngleChoice(best.angle, False, f"{best.angle}: present in {percent(best.presence)} of frames "
+                                              f"(at least {percent(MIN_PRESENCE)} needed); no repetitions counted")
+    joints = [score for score in usable if score.angle in JOINT_ANGLES]
+    segments = [score for score in usable if score.angle not in JOINT_ANGLES]
+    pool = next(group for group in (
+        [s for s in joints if s.score(least) > 0], [s for s in segments if s.score(least) > 0], joints, segments,
+    ) if group)
+    ranked = sorted(pool, key=lambda score: (round(score.score(least), 2), score.range_deg), reverse=True)
+    best = ranked[0]
+    if len(candidates) == 1:
+        return AngleChoice(best.angle, True, f"{best.angle} (asked for): {best.describe()}")
+    reason = f"{best.angle}: {best.describe()}"
+    if len(ranked) > 1:
+        reason += f"; next {ranked[1].angle}: regularity {ranked[1].regularity:.2f}, range {ranked[1].range_deg:.0f}°"
+    # Say so when a thinly seen angle moved more clearly: the count may not be the exercise's.
+    joint = best.angle in JOINT_ANGLES
+    hidden = max((score for score in scores if score.presence < MIN_PRESENCE and (score.angle in JOINT_ANGLES) == joint),
+                 key=lambda score: score.motion(least), default=None)
+    if hidden is not None and hidden.motion(least) > best.motion(least):
+        reason += (f"; {hidden.angle} moves more clearly but is present in only {percent(hidden.presence)} of frames")
+    return AngleChoice(best.angle, True, reason)
 
 
 def pick_angle(series: AngleSeries, candidates: Sequence[str], settings: RepSettings = RepSettings()) -> str | None:
-    """The angle to count on among `candidates`: of those ever seen, the joint angles if any (a
-    segment's direction also changes when the person turns or the camera tilts), else the segment
-    angles; the one with the clearest periodic motion (the first when none moves back and forth).
-    None when no candidate is ever seen."""
-    seen = [name for name in candidates if np.isfinite(series.degrees[:, series.names.index(name)]).any()]
-    pool = [name for name in seen if name in JOINT_ANGLES] or seen
-    if len(pool) <= 1:
-        return pool[0] if pool else None
-    return choose_angle(series, pool, settings) or pool[0]
+    """The angle `choose_angle` counts on, None when none is present in enough frames."""
+    choice = choose_angle(series, candidates, settings)
+    return choice.angle if choice.usable else None
 
 
 def angle_candidates(angle: str | None) -> tuple[str, ...]:
-    """The angles `--angle` names: None -> every angle (pick_angle prefers joints); a joint
+    """The angles `--angle` names: None -> every angle (choose_angle prefers joints); a joint
     without its side -> both sides; an angle's name -> itself. PoseAppError for an unknown name or
     several."""
     if angle is None:
@@ -374,8 +475,9 @@ def side_of(angle: str) -> str:
 def rep_records(series: AngleSeries, analysis: RepAnalysis) -> list[RepRecord]:
     """The repetitions CSV rows of one person's analysis, numbered from 1."""
     return [
-        RepRecord(series.source, series.person_id, number, analysis.angle, side_of(analysis.angle), rep.start_s,
-                  rep.bottom_s, rep.end_s, rep.min_deg, rep.max_deg, rep.range_deg, rep.down_s, rep.up_s, rep.confidence)
+        RepRecord(series.source, series.person_id, number, analysis.angle, side_of(analysis.angle), analysis.direction,
+                  rep.start_s, rep.turn_s, rep.end_s, rep.rest_deg, rep.turn_deg, rep.range_deg, rep.out_s, rep.back_s,
+                  rep.confidence)
         for number, rep in enumerate(analysis.reps, start=1)
     ]
 
@@ -390,18 +492,23 @@ def _never_seen(series: AngleSeries, candidates: Sequence[str]) -> str:
 
 
 def analyse_person(series: AngleSeries, candidates: Sequence[str], settings: RepSettings = RepSettings()) -> RepAnalysis:
-    """One person's repetitions on the clearest of `candidates` (angles in `series`).
-    PoseAppError when the person has too few frames or none of the angles is ever seen."""
+    """One person's repetitions on the angle `choose_angle` picks among `candidates` (angles in
+    `series`), with the choice's reason; no repetitions and a `note` when that angle is present
+    in too few frames. PoseAppError when the person has too few frames or none of the angles is
+    ever seen."""
     if len(series.frames) < MIN_FRAMES:
         raise PoseAppError(
             f"person {series.person_id} of {series.source} is in {len(series.frames)} frames: "
             f"too few to count repetitions (at least {MIN_FRAMES})"
         )
-    angle = pick_angle(series, candidates, settings)
-    if angle is None:
+    choice = choose_angle(series, candidates, settings)
+    if choice.angle is None:
         raise PoseAppError(_never_seen(series, candidates))
-    column = series.names.index(angle)
-    return find_reps(series.time_s, series.degrees[:, column], series.confidence[:, column], angle, settings)
+    column = series.names.index(choice.angle)
+    analysis = find_reps(series.time_s, series.degrees[:, column], series.confidence[:, column], choice.angle, settings)
+    if not choice.usable:
+        return dataclasses.replace(analysis, reps=[], note=choice.reason)
+    return dataclasses.replace(analysis, choice=choice.reason)
 
 
 def session_reps(
@@ -431,12 +538,18 @@ def session_reps(
             notes.append(f"skipped {error}")
     if not results:
         raise PoseAppError(notes[0].removeprefix("skipped ") if len(notes) == 1 else "; ".join(notes))
+    totals = source_frames(table)
+    for item, analysis in results:
+        share = person_share(item, totals.get(item.source, 0))
+        if share < MIN_PRESENCE:  # a repetition while the person was out of view is not counted
+            thin = f"person in only {percent(share)} of the video's frames"
+            analysis.note = f"{analysis.note}; {thin}" if analysis.note else thin
     return results, notes
 
 
 def write_session_reps(table: KeypointTable, path: str, settings: RepSettings = RepSettings()) -> list[RepRecord]:
     """A recording's repetitions CSV (`Recording` calls it when the recording is finished): every
-    person with enough frames, each on their clearest joint angle, as `pose-app reps` on the
+    person with enough frames, each on the angle `choose_angle` picks, as `pose-app reps` on the
     recording's CSV writes it; an empty table (header only) when nobody qualifies."""
     try:
         results, _ = session_reps(table, settings=settings, skip_unusable=True)
@@ -457,8 +570,10 @@ class _Track:
         self.confidence = np.zeros((64, angles))
         self.analysed_at = -1  # self.size when last analysed
         self.analysis: RepAnalysis | None = None
-        self.angle: str | None = None
+        self.choice: AngleChoice | None = None
         self.chosen_at = -math.inf  # media time the angle was last chosen
+        self.direction = "auto"  # kept once a repetition is counted, so the count never jumps back
+        self.rest_reason = ""
 
     def append(self, time_s: float, degrees: np.ndarray, confidence: np.ndarray) -> None:
         if self.size == len(self.times):
@@ -470,14 +585,18 @@ class _Track:
         self.confidence[self.size] = confidence
         self.size += 1
 
+    def series(self, person_id: int, names: tuple[str, ...]) -> AngleSeries:
+        return AngleSeries("", person_id, names, np.arange(self.size), self.times[:self.size],
+                           self.degrees[:self.size], self.confidence[:self.size])
+
 
 class RepCounter:
     """Live repetition counts per person, fed one frame's angles at a time (no Qt): the same rules
     as `find_reps` on everything seen since the last reset, so at the end of a recording it
-    counts what `pose-app reps` counts on its CSV. angle: as `--angle` (None: `pick_angle` on what
-    was seen so far, chosen again every RECHOOSE_S of media time until a repetition is counted on
-    it, then kept until a reset, so the count never jumps back). The analysis runs when asked for
-    (`analysis`), not per frame."""
+    counts what `pose-app reps` counts on its CSV. angle: as `--angle` (None: `choose_angle` on
+    what was seen so far, chosen again every RECHOOSE_S of media time until a repetition is
+    counted on it; then the angle and the direction are kept until a reset, so the count never
+    jumps back). The analysis runs when asked for (`analysis`), not per frame."""
 
     RECHOOSE_S = 2.0
 
@@ -492,7 +611,7 @@ class RepCounter:
         """Count on another angle (as `--angle`) from now on, over the frames already seen too."""
         self.candidates = angle_candidates(angle)
         for track in self._tracks.values():
-            track.angle, track.analysed_at, track.chosen_at = None, -1, -math.inf
+            track.choice, track.analysed_at, track.chosen_at, track.direction = None, -1, -math.inf, "auto"
 
     def add(self, time_s: float, person_ids: Sequence[int] | np.ndarray, degrees: np.ndarray, confidence: np.ndarray) -> None:
         """One frame: person_ids (P,), degrees and confidence (P, len(names)). Time going back (a
@@ -514,25 +633,41 @@ class RepCounter:
     def people(self) -> list[int]:
         return list(self._tracks)
 
+    def series(self, person_id: int) -> AngleSeries | None:
+        """Everything seen of a person since the last reset (None: never seen)."""
+        track = self._tracks.get(person_id)
+        return None if track is None else track.series(person_id, self.names)
+
     def analysis(self, person_id: int) -> RepAnalysis | None:
-        """The person's repetitions so far (None before MIN_FRAMES frames or without the angle)."""
+        """The person's repetitions so far (None before MIN_FRAMES frames or while no candidate
+        is seen). An angle present in too few frames gives an analysis without repetitions and
+        with its `note`."""
         track = self._tracks.get(person_id)
         if track is None or track.size < MIN_FRAMES:
             return None
         if track.analysed_at == track.size:
             return track.analysis
-        times = track.times[:track.size]
-        degrees, confidence = track.degrees[:track.size], track.confidence[:track.size]
+        series = track.series(person_id, self.names)
         counted = track.analysis is not None and track.analysis.reps
-        if track.angle is None or (not counted and times[-1] - track.chosen_at >= self.RECHOOSE_S):
-            series = AngleSeries("", person_id, self.names, np.arange(track.size), times, degrees, confidence)
-            track.angle = pick_angle(series, self.candidates, self.settings)
-            track.chosen_at = float(times[-1])
-        if track.angle is None:
+        if track.choice is None or (not counted and series.time_s[-1] - track.chosen_at >= self.RECHOOSE_S):
+            track.choice = choose_angle(series, self.candidates, self.settings)
+            track.chosen_at = float(series.time_s[-1])
+        choice = track.choice
+        if choice.angle is None:
             track.analysis = None
         else:
-            column = self.names.index(track.angle)
-            track.analysis = find_reps(times, degrees[:, column], confidence[:, column], track.angle, self.settings)
+            column = self.names.index(choice.angle)
+            settings = self.settings if track.direction == "auto" else dataclasses.replace(self.settings, direction=track.direction)
+            analysis = find_reps(series.time_s, series.degrees[:, column], series.confidence[:, column], choice.angle, settings)
+            if track.direction != "auto":
+                analysis.rest_reason = track.rest_reason
+            if not choice.usable:
+                analysis = dataclasses.replace(analysis, reps=[], note=choice.reason)
+            else:
+                analysis.choice = choice.reason
+                if analysis.reps and track.direction == "auto" and self.settings.direction == "auto":
+                    track.direction, track.rest_reason = analysis.direction, analysis.rest_reason
+            track.analysis = analysis
         track.analysed_at = track.size
         return track.analysis
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pose_app.analysis.angles import angle_series, coverage_warnings
 from pose_app.cli.options import check_output_file
 from pose_app.core.angles import parse_angle_names
 from pose_app.core.poses import MIN_KEYPOINT_SCORE
@@ -41,4 +42,6 @@ def run(args: argparse.Namespace) -> int:
         f"pose-app angles: {len(table.frames)} frames, {people} people, {len(names)} angles -> "
         f"{writer.rows} rows ({writer.missing} missing: a keypoint scored below {MIN_KEYPOINT_SCORE}) in {out}"
     )
+    for line in coverage_warnings(table, angle_series(table, names)):
+        print(f"pose-app angles: warning: {line}")
     return 0

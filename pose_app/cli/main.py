@@ -1,4 +1,4 @@
-"""`pose-app` command line: the desktop app by default, plus process, eval, bench, angles, plot, reps.
+"""`pose-app` command line: the desktop app by default, plus process, eval, bench, angles, plot, reps, holds.
 
 Every command is a module of this package with `add_arguments(parser)` and `run(args) -> int`;
 the heavy optional dependencies (Qt for the app, matplotlib, Ray) load inside `run`, so
@@ -13,7 +13,7 @@ import sys
 from typing import Sequence
 
 from pose_app import __version__
-from pose_app.cli import angles, app, bench, compare, evaluate, plot, process, reps
+from pose_app.cli import angles, app, bench, compare, evaluate, holds, plot, process, reps
 from pose_app.errors import PoseAppError, one_line
 
 # name -> (module, one-line help). The desktop app (cli/app.py) is the default command.
@@ -25,6 +25,7 @@ COMMANDS = {
     "angles": (angles, "joint and segment angles of a keypoint CSV, as an angles CSV"),
     "plot": (plot, "angles over time, range of motion and keypoint trajectories as a PNG/SVG figure"),
     "reps": (reps, "repetitions of an exercise in a keypoint CSV: a CSV row per repetition, and a report"),
+    "holds": (holds, "holds of an isometric exercise (plank, wall sit...) in a keypoint CSV: duration, breaks, body line"),
 }
 
 

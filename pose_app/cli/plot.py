@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose_app.analysis.angles import angle_series
+from pose_app.analysis.angles import angle_series, coverage_warnings
 from pose_app.analysis.plot import (
     DPI,
     FIGURE_SUFFIXES,
@@ -88,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
             note += " (first source only)"
 
     title = f"{source.name}: " + ", ".join(sorted({Path(item.source).name for item in series}))
-    save_figure(session_figure(series, paths, background, frame_size, title, note), out, DPI, inputs)
+    warnings = coverage_warnings(table if table is not None else series, series)
+    save_figure(session_figure(series, paths, background, frame_size, title, note, warnings), out, DPI, inputs)
+    for line in warnings:
+        print(f"pose-app plot: warning: {line}")
     print(f"pose-app plot: {len(series)} series, {len(names)} angles -> {out}")
     return 0

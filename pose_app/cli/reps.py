@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pose_app.analysis.angles import counted
 from pose_app.analysis.plot import FIGURE_SUFFIXES
 from pose_app.analysis.reps import DIRECTIONS, RepSettings, rep_records, session_reps
 from pose_app.analysis.reps_report import DPI, reps_figure
@@ -32,7 +33,7 @@ def _thresholds(text: str) -> tuple[float, float]:
     return low, high
 
 
-def _unit(text: str) -> float:
+def unit_score(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"expected a score from 0 to 1, got {text}")
@@ -46,8 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", metavar="REPORT.png|.pdf|.svg", help="also draw the report: the angle with each repetition shaded, and a table")
     parser.add_argument(
         "--angle", metavar="NAME",
-        help="the angle to count on: knee, hip, elbow, shoulder (the side seen best), or one angle such as left_knee or trunk "
-        "(default: per person, the joint angle with the clearest periodic motion; a segment angle when no joint is seen)",
+        help="the angle to count on: knee, hip, elbow, shoulder, body_line (the side that moves more clearly), or one angle "
+        "such as left_knee or trunk (default: per person, of the joint angles present in at least half of the frames, "
+        "the one that moves most regularly; a segment angle when no joint moves)",
     )
     parser.add_argument("--person", type=int, metavar="ID", help="only this person_id (default: everyone with enough frames)")
     rules = parser.add_argument_group("how repetitions are found (docs/reps.md)")
@@ -56,7 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="degrees the angle must pass on its way out and back (default: automatic, from the angle's range)",
     )
     rules.add_argument("--direction", choices=DIRECTIONS, default=defaults.direction,
-                       help="down: the angle closes during a repetition (squat knee), up: it opens (raise); default auto")
+                       help="down: the angle falls from its rest level during a repetition (a squat's knee), up: it rises "
+                       "(a sit-to-stand's knee, a raise); default auto: the rest level is where the angle starts and ends, "
+                       "or stays longest")
     rules.add_argument("--min-duration", type=non_negative_float, default=defaults.min_duration_s, metavar="SECONDS",
                        help=f"shortest repetition (default {defaults.min_duration_s})")
     rules.add_argument("--min-range", type=non_negative_float, default=defaults.min_amplitude_deg, metavar="DEGREES",
@@ -65,16 +69,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"Savitzky-Golay window (default {defaults.smooth_s}; 0: none)")
     rules.add_argument("--max-gap", type=positive_float, default=defaults.max_gap_s, metavar="SECONDS",
                        help=f"longest dropout bridged by interpolation (default {defaults.max_gap_s})")
-    rules.add_argument("--min-confidence", type=_unit, default=defaults.min_confidence, metavar="SCORE",
+    rules.add_argument("--min-confidence", type=unit_score, default=defaults.min_confidence, metavar="SCORE",
                        help=f"frames whose angle confidence is lower are dropouts (default {defaults.min_confidence})")
 
 
-def _summary(records: list) -> str:
+def _mean(values: list[float], decimals: int = 0) -> str:
+    spread = f" ± {np.std(values, ddof=1):.{decimals}f}" if len(values) > 1 else ""
+    return f"{np.mean(values):.{decimals}f}{spread}"
+
+
+def _summary(analysis, records: list) -> str:
+    """One line: the count, the rest level and why, the turning points and ranges."""
+    text = counted(len(records), "repetition")
     if not records:
-        return "no repetitions"
-    ranges = np.array([record.range_deg for record in records])
-    spread = f" ± {ranges.std(ddof=1):.1f}" if len(records) > 1 else ""
-    return f"{len(records)} repetitions, range {ranges.mean():.1f}{spread}°"
+        return text
+    moving = "falling" if analysis.direction == "down" else "rising"
+    return (f"{text}, {moving} from a rest at {_mean([r.rest_deg for r in records])}° ({analysis.rest_reason}) "
+            f"to {_mean([r.turn_deg for r in records])}°, range {_mean([r.range_deg for r in records], 1)}°")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,6 +109,10 @@ def run(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"pose-app reps: {note}")
     for series, analysis, records in rows:
-        print(f"pose-app reps: person {series.person_id}, {analysis.angle}: {_summary(records)}")
+        print(f"pose-app reps: person {series.person_id}, {analysis.angle}: {_summary(analysis, records)}")
+        if analysis.choice:
+            print(f"pose-app reps:   counted on {analysis.choice}")
+        if analysis.note:
+            print(f"pose-app reps: warning: person {series.person_id}: {analysis.note}")
     print(f"pose-app reps: -> {out}" + (f", {report}" if report else ""))
     return 0

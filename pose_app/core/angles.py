@@ -9,7 +9,8 @@ Conventions (docs/angles.md has a drawing of each):
   two segments that meet there, 0..180: 180 = straight (arm, leg, hip of a person standing
   upright), 90 = a right angle. They carry no sign (flexion and hyperextension look alike).
   elbow: shoulder-elbow-wrist, knee: hip-knee-ankle, hip: shoulder-hip-knee,
-  shoulder: hip-shoulder-elbow (0 = arm along the trunk, 180 = arm straight above the head).
+  shoulder: hip-shoulder-elbow (0 = arm along the trunk, 180 = arm straight above the head),
+  body_line: shoulder-hip-ankle (180 = a straight plank; a sagging or piking body is less).
 * **Segment angles** (`left_forearm`, `trunk`, ...) are the direction of a segment against the
   horizontal: the vector from its proximal to its distal point (trunk: hip midpoint -> shoulder
   midpoint; shoulder and hip lines: right -> left keypoint) measured from the +x image axis
@@ -72,6 +73,9 @@ def _joints() -> list[AngleSpec]:
         ("shoulder", ("hip", "shoulder", "elbow"), "hip-shoulder-elbow; 0 = arm along the trunk, 180 = arm straight up"),
         ("hip", ("shoulder", "hip", "knee"), "shoulder-hip-knee; 180 = trunk and thigh in line"),
         ("knee", ("hip", "knee", "ankle"), "hip-knee-ankle; 180 = leg straight"),
+        # The line of the body in a plank, a bridge or a stance: what a physiotherapist checks
+        # for a sagging or piking hold, which neither the hip nor the knee angle shows alone.
+        ("body_line", ("shoulder", "hip", "ankle"), "shoulder-hip-ankle; 180 = shoulder, hip and ankle in line"),
     )
     return [
         AngleSpec(f"{side}_{joint}", "joint", tuple((f"{side}_{part}",) for part in parts), description)

@@ -96,16 +96,39 @@ def draw_poses(image_bgr: np.ndarray, poses: FramePoses, style: OverlayStyle = O
 
 def _draw_angles(image: np.ndarray, degrees: np.ndarray, anchors: np.ndarray, ids: np.ndarray, width: int) -> None:
     """Each known angle (P, A) as whole degrees beside its anchor (P, A, 2), on a dark patch so
-    it reads on any background; missing angles are not written."""
+    it reads on any background, placed where it overlaps no other label (`label_boxes`); missing
+    angles are not written."""
     scale = 0.4 * width
+    texts, points, colours = [], [], []
     for person_degrees, person_anchors, person_id in zip(degrees, anchors, ids):
-        color = person_color(int(person_id))
         for value, (x, y) in zip(person_degrees, person_anchors):
-            if not np.isfinite(value):
-                continue
-            text = f"{value:.0f}"
-            (text_w, text_h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, width)
-            corner = (int(x) + 3 * width, int(y) - 3 * width)
-            cv2.rectangle(image, (corner[0] - width, corner[1] - text_h - width),
-                          (corner[0] + text_w + width, corner[1] + 2 * width), (30, 30, 30), -1)
-            cv2.putText(image, text, corner, cv2.FONT_HERSHEY_SIMPLEX, scale, color, width, cv2.LINE_AA)
+            if np.isfinite(value) and np.isfinite(x) and np.isfinite(y):
+                texts.append(f"{value:.0f}")
+                points.append((float(x), float(y)))
+                colours.append(person_color(int(person_id)))
+    sizes = [cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, width)[0] for text in texts]
+    for text, (x0, y0, x1, y1), colour in zip(texts, label_boxes(points, sizes, width), colours):
+        cv2.rectangle(image, (x0, y0), (x1, y1), (30, 30, 30), -1)
+        cv2.putText(image, text, (x0 + width, y1 - 2 * width), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, width, cv2.LINE_AA)
+
+
+def label_boxes(points: list[tuple[float, float]], sizes: list[tuple[int, int]], width: int) -> list[tuple[int, int, int, int]]:
+    """Where each label goes: (x0, y0, x1, y1) of its patch, for a text of `sizes[i]` (w, h)
+    beside `points[i]`. The first free place of: above right of the point, above left, below
+    right, below left, then further down on the right, is taken, so two labels never overlap (a
+    side view's two knees sit on the same spot: their numbers would read as one, "1175")."""
+    placed: list[tuple[int, int, int, int]] = []
+    for (x, y), (text_w, text_h) in zip(points, sizes):
+        box_w, box_h = text_w + 2 * width, text_h + 3 * width
+        gap = 3 * width
+        right, left = int(x) + gap - width, int(x) - gap - box_w + width
+        above, below = int(y) - gap - box_h + 2 * width, int(y) + gap
+        candidates = [(right, above), (left, above), (right, below), (left, below)]
+        candidates += [(right, below + k * (box_h + width)) for k in range(1, 2 * len(points) + 2)]
+        for x0, y0 in candidates:
+            box = (x0, y0, x0 + box_w, y0 + box_h)
+            if not any(box[0] <= other[2] and other[0] <= box[2] and box[1] <= other[3] and other[1] <= box[3]
+                       for other in placed):
+                break
+        placed.append(box)
+    return placed

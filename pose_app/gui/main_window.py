@@ -229,8 +229,12 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.controls_dock, self.panel_dock], [280, 460], Qt.Orientation.Horizontal)
         self.angles = AngleDock()
         self.angles.set_chosen_angles(self.settings.chosen_angles())
+        self.angles.set_follow(self.settings.angles_follow_motion)
         self.angles.angles_changed.connect(
             lambda names: self.apply_settings(dataclasses.replace(self.settings, angle_names=",".join(names)))
+        )
+        self.angles.follow_changed.connect(
+            lambda on: self.apply_settings(dataclasses.replace(self.settings, angles_follow_motion=on))
         )
         self.angle_dock = QDockWidget("Angles")
         self.angle_dock.setObjectName("angles")

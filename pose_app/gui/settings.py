@@ -66,6 +66,7 @@ class AppSettings:
     show_boxes: bool = _STYLE.boxes
     show_angles: bool = False  # the chosen angles written at the joints
     angle_names: str = ",".join(DEFAULT_ANGLES)  # plotted in the angle dock, and drawn with show_angles
+    angles_follow_motion: bool = True  # the dock chooses angle_names: the counted angle and the joints that move
     angle_dock_visible: bool = False
     mirror_view: bool = False  # display only: the picture is flipped, inference sees the frame as it is
     loop: bool = True

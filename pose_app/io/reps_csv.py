@@ -18,39 +18,43 @@ from pose_app.io.formats import csv_field, number_text, write_whole_text
 from pose_app.io.output_files import NO_INPUTS, FileIdentity
 
 REPS_CSV_COLUMNS = (
-    "source", "person_id", "rep", "angle", "side", "start_s", "bottom_s", "end_s",
-    "min_deg", "max_deg", "range_deg", "down_s", "up_s", "confidence",
+    "source", "person_id", "rep", "angle", "side", "direction", "start_s", "turn_s", "end_s",
+    "rest_deg", "turn_deg", "range_deg", "out_s", "back_s", "confidence",
 )
+DIRECTION_VALUES = ("down", "up")
 # The number format of each numeric column (a kind of formats.DECIMALS).
 _KINDS = {
-    "start_s": "time", "bottom_s": "time", "end_s": "time", "down_s": "time", "up_s": "time",
-    "min_deg": "degrees", "max_deg": "degrees", "range_deg": "degrees", "confidence": "score",
+    "start_s": "time", "turn_s": "time", "end_s": "time", "out_s": "time", "back_s": "time",
+    "rest_deg": "degrees", "turn_deg": "degrees", "range_deg": "degrees", "confidence": "score",
 }
+_NUMBERS = REPS_CSV_COLUMNS[6:]
 
 
 @dataclass(frozen=True)
 class RepRecord:
     """One repetition. angle: the angle's name (left_knee, trunk, ...); side: left, right or ''
-    for an angle without a side. start_s / end_s: when the angle leaves / regains its rest
-    level, bottom_s: the middle of the turning point, all media seconds; min_deg / max_deg: the
-    extremes of the smoothed angle over the repetition, range_deg their difference; down_s =
-    bottom_s - start_s, up_s = end_s - bottom_s (for an angle that rises during the repetition,
-    down_s is the way out and up_s the way back); confidence: the mean of the angle's confidence
-    (lowest keypoint score) over the repetition's frames."""
+    for an angle without a side; direction: "down" when the angle falls from its rest level
+    during the repetition (a squat's knee), "up" when it rises (a sit-to-stand's knee, a raise).
+    start_s / end_s: when the angle leaves / regains its rest level, turn_s: the middle of its
+    turning point, all media seconds; rest_deg / turn_deg: the rest level and the turning point
+    of the smoothed angle, range_deg the distance between them; out_s = turn_s - start_s (the
+    way out), back_s = end_s - turn_s (the way back); confidence: the mean of the angle's
+    confidence (lowest keypoint score) over the repetition's frames."""
 
     source: str
     person_id: int
     rep: int
     angle: str
     side: str
+    direction: str
     start_s: float
-    bottom_s: float
+    turn_s: float
     end_s: float
-    min_deg: float
-    max_deg: float
+    rest_deg: float
+    turn_deg: float
     range_deg: float
-    down_s: float
-    up_s: float
+    out_s: float
+    back_s: float
     confidence: float
 
 
@@ -89,10 +93,12 @@ def read_reps_csv(path: str | Path) -> list[RepRecord]:
             continue
         try:
             values = dict(zip(REPS_CSV_COLUMNS, row, strict=True))
+            if values["direction"] not in DIRECTION_VALUES:
+                raise ValueError(f"direction {values['direction']!r} is not one of {', '.join(DIRECTION_VALUES)}")
             records.append(RepRecord(
                 values["source"], whole_number(values["person_id"], "person_id"), whole_number(values["rep"], "rep"),
-                values["angle"], values["side"],
-                *(finite_number(values[name], name, -LARGEST_TIME_S, LARGEST_TIME_S) for name in REPS_CSV_COLUMNS[5:]),
+                values["angle"], values["side"], values["direction"],
+                *(finite_number(values[name], name, -LARGEST_TIME_S, LARGEST_TIME_S) for name in _NUMBERS),
             ))
         except ValueError as error:
             raise PoseAppError(f"{path}, line {number}: not a pose-app repetitions row ({error})") from None
