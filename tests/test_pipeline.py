@@ -1,7 +1,9 @@
 """The pipeline's two modes on generated clips: tracked crops in video (full-frame pass on its
 schedule, when a person is lost, and for the GUI's panel) and two-pass for still images."""
 
+import cv2
 import numpy as np
+from support import MEDIA, requires_shared
 
 from pose_app.core.frames import Frame
 from pose_app.core.skeleton import KEYPOINT_INDEX
@@ -219,3 +221,31 @@ def test_a_tracked_person_the_full_frame_pass_misses_is_found_in_a_crop_and_keep
                                  lambda i: [standing(150)] + ([standing(450)] if i < 10 else []))
     _, results = scripted_frames(pipeline, 12)
     assert [len(poses) for poses in results] == [2] * 10 + [1, 1]
+
+
+@requires_shared
+def test_legs_alone_in_a_video_frame_are_found_by_the_crop_network_on_the_whole_frame(monkeypatch):
+    """MoveNet run on the whole frame finds a body the full-frame pass does not (legs alone,
+    someone filling the view): on the lunge clip's first frame cut below the hips it puts hips,
+    knees and ankles where the pipeline finds them on the uncut frame, and in video a frame whose
+    full-frame pass finds nobody gets that person, followed by crops on the next frame."""
+    capture = cv2.VideoCapture(str(MEDIA / "reverse-lunge-960x540.mp4"))
+    image = capture.read()[1]
+    capture.release()
+    legs = build_pipeline(PipelineConfig(), is_still=True).process(Frame(image, 0, 0.0, "uncut")).keypoints[0, 11:17]
+    left, top = 250, 250  # legs filling the view: from above the hips (y about 270) down
+    cut = np.ascontiguousarray(image[top:, left:710])
+    video = build_pipeline(PipelineConfig(), is_still=False)
+    keypoints, scores, _ = video.refiner.whole_frame(cut)
+    assert keypoints.shape == (1, 17, 3) and scores.shape == (1,)
+    found = keypoints[0, 11:17]
+    assert (found[:, 2] >= 0.3).all()
+    assert np.abs(found[:, :2] + [left, top] - legs[:, :2]).max() < 20, (found, legs)  # px, legs ~150 px long
+    # The full-frame pass made blind: the frame still gets its legs, and the next frame follows them.
+    nobody = video.estimator.estimate(np.zeros((32, 32, 3), np.uint8))
+    monkeypatch.setattr(video.estimator, "estimate", lambda *args, **kwargs: nobody)
+    monkeypatch.setattr(video.estimator, "estimate_turned", lambda image, *args: (nobody.keypoints, nobody.scores, {}))
+    first = video.process(Frame(cut, 0, 0.0, "legs"))
+    assert len(first) == 1 and (first.keypoints[0, 11:17, 2] >= 0.3).all()
+    second = video.process(Frame(cut, 1, 0.04, "legs"))
+    assert len(second) == 1 and second.ids[0] == first.ids[0] and video.full_passes == 1
