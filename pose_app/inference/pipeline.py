@@ -163,11 +163,11 @@ class PosePipeline:
 
     def _add_whole_frame(self, frame: Frame, poses: FramePoses, angles: np.ndarray) -> tuple[FramePoses, np.ndarray]:
         """The crop network on the whole frame (CropRefiner.whole_frame), when nobody was found
-        in a video frame: a person it finds clearly (EVIDENCE_POSE_KEYPOINTS confident keypoints;
-        not the pose-score floor, which legs alone never reach) joins, to be followed by crops from
-        the next frame on."""
+        in a video frame: a person it finds clearly (EVIDENCE_POSE_KEYPOINTS confident keypoints,
+        and the full pose-score floor, which the user may raise: nobody vouched for them) joins,
+        to be followed by crops from the next frame on."""
         keypoints, scores, timings = self.refiner.whole_frame(frame.image)
-        found = confident_enough(keypoints)
+        found = confident_enough(keypoints) & (scores >= self.estimator.settings.min_pose_score)
         if not found.any():
             return poses, angles
         timings = {stage: poses.timings.get(stage, 0.0) + seconds for stage, seconds in timings.items()}
