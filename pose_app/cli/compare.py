@@ -115,7 +115,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--presets", type=comma_list(str), default=list(DEFAULT_PRESETS),
         help=f"comma-separated presets; the last is the reference (default {','.join(DEFAULT_PRESETS)}); "
-        "the model and decoding options below apply to every one",
+        "the model and decoding options below apply to every one; a preset may carry settings, PRESET:SETTING=VALUE "
+        "(e.g. balanced:video_crop_model=movenet-thunder), and PRESET:full runs the full-frame pass on every frame "
+        "(balanced,balanced:full: what tracked crops lose)",
     )
     parser.add_argument("--max-frames", type=positive_int, metavar="N", help="only the first N frames of each video")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="also write every video's figures here")
