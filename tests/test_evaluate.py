@@ -291,3 +291,12 @@ def test_eval_command_compares_every_preset(capsys, labelled_stills):
 def test_eval_command_reports_a_missing_ground_truth(tmp_path, capsys):
     assert main(["eval", "--gt", str(tmp_path / "none.json"), "--images", str(tmp_path)]) == 2
     assert "ground-truth file not found" in capsys.readouterr().err
+
+
+def test_eval_help_gives_evals_own_decoding_floor(capsys):
+    # eval keeps fainter poses than the app (AP ranks every detection); its help must say so.
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "drop poses whose score is below this (default 0.05; 0.25 elsewhere)" in help_text
+    assert "most people per frame (default 20; 10 elsewhere)" in help_text

@@ -18,6 +18,7 @@ from pose_app.analysis.evaluate import (
 from pose_app.cli.options import add_pipeline_arguments, config_from_args, positive_int
 from pose_app.errors import PoseAppError
 from pose_app.inference.config import PRESETS
+from pose_app.inference.decode import DecodeSettings
 from pose_app.inference.pipeline import PosePipeline
 from pose_app.io.formats import write_json_file
 
@@ -38,7 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="evaluate every preset (the other options given still apply) and print one table",
     )
     add_pipeline_arguments(parser)
-    parser.set_defaults(max_poses=EVAL_MAX_POSES, min_pose_score=EVAL_MIN_POSE_SCORE)
+    # COCO AP ranks every detection, so eval keeps faint poses the app would drop; its help says
+    # eval's own defaults, not the app's.
+    eval_defaults = {"max_poses": EVAL_MAX_POSES, "min_pose_score": EVAL_MIN_POSE_SCORE}
+    parser.set_defaults(**eval_defaults)
+    for group in parser._action_groups:
+        for action in group._group_actions:
+            if action.dest in eval_defaults:
+                app_default = getattr(DecodeSettings(), action.dest)
+                action.help = f"{action.help.split(' (default')[0]} (default {eval_defaults[action.dest]}; {app_default} elsewhere)"
 
 
 def format_metrics(metrics: dict[str, float]) -> str:
