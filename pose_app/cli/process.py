@@ -27,7 +27,6 @@ from pose_app.run.local import run_locally
 from pose_app.run.outputs import OUTPUT_KINDS
 from pose_app.run.plan import (
     DEFAULT_FORMATS,
-    OUT_DIR_NAMES,
     STEM_FIELD,
     RunPlan,
     input_identities,
@@ -165,7 +164,7 @@ def _requested_templates(args: argparse.Namespace, streaming: bool = False) -> d
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise PoseAppError(f"cannot create output folder {out_dir}: {error.strerror}") from None
-    return {kind: str(out_dir / OUT_DIR_NAMES[kind]) for kind in args.formats}
+    return {kind: str(out_dir / OUTPUT_KINDS[kind].file_name) for kind in args.formats}
 
 
 def _check_options(config: PipelineConfig, args: argparse.Namespace) -> None:

@@ -15,15 +15,14 @@ from pose_app.io.recorder import unused_stem
 # In the order `pose-app process --help` and `--formats` list them.
 OUTPUT_KINDS: dict[str, OutputKind] = {kind.name: kind for kind in (CSV, WIDE_CSV, JSON, VIDEO, ANGLES, REPS, TRC, MOT)}
 
-# The app's recordings: <folder>/pose-YYYYmmdd-HHMMSS<suffix> for each kind with an app_suffix.
+# The app's recordings: <folder>/pose-YYYYmmdd-HHMMSS<app_suffix> for each kind with an app_suffix.
 RECORDING_PREFIX = "pose"
-RECORDING_SUFFIXES = {name: kind.app_suffix for name, kind in OUTPUT_KINDS.items() if kind.app_suffix}
 
 
 def recording_outputs(directory: Path, video: bool) -> dict[str, Path]:
     """The files of a new app recording in `directory` (kind -> path): every kind the app
     records, those it records only when asked (the annotated video) with `video`; none of them
     exists yet, nor a file of any of them under the same stem."""
-    stem = unused_stem(directory, RECORDING_PREFIX, tuple(RECORDING_SUFFIXES.values()))
-    return {name: Path(f"{stem}{suffix}") for name, suffix in RECORDING_SUFFIXES.items()
-            if video or not OUTPUT_KINDS[name].app_optional}
+    suffixes = {name: kind.app_suffix for name, kind in OUTPUT_KINDS.items() if kind.app_suffix}
+    stem = unused_stem(directory, RECORDING_PREFIX, tuple(suffixes.values()))
+    return {name: Path(f"{stem}{suffix}") for name, suffix in suffixes.items() if video or not OUTPUT_KINDS[name].app_optional}

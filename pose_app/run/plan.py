@@ -18,9 +18,6 @@ from pose_app.io.sources import IMAGE_SUFFIXES, input_files, is_camera_index, is
 from pose_app.io.stream import StreamConfig
 from pose_app.run.outputs import OUTPUT_KINDS
 
-# File names under --out-dir (each kind's file_name).
-OUT_DIR_NAMES = {name: kind.file_name for name, kind in OUTPUT_KINDS.items()}
-
 
 DEFAULT_FORMATS = ("csv", "json")
 
