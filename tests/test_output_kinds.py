@@ -13,7 +13,6 @@ import argparse
 import re
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 from support import REPO
 
@@ -46,7 +45,8 @@ def test_the_docs_option_tables_list_every_kind_and_format():
     for page in OPTION_PAGES:
         rows = [line for line in page.read_text(encoding="utf-8").splitlines() if line.startswith("| `--")]
         for kind in OUTPUT_KINDS.values():
-            assert any(f"`{kind.option} PATH`" in row.split("|")[1] for row in rows), f"{page.name}: no row for {kind.option}"
+            cells = [row.split("|")[1] for row in rows]
+            assert any(f"`{kind.option} PATH`" in cell for cell in cells), f"{page.name}: no row for {kind.option}"
         listed = next(re.search(r"any of `([a-z,-]+)`", row).group(1) for row in rows if row.startswith("| `--formats"))
         assert listed == formats, page.name
 
@@ -82,7 +82,8 @@ class PeopleKind(OutputKind):
 
     def write_finished(self, recorded, target) -> None:
         seen = Counter(int(person) for frame in recorded.table.frames for person in frame.person_ids)
-        write_whole_text(target, "person_id,frames\n" + "".join(f"{person},{count}\n" for person, count in sorted(seen.items())))
+        rows = "".join(f"{person},{count}\n" for person, count in sorted(seen.items()))
+        write_whole_text(target, "person_id,frames\n" + rows)
 
 
 FRAME_LOG = FrameLogKind("frame_log", "frame numbers and people found", "{stem}.frames.csv", app_suffix=".frames.csv")

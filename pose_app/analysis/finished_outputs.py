@@ -43,7 +43,8 @@ class OpenSimKind(OutputKind):
 
 REPS = RepsKind(
     "reps",
-    "repetitions CSV, one row per repetition (as `pose-app reps` on the long CSV gives them), written when the input is done",
+    "repetitions CSV, one row per repetition (as `pose-app reps` on the long CSV gives them), "
+    "written when the input is done",
     "{stem}.reps.csv", written=WHEN_FINISHED, app_suffix=".reps.csv",
 )
 TRC = OpenSimKind(

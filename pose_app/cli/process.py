@@ -49,7 +49,9 @@ def _formats(text: str) -> tuple[str, ...]:
     names = tuple(name.strip().replace("-", "_") for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in OUTPUT_KINDS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown format {', '.join(unknown) or text!r}; choose from {_format_list(', ')}")
+        raise argparse.ArgumentTypeError(
+            f"unknown format {', '.join(unknown) or text!r}; choose from {_format_list(', ')}"
+        )
     return names
 
 

@@ -13,7 +13,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from pose_app.core.frames import Frame
+from pose_app.core.frames import Frame, SourceInfo
 from pose_app.core.poses import FramePoses
 from pose_app.io.angle_csv import AngleCsvWriter, write_angle_csv
 from pose_app.io.formats import (
@@ -143,7 +143,7 @@ class JsonKind(OutputKind):
 # ---------------------------------------------------------------------------- annotated video
 
 
-def writes_image_list(target: Target, source) -> bool:
+def writes_image_list(target: Target, source: SourceInfo) -> bool:
     """Whether an annotated-video target is a list of pictures (`<name>-<frame>.png`), one per
     frame: an image suffix, for any source but a single still image."""
     single_image = source.is_still and source.frame_count == 1
@@ -230,7 +230,7 @@ class VideoKind(OutputKind):
         # An image list's pictures are not looked for: a finished input's JSON says it is done.
         return path.suffix.lower() in IMAGE_OUTPUT_SUFFIXES or path.exists()
 
-    def renamed_when_atomic(self, target: Target, source) -> bool:
+    def renamed_when_atomic(self, target: Target, source: SourceInfo) -> bool:
         # Each picture of an image list is written whole under its own name.
         return super().renamed_when_atomic(target, source) and not writes_image_list(target, source)
 
@@ -274,7 +274,9 @@ WIDE_CSV = CsvKind(
     "wide_csv", "wide CSV: one row per person per frame", "{stem}.wide.csv", combinable=True,
     columns=WIDE_CSV_COLUMNS, rows=wide_csv_rows, filler="wide_csv_path",
 )
-JSON = JsonKind("json", "JSON: header + COCO-results keypoint records", "{stem}.json", app_suffix=".json", closes_last=True)
+JSON = JsonKind(
+    "json", "JSON: header + COCO-results keypoint records", "{stem}.json", app_suffix=".json", closes_last=True,
+)
 # The video gets its own suffix under --out-dir so it can never be its input.
 VIDEO = VideoKind(
     "video", "annotated video with skeletons (.mp4, .avi, .mkv; .png for images)", "{stem}.annotated.mp4",

@@ -41,7 +41,15 @@ from pose_app.io.frame_outputs import (
     WIDE_CSV,
 )
 from pose_app.io.output_files import NO_INPUTS, FileIdentity, check_output_path, claim_existing, publish
-from pose_app.io.output_kinds import PER_FRAME, WHEN_FINISHED, FrameSink, GapFill, OutputKind, RecordedPoses, SinkContext
+from pose_app.io.output_kinds import (
+    PER_FRAME,
+    WHEN_FINISHED,
+    FrameSink,
+    GapFill,
+    OutputKind,
+    RecordedPoses,
+    SinkContext,
+)
 
 SNAPSHOT_PREFIX = "pose-snapshot"
 # An atomic recording's files while they are written: .<stem>.pose-app-<token><suffix> beside

@@ -25,4 +25,5 @@ def recording_outputs(directory: Path, video: bool) -> dict[str, Path]:
     exists yet, nor a file of any of them under the same stem."""
     suffixes = {name: kind.app_suffix for name, kind in OUTPUT_KINDS.items() if kind.app_suffix}
     stem = unused_stem(directory, RECORDING_PREFIX, tuple(suffixes.values()))
-    return {name: Path(f"{stem}{suffix}") for name, suffix in suffixes.items() if video or not OUTPUT_KINDS[name].app_optional}
+    return {name: Path(f"{stem}{suffix}") for name, suffix in suffixes.items()
+            if video or not OUTPUT_KINDS[name].app_optional}
