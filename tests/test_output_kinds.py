@@ -10,16 +10,22 @@ person walking, 60 frames at 30 fps."""
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass
 
+import pytest
+from known_poses import INFO, frame_at, known_poses
 from support import REPO
+from test_output_parity import StoredPipeline
 
 from pose_app.cli.main import build_parser, main
+from pose_app.errors import PoseAppError
 from pose_app.io.formats import open_for_writing, write_whole_text
 from pose_app.io.frame_outputs import FRAME_KINDS
 from pose_app.io.output_kinds import PER_FRAME, WHEN_FINISHED, OutputKind
+from pose_app.io.recorder import Recording
 from pose_app.run.outputs import OUTPUT_KINDS, recording_outputs
 from pose_app.run.plan import input_stem
 
@@ -111,3 +117,27 @@ def test_a_new_output_kind_is_one_object_and_one_registration(tmp_path, capsys, 
     assert main(["process", str(walk_clip), "--end", "0.1", "--frame-log", str(tmp_path / "log.csv")]) == 0
     assert (tmp_path / "log.csv").read_text().splitlines()[1:] == ["0,1", "1,1", "2,1"]
     assert recording_outputs(tmp_path, video=False)["frame_log"].name.endswith(".frames.csv")
+
+
+@dataclass(frozen=True)
+class FailingKind(OutputKind):
+    def write_finished(self, recorded, target) -> None:
+        raise PoseAppError(f"cannot write {target}: no room")
+
+
+def test_a_finished_kind_that_fails_leaves_the_others_written_and_is_raised_at_the_end(tmp_path):
+    """Each kind written when finished is written even when one before it fails (as a TRC that
+    cannot be scaled never kept the MOT from being written); the first failure is then raised,
+    the per-frame files closed before."""
+    failing = FailingKind("failing", "always fails", "{stem}.fail", written=WHEN_FINISHED)
+    kinds = {**FRAME_KINDS, failing.name: failing, PEOPLE.name: PEOPLE}
+    outputs = {"json": tmp_path / "r.json", "failing": tmp_path / "r.fail", "people": tmp_path / "r.people.csv"}
+    recording = Recording(INFO, outputs, kinds=kinds)
+    recording.start(StoredPipeline())
+    for index in range(3):
+        recording.write(frame_at(index), known_poses(index))
+    with pytest.raises(PoseAppError, match="no room"):
+        recording.finish()
+    assert (tmp_path / "r.people.csv").read_text() == "person_id,frames\n7,3\n8,3\n"  # known_poses: ids 7 and 8
+    assert json.loads((tmp_path / "r.json").read_text())["complete"] is True
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["r.json", "r.people.csv"]
