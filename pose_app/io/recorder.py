@@ -35,7 +35,7 @@ from pose_app.io.frame_outputs import (
     CSV,
     FRAME_KINDS,
     JSON,
-    LIVE_RATE_FRAMES,  # noqa: F401 - the video's rate policy, named where recordings are described
+    LIVE_RATE_FRAMES,  # noqa: F401 - the recording video's rate policy, still importable from here
     LIVE_RATE_WINDOW_S,  # noqa: F401
     STILLS_VIDEO_FPS,
     WIDE_CSV,
