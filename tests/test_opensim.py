@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pose_app.analysis.reps import write_session_reps
 from pose_app.cli.main import main
 from pose_app.core.angles import ANGLE_NAMES
 from pose_app.core.frames import Frame, SourceInfo
@@ -17,6 +16,7 @@ from pose_app.inference.pipeline import build_pipeline
 from pose_app.io.csv_tables import read_angle_csv, read_keypoint_csv
 from pose_app.io.opensim import person_height_px
 from pose_app.io.recorder import Recording
+from pose_app.run.outputs import OUTPUT_KINDS
 
 WIDTH, HEIGHT, FPS = 640, 480, 30.0
 # Heights above the floor as fractions of standing height (Winter's anthropometric table).
@@ -40,7 +40,7 @@ def record(tmp_path, engine, outputs: dict, people: dict, frames: int, height_m=
     """A recording of `frames` frames of known poses: people = id -> function(frame) -> (17, 3) or None."""
     info = SourceInfo("clinic.mp4", WIDTH, HEIGHT, FPS, frames, is_live=False, is_still=False)
     paths = {kind: tmp_path / name for kind, name in outputs.items()}
-    recording = Recording(info, paths, reps_writer=write_session_reps, height_m=height_m)
+    recording = Recording(info, paths, kinds=OUTPUT_KINDS, height_m=height_m)
     recording.start(build_pipeline(PipelineConfig(), engine=engine))
     image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
     for index in range(frames):

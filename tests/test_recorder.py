@@ -26,12 +26,12 @@ from pose_app.io.recorder import (
     STILLS_VIDEO_FPS,
     PoseStreamWriter,
     Recording,
-    recording_outputs,
     snapshot_path,
     unused_stem,
 )
 from pose_app.io.sources import open_source
 from pose_app.io.video_writer import fit_into_frame
+from pose_app.run.outputs import recording_outputs
 
 
 def record(tmp_path, frames=3, **paths) -> dict:

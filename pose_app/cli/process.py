@@ -22,12 +22,11 @@ from pose_app.cli.options import (
 from pose_app.cli.stream_options import add_stream_arguments, stream_config_from_args
 from pose_app.errors import PoseAppError
 from pose_app.inference.config import PipelineConfig
-from pose_app.io.recorder import OUTPUT_KINDS
 from pose_app.io.sources import expand_inputs
 from pose_app.run.local import run_locally
+from pose_app.run.outputs import OUTPUT_KINDS
 from pose_app.run.plan import (
     DEFAULT_FORMATS,
-    OUT_DIR_NAMES,
     STEM_FIELD,
     RunPlan,
     input_identities,
@@ -41,12 +40,17 @@ from pose_app.run.ray_batch import run_with_ray
 RAY_ADDRESS = re.compile(r"^(auto|local|ray://\S+|[\w.-]+:\d+)$")
 
 
+def _format_list(separator: str) -> str:
+    """The --formats items: csv, wide-csv, ..."""
+    return separator.join(kind.format_name for kind in OUTPUT_KINDS.values())
+
+
 def _formats(text: str) -> tuple[str, ...]:
     names = tuple(name.strip().replace("-", "_") for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in OUTPUT_KINDS]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown format {', '.join(unknown) or text!r}; choose from csv, wide-csv, json, video, angles, reps, trc, mot"
+            f"unknown format {', '.join(unknown) or text!r}; choose from {_format_list(', ')}"
         )
     return names
 
@@ -77,27 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "With several inputs: give --out-dir, or put {stem} (the input's name) in a path; a "
         "--csv/--wide-csv path without {stem} collects every input in one file (see its source column).",
     )
-    out.add_argument("--csv", metavar="PATH", help="long CSV: one row per keypoint")
-    out.add_argument("--wide-csv", metavar="PATH", help="wide CSV: one row per person per frame")
-    out.add_argument("--json", metavar="PATH", help="JSON: header + COCO-results keypoint records")
-    out.add_argument("--video", metavar="PATH", help="annotated video with skeletons (.mp4, .avi, .mkv; .png for images)")
-    out.add_argument(
-        "--angles", metavar="PATH",
-        help="joint and segment angles CSV, one row per angle (as `pose-app angles` on the long CSV gives them)",
-    )
-    out.add_argument(
-        "--reps", metavar="PATH",
-        help="repetitions CSV, one row per repetition (as `pose-app reps` on the long CSV gives them), written when the input is done",
-    )
-    out.add_argument(
-        "--trc", metavar="PATH",
-        help="OpenSim TRC of the keypoint positions (pixels, Y up; metres with --height-m), one file per person: "
-        "{person} in PATH is the person_id, else -person<ID> is added when there are several",
-    )
-    out.add_argument(
-        "--mot", metavar="PATH",
-        help="OpenSim MOT of the joint and segment angles (degrees), one file per person as for --trc",
-    )
+    for kind in OUTPUT_KINDS.values():  # one option per output kind (run/outputs.py)
+        out.add_argument(kind.option, metavar="PATH", help=kind.help)
     out.add_argument(
         "--height-m", type=positive_float, metavar="METRES",
         help="the person's height: write --trc in metres, scaled by each person's height in pixels",
@@ -108,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     out.add_argument(
         "--formats", type=_formats, default=DEFAULT_FORMATS, metavar="LIST",
-        help="with --out-dir: which of csv,wide-csv,json,video,angles,reps,trc,mot to write (default: csv,json)",
+        help=f"with --out-dir: which of {_format_list(',')} to write (default: {','.join(DEFAULT_FORMATS)})",
     )
     defaults = PipelineConfig()
     frames = parser.add_argument_group("frames")
@@ -171,10 +156,8 @@ def _requested_templates(args: argparse.Namespace, streaming: bool = False) -> d
     explicit = {kind: getattr(args, kind) for kind in OUTPUT_KINDS if getattr(args, kind)}
     if args.out_dir is None:
         if not explicit and not streaming:
-            raise PoseAppError(
-                "nothing to write: give --csv, --wide-csv, --json, --video, --angles, --reps, --trc, --mot or --out-dir "
-                "(or stream with --osc, --ws)"
-            )
+            options = ", ".join(kind.option for kind in OUTPUT_KINDS.values())
+            raise PoseAppError(f"nothing to write: give {options} or --out-dir (or stream with --osc, --ws)")
         return explicit
     if explicit:
         raise PoseAppError("use either --out-dir or the path options (--csv, --json, ...), not both")
@@ -183,7 +166,7 @@ def _requested_templates(args: argparse.Namespace, streaming: bool = False) -> d
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise PoseAppError(f"cannot create output folder {out_dir}: {error.strerror}") from None
-    return {kind: str(out_dir / OUT_DIR_NAMES[kind]) for kind in args.formats}
+    return {kind: str(out_dir / OUTPUT_KINDS[kind].file_name) for kind in args.formats}
 
 
 def _check_options(config: PipelineConfig, args: argparse.Namespace) -> None:

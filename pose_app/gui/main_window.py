@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSettings, QSize, Qt, QTimer, Signal
@@ -29,7 +30,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pose_app.analysis.reps import write_session_reps
 from pose_app.core.coverage import PersonCoverage
 from pose_app.core.frames import SourceInfo
 from pose_app.errors import PoseAppError
@@ -54,7 +54,7 @@ from pose_app.gui.stats import LatencyMeter, RateMeter
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.io.output_files import identities, write_whole
-from pose_app.io.recorder import Recording, recording_outputs, snapshot_path
+from pose_app.io.recorder import Recording, snapshot_path
 from pose_app.io.sources import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
@@ -63,6 +63,7 @@ from pose_app.io.sources import (
     open_source,
 )
 from pose_app.io.stream import PoseStreams
+from pose_app.run.outputs import OUTPUT_KINDS, recording_outputs
 
 # (keys, what they do): the help dialog and README list exactly these.
 SHORTCUTS = (
@@ -600,18 +601,21 @@ class MainWindow(QMainWindow):
     def start_recording(self, csv_path: str | Path, json_path: str | Path | None = None,
                         video_path: str | Path | None = None, angles_path: str | Path | None = None,
                         reps_path: str | Path | None = None) -> None:
-        """Write keypoints of every processed frame (same files as `pose-app process`); the
-        inference thread starts the recording with the pipeline that makes its rows."""
+        """`record` into these files (None: not written), a short form for scripts and tests."""
+        self.record({"csv": csv_path, "json": json_path, "video": video_path, "angles": angles_path, "reps": reps_path})
+
+    def record(self, outputs: Mapping[str, str | Path | None]) -> None:
+        """Write every processed frame into `outputs` (kind -> path, None: not written; any kind
+        of run/outputs.py, the same files as `pose-app process`); the inference thread starts the
+        recording with the pipeline that makes its rows."""
         if self.source_info is None:
             raise PoseAppError("open a source before recording")
         self.stop_recording()
         if self.inference.pipeline is None:
             raise PoseAppError("the model is still loading: try again in a moment")
-        outputs = {"csv": csv_path, "json": json_path, "video": video_path, "angles": angles_path, "reps": reps_path}
         inputs = identities(input_files(self.source_spec)) if isinstance(self.source_spec, str) else frozenset()
         self.recording = Recording(self.source_info, {kind: Path(path) for kind, path in outputs.items() if path},
-                                   draw_style=self.settings.overlay_style(), reps_writer=write_session_reps,
-                                   inputs=inputs)
+                                   kinds=OUTPUT_KINDS, draw_style=self.settings.overlay_style(), inputs=inputs)
         self.inference.start_recording(self.recording)
         self.controls.set_engine_locked(True)
         self._set_capture_modes()
@@ -668,8 +672,7 @@ class MainWindow(QMainWindow):
             self.stop_recording()
             return
         outputs = recording_outputs(output_directory(self.settings.output_dir), video=self.settings.record_video)
-        self._report_errors(self.start_recording, outputs["csv"], outputs["json"], outputs.get("video"), outputs["angles"],
-                            outputs["reps"])
+        self._report_errors(self.record, outputs)
 
     def choose_output_dir(self) -> None:
         current = str(output_directory(self.settings.output_dir))

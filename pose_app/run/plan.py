@@ -13,26 +13,10 @@ from pathlib import Path
 
 from pose_app.errors import PoseAppError
 from pose_app.inference.config import PipelineConfig
-from pose_app.io.opensim import person_files_exist
 from pose_app.io.output_files import NO_INPUTS, FileIdentity, check_output_path, identities
 from pose_app.io.sources import IMAGE_SUFFIXES, input_files, is_camera_index, is_url
 from pose_app.io.stream import StreamConfig
-from pose_app.io.video_writer import IMAGE_OUTPUT_SUFFIXES, check_video_suffix, frame_image_path
-
-# File names under --out-dir. The video gets its own suffix so it can never be its input.
-OUT_DIR_NAMES = {
-    "csv": "{stem}.csv",
-    "wide_csv": "{stem}.wide.csv",
-    "json": "{stem}.json",
-    "video": "{stem}.annotated.mp4",
-    "angles": "{stem}.angles.csv",
-    "reps": "{stem}.reps.csv",
-    "trc": "{stem}.trc",
-    "mot": "{stem}.mot",
-}
-
-
-STILL_VIDEO_NAME = "{stem}.annotated.png"
+from pose_app.run.outputs import OUTPUT_KINDS
 
 
 DEFAULT_FORMATS = ("csv", "json")
@@ -86,30 +70,30 @@ def plan_outputs(
     if inputs is None:
         inputs = input_identities(specs)
     several = len(specs) > 1
-    for kind in ("json", "video", "angles", "reps", "trc", "mot"):
-        if several and kind in templates and STEM_FIELD not in templates[kind]:
-            option = "--" + kind.replace("_", "-")
-            raise PoseAppError(f"{option} with several inputs needs {STEM_FIELD} in its path, or use --out-dir")
+    for name, template in templates.items():
+        kind = OUTPUT_KINDS[name]
+        if several and not kind.combinable and STEM_FIELD not in template:
+            raise PoseAppError(f"{kind.option} with several inputs needs {STEM_FIELD} in its path, or use --out-dir")
     plans = []
     for spec, stem in zip(specs, unique_stems(specs)):
         plan = {}
-        for kind, template in templates.items():
-            if kind == "video" and in_out_dir and _is_single_image(spec):
-                template = str(Path(template).with_name(STILL_VIDEO_NAME))
-            plan[kind] = Path(template.replace(STEM_FIELD, stem)).expanduser()
+        for name, template in templates.items():
+            if in_out_dir and _is_single_image(spec):  # the video of one image: a picture
+                template = str(Path(template).with_name(OUTPUT_KINDS[name].file_name_for(single_image=True)))
+            plan[name] = Path(template.replace(STEM_FIELD, stem)).expanduser()
         plans.append(plan)
     _check_no_overwrites(specs, plans, inputs)
     for path in {path for plan in plans for path in plan.values()}:
         check_output_path(path, inputs)
     for plan in plans:
-        if "video" in plan:
-            check_video_suffix(plan["video"])
+        for name, path in plan.items():
+            OUTPUT_KINDS[name].check(path)
     return plans
 
 
 def shared_csv_paths(plans: list[dict[str, Path]]) -> set[Path]:
     """CSV paths that several inputs write into (one combined file)."""
-    counts = Counter(path for plan in plans for kind, path in plan.items() if kind in ("csv", "wide_csv"))
+    counts = Counter(path for plan in plans for kind, path in plan.items() if OUTPUT_KINDS[kind].combinable)
     return {path for path, count in counts.items() if count > 1}
 
 
@@ -131,12 +115,11 @@ def _check_no_overwrites(specs: list[str], plans: list[dict[str, Path]], inputs:
         for kind, path in plan.items():
             resolved = _resolved(path)
             check_output_path(path, inputs)
-            if kind == "video" and path.suffix.lower() in IMAGE_OUTPUT_SUFFIXES:
-                # An image list's pictures: <stem>-<frame>.png for every image it may read.
-                for index in range(len(input_files(spec))):
-                    check_output_path(frame_image_path(path, index), inputs)
+            # Files written beside it (an image list's pictures, <stem>-<frame>.png, for every image it may read).
+            for extra in OUTPUT_KINDS[kind].extra_paths(path, len(input_files(spec))):
+                check_output_path(extra, inputs)
             previous = owner.setdefault(resolved, (number, kind))
-            combined_csv = previous[1] == kind and kind in ("csv", "wide_csv")
+            combined_csv = previous[1] == kind and OUTPUT_KINDS[kind].combinable
             if previous != (number, kind) and not combined_csv:
                 raise PoseAppError(f"two outputs would both be written to {path}")
 
@@ -160,13 +143,11 @@ def json_complete(path: Path) -> bool:
 def is_done(plan: dict[str, Path]) -> bool:
     """Whether an input's outputs are finished: its JSON is complete (a local run writes its
     trailer after every other output is closed; a Ray attempt renames the JSON last) and every
-    other output exists (an image list's pictures are not looked for)."""
+    other output is there, as its kind looks for it (`OutputKind.is_written`: an image list's
+    pictures are not looked for, a per-person file any person's)."""
     if "json" not in plan or not json_complete(plan["json"]):
         return False
-    return all(
-        person_files_exist(path) if kind in ("trc", "mot") else path.exists() for kind, path in plan.items()
-        if not (kind == "video" and path.suffix.lower() in IMAGE_OUTPUT_SUFFIXES)
-    )
+    return all(OUTPUT_KINDS[kind].is_written(path) for kind, path in plan.items())
 
 
 @dataclass

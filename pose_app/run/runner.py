@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from pose_app.analysis.reps import write_session_reps
 from pose_app.core.coverage import PersonCoverage
 from pose_app.errors import PoseAppError, one_line
 from pose_app.inference.config import PipelineConfig
@@ -29,6 +28,7 @@ from pose_app.io.pacing import MediaClock
 from pose_app.io.recorder import Recording
 from pose_app.io.sources import FrameSource, open_source
 from pose_app.io.stream import PoseStreams
+from pose_app.run.outputs import OUTPUT_KINDS
 from pose_app.run.plan import RunPlan, input_stem
 
 # Exit status when some inputs failed but the run itself went through (usage errors are 2).
@@ -170,7 +170,7 @@ def process_input(
             expected = expected_frames(info, config.start_s, config.end_s, config.frame_step)
             with progress(input_stem(spec), expected) as bar:
                 recording = Recording(
-                    info, outputs, fill_gaps=fill_gaps, atomic=atomic, reps_writer=write_session_reps, height_m=height_m,
+                    info, outputs, kinds=OUTPUT_KINDS, fill_gaps=fill_gaps, atomic=atomic, height_m=height_m,
                     inputs=inputs,
                 )
                 reached_end: list[bool] = []
