@@ -19,7 +19,6 @@ from pose_app.core.poses import FramePoses
 from pose_app.core.skeleton import KEYPOINT_NAMES
 from pose_app.draw.featuremaps import GAP_COLOR_BGR, colorize, filled, heatmap_overlay, shrink, tile_grid
 from pose_app.errors import PoseAppError
-from pose_app.explain.compose import Activation, FrameGeometry, PanelRequest, PanelView
 from pose_app.explain.lab import (
     PATCH_PIXELS,
     TOP_PATCHES,
@@ -39,12 +38,14 @@ from pose_app.explain.lab import (
     pool,
 )
 from pose_app.explain.network import filter_tiles
+from pose_app.explain.panel import Activation, FrameGeometry, PanelContext, PanelRequest, PanelView, PanelViewKind
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.model_info import FeatureBlock, ModelInfo
 
 TEXT_COLOR, LABEL_FONT = (235, 235, 235), cv2.FONT_HERSHEY_SIMPLEX
 POSITIVE_BGR, NEGATIVE_BGR = np.array([40, 170, 255], np.float32), np.array([255, 140, 40], np.float32)
 BARS_SHOWN = 10  # the largest terms of a weighted sum drawn as bars
+LAB_VIEW = "lab"  # the lab's name among the dock's views (LabView)
 
 
 def _signed_colours() -> np.ndarray:
@@ -149,7 +150,7 @@ def filter_view(image_bgr: np.ndarray, lab: LabRequest, width: int, filters: np.
         caption += (f". Below: the network's first-layer filter {closest.index}, the closest to yours (cosine "
                     f"{closest.cosine:+.2f}{flipped}), and its map ({learnt.shape[1]}×{learnt.shape[0]}, stride "
                     f"{first.stride}, ReLU6): the network learnt this one itself")
-    return PanelView(picture, caption, "lab")
+    return PanelView(picture, caption, LAB_VIEW)
 
 
 def strongest_channel(values: np.ndarray) -> int:
@@ -183,7 +184,7 @@ def pool_view(values: np.ndarray, block: FeatureBlock, lab: LabRequest, width: i
     caption = (f"{block.name}, {which} {channel}: {cols}×{rows} cells (stride {block.stride}). 2×2 pooling, stride 2 → "
                f"{out_cols}×{out_rows}: max-pool keeps each square's largest value (max {pooled['max'].max():.2f}), "
                f"average-pool their mean (max {pooled['average'].max():.2f}); one colour scale, 0..{top:.2f}")
-    return PanelView(picture, caption, "lab", block.name)
+    return PanelView(picture, caption, LAB_VIEW, block.name)
 
 
 def _bar_rows(total: WeightedSum, keypoint: int, cell: tuple[int, int], heatmap_value: float, head: HeadWeights,
@@ -235,7 +236,7 @@ def fc_view(image_bgr: np.ndarray, poses: FramePoses, features: np.ndarray, head
                f"cell: {channels} values of {head.feature} × {channels} weights + bias → sigmoid. Cell {cell}: "
                f"{total.value:.3f} (hover another cell)")
     activation = Activation(f"{KEYPOINT_NAMES[keypoint]} heat", heat, stride, info.feature_blocks[-1].receptive_field)
-    return PanelView(np.concatenate([picture, band]), caption, "lab", head.feature, geometry=geometry,
+    return PanelView(np.concatenate([picture, band]), caption, LAB_VIEW, head.feature, geometry=geometry,
                      activation=activation)
 
 
@@ -277,7 +278,7 @@ def patches_view(top: TopPatches, lab: LabRequest, width: int) -> PanelView:
                f"its receptive field) that excited it most over {top.frames} frames of this session, strongest "
                f"first; channels {first}-{min(len(channels), first + count) - 1} of {len(channels)} "
                "(save all channels for the rest)")
-    return PanelView(patches_grid(channels, first, count, columns), caption, "lab", block.name,
+    return PanelView(patches_grid(channels, first, count, columns), caption, LAB_VIEW, block.name,
                      all_channels=lambda: all_patches_picture(channels))
 
 
@@ -287,7 +288,7 @@ def occlusion_live_view(image_bgr: np.ndarray, poses: FramePoses, keypoint: int,
     caption = (f"Which pixels matter for {KEYPOINT_NAMES[keypoint]}? 'Run occlusion' covers the paused or current "
                "frame with a grey square at each position in turn, runs the network each time, and colours each "
                "spot by how much the keypoint's score drops")
-    return PanelView(picture, caption, "lab")
+    return PanelView(picture, caption, LAB_VIEW)
 
 
 def occlusion_view(image_bgr: np.ndarray, occlusion: Occlusion, width: int) -> PanelView:
@@ -307,7 +308,7 @@ def occlusion_view(image_bgr: np.ndarray, occlusion: Occlusion, width: int) -> P
     caption = (f"Occlusion of {KEYPOINT_NAMES[occlusion.keypoint]} (score {occlusion.baseline:.2f} at cell "
                f"{occlusion.cell}): a grey {occlusion.patch}×{occlusion.patch} px square at {cols}×{rows} positions; bright = its score "
                f"drops most when that spot is hidden (up to {top:.2f}, white box)")
-    return PanelView(picture, caption, "lab")
+    return PanelView(picture, caption, LAB_VIEW)
 
 
 # --- one session's lab ----------------------------------------------------------------------------
@@ -346,7 +347,7 @@ class LabSession:
         """The lab's picture of this frame for `request.lab` (check compose.panel_ready first)."""
         self._read_engine(engine)
         lab, info = request.lab, engine.info
-        width = max(1, min(request.width, image_bgr.shape[1]))
+        width = request.picture_width(image_bgr)
         needed = lab.features(request.blocks or tuple(b.name for b in info.feature_blocks))
         block = next((b for b in info.feature_blocks if needed and b.name == needed[0]), None)
         if lab.part == "filter":
@@ -361,5 +362,33 @@ class LabSession:
             return fc_view(image_bgr, poses, poses.features[block.name], self._head, lab, width, info)
         if lab.part == "fc":
             return PanelView(shrink(image_bgr, (width, max(1, round(image_bgr.shape[0] * width / image_bgr.shape[1])))),
-                             "this model's heatmap head is not a 1x1 conv on a feature output", "lab")
+                             "this model's heatmap head is not a 1x1 conv on a feature output", LAB_VIEW)
         return occlusion_live_view(image_bgr, poses, lab.keypoint, width)
+
+
+class LabView(PanelViewKind):
+    """The CNN lab's part `lab.part`, drawn by the worker's LabSession (kept between frames)."""
+
+    name = LAB_VIEW
+    label = "CNN lab: your filter, pooling, the heads, top patches, occlusion"
+
+    def features(self, request: PanelRequest) -> tuple[str, ...]:
+        return request.lab.features(request.blocks)
+
+    def controls(self, request: PanelRequest) -> frozenset[str]:
+        part = request.lab.part
+        extra = {"pool": {"block"}, "patches": {"block"}, "fc": {"hover", "cell"}, "occlusion": {"occlusion"}}
+        return frozenset({"lab", *extra.get(part, ())})
+
+    def layers(self, request: PanelRequest) -> set[str]:
+        heads = {"heatmaps"} if request.lab.part in ("fc", "occlusion") else set()
+        return set(request.lab.features(request.blocks)) | heads
+
+    def new_state(self) -> LabSession:
+        return LabSession()
+
+    def compose(self, image_bgr, poses: FramePoses, request: PanelRequest, context: PanelContext) -> PanelView:
+        if context.engine is None:
+            raise ValueError("the lab reads the engine's filters and head: its PanelContext needs the engine")
+        session = context.state_of(self)
+        return session.view(context.engine, image_bgr, poses, request, context.frame_index or 0)

@@ -8,6 +8,8 @@ these views). "Save view" and "Save all channels" write PNGs for teaching.
 
 The inference worker prepares every picture (PanelView); this widget paints it and keeps the
 transient choices (the inspected channel, the walk's step) that `request` adds to the settings.
+Each view (explain/panel.py: PanelViewKind) says which of the dock's controls it uses and which
+layers of the strip it shows; this widget only maps those names to its widgets.
 """
 
 from __future__ import annotations
@@ -33,12 +35,15 @@ from PySide6.QtWidgets import (
 from pose_app.core.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES
 from pose_app.errors import PoseAppError
 from pose_app.explain.compose import (
+    PANEL_VIEWS,
     PanelRequest,
     PanelView,
     all_channels_picture,
     teaching_picture,
 )
 from pose_app.explain.network import network_layers
+from pose_app.explain.panel import view_kind, view_opened_by
+from pose_app.explain.panel_fields import WalkView
 from pose_app.gui.explainer import ExplainerView, PngExporter, StatsChart
 from pose_app.gui.lab_panel import LabControls, OcclusionRunner
 from pose_app.gui.network_strip import NetworkStrip, layer_details
@@ -50,18 +55,6 @@ from pose_app.io.recorder import unused_stem
 
 MAX_CHANNELS = 64
 
-MODE_LABELS = {
-    "features": "Feature maps of a block",
-    "heatmaps": "Keypoint heatmaps over the frame",
-    "offsets": "Offset field: arrows to the keypoints",
-    "displacements": "Displacement fields: arrows along the skeleton",
-    "stats": "Statistics of all blocks (costs more: all 14 outputs)",
-    "walk": "Decoding walk of a paused frame (N / Shift+N)",
-    "lab": "CNN lab: your filter, pooling, the heads, top patches, occlusion",
-}
-# Head clicked in the strip -> the view that shows it.
-HEAD_MODES = {"heatmaps": "heatmaps", "offsets": "offsets", "displacement_fwd": "displacements",
-              "displacement_bwd": "displacements"}
 EXPLAINER_PREFIX, CHANNELS_PREFIX = "pose-explainer", "pose-channels"
 
 
@@ -130,8 +123,8 @@ class FeaturePanel(QWidget):
         self.layer_line = QLabel()
         self.layer_line.setWordWrap(True)
         self.mode = QComboBox()
-        for mode, label in MODE_LABELS.items():
-            self.mode.addItem(label, mode)
+        for view in PANEL_VIEWS:
+            self.mode.addItem(view.label, view.name)
         self.block = QComboBox()
         self.how = QComboBox()
         self.how.addItem("strongest (mean activation)", "strongest")
@@ -221,7 +214,7 @@ class FeaturePanel(QWidget):
 
     # --- choices ------------------------------------------------------------------------------
     def current_mode(self) -> str:
-        return self.mode.currentData() or "features"
+        return self.mode.currentData() or PANEL_VIEWS[0].name
 
     def current_block(self) -> str:
         return self.block.currentData() or ""
@@ -233,67 +226,65 @@ class FeaturePanel(QWidget):
         self._enable_for_mode()
         self.changed.emit()
 
+    def _shown(self) -> PanelRequest:
+        """The view chosen now and the choices its controls depend on (no settings needed)."""
+        block = self.current_block()
+        return PanelRequest(mode=self.current_mode(), block=block, channel=self.channel,
+                            blocks=tuple(b.name for b in self.info.feature_blocks) if self.info else (),
+                            lab=self.lab.request(block))
+
+    def _controls(self) -> frozenset[str]:
+        """The controls the current view uses (explain.panel.CONTROLS)."""
+        shown = self._shown()
+        return shown.kind.controls(shown)
+
+    def _view_controls(self, view: PanelView) -> frozenset[str]:
+        """The controls of the view that drew `view` (a result may still come from the previous view)."""
+        return view_kind(view.mode).controls(self._shown())
+
     def _enable_for_mode(self) -> None:
-        mode = self.current_mode()
-        features = mode == "features"
-        lab = mode == "lab"
+        controls = self._controls()
+        lab = "lab" in controls
         self.lab.setVisible(lab)
         self.lab.tour_widget.setVisible(lab or self.lab.tour_index >= 0)
-        self.form.setRowVisible(self.block, features or (lab and self.lab.current_part() in ("pool", "patches")))
-        self.form.setRowVisible(self._channels_row, features)
+        self.form.setRowVisible(self.block, "block" in controls)
+        self.form.setRowVisible(self._channels_row, "channels" in controls)
         self.start.setEnabled(self.how.currentData() == "range")
-        self.form.setRowVisible(self.keypoint, mode in ("heatmaps", "offsets"))
-        self.form.setRowVisible(self.edge, mode == "displacements")
-        self.back.setVisible(features and self.channel is not None)
+        self.form.setRowVisible(self.keypoint, "keypoint" in controls)
+        self.form.setRowVisible(self.edge, "edge" in controls)
+        self.back.setVisible("back" in controls)
         for widget in (self.walk_back, self.walk_label, self.walk_next):
-            widget.setVisible(mode == "walk")
-        self.hover_label.setVisible(mode in ("features", "heatmaps", "offsets") or (lab and self.lab.current_part() == "fc"))
-        self.stack.setCurrentWidget(self.chart if mode == "stats" else self.picture)
+            widget.setVisible("steps" in controls)
+        self.hover_label.setVisible("hover" in controls)
+        self.stack.setCurrentWidget(self.chart if "chart" in controls else self.picture)
         self._show_selection()
 
     def _show_selection(self) -> None:
         """Outline in the strip what the view shows, and describe it in one line."""
-        mode, names = self.current_mode(), set()
-        if mode == "features":
-            names = {self.current_block()}
-        elif mode == "stats":
-            names = {block.name for block in self.info.feature_blocks} if self.info else set()
-        elif mode == "displacements":
-            names = {"displacement_fwd", "displacement_bwd"}
-        elif mode == "walk":
-            names = set(HEAD_MODES)
-        elif mode == "lab":
-            blocks = tuple(block.name for block in self.info.feature_blocks) if self.info else ()
-            names = set(self.lab.request(self.current_block()).features(blocks))
-            names |= {"heatmaps"} if self.lab.current_part() in ("fc", "occlusion") else set()
-        else:  # heatmaps, offsets
-            names = {mode}
+        shown = self._shown()
+        names = shown.kind.layers(shown)
         self.strip.set_selected(names)
         cards = [card for card in self.strip.layers() if card.name in names]
         if len(cards) == 1:
             self.layer_line.setText(f"{layer_details(cards[0])}<br><i>{cards[0].caption}</i>")
-        elif mode == "stats":
-            self.layer_line.setText("This chart needs the outputs of all 14 blocks on every frame: it costs "
-                                    "about 3-4x the inference time. Click a block's bars to see its maps.")
+        elif shown.kind.note:
+            self.layer_line.setText(shown.kind.note)
         else:
             self.layer_line.setText(" + ".join(card.name for card in cards))
 
     def select_layer(self, name: str) -> None:
         """Show the layer `name` (a feature block, or a head; the input shows the first conv)."""
-        names = [block.name for block in self.info.feature_blocks] if self.info else []
+        names = tuple(block.name for block in self.info.feature_blocks) if self.info else ()
         if name == "image" and names:
             name = names[0]
-        if name in names:
-            mode = "features"
-        elif name in HEAD_MODES:
-            mode = HEAD_MODES[name]
-        else:
+        mode = view_opened_by(name, names)
+        if mode is None:
             return
         for widget in (self.mode, self.block):
             widget.blockSignals(True)
         try:
             self.mode.setCurrentIndex(self.mode.findData(mode))
-            if mode == "features":
+            if name in names:
                 self.block.setCurrentIndex(self.block.findData(name))
         finally:
             for widget in (self.mode, self.block):
@@ -315,14 +306,15 @@ class FeaturePanel(QWidget):
         result = self.last_result
         if result is None:
             return
-        if self.current_mode() != "walk":
+        if "steps" not in self._controls():
             self.mode.blockSignals(True)
-            self.mode.setCurrentIndex(self.mode.findData("walk"))
+            self.mode.setCurrentIndex(self.mode.findData(WalkView.name))
             self.mode.blockSignals(False)
             self.channel = None
         view = result.panel_view
-        steps = view.steps if view is not None and view.mode == "walk" else 0
-        if self.walk_frame != result.frame.index or view is None or view.mode != "walk":
+        walking = view is not None and "steps" in self._view_controls(view)
+        steps = view.steps if walking else 0
+        if self.walk_frame != result.frame.index or not walking:
             self.walk_frame = result.frame.index
             self.walk_step = 0 if delta > 0 else max(0, steps - 2)
         else:
@@ -382,7 +374,7 @@ class FeaturePanel(QWidget):
         edge = self.edge.currentData()
         return dataclasses.replace(
             settings.panel_request(self.current_block(), width), mode=self.current_mode(),
-            channel=self.channel if self.current_mode() == "features" else None,
+            channel=self.channel if "channels" in self._controls() else None,
             edge=None if edge is None or edge < 0 else edge, min_score=settings.part_score_threshold,
             blocks=tuple(block.name for block in self.info.feature_blocks) if self.info else (),
             walk_frame=self.walk_frame, walk_step=self.walk_step, lab=self.lab.request(self.current_block()),
@@ -393,13 +385,13 @@ class FeaturePanel(QWidget):
         """Paint a ViewResult's panel view (None: the placeholder)."""
         self.last_result = result
         view = result.panel_view if result is not None else None
-        if view is not None and view.mode == "lab" and self._showing_occlusion():
+        if view is not None and self._showing_occlusion():
             view = self.occlusion_result
-        if view is not None and view.mode == "stats":
+        if view is not None and view.stats is not None:  # the statistics: a chart, no picture
             self.chart.set_stats(view.stats)
         self.picture.set_view(view if view is None or view.picture is not None else None)
         self.caption.setText(view.caption if view is not None else "")
-        if view is not None and view.mode == "walk":
+        if view is not None and "steps" in self._view_controls(view):
             if result.frame.index == self.walk_frame:
                 self.walk_step = max(0, view.step_index)
             self.walk_label.setText(f"step {view.step_index + 1} / {view.steps}")
@@ -415,8 +407,7 @@ class FeaturePanel(QWidget):
 
     def _hovered(self, hover) -> None:
         self.hover_label.setText(hover.text() if hover is not None else "")
-        lab_fc = self.current_mode() == "lab" and self.lab.current_part() == "fc"
-        if hover is not None and lab_fc and self.lab.set_cell(hover.cell):
+        if hover is not None and "cell" in self._controls() and self.lab.set_cell(hover.cell):
             self.request_changed.emit()
 
     # --- the lab ------------------------------------------------------------------------------
@@ -427,8 +418,7 @@ class FeaturePanel(QWidget):
         self.request_changed.emit()
 
     def _showing_occlusion(self) -> bool:
-        return (self.current_mode() == "lab" and self.lab.current_part() == "occlusion"
-                and self.occlusion_result is not None)
+        return "occlusion" in self._controls() and self.occlusion_result is not None
 
     def run_occlusion(self) -> None:
         """Occlusion sensitivity of the lab's keypoint on the frame shown (off the GUI thread)."""
@@ -452,7 +442,7 @@ class FeaturePanel(QWidget):
         self.mode.blockSignals(True)
         self.mode.setCurrentIndex(self.mode.findData(step.view))
         self.mode.blockSignals(False)
-        if step.view == "features" and self.info is not None:
+        if view_kind(step.view).opened_by_blocks and self.info is not None:
             blocks = self.info.feature_blocks
             chosen = {"first": blocks[0], "last": blocks[-1]}.get(step.depth, blocks[len(blocks) // 2])
             self.block.blockSignals(True)
@@ -492,8 +482,9 @@ class FeaturePanel(QWidget):
     def save_view(self) -> Path | None:
         """Write the view as a PNG (picture, receptive-field square and caption; the chart as
         drawn) to the output folder; the path, or None when there is nothing to save."""
-        view = self.picture.view if self.current_mode() != "stats" else None
-        if self.current_mode() == "stats":
+        chart = "chart" in self._controls()
+        view = self.picture.view if not chart else None
+        if chart:
             if not self.chart.stats:
                 self.message.emit("nothing to save yet")
                 return None
