@@ -35,12 +35,14 @@ from pose_app.explain.panel import (  # noqa: F401 - Hover, hover_at, keypoint_c
 )
 from pose_app.explain.panel_fields import DisplacementsView, OffsetsView, WalkView
 from pose_app.explain.panel_maps import FeaturesView, HeatmapsView, StatsView
+from pose_app.explain.teach_view import TeachView
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.model_info import ModelInfo
 
 # The feature-map dock's views, in the order its menu offers them: registered once, here.
 PANEL_VIEWS = register_views(
     FeaturesView(), HeatmapsView(), OffsetsView(), DisplacementsView(), StatsView(), WalkView(), LabView(),
+    TeachView(),
 )
 PANEL_MODES = tuple(view.name for view in PANEL_VIEWS)  # PanelRequest.mode, --view
 # Views drawn from the offset and displacement heads (kept by PoseEstimator.estimate(keep_heads=True)).

@@ -75,13 +75,13 @@ def value_map(values: np.ndarray, top: float) -> np.ndarray:
     return colorize(np.rint(scaled * 255).astype(np.uint8))
 
 
-def _label(picture: np.ndarray, text: str, xy: tuple[int, int], scale: float = 0.4) -> None:
+def outlined_label(picture: np.ndarray, text: str, xy: tuple[int, int], scale: float = 0.4) -> None:
     """White text with a dark outline, readable on any map."""
     for color, thickness in (((0, 0, 0), 3), (TEXT_COLOR, 1)):
         cv2.putText(picture, text, xy, LABEL_FONT, scale, color, thickness, cv2.LINE_AA)
 
 
-def _canvas(height: int, width: int) -> np.ndarray:
+def gap_canvas(height: int, width: int) -> np.ndarray:
     return filled((height, width, 3), GAP_COLOR_BGR)
 
 
@@ -126,26 +126,26 @@ def filter_view(image_bgr: np.ndarray, lab: LabRequest, width: int, filters: np.
     k = lab.filter.size
     values = convolve(network_input(small), weights, lab.stride, lab.padding, lab.relu)
     inset = 0 if lab.padding == "same" else k // 2
-    shown = _canvas(size[1], size[0])
+    shown = gap_canvas(size[1], size[0])
     _place(shown, _nearest(signed_map(values), (values.shape[1] * lab.stride, values.shape[0] * lab.stride)),
            inset, inset)
-    picture = _canvas(2 * size[1] + 2, 2 * half + 2)
+    picture = gap_canvas(2 * size[1] + 2, 2 * half + 2)
     _place(picture, small, 0, 0)
     _place(picture, shown, half + 2, 0)
-    _label(picture, "frame", (3, 13))
-    _label(picture, "your map", (half + 5, 13))
+    outlined_label(picture, "frame", (3, 13))
+    outlined_label(picture, "your map", (half + 5, 13))
     caption = (f"Your {k}×{k} filter (stride {lab.stride}, {lab.padding} padding, ReLU {'on' if lab.relu else 'off'}): "
                f"{size[0]}×{size[1]} in → {values.shape[1]}×{values.shape[0]} out; orange = positive, blue = negative")
     closest = closest_filter(weights, filters) if filters is not None else None
     tile = min(size[1] - 4, half // 2 - 6)
     _place(picture, _kernel_tile(weights, tile), half + 2 + 2, size[1] + 4)
-    _label(picture, "yours", (half + 6, size[1] + tile + 2 if tile + 16 < size[1] else size[1] + 14))
+    outlined_label(picture, "yours", (half + 6, size[1] + tile + 2 if tile + 16 < size[1] else size[1] + 14))
     if closest is not None and feature_0 is not None and transform is not None and first is not None:
         learnt = content_cells(feature_0[closest.index], transform, first.stride)
         _place(picture, _nearest(value_map(learnt, float(learnt.max())), size), 0, size[1] + 2)
-        _label(picture, f"network #{closest.index}", (3, size[1] + 15))
+        outlined_label(picture, f"network #{closest.index}", (3, size[1] + 15))
         _place(picture, _kernel_tile(filters[closest.index], tile), half + 2 + tile + 10, size[1] + 4)
-        _label(picture, f"#{closest.index}", (half + tile + 14, size[1] + tile + 2 if tile + 16 < size[1] else size[1] + 14))
+        outlined_label(picture, f"#{closest.index}", (half + tile + 14, size[1] + tile + 2 if tile + 16 < size[1] else size[1] + 14))
         flipped = ", weights of the opposite sign" if closest.cosine < 0 else ""
         caption += (f". Below: the network's first-layer filter {closest.index}, the closest to yours (cosine "
                     f"{closest.cosine:+.2f}{flipped}), and its map ({learnt.shape[1]}×{learnt.shape[0]}, stride "
@@ -172,12 +172,12 @@ def pool_view(values: np.ndarray, block: FeatureBlock, lab: LabRequest, width: i
     small_scale = max(1, half // max(1, pooled["max"].shape[1]))
     maps = [_nearest(value_map(pooled[how], top), (pooled[how].shape[1] * small_scale, pooled[how].shape[0] * small_scale))
             for how in ("max", "average")]
-    picture = _canvas(big.shape[0] + 2 + max(m.shape[0] for m in maps), big.shape[1])
+    picture = gap_canvas(big.shape[0] + 2 + max(m.shape[0] for m in maps), big.shape[1])
     _place(picture, big, 0, 0)
-    _label(picture, f"{block.name} channel {channel}", (3, 13))
+    outlined_label(picture, f"{block.name} channel {channel}", (3, 13))
     for n, (how, image) in enumerate(zip(("max-pool", "average-pool"), maps)):
         _place(picture, image, n * (half + 2), big.shape[0] + 2)
-        _label(picture, how, (n * (half + 2) + 3, big.shape[0] + 15))
+        outlined_label(picture, how, (n * (half + 2) + 3, big.shape[0] + 15))
     rows, cols = shown.shape
     out_rows, out_cols = pooled["max"].shape
     which = "its strongest channel" if lab.pooling_channel_strongest else "channel"
@@ -194,20 +194,20 @@ def _bar_rows(total: WeightedSum, keypoint: int, cell: tuple[int, int], heatmap_
     terms = total.terms
     order = np.argsort(-np.abs(terms), kind="stable")[:BARS_SHOWN]
     line = 15
-    band = _canvas(line * (len(order) + 3) + 6, width)
+    band = gap_canvas(line * (len(order) + 3) + 6, width)
     largest = float(np.abs(terms[order]).max()) if len(order) else 1.0
     middle = width * 0.62
     for n, c in enumerate(order):
         y = line * (n + 1)
-        _label(band, f"ch {c:3d}: {total.inputs[c]:.2f} x {total.weights[c]:+.2f}", (3, y), 0.37)
+        outlined_label(band, f"ch {c:3d}: {total.inputs[c]:.2f} x {total.weights[c]:+.2f}", (3, y), 0.37)
         length = (width - middle - 6) / 2 * terms[c] / largest if largest > 0 else 0
         x0 = middle + (width - middle - 6) / 2
         color = tuple(int(v) for v in (POSITIVE_BGR if terms[c] >= 0 else NEGATIVE_BGR))
         cv2.rectangle(band, (round(min(x0, x0 + length)), y - 9), (round(max(x0, x0 + length)), y - 1), color, -1)
     y = line * (len(order) + 1) + 2
-    _label(band, f"sum of {len(terms)} terms {terms.sum():+.2f}, bias {total.bias:+.2f} = {total.logit:+.2f}", (3, y), 0.37)
+    outlined_label(band, f"sum of {len(terms)} terms {terms.sum():+.2f}, bias {total.bias:+.2f} = {total.logit:+.2f}", (3, y), 0.37)
     after = "sigmoid" if head.sigmoid else "no activation"
-    _label(band, f"{after} -> {total.value:.3f}; the {KEYPOINT_NAMES[keypoint]} heatmap at cell {cell}: "
+    outlined_label(band, f"{after} -> {total.value:.3f}; the {KEYPOINT_NAMES[keypoint]} heatmap at cell {cell}: "
            f"{heatmap_value:.3f}", (3, y + line), 0.37)
     return band
 
@@ -246,8 +246,8 @@ def patch_mosaic(patches: tuple[Patch, ...], label: str) -> np.ndarray:
     for n, patch in enumerate(patches[:TOP_PATCHES]):
         tiles[n] = patch.image
     mosaic = tile_grid(tiles, 3, 1)
-    header = _canvas(14, mosaic.shape[1])
-    _label(header, label, (2, 11), 0.36)
+    header = gap_canvas(14, mosaic.shape[1])
+    outlined_label(header, label, (2, 11), 0.36)
     return np.concatenate([header, mosaic])
 
 
@@ -257,7 +257,7 @@ def patches_grid(channels: tuple[tuple[Patch, ...], ...], first: int, count: int
     mosaics = [patch_mosaic(channels[c], f"ch {c}" + (f": {channels[c][0].value:.2f}" if channels[c] else ""))
                for c in chosen]
     if not mosaics:
-        return _canvas(1, 1)
+        return gap_canvas(1, 1)
     return tile_grid(np.stack(mosaics), max(1, columns), 4)
 
 

@@ -26,6 +26,7 @@ from pose_app.draw.render import person_color
 from pose_app.explain.decode_walk import WalkStep
 from pose_app.explain.lab import DEFAULT_LAB, LabRequest
 from pose_app.explain.network import BlockStats, cell_at_frame_point, cell_centre_in_frame, receptive_field_box
+from pose_app.explain.teach import DEFAULT_TEACH, TeachRequest
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.model_info import FeatureBlock, ModelInfo
 
@@ -33,8 +34,10 @@ from pose_app.inference.model_info import FeatureBlock, ModelInfo
 # the others. "back": the inspected channel's way back to the tiles; "steps": the walk's step
 # buttons; "hover": the hovered cell's value line; "chart": the statistics chart instead of a
 # picture; "lab": the lab's own controls; "cell": hovering picks the lab's cell; "occlusion": a
-# finished occlusion run replaces the live picture.
-CONTROLS = ("block", "channels", "back", "keypoint", "edge", "steps", "hover", "chart", "lab", "cell", "occlusion")
+# finished occlusion run replaces the live picture; "teach": the teaching controls, and a click on
+# the frame marks the point to teach.
+CONTROLS = ("block", "channels", "back", "keypoint", "edge", "steps", "hover", "chart", "lab", "cell", "occlusion",
+            "teach")
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class PanelRequest:
     `block`, `how`, `count`, `start`, `channel`: a block's channels; `keypoint` (None = all), `edge`
     (None = all), `min_score`: heatmaps and arrows; `blocks`: every feature output of the model;
     `walk_frame`, `walk_step`: the decoding walk's step on a paused frame; `lab`: the CNN lab's
-    choices."""
+    choices; `teach`: the clicks and the taught point of the teaching view."""
 
     mode: str = "features"
     block: str = ""
@@ -61,6 +64,7 @@ class PanelRequest:
     walk_frame: int | None = None
     walk_step: int = 0
     lab: LabRequest = DEFAULT_LAB
+    teach: TeachRequest = DEFAULT_TEACH
 
     @property
     def kind(self) -> PanelViewKind:

@@ -1,0 +1,152 @@
+"""Teaching the network a new point (explain/teach.py, explain/teach_view.py): the training maths
+recovers a known head, training stops when asked, a point taught from clicks on some frames of
+the generated walker clip is found on other frames, a taught point survives a file, and the
+teaching view draws the clicks, the found point, the loss curve and the weight bars."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from media import WALK
+
+from pose_app.core.geometry import FrameTransform
+from pose_app.core.poses import FramePoses
+from pose_app.errors import PoseAppError
+from pose_app.explain.compose import PanelRequest, compose_panel, panel_ready
+from pose_app.explain.teach import (
+    TeachClick,
+    TeachRequest,
+    fit_logistic,
+    load_taught,
+    samples_for_clicks,
+    save_taught,
+    target_map,
+    teach_point,
+    teach_sample,
+    training_set,
+)
+from pose_app.explain.teach_view import BARS
+
+RESOLUTION = 257
+CHIN = (167.0, 122.0)  # photo pixels of tests/data/astronaut.jpg: her chin, no PoseNet keypoint
+TAUGHT_FRAMES = range(0, 30, 3)  # 10 clicks on the first second of the clip
+HELD_OUT_FRAMES = range(31, 60, 2)  # 15 frames of the second: she is further right and larger
+
+
+def test_a_head_trained_on_synthetic_features_recovers_known_weights():
+    rng = np.random.default_rng(7)
+    # Channels of different scales and offsets, as real activations are.
+    features = (rng.normal(size=(5000, 40)) * rng.uniform(0.3, 4.0, 40) + rng.normal(size=40)).astype(np.float32)
+    weights = rng.normal(size=40).astype(np.float32) * 0.6
+    bias = -1.5
+    targets = 1.0 / (1.0 + np.exp(-(features @ weights + bias)))
+    fitted, fitted_bias, losses = fit_logistic(features, targets, steps=500, l2=0.0, balance=False)
+    assert np.linalg.norm(fitted - weights) / np.linalg.norm(weights) < 0.01
+    assert fitted_bias == pytest.approx(bias, abs=0.02)
+    assert losses[-1] < losses[0] and len(losses) == 500
+
+
+def test_training_stops_when_its_progress_says_so():
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(300, 8)).astype(np.float32)
+    targets = (features[:, 0] > 1).astype(np.float32)
+    seen = []
+    _, _, losses = fit_logistic(features, targets, steps=100, progress=lambda step, loss: seen.append(step) or step < 20)
+    assert len(losses) == 20 and seen == list(range(1, 21))
+
+
+def test_the_target_is_a_gaussian_around_the_click_on_the_frames_cells_only():
+    target = target_map((5, 7), (2.0, 3.5), sigma=1.0)
+    assert target[2, 3] == target[2, 4] == pytest.approx(np.exp(-0.125))
+    assert target.argmax() in (2 * 7 + 3, 2 * 7 + 4) and target[0, 0] < 1e-3
+
+
+def _clicks(frames) -> list[TeachClick]:
+    actor = WALK.actors[0]
+    return [TeachClick(f, WALK.render(f), tuple(actor.to_frame(f, np.array(CHIN)).tolist())) for f in frames]
+
+
+@pytest.fixture(scope="module")
+def taught_chin(engine):
+    block = engine.info.feature_blocks[9]
+    samples = samples_for_clicks(engine, _clicks(TAUGHT_FRAMES), block.name, block.stride, RESOLUTION)
+    return teach_point(samples, "chin", block.name, block.stride), samples
+
+
+def test_only_cells_on_the_frame_train_the_head():
+    # A 200x120 frame resized to 100x60 in a 129x129 input: at stride 16 the 9x9 grid has 4 rows
+    # and 7 columns on the frame, the rest lies on the letterbox's padding.
+    transform = FrameTransform((200, 120), (100, 60), (129, 129))
+    features = np.full((3, 9, 9), 99.0, np.float32)
+    features[:, :4, :7] = np.arange(28, dtype=np.float32).reshape(4, 7)
+    sample = teach_sample(features, transform, 16, (63.0, 31.0), frame=4)
+    assert sample.content == (4, 7) and sample.cell == pytest.approx((((31 + 0.5) / 2 - 0.5) / 16, ((63 + 0.5) / 2 - 0.5) / 16))
+    values, targets = training_set([sample, sample])
+    assert values.shape == (56, 3) and targets.shape == (56,) and values.max() == 27
+    assert targets.argmax() == 1 * 7 + 2  # the cell nearest (row 0.95, col 1.95)
+
+
+def test_a_point_taught_on_some_frames_is_found_on_other_frames(engine, taught_chin):
+    point, _ = taught_chin
+    assert point.losses[-1] < 0.5 * point.losses[0] and point.clicks == len(TAUGHT_FRAMES)
+    actor = WALK.actors[0]
+    errors = []
+    for f in HELD_OUT_FRAMES:
+        output = engine.infer(WALK.render(f), RESOLUTION, (point.block,))
+        x, y, score = point.find(output.features[point.block], output.transform)
+        x0, y0, x1, y1 = actor.person_box(f)
+        errors.append(np.hypot(*(np.array([x, y]) - actor.to_frame(f, np.array(CHIN)))) / (y1 - y0))
+    # The issue's target: within 10 % of the person's height on >= 80 % of held-out frames.
+    assert np.mean(np.array(errors) < 0.10) >= 0.8, np.round(errors, 3)
+
+
+def test_a_taught_point_survives_its_file(taught_chin, tmp_path, engine):
+    point, samples = taught_chin
+    loaded = load_taught(save_taught(point, tmp_path / "chin.npz"))
+    assert (loaded.name, loaded.block, loaded.stride, loaded.clicks) == (point.name, point.block, point.stride, 10)
+    np.testing.assert_array_equal(loaded.weights, point.weights)
+    assert loaded.losses == pytest.approx(point.losses)
+    np.testing.assert_allclose(loaded.heatmap(samples[0].features), point.heatmap(samples[0].features), rtol=1e-6)
+    with pytest.raises(PoseAppError, match="reads 384 channels"):
+        loaded.heatmap(samples[0].features[:10])
+    (tmp_path / "junk.npz").write_bytes(b"not a taught point")
+    with pytest.raises(PoseAppError, match="cannot read a taught point"):
+        load_taught(tmp_path / "junk.npz")
+
+
+def test_fewer_than_two_clicks_cannot_train(engine):
+    block = engine.info.feature_blocks[9]
+    samples = samples_for_clicks(engine, _clicks([0]), block.name, block.stride, RESOLUTION)
+    with pytest.raises(PoseAppError, match="at least 2 frames"):
+        teach_point(samples, "chin", block.name, block.stride)
+
+
+def test_the_teaching_view_draws_the_clicks_the_found_point_the_loss_and_the_weights(engine, taught_chin):
+    point, _ = taught_chin
+    frame = 3
+    image = WALK.render(frame)
+    clicks = tuple((c.frame, *c.point) for c in _clicks(TAUGHT_FRAMES))
+    request = PanelRequest(mode="teach", block="feature_5", width=400, teach=TeachRequest(clicks, point))
+    assert request.features == ("feature_5", point.block)  # the dock's block and the head's
+    output = engine.infer(image, RESOLUTION, request.features)
+    poses = FramePoses(np.zeros((0, 17, 3)), np.zeros(0), np.zeros(0, np.int64), output.heatmaps, output.features,
+                       output.transform)
+    assert panel_ready(request, poses)
+    view = compose_panel(image, poses, request, mirror=False, info=engine.info, frame_index=frame)
+    assert view.mode == "teach" and "'chin'" in view.caption and "from 10 clicks" in view.caption
+    frame_h = round(image.shape[0] * 400 / image.shape[1])
+    assert view.picture.shape[:2] == (frame_h + 120, 400) and view.geometry.size == (400, frame_h)
+    # The bars link to the channels the head leans on most, strongest first, below the frame.
+    strongest = np.argsort(-np.abs(point.weights), kind="stable")[:BARS]
+    assert [region[4] for region in view.regions] == strongest.tolist()
+    assert all(region[1] >= frame_h for region in view.regions)
+    # The yellow cross: where the head finds the chin, near the click of this frame.
+    x, y, _ = point.find(output.features[point.block], output.transform)
+    assert np.hypot(x - clicks[1][1], y - clicks[1][2]) < 30
+    cx, cy = np.rint(view.geometry.to_picture((x, y))).astype(int)
+    row = view.picture[cy, cx - 4:cx + 5].astype(int)
+    assert np.abs(row - (0, 255, 255)).sum(axis=1).min() < 60
+    # Before training: the clicks, and how to go on.
+    fresh = PanelRequest(mode="teach", block="feature_9", width=400, teach=TeachRequest(clicks))
+    view = compose_panel(image, poses, fresh, mirror=True, info=engine.info, frame_index=frame)
+    assert "10 clicks on 10 frames" in view.caption and view.regions == () and view.geometry.mirror
