@@ -48,6 +48,7 @@ from pose_app.gui.explainer import ExplainerView, PngExporter, StatsChart
 from pose_app.gui.lab_panel import LabControls, OcclusionRunner
 from pose_app.gui.network_strip import NetworkStrip, layer_details
 from pose_app.gui.settings import AppSettings
+from pose_app.gui.teach_panel import TeachControls, TeachRunner
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.families.posenet import input_transform
 from pose_app.inference.model_info import FeatureBlock, ModelInfo
@@ -145,6 +146,7 @@ class FeaturePanel(QWidget):
         self.picture.setMinimumSize(240, 200)
         self.picture.tile_clicked.connect(self.inspect_channel)
         self.picture.hovered.connect(self._hovered)
+        self.picture.frame_clicked.connect(self._frame_clicked)
         self.chart = StatsChart()
         self.chart.block_clicked.connect(self.select_layer)
         self.stack = QStackedWidget()
@@ -175,6 +177,15 @@ class FeaturePanel(QWidget):
         self.occlusion.progress.connect(self.lab.show_progress)
         self.occlusion.finished.connect(self._occlusion_done)
         self.occlusion.failed.connect(self.message.emit)
+        self.teach = TeachControls()
+        self.teach.folder = lambda: self.output_dir()
+        self.teach.changed.connect(self.request_changed.emit)
+        self.teach.message.connect(self.message.emit)
+        self.teach.train.connect(self.train_point)
+        self.teacher = TeachRunner(self)
+        self.teacher.progress.connect(self.teach.training_progress)
+        self.teacher.finished.connect(self.teach.training_finished)
+        self.teacher.failed.connect(self.teach.training_failed)
         self._layout()
 
     def _layout(self) -> None:
@@ -205,6 +216,7 @@ class FeaturePanel(QWidget):
         column.addLayout(self.form)
         column.addWidget(self.lab)
         column.addWidget(self.lab.tour_widget)
+        column.addWidget(self.teach)
         column.addWidget(self.stack, 1)
         column.addLayout(buttons)
         column.addWidget(self.caption)
@@ -247,6 +259,7 @@ class FeaturePanel(QWidget):
         lab = "lab" in controls
         self.lab.setVisible(lab)
         self.lab.tour_widget.setVisible(lab or self.lab.tour_index >= 0)
+        self.teach.setVisible("teach" in controls)
         self.form.setRowVisible(self.block, "block" in controls)
         self.form.setRowVisible(self._channels_row, "channels" in controls)
         self.start.setEnabled(self.how.currentData() == "range")
@@ -294,7 +307,16 @@ class FeaturePanel(QWidget):
         self.changed.emit()
 
     def inspect_channel(self, channel: int | None) -> None:
-        """Show one channel of the block over the frame (None: back to the tiles)."""
+        """Show one channel of the block over the frame (None: back to the tiles); from a view
+        that links to channels (the taught head's weight bars), in the block's own view."""
+        if channel is not None and "channels" not in self._controls():
+            blocks = tuple(block.name for block in self.info.feature_blocks) if self.info else ()
+            block_view = view_opened_by(self.current_block(), blocks)
+            if block_view is None:
+                return
+            self.mode.blockSignals(True)
+            self.mode.setCurrentIndex(self.mode.findData(block_view))
+            self.mode.blockSignals(False)
         self.channel = channel
         self._enable_for_mode()
         self.changed.emit()
@@ -378,6 +400,7 @@ class FeaturePanel(QWidget):
             edge=None if edge is None or edge < 0 else edge, min_score=settings.part_score_threshold,
             blocks=tuple(block.name for block in self.info.feature_blocks) if self.info else (),
             walk_frame=self.walk_frame, walk_step=self.walk_step, lab=self.lab.request(self.current_block()),
+            teach=self.teach.request(),
         )
 
     # --- results ------------------------------------------------------------------------------
@@ -409,6 +432,24 @@ class FeaturePanel(QWidget):
         self.hover_label.setText(hover.text() if hover is not None else "")
         if hover is not None and "cell" in self._controls() and self.lab.set_cell(hover.cell):
             self.request_changed.emit()
+
+    # --- teaching a point ----------------------------------------------------------------------
+    def _frame_clicked(self, x: float, y: float) -> None:
+        """A click on the frame while teaching: the point on the frame shown."""
+        result = self.last_result
+        if "teach" in self._controls() and result is not None:
+            self.teach.add_click(result.frame.index, result.frame.image, (x, y))
+
+    def train_point(self) -> None:
+        """Train the taught point's head on the dock's block, off the GUI thread."""
+        engine, block = self.engine(), self.current_block()
+        if engine is None or self.info is None or not block:
+            self.message.emit("training needs a model: open a source first")
+            return
+        stride = next(b.stride for b in self.info.feature_blocks if b.name == block)
+        self.teach.training_started()
+        self.teacher.start(engine, self.teach.clicks, self.teach.name.text().strip() or "my point", block, stride,
+                           self.resolution)
 
     # --- the lab ------------------------------------------------------------------------------
     def _lab_changed(self) -> None:
