@@ -33,30 +33,22 @@ from PySide6.QtWidgets import (
 )
 
 from pose_app.core.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES
-from pose_app.errors import PoseAppError
-from pose_app.explain.compose import (
-    PANEL_VIEWS,
-    PanelRequest,
-    PanelView,
-    all_channels_picture,
-    teaching_picture,
-)
+from pose_app.explain.compose import PANEL_VIEWS, PanelRequest, PanelView
 from pose_app.explain.network import network_layers
 from pose_app.explain.panel import view_kind, view_opened_by
 from pose_app.explain.panel_fields import WalkView
-from pose_app.gui.explainer import ExplainerView, PngExporter, StatsChart
+from pose_app.gui.explainer import ExplainerView, StatsChart
 from pose_app.gui.lab_panel import LabControls, OcclusionRunner
 from pose_app.gui.network_strip import NetworkStrip, layer_details
+from pose_app.gui.panel_exports import PanelExports
 from pose_app.gui.settings import AppSettings
 from pose_app.gui.teach_panel import TeachControls, TeachRunner
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.families.posenet import input_transform
 from pose_app.inference.model_info import FeatureBlock, ModelInfo
-from pose_app.io.recorder import unused_stem
 
 MAX_CHANNELS = 64
 
-EXPLAINER_PREFIX, CHANNELS_PREFIX = "pose-explainer", "pose-channels"
 
 
 def block_grid_size(block: FeatureBlock, input_size: tuple[int, int]) -> tuple[int, int]:
@@ -109,9 +101,7 @@ class FeaturePanel(QWidget):
         self.engine: Callable[[], PoseEngine | None] = lambda: None
         self.resolution = 0  # the network input size occlusion runs at (the settings')
         self.occlusion_result: PanelView | None = None  # shown in the lab's occlusion part once run
-        self.exporter = PngExporter(self)
-        self.exporter.saved.connect(lambda path: self.message.emit(f"Saved {path}"))
-        self.exporter.failed.connect(self.message.emit)
+        self.exports = PanelExports(self)
         self._build()
         for combo in (self.mode, self.block, self.how, self.keypoint, self.edge):
             combo.currentIndexChanged.connect(self._changed)
@@ -418,7 +408,7 @@ class FeaturePanel(QWidget):
             if result.frame.index == self.walk_frame:
                 self.walk_step = max(0, view.step_index)
             self.walk_label.setText(f"step {view.step_index + 1} / {view.steps}")
-        self.save_channels_button.setEnabled(self._layer_values() is not None or (
+        self.save_channels_button.setEnabled(self.exports.layer_values() is not None or (
             view is not None and view.all_channels is not None))
 
     def show_picture(self, picture: np.ndarray | None, caption: str) -> None:
@@ -494,76 +484,11 @@ class FeaturePanel(QWidget):
         self._enable_for_mode()
         self.changed.emit()
 
-    # --- exports ------------------------------------------------------------------------------
-    def _layer_values(self) -> tuple[str, np.ndarray] | None:
-        """(name, (C, H, W)) of the layer the view shows, for 'save all channels'."""
-        result = self.last_result
-        view = result.panel_view if result is not None else None
-        if view is None or not view.layer or view.all_channels is not None:
-            return None
-        poses = result.poses
-        values = poses.features.get(view.layer)
-        if values is None:  # a head: the heatmaps, or one the estimator kept (offsets, displacements)
-            values = poses.heatmaps if view.layer == "heatmaps" else poses.heads.get(view.layer)
-        return None if values is None else (view.layer, values)
-
-    def _new_png(self, prefix: str) -> Path:
-        """<output folder>/<prefix>-YYYYmmdd-HHMMSS.png (-2, -3, ... when taken), reserved at once:
-        exports written in the background never share a name."""
-        while True:
-            path = Path(f"{unused_stem(self.output_dir(), prefix, ('.png',))}.png")
-            try:
-                path.open("x").close()
-            except FileExistsError:
-                continue
-            except OSError as error:
-                raise PoseAppError(f"cannot write {path}: {error.strerror or error}") from None
-            return path
-
+    # --- exports (gui/panel_exports.py) -----------------------------------------------------------
     def save_view(self) -> Path | None:
-        """Write the view as a PNG (picture, receptive-field square and caption; the chart as
-        drawn) to the output folder; the path, or None when there is nothing to save."""
-        chart = "chart" in self._controls()
-        view = self.picture.view if not chart else None
-        if chart:
-            if not self.chart.stats:
-                self.message.emit("nothing to save yet")
-                return None
-            try:
-                path = self._new_png(EXPLAINER_PREFIX)
-            except PoseAppError as error:
-                self.message.emit(str(error))
-                return None
-            if not self.chart.grab().save(str(path), "PNG"):
-                self.message.emit(f"cannot write {path}")
-                return None
-            self.message.emit(f"Saved {path}")
-            return path
-        if view is None or view.picture is None:
-            self.message.emit("nothing to save yet")
-            return None
-        hover = self.picture.hover
-        return self._export(EXPLAINER_PREFIX, lambda: teaching_picture(view, hover))
+        """Write the view as a PNG to the output folder (PanelExports.save_view)."""
+        return self.exports.save_view("chart" in self._controls())
 
     def save_channels(self) -> Path | None:
-        """Write every channel of the layer shown as one labelled grid PNG (the lab's patches:
-        every channel's top patches); the path, or None."""
-        view = self.last_result.panel_view if self.last_result is not None else None
-        if view is not None and view.all_channels is not None:
-            return self._export(f"{CHANNELS_PREFIX}-{view.layer}-patches", view.all_channels)
-        layer = self._layer_values()
-        if layer is None:
-            self.message.emit("this view shows no single layer's channels")
-            return None
-        name, values = layer
-        return self._export(f"{CHANNELS_PREFIX}-{name}", lambda: all_channels_picture(values))
-
-    def _export(self, prefix: str, make: Callable[[], np.ndarray]) -> Path | None:
-        """Make and write the PNG in the background (the exporter says when it is saved)."""
-        try:
-            path = self._new_png(prefix)
-        except PoseAppError as error:
-            self.message.emit(str(error))
-            return None
-        self.exporter.export(make, path)
-        return path
+        """Write every channel of the layer shown as one PNG (PanelExports.save_channels)."""
+        return self.exports.save_channels()
