@@ -6,6 +6,8 @@ curve and the weight bars."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -152,6 +154,16 @@ def test_the_teaching_view_draws_the_clicks_the_found_point_the_loss_and_the_wei
     cx, cy = np.rint(view.geometry.to_picture((x, y))).astype(int)
     row = view.picture[cy, cx - 4:cx + 5].astype(int)
     assert np.abs(row - (0, 255, 255)).sum(axis=1).min() < 60
+    # A point of another model: its block is asked for only where the model has it, and a block
+    # of another width is not read.
+    foreign = dataclasses.replace(point, block="feature_5")
+    assert PanelRequest(mode="teach", block="feature_9", teach=TeachRequest(point=foreign)).features == (
+        "feature_9", "feature_5")
+    assert PanelRequest(mode="teach", block="feature_9", blocks=("feature_9",),
+                        teach=TeachRequest(point=dataclasses.replace(point, block="conv_7"))).features == ("feature_9",)
+    view = compose_panel(image, poses, dataclasses.replace(request, teach=TeachRequest(clicks, foreign)), mirror=False,
+                         info=engine.info, frame_index=frame)
+    assert "reads 384 channels of feature_5; this model's feature_5 has 192" in view.caption and view.activation is None
     # Before training: the clicks, and how to go on.
     fresh = PanelRequest(mode="teach", block="feature_9", width=400, teach=TeachRequest(clicks))
     view = compose_panel(image, poses, fresh, mirror=True, info=engine.info, frame_index=frame)

@@ -77,6 +77,11 @@ def weight_bars(weights: np.ndarray, size: tuple[int, int], x_offset: int, y_off
     return picture, tuple(regions)
 
 
+def _fits(point: TaughtPoint, features: np.ndarray) -> bool:
+    """Whether a taught head reads as many channels as this block has (not one of another model)."""
+    return len(features) == len(point.weights)
+
+
 class TeachView(PanelViewKind):
     """Teach the network a new point: a 1x1 heatmap head on the frozen features of the dock's
     block, trained from the learner's clicks (`teach`)."""
@@ -86,8 +91,10 @@ class TeachView(PanelViewKind):
 
     def features(self, request: PanelRequest) -> tuple[str, ...]:
         point = request.teach.point
-        names = (request.block, point.block if point is not None else "")
-        return tuple(dict.fromkeys(name for name in names if name))  # the clicks' block, the taught head's
+        # The dock's block (the one clicks train), and the taught head's when this model has it
+        # (a point loaded from a file may come from another model).
+        head = point.block if point is not None and (not request.blocks or point.block in request.blocks) else ""
+        return tuple(dict.fromkeys(name for name in (request.block, head) if name))
 
     def ready(self, request: PanelRequest, poses: FramePoses) -> bool:
         return bool(request.block)
@@ -102,7 +109,7 @@ class TeachView(PanelViewKind):
         teach, width = request.teach, request.picture_width(image_bgr)
         point = teach.point
         heat = activation = None
-        if point is not None and point.block in poses.features:
+        if point is not None and point.block in poses.features and _fits(point, poses.features[point.block]):
             heat = point.heatmap(poses.features[point.block])
             block = feature_block(context.info, point.block)
             activation = Activation(f"{point.name} heat", heat, block.stride, block.receptive_field)
@@ -125,6 +132,9 @@ class TeachView(PanelViewKind):
             geometry = FrameGeometry(geometry.transform, geometry.size, True)
         band, regions = self._band(teach, point, picture.shape[1], picture.shape[0])
         caption = self._caption(request, teach, point, found)
+        if point is not None and heat is None and point.block in poses.features:
+            caption = (f"'{point.name}' reads {len(point.weights)} channels of {point.block}; this model's "
+                       f"{point.block} has {len(poses.features[point.block])}: use the model it was taught on")
         return PanelView(np.concatenate([picture, band]), caption, self.name, request.block, regions,
                          geometry=geometry, activation=activation)
 
