@@ -20,9 +20,13 @@ from pose_app.core.poses import FramePoses
 from pose_app.errors import PoseAppError
 from pose_app.explain.compose import PanelRequest, compose_panel, panel_ready
 from pose_app.explain.teach import (
+    TaughtPoint,
     TeachClick,
     TeachRequest,
+    TeachSample,
     fit_logistic,
+    fit_offsets,
+    fit_ridge,
     load_taught,
     samples_for_clicks,
     save_taught,
@@ -52,6 +56,46 @@ def test_a_head_trained_on_synthetic_features_recovers_known_weights():
     assert np.linalg.norm(fitted - weights) / np.linalg.norm(weights) < 0.01
     assert fitted_bias == pytest.approx(bias, abs=0.02)
     assert losses[-1] < losses[0] and len(losses) == 500
+
+
+@pytest.mark.parametrize(("cells", "channels"), [(400, 20), (60, 120)])  # more cells than channels, and fewer
+def test_ridge_least_squares_recovers_a_known_linear_map(cells, channels):
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(cells, channels)) * rng.uniform(0.5, 3.0, channels) + rng.normal(size=channels)
+    weights = rng.normal(size=(channels, 2))
+    targets = features @ weights + (0.5, -2.0)
+    fitted, bias = fit_ridge(features, targets, l2=1e-6)
+    np.testing.assert_allclose(features @ fitted + bias, targets, atol=1e-3)
+    if cells > channels:  # determined: the weights themselves
+        np.testing.assert_allclose(fitted, weights, rtol=1e-3, atol=1e-3)
+    shrunk, _ = fit_ridge(features, targets, l2=1e4)
+    assert np.linalg.norm(shrunk) < 0.5 * np.linalg.norm(fitted)  # a strong penalty shrinks them
+
+
+def test_the_offset_head_puts_the_point_between_cells():
+    """Channels 0 and 1 hold each cell's row and column distance to the point (as a network's
+    features might), the others noise: the head learns to read them, and `find` puts the point
+    between cells, where the heat's centroid could not."""
+    rng = np.random.default_rng(5)
+    samples = []
+    for frame in range(12):
+        cell = (rng.uniform(2, 7), rng.uniform(2, 9))
+        rows, cols = np.mgrid[:10, :12]
+        features = rng.normal(scale=0.3, size=(16, 10, 12)).astype(np.float32)
+        features[0], features[1] = cell[0] - rows, cell[1] - cols
+        samples.append(TeachSample(frame, (0.0, 0.0), features, cell, (10, 12)))
+    weights, bias, penalty = fit_offsets(samples)
+    assert penalty == 10.0  # the weakest penalty tried: the offsets are there to read
+    transform = FrameTransform((96, 80), (96, 80), (97, 81))  # 1:1, stride 8: cell (i, j) at pixel (8j, 8i)
+    sample = samples[0]
+    near = np.array(np.rint(sample.cell), int)
+    features = sample.features.copy()
+    features[2:] = 0
+    features[2, near[0], near[1]] = 1.0  # channel 2 marks the cell nearest the point: the heat's strongest
+    point = TaughtPoint("p", "b", 8, np.eye(16, dtype=np.float32)[2] * 5, 0.0, offset_weights=weights,
+                        offset_bias=bias)
+    x, y, _ = point.find(features, transform)
+    assert (y / 8, x / 8) == pytest.approx(sample.cell, abs=0.1)
 
 
 def test_training_stops_when_its_progress_says_so():
@@ -113,6 +157,8 @@ def test_a_taught_point_survives_its_file(taught_chin, tmp_path, engine):
     loaded = load_taught(save_taught(point, tmp_path / "chin.npz"))
     assert (loaded.name, loaded.block, loaded.stride, loaded.clicks) == (point.name, point.block, point.stride, 10)
     np.testing.assert_array_equal(loaded.weights, point.weights)
+    np.testing.assert_array_equal(loaded.offset_weights, point.offset_weights)
+    np.testing.assert_array_equal(loaded.offset_bias, point.offset_bias)
     assert loaded.losses == pytest.approx(point.losses)
     np.testing.assert_allclose(loaded.heatmap(samples[0].features), point.heatmap(samples[0].features), rtol=1e-6)
     with pytest.raises(PoseAppError, match="reads 384 channels"):

@@ -10,7 +10,10 @@ trained by gradient descent (Adam) on a soft target: a Gaussian of `sigma` cells
 0 far from it, each cell of every clicked frame one example. Only cells on the frame are used,
 never the letterbox's padding. Features are standardised per channel while training (so one
 learning rate suits every block) and the scaling is folded back into the weights, so the head
-applies to raw features: logit = weights . f + bias.
+applies to raw features: logit = weights . f + bias. Then, like PoseNet's offset head, a second
+1x1 head says where in its cell the point lies: two more weighted sums (rows, columns), fitted by
+ridge least squares on the cells within OFFSET_RADIUS of each click (the penalty chosen by leaving
+one click out), so the point is found finer than the block's grid.
 
 Cells (i, j) sit at input pixel (j * stride, i * stride) (explain.network.cell_centre_in_frame);
 points are frame pixels, (0, 0) the centre of the top-left pixel.
@@ -34,6 +37,10 @@ STEPS = 300  # gradient steps of one training run
 LEARNING_RATE = 0.05
 L2 = 1e-3  # weight decay on the standardised weights: 384 channels and 20 frames overfit without it
 MIN_CLICKS = 2
+OFFSET_RADIUS = 1.5  # cells around a click whose offsets to it are learnt (and the most one may move the point)
+# Ridge penalties tried for the offset head (on the standardised weights: a few hundred cells,
+# hundreds of channels); the one that predicts left-out clicks best is kept (fit_offsets).
+OFFSET_PENALTIES = (10.0, 100.0, 1000.0, 10000.0)
 MAX_CELLS = 20_000  # cells one training run fits at most (about a second of numpy on a busy 2-core CPU)
 
 
@@ -162,9 +169,66 @@ def fit_logistic(features: np.ndarray, targets: np.ndarray, *, steps: int = STEP
     return raw.astype(np.float32), float(bias - raw @ mean), losses
 
 
+def fit_ridge(features: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.ndarray, np.ndarray]:
+    """Weights (C, K) and bias (K,) of features . weights + bias closest to `targets` (N, K) in
+    least squares, with a penalty l2 |w|^2 on the weights of the standardised features."""
+    x = np.asarray(features, np.float64)
+    y = np.asarray(targets, np.float64)
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = (x - mean) / std
+    centred = y - y.mean(axis=0)
+    if len(z) <= z.shape[1]:  # fewer cells than channels (the usual case): the N x N system
+        solved = z.T @ np.linalg.solve(z @ z.T + l2 * np.eye(len(z)), centred)
+    else:
+        solved = np.linalg.solve(z.T @ z + l2 * np.eye(z.shape[1]), z.T @ centred)
+    raw = solved / std[:, None]
+    return raw.astype(np.float32), (y.mean(axis=0) - mean @ raw).astype(np.float32)
+
+
+def offset_set(samples: Sequence[TeachSample], radius: float = OFFSET_RADIUS
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, C) feature vectors of the cells within `radius` cells of each click, (N, 2) the click's
+    position from each of them (rows, columns, in cells) and (N,) the sample each came from."""
+    features, offsets, groups = [], [], []
+    for n, sample in enumerate(samples):
+        rows, cols = sample.content
+        row, col = np.mgrid[:rows, :cols]
+        near = np.hypot(row - sample.cell[0], col - sample.cell[1]) <= radius
+        features.append(sample.features[:, :rows, :cols][:, near].T)
+        offsets.append(np.stack([sample.cell[0] - row[near], sample.cell[1] - col[near]], axis=1))
+        groups.append(np.full(int(near.sum()), n))
+    return np.concatenate(features), np.concatenate(offsets), np.concatenate(groups)
+
+
+def fit_offsets(samples: Sequence[TeachSample], penalties: Sequence[float] = OFFSET_PENALTIES
+                ) -> tuple[np.ndarray, np.ndarray, float]:
+    """The offset head (weights (C, 2), bias (2,)) and its ridge penalty: the one of `penalties`
+    whose head, fitted without a click's frame, best predicts that frame's offsets (leave one
+    click out), refitted on every click. With 10-20 clicks a weak penalty overfits the hundreds
+    of channels and a strong one learns nothing; which is right depends on the block and point."""
+    features, offsets, groups = offset_set(samples)
+    x = np.asarray(features, np.float64)
+    z = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)
+    errors = np.zeros(len(penalties))
+    for group in np.unique(groups):
+        held = groups == group
+        kept, target = z[~held], offsets[~held]
+        # One eigendecomposition of the kept cells' Gram matrix serves every penalty.
+        values, vectors = np.linalg.eigh(kept @ kept.T)
+        projected = vectors.T @ (target - target.mean(axis=0))
+        cross = z[held] @ kept.T
+        for n, l2 in enumerate(penalties):
+            predicted = cross @ (vectors @ (projected / (values + l2)[:, None])) + target.mean(axis=0)
+            errors[n] += float(((predicted - offsets[held]) ** 2).sum())
+    best = float(penalties[int(np.argmin(errors))])
+    return (*fit_ridge(features, offsets, best), best)
+
+
 @dataclass(frozen=True, eq=False)
 class TaughtPoint:
-    """A taught 1x1 head on block `block` (C channels at `stride`): heatmap = sigmoid(weights . f + bias)."""
+    """A taught 1x1 head on block `block` (C channels at `stride`): heatmap = sigmoid(weights . f + bias);
+    with `offset_weights` (C, 2) and `offset_bias` (2,), the point's offset from a cell in cells
+    (rows, columns) = f . offset_weights + offset_bias."""
 
     name: str
     block: str
@@ -173,6 +237,8 @@ class TaughtPoint:
     bias: float
     losses: tuple[float, ...] = ()
     clicks: int = 0
+    offset_weights: np.ndarray | None = None
+    offset_bias: np.ndarray | None = None
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         """(H, W) weights . f + bias at every cell of the block's output (C, H, W)."""
@@ -186,12 +252,18 @@ class TaughtPoint:
         return (1.0 / (1.0 + np.exp(-self.logits(features)))).astype(np.float32)
 
     def find(self, features: np.ndarray, transform: FrameTransform) -> tuple[float, float, float]:
-        """(x, y, score): where the point is in frame pixels (the best cell on the frame, refined
-        to the centroid of its 3x3 neighbourhood's heat) and the heatmap's value there."""
+        """(x, y, score): where the point is in frame pixels (the best cell on the frame moved by
+        the learnt offset; without offsets, the centroid of its 3x3 neighbourhood's heat) and the
+        heatmap's value there."""
         heat = self.heatmap(features)
         rows, cols = content_shape(transform, self.stride, heat.shape)
         shown = heat[:rows, :cols]
         i, j = np.unravel_index(int(shown.argmax()), shown.shape)
+        if self.offset_weights is not None:
+            offset = np.asarray(features, np.float32)[:, i, j] @ self.offset_weights + self.offset_bias
+            row, col = np.array([i, j]) + np.clip(offset, -OFFSET_RADIUS, OFFSET_RADIUS)
+            x, y = transform.to_frame(np.array([col * self.stride, row * self.stride], np.float64)).tolist()
+            return x, y, float(shown[i, j])
         window = shown[max(0, i - 1):i + 2, max(0, j - 1):j + 2]
         r, c = np.mgrid[max(0, i - 1):min(rows, i + 2), max(0, j - 1):min(cols, j + 2)]
         total = float(window.sum())
@@ -207,16 +279,19 @@ def teach_point(samples: Sequence[TeachSample], name: str, block: str, stride: i
         raise PoseAppError(f"click the point on at least {MIN_CLICKS} frames first")
     features, targets = training_set(samples, sigma, MAX_CELLS)
     weights, bias, losses = fit_logistic(features, targets, steps=steps, progress=progress)
-    return TaughtPoint(name, block, stride, weights, bias, tuple(losses), len(samples))
+    offset_weights, offset_bias, _ = fit_offsets(samples)
+    return TaughtPoint(name, block, stride, weights, bias, tuple(losses), len(samples), offset_weights, offset_bias)
 
 
 def save_taught(point: TaughtPoint, path: str | Path) -> Path:
-    """Write a taught point as .npz (its name, block, stride, weights, bias and loss curve)."""
+    """Write a taught point as .npz (its name, block, stride, weights, bias, loss curve and offsets)."""
     path = Path(path)
+    offsets = {} if point.offset_weights is None else {"offset_weights": point.offset_weights,
+                                                        "offset_bias": point.offset_bias}
     with path.open("wb") as file:
         np.savez(file, name=np.array(point.name), block=np.array(point.block), stride=np.array(point.stride),
                  weights=point.weights, bias=np.array(point.bias), losses=np.array(point.losses, np.float32),
-                 clicks=np.array(point.clicks))
+                 clicks=np.array(point.clicks), **offsets)
     return path
 
 
@@ -224,9 +299,11 @@ def load_taught(path: str | Path) -> TaughtPoint:
     """A taught point written by save_taught."""
     try:
         with np.load(Path(path), allow_pickle=False) as data:
+            offsets = (data["offset_weights"].astype(np.float32), data["offset_bias"].astype(np.float32)) if (
+                "offset_weights" in data) else (None, None)
             return TaughtPoint(str(data["name"]), str(data["block"]), int(data["stride"]),
                                data["weights"].astype(np.float32), float(data["bias"]),
-                               tuple(float(v) for v in data["losses"]), int(data["clicks"]))
+                               tuple(float(v) for v in data["losses"]), int(data["clicks"]), *offsets)
     except (OSError, KeyError, ValueError) as error:
         raise PoseAppError(f"cannot read a taught point from {path}: {error}") from None
 

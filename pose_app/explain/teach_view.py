@@ -164,6 +164,7 @@ class TeachView(PanelViewKind):
                     f"fits a 1×1 heatmap head on the frozen features of {request.block}")
         where = f"found at ({found[0]:.0f}, {found[1]:.0f}), heat {found[2]:.2f}" if found is not None else (
             f"show {point.block} to see it")
-        return (f"'{point.name}': a 1×1 head on {point.block} ({len(point.weights)} weights + bias → sigmoid) taught "
-                f"from {point.clicks} clicks; {where} (yellow cross). Bars: the channels it leans on most; try "
+        offsets = " and its offsets" if point.offset_weights is not None else ""
+        return (f"'{point.name}': a 1×1 head on {point.block} ({len(point.weights)} weights + bias → sigmoid){offsets} "
+                f"taught from {point.clicks} clicks; {where} (yellow cross). Bars: the channels it leans on most; try "
                 "another block and train again to compare")
