@@ -3,8 +3,9 @@ show it); below, one view at a time (compose.PANEL_MODES): a block's channels as
 to inspect it over the frame, where hovering shows a cell's receptive field and value; the first
 conv's tiles show each 3x3 RGB filter beside its map), keypoint heatmaps, the offset and
 displacement fields as arrows, every block's activation statistics, the decoding walk of a
-paused frame (N / Shift+N) and the CNN lab (gui/lab_panel.py; its guided tour moves through
-these views). "Save view" and "Save all channels" write PNGs for teaching.
+paused frame (N / Shift+N), the CNN lab (gui/lab_panel.py; its guided tour moves through
+these views) and teaching the network a new point (gui/teach_panel.py: clicks on the frame mark
+it). "Save view" and "Save all channels" write PNGs for teaching (gui/panel_exports.py).
 
 The inference worker prepares every picture (PanelView); this widget paints it and keeps the
 transient choices (the inspected channel, the walk's step) that `request` adds to the settings.
