@@ -63,9 +63,15 @@ def test_clicks_on_paused_frames_teach_a_point_that_is_then_found_live(make_wind
     assert max(np.hypot(*(np.array(c.point) - chin(c.frame))) for c in teach.clicks) < 3  # widget pixels, rounded
     result = show_frame(qtbot, window, CLICKED_FRAMES[-1], "10 clicks on 10 frames")
     teach.name.setText("chin")
+    progress = []
+    panel.teacher.progress.connect(progress.append)
     qtbot.mouseClick(teach.train_button, Qt.MouseButton.LeftButton)
+    assert teach.training and not teach.train_button.isEnabled()
     qtbot.waitUntil(lambda: teach.point is not None, timeout=GUI_WAIT_MS)
     point = teach.point
+    # The loss curve was handed over as it fell, 10 steps at a time, and is the point's own.
+    assert len(progress) == 30 and [len(losses) for losses in progress] == list(range(10, 301, 10))
+    assert progress[-1] == pytest.approx(point.losses) and not teach.training
     assert (point.name, point.block, point.clicks) == ("chin", panel.current_block(), 10)
     assert point.losses[-1] < point.losses[0] and teach.save_button.isEnabled()
     # A frame it never saw: the yellow cross sits on her chin.
@@ -87,3 +93,25 @@ def test_clicks_on_paused_frames_teach_a_point_that_is_then_found_live(make_wind
     assert panel.current_mode() == "features" and panel.channel == channel
     result = wait_for_result(qtbot, window, lambda r: r.panel_view is not None and r.panel_view.mode == "features")
     assert f"channel {channel} of" in result.panel_view.caption
+
+
+def test_one_click_per_frame_undo_clear_and_train_needs_two(qtbot):
+    from pose_app.gui.teach_panel import TeachControls
+
+    teach = TeachControls()
+    qtbot.addWidget(teach)
+    changes = []
+    teach.changed.connect(lambda: changes.append(teach.request()))
+    image = np.zeros((4, 4, 3), np.uint8)
+    teach.add_click(3, image, (10.0, 20.0))
+    assert not teach.train_button.isEnabled() and changes[-1].clicks == ((3, 10.0, 20.0),)
+    teach.add_click(3, image, (11.0, 21.0))  # the same frame again: the point moves
+    teach.add_click(7, image, (30.0, 40.0))
+    assert changes[-1].clicks == ((3, 11.0, 21.0), (7, 30.0, 40.0)) and teach.train_button.isEnabled()
+    teach.undo()
+    assert changes[-1].clicks == ((3, 11.0, 21.0),) and not teach.train_button.isEnabled()
+    teach.clear()
+    assert changes[-1].clicks == () and not teach.undo_button.isEnabled() and not teach.save_button.isEnabled()
+    messages = []
+    teach.message.connect(messages.append)
+    assert teach.save("/nonexistent/x.npz") is None and "nothing taught yet" in messages[-1]
