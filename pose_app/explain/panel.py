@@ -285,6 +285,8 @@ def view_kind(name: str) -> PanelViewKind:
     try:
         return _VIEWS[name]
     except KeyError:
+        if not _VIEWS:  # the table lives a module up, so that views may use what this one defines
+            raise ValueError("no panel views are registered yet: import pose_app.explain.compose") from None
         raise ValueError(f"unknown panel mode {name!r}; expected one of {view_names()}") from None
 
 
