@@ -108,7 +108,7 @@ def test_kept_patches_grow_clear_and_save(make_window, qtbot, walk, tmp_path):
     choose_part(window, "patches")
     wait_for_result(qtbot, window, lab_shows("over 5 frames"))
     result = wait_for_result(qtbot, window, lab_shows("over 8 frames"))
-    top = window.inference._lab.patches
+    top = window.inference.panel_state("lab").patches
     assert top.block.name == window.panel.current_block() and top.frames >= 8
     # A walking person: several spots per channel, strongest first, never one spot twice.
     assert max(len(kept) for kept in top.channels()) >= 3

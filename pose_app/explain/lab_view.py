@@ -19,7 +19,6 @@ from pose_app.core.poses import FramePoses
 from pose_app.core.skeleton import KEYPOINT_NAMES
 from pose_app.draw.featuremaps import GAP_COLOR_BGR, colorize, filled, heatmap_overlay, shrink, tile_grid
 from pose_app.errors import PoseAppError
-from pose_app.explain.compose import Activation, FrameGeometry, PanelRequest, PanelView
 from pose_app.explain.lab import (
     PATCH_PIXELS,
     TOP_PATCHES,
@@ -39,12 +38,14 @@ from pose_app.explain.lab import (
     pool,
 )
 from pose_app.explain.network import filter_tiles
+from pose_app.explain.panel import Activation, FrameGeometry, PanelContext, PanelRequest, PanelView, PanelViewKind
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.model_info import FeatureBlock, ModelInfo
 
 TEXT_COLOR, LABEL_FONT = (235, 235, 235), cv2.FONT_HERSHEY_SIMPLEX
 POSITIVE_BGR, NEGATIVE_BGR = np.array([40, 170, 255], np.float32), np.array([255, 140, 40], np.float32)
 BARS_SHOWN = 10  # the largest terms of a weighted sum drawn as bars
+LAB_VIEW = "lab"  # the lab's name among the dock's views (LabView)
 
 
 def _signed_colours() -> np.ndarray:
@@ -74,13 +75,13 @@ def value_map(values: np.ndarray, top: float) -> np.ndarray:
     return colorize(np.rint(scaled * 255).astype(np.uint8))
 
 
-def _label(picture: np.ndarray, text: str, xy: tuple[int, int], scale: float = 0.4) -> None:
+def outlined_label(picture: np.ndarray, text: str, xy: tuple[int, int], scale: float = 0.4) -> None:
     """White text with a dark outline, readable on any map."""
     for color, thickness in (((0, 0, 0), 3), (TEXT_COLOR, 1)):
         cv2.putText(picture, text, xy, LABEL_FONT, scale, color, thickness, cv2.LINE_AA)
 
 
-def _canvas(height: int, width: int) -> np.ndarray:
+def gap_canvas(height: int, width: int) -> np.ndarray:
     return filled((height, width, 3), GAP_COLOR_BGR)
 
 
@@ -125,31 +126,31 @@ def filter_view(image_bgr: np.ndarray, lab: LabRequest, width: int, filters: np.
     k = lab.filter.size
     values = convolve(network_input(small), weights, lab.stride, lab.padding, lab.relu)
     inset = 0 if lab.padding == "same" else k // 2
-    shown = _canvas(size[1], size[0])
+    shown = gap_canvas(size[1], size[0])
     _place(shown, _nearest(signed_map(values), (values.shape[1] * lab.stride, values.shape[0] * lab.stride)),
            inset, inset)
-    picture = _canvas(2 * size[1] + 2, 2 * half + 2)
+    picture = gap_canvas(2 * size[1] + 2, 2 * half + 2)
     _place(picture, small, 0, 0)
     _place(picture, shown, half + 2, 0)
-    _label(picture, "frame", (3, 13))
-    _label(picture, "your map", (half + 5, 13))
+    outlined_label(picture, "frame", (3, 13))
+    outlined_label(picture, "your map", (half + 5, 13))
     caption = (f"Your {k}×{k} filter (stride {lab.stride}, {lab.padding} padding, ReLU {'on' if lab.relu else 'off'}): "
                f"{size[0]}×{size[1]} in → {values.shape[1]}×{values.shape[0]} out; orange = positive, blue = negative")
     closest = closest_filter(weights, filters) if filters is not None else None
     tile = min(size[1] - 4, half // 2 - 6)
     _place(picture, _kernel_tile(weights, tile), half + 2 + 2, size[1] + 4)
-    _label(picture, "yours", (half + 6, size[1] + tile + 2 if tile + 16 < size[1] else size[1] + 14))
+    outlined_label(picture, "yours", (half + 6, size[1] + tile + 2 if tile + 16 < size[1] else size[1] + 14))
     if closest is not None and feature_0 is not None and transform is not None and first is not None:
         learnt = content_cells(feature_0[closest.index], transform, first.stride)
         _place(picture, _nearest(value_map(learnt, float(learnt.max())), size), 0, size[1] + 2)
-        _label(picture, f"network #{closest.index}", (3, size[1] + 15))
+        outlined_label(picture, f"network #{closest.index}", (3, size[1] + 15))
         _place(picture, _kernel_tile(filters[closest.index], tile), half + 2 + tile + 10, size[1] + 4)
-        _label(picture, f"#{closest.index}", (half + tile + 14, size[1] + tile + 2 if tile + 16 < size[1] else size[1] + 14))
+        outlined_label(picture, f"#{closest.index}", (half + tile + 14, size[1] + tile + 2 if tile + 16 < size[1] else size[1] + 14))
         flipped = ", weights of the opposite sign" if closest.cosine < 0 else ""
         caption += (f". Below: the network's first-layer filter {closest.index}, the closest to yours (cosine "
                     f"{closest.cosine:+.2f}{flipped}), and its map ({learnt.shape[1]}×{learnt.shape[0]}, stride "
                     f"{first.stride}, ReLU6): the network learnt this one itself")
-    return PanelView(picture, caption, "lab")
+    return PanelView(picture, caption, LAB_VIEW)
 
 
 def strongest_channel(values: np.ndarray) -> int:
@@ -171,19 +172,19 @@ def pool_view(values: np.ndarray, block: FeatureBlock, lab: LabRequest, width: i
     small_scale = max(1, half // max(1, pooled["max"].shape[1]))
     maps = [_nearest(value_map(pooled[how], top), (pooled[how].shape[1] * small_scale, pooled[how].shape[0] * small_scale))
             for how in ("max", "average")]
-    picture = _canvas(big.shape[0] + 2 + max(m.shape[0] for m in maps), big.shape[1])
+    picture = gap_canvas(big.shape[0] + 2 + max(m.shape[0] for m in maps), big.shape[1])
     _place(picture, big, 0, 0)
-    _label(picture, f"{block.name} channel {channel}", (3, 13))
+    outlined_label(picture, f"{block.name} channel {channel}", (3, 13))
     for n, (how, image) in enumerate(zip(("max-pool", "average-pool"), maps)):
         _place(picture, image, n * (half + 2), big.shape[0] + 2)
-        _label(picture, how, (n * (half + 2) + 3, big.shape[0] + 15))
+        outlined_label(picture, how, (n * (half + 2) + 3, big.shape[0] + 15))
     rows, cols = shown.shape
     out_rows, out_cols = pooled["max"].shape
     which = "its strongest channel" if lab.pooling_channel_strongest else "channel"
     caption = (f"{block.name}, {which} {channel}: {cols}×{rows} cells (stride {block.stride}). 2×2 pooling, stride 2 → "
                f"{out_cols}×{out_rows}: max-pool keeps each square's largest value (max {pooled['max'].max():.2f}), "
                f"average-pool their mean (max {pooled['average'].max():.2f}); one colour scale, 0..{top:.2f}")
-    return PanelView(picture, caption, "lab", block.name)
+    return PanelView(picture, caption, LAB_VIEW, block.name)
 
 
 def _bar_rows(total: WeightedSum, keypoint: int, cell: tuple[int, int], heatmap_value: float, head: HeadWeights,
@@ -193,20 +194,20 @@ def _bar_rows(total: WeightedSum, keypoint: int, cell: tuple[int, int], heatmap_
     terms = total.terms
     order = np.argsort(-np.abs(terms), kind="stable")[:BARS_SHOWN]
     line = 15
-    band = _canvas(line * (len(order) + 3) + 6, width)
+    band = gap_canvas(line * (len(order) + 3) + 6, width)
     largest = float(np.abs(terms[order]).max()) if len(order) else 1.0
     middle = width * 0.62
     for n, c in enumerate(order):
         y = line * (n + 1)
-        _label(band, f"ch {c:3d}: {total.inputs[c]:.2f} x {total.weights[c]:+.2f}", (3, y), 0.37)
+        outlined_label(band, f"ch {c:3d}: {total.inputs[c]:.2f} x {total.weights[c]:+.2f}", (3, y), 0.37)
         length = (width - middle - 6) / 2 * terms[c] / largest if largest > 0 else 0
         x0 = middle + (width - middle - 6) / 2
         color = tuple(int(v) for v in (POSITIVE_BGR if terms[c] >= 0 else NEGATIVE_BGR))
         cv2.rectangle(band, (round(min(x0, x0 + length)), y - 9), (round(max(x0, x0 + length)), y - 1), color, -1)
     y = line * (len(order) + 1) + 2
-    _label(band, f"sum of {len(terms)} terms {terms.sum():+.2f}, bias {total.bias:+.2f} = {total.logit:+.2f}", (3, y), 0.37)
+    outlined_label(band, f"sum of {len(terms)} terms {terms.sum():+.2f}, bias {total.bias:+.2f} = {total.logit:+.2f}", (3, y), 0.37)
     after = "sigmoid" if head.sigmoid else "no activation"
-    _label(band, f"{after} -> {total.value:.3f}; the {KEYPOINT_NAMES[keypoint]} heatmap at cell {cell}: "
+    outlined_label(band, f"{after} -> {total.value:.3f}; the {KEYPOINT_NAMES[keypoint]} heatmap at cell {cell}: "
            f"{heatmap_value:.3f}", (3, y + line), 0.37)
     return band
 
@@ -235,7 +236,7 @@ def fc_view(image_bgr: np.ndarray, poses: FramePoses, features: np.ndarray, head
                f"cell: {channels} values of {head.feature} × {channels} weights + bias → sigmoid. Cell {cell}: "
                f"{total.value:.3f} (hover another cell)")
     activation = Activation(f"{KEYPOINT_NAMES[keypoint]} heat", heat, stride, info.feature_blocks[-1].receptive_field)
-    return PanelView(np.concatenate([picture, band]), caption, "lab", head.feature, geometry=geometry,
+    return PanelView(np.concatenate([picture, band]), caption, LAB_VIEW, head.feature, geometry=geometry,
                      activation=activation)
 
 
@@ -245,8 +246,8 @@ def patch_mosaic(patches: tuple[Patch, ...], label: str) -> np.ndarray:
     for n, patch in enumerate(patches[:TOP_PATCHES]):
         tiles[n] = patch.image
     mosaic = tile_grid(tiles, 3, 1)
-    header = _canvas(14, mosaic.shape[1])
-    _label(header, label, (2, 11), 0.36)
+    header = gap_canvas(14, mosaic.shape[1])
+    outlined_label(header, label, (2, 11), 0.36)
     return np.concatenate([header, mosaic])
 
 
@@ -256,7 +257,7 @@ def patches_grid(channels: tuple[tuple[Patch, ...], ...], first: int, count: int
     mosaics = [patch_mosaic(channels[c], f"ch {c}" + (f": {channels[c][0].value:.2f}" if channels[c] else ""))
                for c in chosen]
     if not mosaics:
-        return _canvas(1, 1)
+        return gap_canvas(1, 1)
     return tile_grid(np.stack(mosaics), max(1, columns), 4)
 
 
@@ -277,7 +278,7 @@ def patches_view(top: TopPatches, lab: LabRequest, width: int) -> PanelView:
                f"its receptive field) that excited it most over {top.frames} frames of this session, strongest "
                f"first; channels {first}-{min(len(channels), first + count) - 1} of {len(channels)} "
                "(save all channels for the rest)")
-    return PanelView(patches_grid(channels, first, count, columns), caption, "lab", block.name,
+    return PanelView(patches_grid(channels, first, count, columns), caption, LAB_VIEW, block.name,
                      all_channels=lambda: all_patches_picture(channels))
 
 
@@ -287,7 +288,7 @@ def occlusion_live_view(image_bgr: np.ndarray, poses: FramePoses, keypoint: int,
     caption = (f"Which pixels matter for {KEYPOINT_NAMES[keypoint]}? 'Run occlusion' covers the paused or current "
                "frame with a grey square at each position in turn, runs the network each time, and colours each "
                "spot by how much the keypoint's score drops")
-    return PanelView(picture, caption, "lab")
+    return PanelView(picture, caption, LAB_VIEW)
 
 
 def occlusion_view(image_bgr: np.ndarray, occlusion: Occlusion, width: int) -> PanelView:
@@ -307,7 +308,7 @@ def occlusion_view(image_bgr: np.ndarray, occlusion: Occlusion, width: int) -> P
     caption = (f"Occlusion of {KEYPOINT_NAMES[occlusion.keypoint]} (score {occlusion.baseline:.2f} at cell "
                f"{occlusion.cell}): a grey {occlusion.patch}×{occlusion.patch} px square at {cols}×{rows} positions; bright = its score "
                f"drops most when that spot is hidden (up to {top:.2f}, white box)")
-    return PanelView(picture, caption, "lab")
+    return PanelView(picture, caption, LAB_VIEW)
 
 
 # --- one session's lab ----------------------------------------------------------------------------
@@ -346,7 +347,7 @@ class LabSession:
         """The lab's picture of this frame for `request.lab` (check compose.panel_ready first)."""
         self._read_engine(engine)
         lab, info = request.lab, engine.info
-        width = max(1, min(request.width, image_bgr.shape[1]))
+        width = request.picture_width(image_bgr)
         needed = lab.features(request.blocks or tuple(b.name for b in info.feature_blocks))
         block = next((b for b in info.feature_blocks if needed and b.name == needed[0]), None)
         if lab.part == "filter":
@@ -361,5 +362,33 @@ class LabSession:
             return fc_view(image_bgr, poses, poses.features[block.name], self._head, lab, width, info)
         if lab.part == "fc":
             return PanelView(shrink(image_bgr, (width, max(1, round(image_bgr.shape[0] * width / image_bgr.shape[1])))),
-                             "this model's heatmap head is not a 1x1 conv on a feature output", "lab")
+                             "this model's heatmap head is not a 1x1 conv on a feature output", LAB_VIEW)
         return occlusion_live_view(image_bgr, poses, lab.keypoint, width)
+
+
+class LabView(PanelViewKind):
+    """The CNN lab's part `lab.part`, drawn by the worker's LabSession (kept between frames)."""
+
+    name = LAB_VIEW
+    label = "CNN lab: your filter, pooling, the heads, top patches, occlusion"
+
+    def features(self, request: PanelRequest) -> tuple[str, ...]:
+        return request.lab.features(request.blocks)
+
+    def controls(self, request: PanelRequest) -> frozenset[str]:
+        part = request.lab.part
+        extra = {"pool": {"block"}, "patches": {"block"}, "fc": {"hover", "cell"}, "occlusion": {"occlusion"}}
+        return frozenset({"lab", *extra.get(part, ())})
+
+    def layers(self, request: PanelRequest) -> set[str]:
+        heads = {"heatmaps"} if request.lab.part in ("fc", "occlusion") else set()
+        return set(request.lab.features(request.blocks)) | heads
+
+    def new_state(self) -> LabSession:
+        return LabSession()
+
+    def compose(self, image_bgr, poses: FramePoses, request: PanelRequest, context: PanelContext) -> PanelView:
+        if context.engine is None:
+            raise ValueError("the lab reads the engine's filters and head: its PanelContext needs the engine")
+        session = context.state_of(self)
+        return session.view(context.engine, image_bgr, poses, request, context.frame_index or 0)

@@ -29,10 +29,12 @@ HOVER_COLOR = QColor(255, 230, 0)
 
 class ExplainerView(ImageView):
     """Signals: tile_clicked(channel) on a tile of a grid; hovered(Hover or None) as the mouse
-    moves over a picture of the frame (the square and value are painted here too)."""
+    moves over a picture of the frame (the square and value are painted here too);
+    frame_clicked(x, y) on a picture of the frame, in frame pixels."""
 
     tile_clicked = Signal(int)
     hovered = Signal(object)
+    frame_clicked = Signal(float, float)
 
     def __init__(self, placeholder: str = "", parent: QWidget | None = None):
         super().__init__(placeholder, smooth=False, parent=parent)
@@ -109,6 +111,10 @@ class ExplainerView(ImageView):
             if channel is not None:
                 self.tile_clicked.emit(channel)
                 return
+            geometry = self.view.geometry
+            if geometry is not None and point[1] < geometry.size[1] - 0.5:  # not the band below the frame
+                x, y = geometry.to_frame(point).tolist()
+                self.frame_clicked.emit(x, y)
         super().mousePressEvent(event)
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name

@@ -3,11 +3,14 @@ show it); below, one view at a time (compose.PANEL_MODES): a block's channels as
 to inspect it over the frame, where hovering shows a cell's receptive field and value; the first
 conv's tiles show each 3x3 RGB filter beside its map), keypoint heatmaps, the offset and
 displacement fields as arrows, every block's activation statistics, the decoding walk of a
-paused frame (N / Shift+N) and the CNN lab (gui/lab_panel.py; its guided tour moves through
-these views). "Save view" and "Save all channels" write PNGs for teaching.
+paused frame (N / Shift+N), the CNN lab (gui/lab_panel.py; its guided tour moves through
+these views) and teaching the network a new point (gui/teach_panel.py: clicks on the frame mark
+it). "Save view" and "Save all channels" write PNGs for teaching (gui/panel_exports.py).
 
 The inference worker prepares every picture (PanelView); this widget paints it and keeps the
 transient choices (the inspected channel, the walk's step) that `request` adds to the settings.
+Each view (explain/panel.py: PanelViewKind) says which of the dock's controls it uses and which
+layers of the strip it shows; this widget only maps those names to its widgets.
 """
 
 from __future__ import annotations
@@ -31,38 +34,22 @@ from PySide6.QtWidgets import (
 )
 
 from pose_app.core.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES
-from pose_app.errors import PoseAppError
-from pose_app.explain.compose import (
-    PanelRequest,
-    PanelView,
-    all_channels_picture,
-    teaching_picture,
-)
+from pose_app.explain.compose import PANEL_VIEWS, PanelRequest, PanelView
 from pose_app.explain.network import network_layers
-from pose_app.gui.explainer import ExplainerView, PngExporter, StatsChart
+from pose_app.explain.panel import view_kind, view_opened_by
+from pose_app.explain.panel_fields import WalkView
+from pose_app.gui.explainer import ExplainerView, StatsChart
 from pose_app.gui.lab_panel import LabControls, OcclusionRunner
 from pose_app.gui.network_strip import NetworkStrip, layer_details
+from pose_app.gui.panel_exports import PanelExports
 from pose_app.gui.settings import AppSettings
+from pose_app.gui.teach_panel import TeachControls, TeachRunner
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.families.posenet import input_transform
 from pose_app.inference.model_info import FeatureBlock, ModelInfo
-from pose_app.io.recorder import unused_stem
 
 MAX_CHANNELS = 64
 
-MODE_LABELS = {
-    "features": "Feature maps of a block",
-    "heatmaps": "Keypoint heatmaps over the frame",
-    "offsets": "Offset field: arrows to the keypoints",
-    "displacements": "Displacement fields: arrows along the skeleton",
-    "stats": "Statistics of all blocks (costs more: all 14 outputs)",
-    "walk": "Decoding walk of a paused frame (N / Shift+N)",
-    "lab": "CNN lab: your filter, pooling, the heads, top patches, occlusion",
-}
-# Head clicked in the strip -> the view that shows it.
-HEAD_MODES = {"heatmaps": "heatmaps", "offsets": "offsets", "displacement_fwd": "displacements",
-              "displacement_bwd": "displacements"}
-EXPLAINER_PREFIX, CHANNELS_PREFIX = "pose-explainer", "pose-channels"
 
 
 def block_grid_size(block: FeatureBlock, input_size: tuple[int, int]) -> tuple[int, int]:
@@ -115,9 +102,7 @@ class FeaturePanel(QWidget):
         self.engine: Callable[[], PoseEngine | None] = lambda: None
         self.resolution = 0  # the network input size occlusion runs at (the settings')
         self.occlusion_result: PanelView | None = None  # shown in the lab's occlusion part once run
-        self.exporter = PngExporter(self)
-        self.exporter.saved.connect(lambda path: self.message.emit(f"Saved {path}"))
-        self.exporter.failed.connect(self.message.emit)
+        self.exports = PanelExports(self)
         self._build()
         for combo in (self.mode, self.block, self.how, self.keypoint, self.edge):
             combo.currentIndexChanged.connect(self._changed)
@@ -130,8 +115,8 @@ class FeaturePanel(QWidget):
         self.layer_line = QLabel()
         self.layer_line.setWordWrap(True)
         self.mode = QComboBox()
-        for mode, label in MODE_LABELS.items():
-            self.mode.addItem(label, mode)
+        for view in PANEL_VIEWS:
+            self.mode.addItem(view.label, view.name)
         self.block = QComboBox()
         self.how = QComboBox()
         self.how.addItem("strongest (mean activation)", "strongest")
@@ -152,6 +137,7 @@ class FeaturePanel(QWidget):
         self.picture.setMinimumSize(240, 200)
         self.picture.tile_clicked.connect(self.inspect_channel)
         self.picture.hovered.connect(self._hovered)
+        self.picture.frame_clicked.connect(self._frame_clicked)
         self.chart = StatsChart()
         self.chart.block_clicked.connect(self.select_layer)
         self.stack = QStackedWidget()
@@ -182,6 +168,15 @@ class FeaturePanel(QWidget):
         self.occlusion.progress.connect(self.lab.show_progress)
         self.occlusion.finished.connect(self._occlusion_done)
         self.occlusion.failed.connect(self.message.emit)
+        self.teach = TeachControls()
+        self.teach.folder = lambda: self.output_dir()
+        self.teach.changed.connect(self.request_changed.emit)
+        self.teach.message.connect(self.message.emit)
+        self.teach.train.connect(self.train_point)
+        self.teacher = TeachRunner(self)
+        self.teacher.progress.connect(self.teach.training_progress)
+        self.teacher.finished.connect(self.teach.training_finished)
+        self.teacher.failed.connect(self.teach.training_failed)
         self._layout()
 
     def _layout(self) -> None:
@@ -212,6 +207,7 @@ class FeaturePanel(QWidget):
         column.addLayout(self.form)
         column.addWidget(self.lab)
         column.addWidget(self.lab.tour_widget)
+        column.addWidget(self.teach)
         column.addWidget(self.stack, 1)
         column.addLayout(buttons)
         column.addWidget(self.caption)
@@ -221,7 +217,7 @@ class FeaturePanel(QWidget):
 
     # --- choices ------------------------------------------------------------------------------
     def current_mode(self) -> str:
-        return self.mode.currentData() or "features"
+        return self.mode.currentData() or PANEL_VIEWS[0].name
 
     def current_block(self) -> str:
         return self.block.currentData() or ""
@@ -233,67 +229,66 @@ class FeaturePanel(QWidget):
         self._enable_for_mode()
         self.changed.emit()
 
+    def _shown(self) -> PanelRequest:
+        """The view chosen now and the choices its controls depend on (no settings needed)."""
+        block = self.current_block()
+        return PanelRequest(mode=self.current_mode(), block=block, channel=self.channel,
+                            blocks=tuple(b.name for b in self.info.feature_blocks) if self.info else (),
+                            lab=self.lab.request(block))
+
+    def _controls(self) -> frozenset[str]:
+        """The controls the current view uses (explain.panel.CONTROLS)."""
+        shown = self._shown()
+        return shown.kind.controls(shown)
+
+    def _view_controls(self, view: PanelView) -> frozenset[str]:
+        """The controls of the view that drew `view` (a result may still come from the previous view)."""
+        return view_kind(view.mode).controls(self._shown())
+
     def _enable_for_mode(self) -> None:
-        mode = self.current_mode()
-        features = mode == "features"
-        lab = mode == "lab"
+        controls = self._controls()
+        lab = "lab" in controls
         self.lab.setVisible(lab)
         self.lab.tour_widget.setVisible(lab or self.lab.tour_index >= 0)
-        self.form.setRowVisible(self.block, features or (lab and self.lab.current_part() in ("pool", "patches")))
-        self.form.setRowVisible(self._channels_row, features)
+        self.teach.setVisible("teach" in controls)
+        self.form.setRowVisible(self.block, "block" in controls)
+        self.form.setRowVisible(self._channels_row, "channels" in controls)
         self.start.setEnabled(self.how.currentData() == "range")
-        self.form.setRowVisible(self.keypoint, mode in ("heatmaps", "offsets"))
-        self.form.setRowVisible(self.edge, mode == "displacements")
-        self.back.setVisible(features and self.channel is not None)
+        self.form.setRowVisible(self.keypoint, "keypoint" in controls)
+        self.form.setRowVisible(self.edge, "edge" in controls)
+        self.back.setVisible("back" in controls)
         for widget in (self.walk_back, self.walk_label, self.walk_next):
-            widget.setVisible(mode == "walk")
-        self.hover_label.setVisible(mode in ("features", "heatmaps", "offsets") or (lab and self.lab.current_part() == "fc"))
-        self.stack.setCurrentWidget(self.chart if mode == "stats" else self.picture)
+            widget.setVisible("steps" in controls)
+        self.hover_label.setVisible("hover" in controls)
+        self.stack.setCurrentWidget(self.chart if "chart" in controls else self.picture)
         self._show_selection()
 
     def _show_selection(self) -> None:
         """Outline in the strip what the view shows, and describe it in one line."""
-        mode, names = self.current_mode(), set()
-        if mode == "features":
-            names = {self.current_block()}
-        elif mode == "stats":
-            names = {block.name for block in self.info.feature_blocks} if self.info else set()
-        elif mode == "displacements":
-            names = {"displacement_fwd", "displacement_bwd"}
-        elif mode == "walk":
-            names = set(HEAD_MODES)
-        elif mode == "lab":
-            blocks = tuple(block.name for block in self.info.feature_blocks) if self.info else ()
-            names = set(self.lab.request(self.current_block()).features(blocks))
-            names |= {"heatmaps"} if self.lab.current_part() in ("fc", "occlusion") else set()
-        else:  # heatmaps, offsets
-            names = {mode}
+        shown = self._shown()
+        names = shown.kind.layers(shown)
         self.strip.set_selected(names)
         cards = [card for card in self.strip.layers() if card.name in names]
         if len(cards) == 1:
             self.layer_line.setText(f"{layer_details(cards[0])}<br><i>{cards[0].caption}</i>")
-        elif mode == "stats":
-            self.layer_line.setText("This chart needs the outputs of all 14 blocks on every frame: it costs "
-                                    "about 3-4x the inference time. Click a block's bars to see its maps.")
+        elif shown.kind.note:
+            self.layer_line.setText(shown.kind.note)
         else:
             self.layer_line.setText(" + ".join(card.name for card in cards))
 
     def select_layer(self, name: str) -> None:
         """Show the layer `name` (a feature block, or a head; the input shows the first conv)."""
-        names = [block.name for block in self.info.feature_blocks] if self.info else []
+        names = tuple(block.name for block in self.info.feature_blocks) if self.info else ()
         if name == "image" and names:
             name = names[0]
-        if name in names:
-            mode = "features"
-        elif name in HEAD_MODES:
-            mode = HEAD_MODES[name]
-        else:
+        mode = view_opened_by(name, names)
+        if mode is None:
             return
         for widget in (self.mode, self.block):
             widget.blockSignals(True)
         try:
             self.mode.setCurrentIndex(self.mode.findData(mode))
-            if mode == "features":
+            if name in names:
                 self.block.setCurrentIndex(self.block.findData(name))
         finally:
             for widget in (self.mode, self.block):
@@ -303,7 +298,16 @@ class FeaturePanel(QWidget):
         self.changed.emit()
 
     def inspect_channel(self, channel: int | None) -> None:
-        """Show one channel of the block over the frame (None: back to the tiles)."""
+        """Show one channel of the block over the frame (None: back to the tiles); from a view
+        that links to channels (the taught head's weight bars), in the block's own view."""
+        if channel is not None and "channels" not in self._controls():
+            blocks = tuple(block.name for block in self.info.feature_blocks) if self.info else ()
+            block_view = view_opened_by(self.current_block(), blocks)
+            if block_view is None:
+                return
+            self.mode.blockSignals(True)
+            self.mode.setCurrentIndex(self.mode.findData(block_view))
+            self.mode.blockSignals(False)
         self.channel = channel
         self._enable_for_mode()
         self.changed.emit()
@@ -315,14 +319,15 @@ class FeaturePanel(QWidget):
         result = self.last_result
         if result is None:
             return
-        if self.current_mode() != "walk":
+        if "steps" not in self._controls():
             self.mode.blockSignals(True)
-            self.mode.setCurrentIndex(self.mode.findData("walk"))
+            self.mode.setCurrentIndex(self.mode.findData(WalkView.name))
             self.mode.blockSignals(False)
             self.channel = None
         view = result.panel_view
-        steps = view.steps if view is not None and view.mode == "walk" else 0
-        if self.walk_frame != result.frame.index or view is None or view.mode != "walk":
+        walking = view is not None and "steps" in self._view_controls(view)
+        steps = view.steps if walking else 0
+        if self.walk_frame != result.frame.index or not walking:
             self.walk_frame = result.frame.index
             self.walk_step = 0 if delta > 0 else max(0, steps - 2)
         else:
@@ -382,10 +387,11 @@ class FeaturePanel(QWidget):
         edge = self.edge.currentData()
         return dataclasses.replace(
             settings.panel_request(self.current_block(), width), mode=self.current_mode(),
-            channel=self.channel if self.current_mode() == "features" else None,
+            channel=self.channel if "channels" in self._controls() else None,
             edge=None if edge is None or edge < 0 else edge, min_score=settings.part_score_threshold,
             blocks=tuple(block.name for block in self.info.feature_blocks) if self.info else (),
             walk_frame=self.walk_frame, walk_step=self.walk_step, lab=self.lab.request(self.current_block()),
+            teach=self.teach.request(),
         )
 
     # --- results ------------------------------------------------------------------------------
@@ -393,17 +399,17 @@ class FeaturePanel(QWidget):
         """Paint a ViewResult's panel view (None: the placeholder)."""
         self.last_result = result
         view = result.panel_view if result is not None else None
-        if view is not None and view.mode == "lab" and self._showing_occlusion():
+        if view is not None and self._showing_occlusion():
             view = self.occlusion_result
-        if view is not None and view.mode == "stats":
+        if view is not None and view.stats is not None:  # the statistics: a chart, no picture
             self.chart.set_stats(view.stats)
         self.picture.set_view(view if view is None or view.picture is not None else None)
         self.caption.setText(view.caption if view is not None else "")
-        if view is not None and view.mode == "walk":
+        if view is not None and "steps" in self._view_controls(view):
             if result.frame.index == self.walk_frame:
                 self.walk_step = max(0, view.step_index)
             self.walk_label.setText(f"step {view.step_index + 1} / {view.steps}")
-        self.save_channels_button.setEnabled(self._layer_values() is not None or (
+        self.save_channels_button.setEnabled(self.exports.layer_values() is not None or (
             view is not None and view.all_channels is not None))
 
     def show_picture(self, picture: np.ndarray | None, caption: str) -> None:
@@ -415,9 +421,26 @@ class FeaturePanel(QWidget):
 
     def _hovered(self, hover) -> None:
         self.hover_label.setText(hover.text() if hover is not None else "")
-        lab_fc = self.current_mode() == "lab" and self.lab.current_part() == "fc"
-        if hover is not None and lab_fc and self.lab.set_cell(hover.cell):
+        if hover is not None and "cell" in self._controls() and self.lab.set_cell(hover.cell):
             self.request_changed.emit()
+
+    # --- teaching a point ----------------------------------------------------------------------
+    def _frame_clicked(self, x: float, y: float) -> None:
+        """A click on the frame while teaching: the point on the frame shown."""
+        result = self.last_result
+        if "teach" in self._controls() and result is not None:
+            self.teach.add_click(result.frame.index, result.frame.image, (x, y))
+
+    def train_point(self) -> None:
+        """Train the taught point's head on the dock's block, off the GUI thread."""
+        engine, block = self.engine(), self.current_block()
+        if engine is None or self.info is None or not block:
+            self.message.emit("training needs a model: open a source first")
+            return
+        stride = next(b.stride for b in self.info.feature_blocks if b.name == block)
+        self.teach.training_started()
+        self.teacher.start(engine, self.teach.clicks, self.teach.name.text().strip() or "my point", block, stride,
+                           self.resolution)
 
     # --- the lab ------------------------------------------------------------------------------
     def _lab_changed(self) -> None:
@@ -427,8 +450,7 @@ class FeaturePanel(QWidget):
         self.request_changed.emit()
 
     def _showing_occlusion(self) -> bool:
-        return (self.current_mode() == "lab" and self.lab.current_part() == "occlusion"
-                and self.occlusion_result is not None)
+        return "occlusion" in self._controls() and self.occlusion_result is not None
 
     def run_occlusion(self) -> None:
         """Occlusion sensitivity of the lab's keypoint on the frame shown (off the GUI thread)."""
@@ -452,7 +474,7 @@ class FeaturePanel(QWidget):
         self.mode.blockSignals(True)
         self.mode.setCurrentIndex(self.mode.findData(step.view))
         self.mode.blockSignals(False)
-        if step.view == "features" and self.info is not None:
+        if view_kind(step.view).opened_by_blocks and self.info is not None:
             blocks = self.info.feature_blocks
             chosen = {"first": blocks[0], "last": blocks[-1]}.get(step.depth, blocks[len(blocks) // 2])
             self.block.blockSignals(True)
@@ -463,75 +485,11 @@ class FeaturePanel(QWidget):
         self._enable_for_mode()
         self.changed.emit()
 
-    # --- exports ------------------------------------------------------------------------------
-    def _layer_values(self) -> tuple[str, np.ndarray] | None:
-        """(name, (C, H, W)) of the layer the view shows, for 'save all channels'."""
-        result = self.last_result
-        view = result.panel_view if result is not None else None
-        if view is None or not view.layer or view.all_channels is not None:
-            return None
-        poses = result.poses
-        values = poses.features.get(view.layer)
-        if values is None:  # a head: the heatmaps, or one the estimator kept (offsets, displacements)
-            values = poses.heatmaps if view.layer == "heatmaps" else poses.heads.get(view.layer)
-        return None if values is None else (view.layer, values)
-
-    def _new_png(self, prefix: str) -> Path:
-        """<output folder>/<prefix>-YYYYmmdd-HHMMSS.png (-2, -3, ... when taken), reserved at once:
-        exports written in the background never share a name."""
-        while True:
-            path = Path(f"{unused_stem(self.output_dir(), prefix, ('.png',))}.png")
-            try:
-                path.open("x").close()
-            except FileExistsError:
-                continue
-            except OSError as error:
-                raise PoseAppError(f"cannot write {path}: {error.strerror or error}") from None
-            return path
-
+    # --- exports (gui/panel_exports.py) -----------------------------------------------------------
     def save_view(self) -> Path | None:
-        """Write the view as a PNG (picture, receptive-field square and caption; the chart as
-        drawn) to the output folder; the path, or None when there is nothing to save."""
-        view = self.picture.view if self.current_mode() != "stats" else None
-        if self.current_mode() == "stats":
-            if not self.chart.stats:
-                self.message.emit("nothing to save yet")
-                return None
-            try:
-                path = self._new_png(EXPLAINER_PREFIX)
-            except PoseAppError as error:
-                self.message.emit(str(error))
-                return None
-            if not self.chart.grab().save(str(path), "PNG"):
-                self.message.emit(f"cannot write {path}")
-                return None
-            self.message.emit(f"Saved {path}")
-            return path
-        if view is None or view.picture is None:
-            self.message.emit("nothing to save yet")
-            return None
-        hover = self.picture.hover
-        return self._export(EXPLAINER_PREFIX, lambda: teaching_picture(view, hover))
+        """Write the view as a PNG to the output folder (PanelExports.save_view)."""
+        return self.exports.save_view("chart" in self._controls())
 
     def save_channels(self) -> Path | None:
-        """Write every channel of the layer shown as one labelled grid PNG (the lab's patches:
-        every channel's top patches); the path, or None."""
-        view = self.last_result.panel_view if self.last_result is not None else None
-        if view is not None and view.all_channels is not None:
-            return self._export(f"{CHANNELS_PREFIX}-{view.layer}-patches", view.all_channels)
-        layer = self._layer_values()
-        if layer is None:
-            self.message.emit("this view shows no single layer's channels")
-            return None
-        name, values = layer
-        return self._export(f"{CHANNELS_PREFIX}-{name}", lambda: all_channels_picture(values))
-
-    def _export(self, prefix: str, make: Callable[[], np.ndarray]) -> Path | None:
-        """Make and write the PNG in the background (the exporter says when it is saved)."""
-        try:
-            path = self._new_png(prefix)
-        except PoseAppError as error:
-            self.message.emit(str(error))
-            return None
-        self.exporter.export(make, path)
-        return path
+        """Write every channel of the layer shown as one PNG (PanelExports.save_channels)."""
+        return self.exports.save_channels()

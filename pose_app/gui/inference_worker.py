@@ -29,14 +29,14 @@ from pose_app.core.poses import FramePoses
 from pose_app.draw.render import OverlayStyle
 from pose_app.errors import PoseAppError, one_line
 from pose_app.explain.compose import (
+    PanelContext,
     PanelRequest,
     PanelView,
-    compose_panel,
+    compose_in,
     compose_view,
     panel_ready,
 )
 from pose_app.explain.decode_walk import WalkStep, decoding_walk
-from pose_app.explain.lab_view import LabSession
 from pose_app.explain.network import first_conv_filters
 from pose_app.gui.angle_dock import FrameAngles
 from pose_app.gui.capture_worker import CapturedFrame, FrameMailbox
@@ -127,13 +127,20 @@ class InferenceWorker(QThread):
         self.rate = RateMeter()
         self._filters: tuple[PoseEngine, np.ndarray | None] | None = None  # the first conv's, per engine
         self._walk: tuple[FramePoses, object, list[WalkStep]] | None = None  # poses, decode settings, steps
-        self._lab = LabSession()  # the CNN lab's filters, head and top patches of this session
+        # What the panel's views keep between frames (PanelContext.state; the lab's filters, head
+        # and top patches of this session).
+        self._panel_state: dict[str, object] = {}
 
     # --- settings, from the GUI thread ------------------------------------------------------
     @property
     def pipeline(self) -> PosePipeline | None:
         """The pipeline frames currently run through (None until the first engine loads)."""
         return self._pipeline
+
+    def panel_state(self, view: str) -> object | None:
+        """What the panel's view `view` keeps between frames (e.g. the lab's LabSession), None
+        before it drew a frame."""
+        return self._panel_state.get(view)
 
     def set_engine_config(self, config: PipelineConfig) -> None:
         with self._lock:
@@ -341,18 +348,10 @@ class InferenceWorker(QThread):
         missing), with the first conv's filters and the decoding walk when the view needs them."""
         if panel is None or self.engine is None or not panel_ready(panel, poses):
             return None
-        if panel.mode == "lab":
-            return self._lab.view(self.engine, captured.frame.image, poses, panel, captured.frame.index)
-        info = self.engine.info
-        filters = walk = None
-        step = -1
-        if panel.mode == "features" and panel.block == info.feature_blocks[0].name:
-            filters = self._first_conv_filters()
-        if panel.mode == "walk":
-            walk = self._decoding_walk(poses)
-            step = panel.walk_step if panel.walk_frame == captured.frame.index else -1
-        return compose_panel(captured.frame.image, poses, panel, mirror=mirror, info=info, filters=filters,
-                             walk=walk, walk_step=step)
+        context = PanelContext(self.engine.info, mirror, filters=self._first_conv_filters,
+                               walk=lambda: self._decoding_walk(poses), frame_index=captured.frame.index,
+                               engine=self.engine, state=self._panel_state)
+        return compose_in(captured.frame.image, poses, panel, context)
 
     def _first_conv_filters(self) -> np.ndarray | None:
         """The engine's first conv kernels (read once per engine); None when the model's first
