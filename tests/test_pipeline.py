@@ -1,6 +1,8 @@
 """The pipeline's two modes on generated clips: tracked crops in video (full-frame pass on its
 schedule, when a person is lost, and for the GUI's panel) and two-pass for still images."""
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 from support import MEDIA, requires_shared
@@ -249,3 +251,31 @@ def test_legs_alone_in_a_video_frame_are_found_by_the_crop_network_on_the_whole_
     assert len(first) == 1 and (first.keypoints[0, 11:17, 2] >= 0.3).all()
     second = video.process(Frame(cut, 1, 0.04, "legs"))
     assert len(second) == 1 and second.ids[0] == first.ids[0] and video.full_passes == 1
+
+
+class WholeFrameCrops(ScriptedCrops):
+    """Scripted crops whose network, run on the whole frame, sees `pose`."""
+
+    def __init__(self, pose):
+        super().__init__(lambda i: [pose])
+        self.pose = pose
+
+    def whole_frame(self, frame_bgr):
+        return self.pose[None], np.array([self.pose[:, 2].mean()], np.float32), {}
+
+
+def test_a_whole_frame_person_is_held_to_the_floor_by_the_joints_it_sees():
+    # Legs alone: six joints seen clearly, the eleven out of the frame barely: 0.21 over all
+    # seventeen, below the default floor (0.25); 0.5 over the joints seen.
+    legs = standing(300)
+    legs[:, 2] = 0.05
+    legs[11:, 2] = 0.5
+    pipeline = PosePipeline(ScriptedEstimator(lambda i: []), WholeFrameCrops(legs), PoseTracker(), None, 10 / 30)
+    assert pipeline.estimator.settings.min_pose_score == 0.25
+    _, results = scripted_frames(pipeline, 1)
+    assert len(results[0]) == 1 and (results[0].keypoints[0, 11:, 2] == 0.5).all()
+    # A floor the user raised above what the network sees keeps everyone out.
+    strict = PosePipeline(ScriptedEstimator(lambda i: []), WholeFrameCrops(legs), PoseTracker(), None, 10 / 30)
+    strict.estimator.settings = replace(strict.estimator.settings, min_pose_score=0.6)
+    _, results = scripted_frames(strict, 1)
+    assert len(results[0]) == 0
