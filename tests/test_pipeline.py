@@ -11,6 +11,7 @@ from pose_app.inference.config import PipelineConfig
 from pose_app.inference.pipeline import PosePipeline, build_pipeline
 from pose_app.inference.refine import CropRefiner, CropSettings
 from pose_app.inference.tracking import PoseTracker
+from pose_app.io.formats import header_by_current_names
 from pose_app.io.sources import open_source, read_image
 
 
@@ -113,6 +114,23 @@ def test_smoothed_poses_keep_their_unsmoothed_keypoints(engine, walk_clip):
     assert raw.unsmoothed_keypoints is None
     moved = np.abs(poses.keypoints[..., :2] - poses.unsmoothed_keypoints[..., :2]).max()
     assert 0 < moved < 40  # she walks: the filter lags a little behind
+
+
+def test_the_header_names_tracking_and_smoothing_once_by_whether_they_ran(engine):
+    video = build_pipeline(PipelineConfig(model="posenet-075"), engine=engine).header()
+    still = build_pipeline(PipelineConfig(model="posenet-075"), is_still=True, engine=engine).header()
+    untracked = build_pipeline(PipelineConfig(model="posenet-075", track=False), engine=engine).header()
+    assert (video["track"], video["smooth"]) == (True, True)
+    assert (still["track"], still["smooth"]) == (True, False)  # a still image is never smoothed
+    assert (untracked["track"], untracked["smooth"]) == (False, False)  # smoothing needs tracks
+    assert not {"tracking", "smoothed"} & (video.keys() | still.keys() | untracked.keys())
+
+
+def test_a_header_of_an_earlier_release_reads_by_the_current_names():
+    old = {"model": "posenet-075", "track": True, "smooth": True, "tracking": True, "smoothed": False}
+    assert header_by_current_names(old) == {"model": "posenet-075", "track": True, "smooth": False}
+    current = {"model": "posenet-075", "track": False, "smooth": False}
+    assert header_by_current_names(current) == current
 
 
 # ------------------------------------------------------------ tracked crops on scripted poses

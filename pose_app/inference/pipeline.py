@@ -306,8 +306,10 @@ class PosePipeline:
 
     def header(self) -> dict[str, Any]:
         """The settings that shaped the poses, for the header of every recording (process, GUI):
-        the config's settings by their names, then what actually ran (the snapped input size,
-        the provider, the mode)."""
+        the config's settings by their names, then what actually ran under the same names (the
+        snapped input size, the provider, the mode; `track` and `smooth`: whether tracking and
+        smoothing ran, so `smooth` is false for a still image). Files from before this release
+        also have `tracking` and `smoothed` (io/formats.py: header_by_current_names)."""
         engine = self.estimator.engine
         stride = engine.info.output_stride
         settings = self.config.settings() if self.config is not None else {}
@@ -324,8 +326,8 @@ class PosePipeline:
             "crop_input_size": list(self.refiner.input_size) if self.refiner is not None else None,
             "mode": self.mode,
             "mirrored_input": self.estimator.mirrored_input,
-            "tracking": self.tracker is not None,
-            "smoothed": self.smoother is not None,
+            "track": self.tracker is not None,
+            "smooth": self.smoother is not None,
         }
 
     def reset(self) -> None:
