@@ -133,6 +133,52 @@ def test_a_header_of_an_earlier_release_reads_by_the_current_names():
     assert header_by_current_names(current) == current
 
 
+def walk_frames(walk_clip, count):
+    with open_source(str(walk_clip.path)) as source:
+        return list(iter(source.read, None))[:count]
+
+
+def test_retune_takes_decoding_and_smoothing_and_keeps_tracks_and_filters(engine, walk_clip):
+    config = PipelineConfig(model="posenet-075")
+    pipeline = build_pipeline(config, engine=engine)
+    frames = walk_frames(walk_clip, 12)
+    for frame in frames[:6]:
+        before = pipeline.process(frame)
+    tracker, smoother, estimator = pipeline.tracker, pipeline.smoother, pipeline.estimator
+    tuned = config.with_settings(min_pose_score=0.3, max_poses=4, smooth_min_cutoff=2.0, smooth_beta=0.2)
+    assert pipeline.retune(tuned) == ()
+    assert pipeline.config is tuned and pipeline.header()["min_pose_score"] == 0.3
+    assert estimator.settings == tuned.decode and estimator.settings.max_poses == 4
+    assert (smoother.min_cutoff, smoother.beta) == (2.0, 0.2)
+    # The same tracker and filters carry on: she keeps her id, and the filter its state.
+    assert pipeline.tracker is tracker and pipeline.smoother is smoother and pipeline.estimator is estimator
+    assert len(tracker.predicted_poses()) == 1 and smoother._filters
+    for frame in frames[6:]:
+        after = pipeline.process(frame)
+    assert before.ids.tolist() == after.ids.tolist() == [0]
+
+
+def test_retune_names_the_changes_that_need_a_new_pipeline_and_then_changes_nothing(engine):
+    config = PipelineConfig(model="posenet-075")
+    pipeline = build_pipeline(config, engine=engine)
+    decode = pipeline.estimator.settings
+    changed = config.with_settings(min_pose_score=0.3, resolution=257, redetect_interval_s=0.0, smooth_beta=0.2)
+    assert pipeline.retune(changed) == ("redetect_interval_s", "resolution")
+    assert pipeline.config is config and pipeline.estimator.settings is decode
+    assert pipeline.smoother.beta == config.smooth_beta
+    assert pipeline.retune(config.with_preset("fast")) == ("crop_model", "crop_resolution", "model", "preset", "resolution")
+    assert pipeline.retune(config.with_settings(track=False)) == ("track",)
+    assert pipeline.retune(config) == () and pipeline.config is config  # nothing differs
+    # A pipeline put together by hand, not from a config: every setting needs a build.
+    assert pipeline_without_config(engine).retune(config) == tuple(sorted(config.settings()))
+
+
+def pipeline_without_config(engine):
+    from pose_app.inference.estimator import PoseEstimator
+
+    return PosePipeline(PoseEstimator(engine, 257), tracker=PoseTracker())
+
+
 # ------------------------------------------------------------ tracked crops on scripted poses
 # The estimator and the crops' network replaced by scripts (the pipeline's own logic, the
 # tracker and CropRefiner.follow run for real): what each full-frame pass and each crop finds.
