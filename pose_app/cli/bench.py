@@ -46,7 +46,8 @@ def format_table(results: list[BenchResult]) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `pose-app bench`."""
     parser.add_argument(
-        "--source", type=Path, metavar="VIDEO", help="video to run on (default: a generated 640x480 clip of moving shapes)"
+        "--source", type=Path, metavar="VIDEO",
+        help="video to run on (default: a generated 640x480 clip of moving shapes)",
     )
     add_old_spelling(parser, "--video", "--source", "source", type=Path)
     parser.add_argument(
@@ -55,7 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the model and decoding options below apply to every row",
     )
     parser.add_argument(
-        "--max-frames", type=positive_int, default=100, metavar="N", help="the first N frames timed per run (default 100)"
+        "--max-frames", type=positive_int, default=100, metavar="N",
+        help="the first N frames timed per run (default 100)",
     )
     add_old_spelling(parser, "--frames", "--max-frames", "max_frames", type=positive_int)
     parser.add_argument("--json", type=Path, help="also save the results and machine info as JSON here")
