@@ -313,7 +313,7 @@ def test_pose_app_angles_writes_exactly_the_rows_of_angle_rows(walk_keypoints, w
 
 def test_pose_app_angles_with_chosen_angles(walk_keypoints, tmp_path, capsys):
     out = tmp_path / "some.csv"
-    assert run_cli(capsys, "angles", walk_keypoints, "--out", out, "--angles", "shoulder_line,elbow")[0] == 0
+    assert run_cli(capsys, "angles", walk_keypoints, "--out", out, "--angle-names", "shoulder_line,elbow")[0] == 0
     with open(out, newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     assert [row["angle"] for row in rows[:3]] == ["shoulder_line", "left_elbow", "right_elbow"]
@@ -330,7 +330,7 @@ def test_pose_app_angles_orders_sources_frames_and_people(tmp_path, capsys):
     keypoints = tmp_path / "k.csv"
     keypoints.write_text(header + "".join(lines), encoding="utf-8")
     out = tmp_path / "a.csv"
-    assert run_cli(capsys, "angles", keypoints, "--out", out, "--angles", "trunk")[0] == 0
+    assert run_cli(capsys, "angles", keypoints, "--out", out, "--angle-names", "trunk")[0] == 0
     rows = parse(out.read_text())[1:]
     assert [(r[0], r[1], r[3]) for r in rows] == [("b.mp4", "1", "2"), ("b.mp4", "1", "9"), ("b.mp4", "2", "4"), ("a.mp4", "0", "0")]
     assert {r[5] for r in rows} == {"90.00"}
@@ -367,7 +367,7 @@ def test_pose_app_angles_bad_input_is_one_line_and_exit_2(case, message, walk_ke
         lines[2] = ",".join(fields)
         source.write_text("".join(lines))
     elif case == "bad-angle":
-        extra = ["--angles", "knee,wrist"]
+        extra = ["--angle-names", "knee,wrist"]
     elif case == "no-folder":
         out = tmp_path / "no" / "out.csv"
     elif case == "same-file":

@@ -25,6 +25,7 @@ from support import MEDIA, requires_shared
 from pose_app.cli.main import main
 from pose_app.core.frames import SourceInfo
 from pose_app.inference.pipeline import build_pipeline
+from pose_app.io.formats import json_end, json_start
 from pose_app.io.recorder import Recording, temporary_paths
 from pose_app.run.plan import is_done, json_complete
 
@@ -114,6 +115,18 @@ def test_skip_done_without_ray_redoes_only_unfinished_inputs(tmp_path, capsys, w
     assert files_of(out) == first
     code, stdout, _ = run_cli(capsys, walk_clip, people_clip, *options, "--skip-done")
     assert "2 input(s), 0 failed, 2 skipped; 0 done, 0 frames in" in stdout
+
+
+def test_skip_done_takes_the_json_of_an_earlier_release_with_its_old_header_keys(tmp_path):
+    """The header of a release before one name per setting had `tracking` and `smoothed` beside
+    `track` and `smooth`: --skip-done finds such an input finished (or not) by its trailer alone."""
+    header = {"source": "walk.mp4", "track": True, "smooth": True, "tracking": True, "smoothed": True}
+    old_json, csv_path = tmp_path / "walk.json", tmp_path / "walk.csv"
+    csv_path.write_text("source,frame\n")
+    for complete, done in ((True, True), (False, False)):
+        old_json.write_text(json_start(header) + json_end(0, complete))
+        assert json.loads(old_json.read_text())["header"]["smoothed"] is True  # a well-formed old file
+        assert is_done({"json": old_json, "csv": csv_path}) is done
 
 
 def test_atomic_recording_appears_only_when_finished(tmp_path, walk_clip):

@@ -26,7 +26,7 @@ def test_synthetic_video_has_the_frames_asked_for_and_they_move(tmp_path):
 
 def test_bench_prints_a_table_and_saves_consistent_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    argv = ["bench", "--frames", "4", "--presets", "fast,balanced", "--provider", "cpu", "--json", str(out)]
+    argv = ["bench", "--max-frames", "4", "--presets", "fast,balanced", "--provider", "cpu", "--json", str(out)]
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     assert main(argv) == 0
     peak_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -58,7 +58,7 @@ def test_bench_prints_a_table_and_saves_consistent_json(tmp_path, capsys):
 
 
 def test_bench_on_a_person_times_the_crops_between_full_frame_passes(walk_clip, capsys):
-    assert main(["bench", "--video", str(walk_clip), "--frames", "20", "--presets", "balanced",
+    assert main(["bench", "--source", str(walk_clip), "--max-frames", "20", "--presets", "balanced",
                  "--redetect-interval", "0.166", "--provider", "cpu"]) == 0
     row = next(line.split() for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("balanced"))
     full_share, crops_p50 = row[4], float(row[7 + STAGES.index("crops")].split("/")[0])

@@ -249,7 +249,7 @@ def test_eval_command_prints_ap_and_writes_detections(tmp_path, capsys, labelled
 def test_eval_command_limit_runs_the_first_images_only(tmp_path, capsys, labelled_stills):
     out = tmp_path / "detections.json"
     argv = ["eval", "--gt", str(labelled_stills.annotations), "--images", str(labelled_stills.images),
-            "--limit", "1", "--resolution", "257", "--provider", "cpu", "--out", str(out)]
+            "--max-frames", "1", "--resolution", "257", "--provider", "cpu", "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "1 images, 3 people with keypoints" in printed

@@ -121,7 +121,7 @@ def test_recording_a_still_image_equals_process(make_window, qtbot, tmp_path, gr
     qtbot.waitUntil(lambda: shown == [0, 0], timeout=WAIT_MS)
     assert window.stop_recording() == 1
     gui, process = read_json(gui_json), read_json(cli_json)
-    assert process["header"]["smoothed"] is False and len(process["annotations"]) == 3
+    assert process["header"]["smooth"] is False and len(process["annotations"]) == 3
     assert gui == process
     assert read_csv(gui_csv) == read_csv(cli_csv)
 

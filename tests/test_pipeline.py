@@ -13,6 +13,7 @@ from pose_app.inference.config import PipelineConfig
 from pose_app.inference.pipeline import PosePipeline, build_pipeline
 from pose_app.inference.refine import CropRefiner, CropSettings
 from pose_app.inference.tracking import PoseTracker
+from pose_app.io.formats import header_by_current_names
 from pose_app.io.sources import open_source, read_image
 
 
@@ -115,6 +116,69 @@ def test_smoothed_poses_keep_their_unsmoothed_keypoints(engine, walk_clip):
     assert raw.unsmoothed_keypoints is None
     moved = np.abs(poses.keypoints[..., :2] - poses.unsmoothed_keypoints[..., :2]).max()
     assert 0 < moved < 40  # she walks: the filter lags a little behind
+
+
+def test_the_header_names_tracking_and_smoothing_once_by_whether_they_ran(engine):
+    video = build_pipeline(PipelineConfig(model="posenet-075"), engine=engine).header()
+    still = build_pipeline(PipelineConfig(model="posenet-075"), is_still=True, engine=engine).header()
+    untracked = build_pipeline(PipelineConfig(model="posenet-075", track=False), engine=engine).header()
+    assert (video["track"], video["smooth"]) == (True, True)
+    assert (still["track"], still["smooth"]) == (True, False)  # a still image is never smoothed
+    assert (untracked["track"], untracked["smooth"]) == (False, False)  # smoothing needs tracks
+    assert not {"tracking", "smoothed"} & (video.keys() | still.keys() | untracked.keys())
+
+
+def test_a_header_of_an_earlier_release_reads_by_the_current_names():
+    old = {"model": "posenet-075", "track": True, "smooth": True, "tracking": True, "smoothed": False}
+    assert header_by_current_names(old) == {"model": "posenet-075", "track": True, "smooth": False}
+    current = {"model": "posenet-075", "track": False, "smooth": False}
+    assert header_by_current_names(current) == current
+
+
+def walk_frames(walk_clip, count):
+    with open_source(str(walk_clip.path)) as source:
+        return list(iter(source.read, None))[:count]
+
+
+def test_retune_takes_decoding_and_smoothing_and_keeps_tracks_and_filters(engine, walk_clip):
+    config = PipelineConfig(model="posenet-075")
+    pipeline = build_pipeline(config, engine=engine)
+    frames = walk_frames(walk_clip, 12)
+    for frame in frames[:6]:
+        before = pipeline.process(frame)
+    tracker, smoother, estimator = pipeline.tracker, pipeline.smoother, pipeline.estimator
+    tuned = config.with_settings(min_pose_score=0.3, max_poses=4, smooth_min_cutoff=2.0, smooth_beta=0.2)
+    assert pipeline.retune(tuned) == ()
+    assert pipeline.config is tuned and pipeline.header()["min_pose_score"] == 0.3
+    assert estimator.settings == tuned.decode and estimator.settings.max_poses == 4
+    assert (smoother.min_cutoff, smoother.beta) == (2.0, 0.2)
+    # The same tracker and filters carry on: she keeps her id, and the filter its state.
+    assert pipeline.tracker is tracker and pipeline.smoother is smoother and pipeline.estimator is estimator
+    assert len(tracker.predicted_poses()) == 1 and smoother._filters
+    for frame in frames[6:]:
+        after = pipeline.process(frame)
+    assert before.ids.tolist() == after.ids.tolist() == [0]
+
+
+def test_retune_names_the_changes_that_need_a_new_pipeline_and_then_changes_nothing(engine):
+    config = PipelineConfig(model="posenet-075")
+    pipeline = build_pipeline(config, engine=engine)
+    decode = pipeline.estimator.settings
+    changed = config.with_settings(min_pose_score=0.3, resolution=257, redetect_interval_s=0.0, smooth_beta=0.2)
+    assert pipeline.retune(changed) == ("redetect_interval_s", "resolution")
+    assert pipeline.config is config and pipeline.estimator.settings is decode
+    assert pipeline.smoother.beta == config.smooth_beta
+    assert pipeline.retune(config.with_preset("fast")) == ("crop_model", "crop_resolution", "model", "preset", "resolution")
+    assert pipeline.retune(config.with_settings(track=False)) == ("track",)
+    assert pipeline.retune(config) == () and pipeline.config is config  # nothing differs
+    # A pipeline put together by hand, not from a config: every setting needs a build.
+    assert pipeline_without_config(engine).retune(config) == tuple(sorted(config.settings()))
+
+
+def pipeline_without_config(engine):
+    from pose_app.inference.estimator import PoseEstimator
+
+    return PosePipeline(PoseEstimator(engine, 257), tracker=PoseTracker())
 
 
 # ------------------------------------------------------------ tracked crops on scripted poses

@@ -58,7 +58,7 @@ def test_svg_from_an_angles_csv_keeps_its_text(walk_keypoints, tmp_path, capsys)
     angles = tmp_path / "walk.angles.csv"
     assert run_cli(capsys, "angles", walk_keypoints, "--out", angles)[0] == 0
     out = tmp_path / "session.svg"
-    code, stdout, _ = run_cli(capsys, "plot", angles, "--out", out, "--angles", "shoulder_line,elbow,trunk", "--person", "0")
+    code, stdout, _ = run_cli(capsys, "plot", angles, "--out", out, "--angle-names", "shoulder_line,elbow,trunk", "--person", "0")
     assert code == 0 and "4 angles" in stdout  # elbow: left and right
     text = out.read_text(encoding="utf-8")
     assert text.startswith("<?xml") and "<svg" in text and text.rstrip().endswith("</svg>")
@@ -81,7 +81,7 @@ def test_trajectories_on_a_blank_canvas_when_the_video_is_gone(walk_keypoints, w
     keypoints = tmp_path / "moved.csv"
     keypoints.write_text(walk_keypoints.read_text().replace(str(walk_clip), "gone/walk.mkv"))
     out = tmp_path / "moved.svg"
-    code, _, stderr = run_cli(capsys, "plot", keypoints, "--out", out, "--trajectory", "nose", "--angles", "shoulder_line")
+    code, _, stderr = run_cli(capsys, "plot", keypoints, "--out", out, "--trajectory", "nose", "--angle-names", "shoulder_line")
     assert code == 0 and stderr == ""
     text = out.read_text(encoding="utf-8")
     assert "walk.mkv not found: blank 640x480 canvas" in text and "<image" not in text
@@ -114,7 +114,7 @@ def test_several_sources_and_people(tmp_path, capsys):
     keypoints = tmp_path / "k.csv"
     keypoints.write_text(header + "".join(lines))
     out = tmp_path / "all.svg"
-    code, stdout, _ = run_cli(capsys, "plot", keypoints, "--out", out, "--angles", "all", "--trajectory", "left_wrist")
+    code, stdout, _ = run_cli(capsys, "plot", keypoints, "--out", out, "--angle-names", "all", "--trajectory", "left_wrist")
     assert code == 0 and f"3 series, {len(ANGLE_NAMES)} angles" in stdout
     text = out.read_text(encoding="utf-8")
     assert all(label in text for label in ("a.mp4 #0", "a.mp4 #1", "b.mp4 #3", "(first source only)"))
@@ -159,9 +159,9 @@ def test_bad_input_is_one_line_and_exit_2(case, message, walk_keypoints, tmp_pat
         source = tmp_path / "empty.csv"
         source.write_text(",".join(ANGLE_CSV_COLUMNS) + "\n")
     elif case == "bad-angle":
-        extra = ["--angles", "knee,ankle"]
+        extra = ["--angle-names", "knee,ankle"]
     elif case == "angle-not-in-file":
-        extra = ["--angles", "knee"]
+        extra = ["--angle-names", "knee"]
     elif case == "trajectory-of-angles":
         extra = ["--trajectory", "nose"]
     elif case == "bad-keypoint":

@@ -91,7 +91,7 @@ def test_video_to_every_output(tmp_path, capsys, walk_clip):
     assert header["int8_path"].startswith("int8 u8s8-pair-bounded (") and header["crop_int8_path"] is None
     assert (header["refine"], header["redetect_interval_s"], header["min_pose_score"]) == (True, 0.33, 0.25)
     assert header["provider_notes"] == [] and header["gap_filled_max_frames"] == 0
-    assert header["tracking"] is True and header["smoothed"] is True and header["frame_step"] == 5
+    assert header["track"] is True and header["smooth"] is True and header["frame_step"] == 5
     assert header["keypoint_names"] == list(KEYPOINT_NAMES)
     assert document["complete"] is True and document["frames_written"] == 6
     first = document["annotations"][0]
@@ -109,7 +109,7 @@ def test_still_image_is_not_smoothed_and_finds_every_person(tmp_path, capsys, gr
     code, _, _ = run_cli(capsys, group_image, "--json", tmp_path / "s.json", "--csv", tmp_path / "s.csv")
     assert code == 0
     document = json.loads((tmp_path / "s.json").read_text())
-    assert document["header"]["smoothed"] is False and document["header"]["tracking"] is True
+    assert document["header"]["smooth"] is False and document["header"]["track"] is True
     assert (document["header"]["width"], document["header"]["height"]) == (854, 480)
     annotations = document["annotations"]
     assert {a["file_name"] for a in annotations} == {group_image.path.name}

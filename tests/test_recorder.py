@@ -168,7 +168,7 @@ def test_a_recording_of_a_file_names_the_pipeline_that_made_its_rows(tmp_path, d
     header = document["header"]
     assert header == recording.header and {name: header[name] for name in pipeline.header()} == pipeline.header()
     assert (header["source"], header["width"], header["height"], header["fps"]) == (str(walk_clip), 640, 480, 30.0)
-    assert header["frame_step"] == 2 and header["gap_filled_max_frames"] == 0 and header["smoothed"] is True
+    assert header["frame_step"] == 2 and header["gap_filled_max_frames"] == 0 and header["smooth"] is True
     assert document["complete"] is True and document["frames_written"] == 10
     assert [a["image_id"] for a in document["annotations"]] == list(range(0, 20, 2))  # the walker on each
     rows = read_csv_rows(outputs["csv"], LONG_CSV_COLUMNS)
@@ -208,7 +208,7 @@ def test_a_recording_of_still_images(tmp_path, default_engine):
         for index in range(3):
             recording.write(Frame(frame_at(0).image, index, 0.0, f"photos/{index}.jpg"), known_poses(index))
     header = json.loads(outputs["json"].read_text())["header"]
-    assert header["gap_filled_max_frames"] == 0 and header["smoothed"] is False
+    assert header["gap_filled_max_frames"] == 0 and header["smooth"] is False
     assert read_video(outputs["video"]) == (3, STILLS_VIDEO_FPS, (HEIGHT, WIDTH))
     still = SourceInfo("photo.jpg", WIDTH, HEIGHT, None, 1, is_live=False, is_still=True)
     path = tmp_path / "photo.annotated.png"

@@ -390,7 +390,7 @@ def test_angles_and_plot_say_when_an_angle_or_a_person_is_seen_in_too_few_frames
         f"pose-app angles: warning: person 7: in only 20 of {len(times)} frames (17 %) (fewer than 50 %: too few to trust)",
     ]
     figure = tmp_path / "p.png"
-    assert main(["plot", str(path), "--out", str(figure), "--angles", "knee"]) == 0
+    assert main(["plot", str(path), "--out", str(figure), "--angle-names", "knee"]) == 0
     assert "pose-app plot: warning: person 0: left_knee 17 % of their frames" in capsys.readouterr().out
     assert figure.stat().st_size > 10_000
     from pose_app.analysis.plot import session_figure

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from pose_app.analysis.angles import angle_series, coverage_warnings
-from pose_app.cli.options import check_output_file
+from pose_app.cli.options import add_old_spelling, check_output_file
 from pose_app.core.angles import parse_angle_names
 from pose_app.core.poses import MIN_KEYPOINT_SCORE
 from pose_app.io.angle_csv import write_angle_csv
@@ -23,15 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("keypoints", metavar="KEYPOINTS.csv", help="long keypoint CSV written by `pose-app process --csv` or the app's recording")
     parser.add_argument("--out", required=True, metavar="ANGLES.csv", help="angles CSV to write (one row per angle)")
     parser.add_argument(
-        "--angles", metavar="NAME,...",
+        "--angle-names", metavar="NAME,...",
         help="angles to compute, in this order (default all): joint angles left_/right_ elbow, shoulder, "
         "hip, knee; segment angles trunk, shoulder_line, hip_line, left_/right_ upper_arm, forearm, "
         "thigh, shank; or the sets all, joints, segments",
     )
+    add_old_spelling(parser, "--angles", "--angle-names", "angle_names", metavar="NAME,...")
 
 
 def run(args: argparse.Namespace) -> int:
-    names = parse_angle_names(args.angles)
+    names = parse_angle_names(args.angle_names)
     source, out = Path(args.keypoints), Path(args.out)
     inputs = identities([source])
     check_output_file(out, "--out", inputs=inputs)

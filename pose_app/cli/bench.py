@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose_app.cli.options import add_pipeline_arguments, comma_list, config_from_args, positive_int
+from pose_app.cli.options import add_old_spelling, add_pipeline_arguments, comma_list, config_from_args, positive_int
 from pose_app.errors import PoseAppError
 from pose_app.inference.config import PRESETS
 from pose_app.io.formats import write_json_file
@@ -45,13 +45,21 @@ def format_table(results: list[BenchResult]) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `pose-app bench`."""
-    parser.add_argument("--video", type=Path, help="video to run on (default: a generated 640x480 clip of moving shapes)")
+    parser.add_argument(
+        "--source", type=Path, metavar="VIDEO",
+        help="video to run on (default: a generated 640x480 clip of moving shapes)",
+    )
+    add_old_spelling(parser, "--video", "--source", "source", type=Path)
     parser.add_argument(
         "--presets", type=comma_list(str), default=list(PRESETS),
         help=f"comma-separated presets to run, one row each (default {','.join(PRESETS)}); "
         "the model and decoding options below apply to every row",
     )
-    parser.add_argument("--frames", type=positive_int, default=100, help="frames timed per run (default 100)")
+    parser.add_argument(
+        "--max-frames", type=positive_int, default=100, metavar="N",
+        help="the first N frames timed per run (default 100)",
+    )
+    add_old_spelling(parser, "--frames", "--max-frames", "max_frames", type=positive_int)
     parser.add_argument("--json", type=Path, help="also save the results and machine info as JSON here")
     parser.add_argument(
         "--stream", action="store_true",
@@ -78,24 +86,24 @@ def stream_cost(results: list[BenchResult]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """`pose-app bench`: every preset (with the options given on top), printed as a table (and JSON)."""
-    if args.video is not None and not args.video.is_file():
-        raise PoseAppError(f"video not found: {args.video}")
+    if args.source is not None and not args.source.is_file():
+        raise PoseAppError(f"video not found: {args.source}")
     unknown = [preset for preset in args.presets if preset not in PRESETS]
     if unknown:
         raise PoseAppError(f"unknown preset {unknown[0]!r} (choose from {', '.join(PRESETS)})")
     config = config_from_args(args)
     results = []
     with tempfile.TemporaryDirectory() as scratch:
-        video = args.video
+        video = args.source
         if video is None:
             video = Path(scratch) / "synthetic.avi"
-            write_synthetic_video(video, args.frames)
+            write_synthetic_video(video, args.max_frames)
         for preset in args.presets:
             for streaming in (False, True) * STREAM_ROUNDS if args.stream else (False,):
-                results.append(bench_one(video, config.with_preset(preset), args.frames, stream=streaming))
+                results.append(bench_one(video, config.with_preset(preset), args.max_frames, stream=streaming))
     info = machine_info()
     print(f"{info['cpu']} ({info['cpu_count']} CPUs), onnxruntime {info['onnxruntime']}")
-    print(f"video: {args.video or f'synthetic {SYNTHETIC_SIZE[0]}x{SYNTHETIC_SIZE[1]}'}; stage columns: ms per frame, p50/p90")
+    print(f"video: {args.source or f'synthetic {SYNTHETIC_SIZE[0]}x{SYNTHETIC_SIZE[1]}'}; stage columns: ms per frame, p50/p90")
     print(format_table(results))
     print("full: share of frames that ran the full-frame pass (the others ran on tracked crops only)")
     print("peak MiB: process peak RSS so far (ru_maxrss), so it never drops from one row to the next")
@@ -109,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         write_json_file(args.json, indent=2, payload={
             "machine": info,
-            "video": str(args.video) if args.video else "synthetic",
+            "video": str(args.source) if args.source else "synthetic",
             "results": [asdict(r) for r in results],
         })
         print(f"saved {args.json}")

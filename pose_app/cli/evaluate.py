@@ -15,7 +15,7 @@ from pose_app.analysis.evaluate import (
     load_ground_truth,
     person_category_id,
 )
-from pose_app.cli.options import add_pipeline_arguments, config_from_args, positive_int
+from pose_app.cli.options import add_old_spelling, add_pipeline_arguments, config_from_args, positive_int
 from pose_app.errors import PoseAppError
 from pose_app.inference.config import PRESETS
 from pose_app.inference.decode import DecodeSettings
@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gt", type=Path, required=True, help="COCO keypoint ground truth (JSON)")
     parser.add_argument("--images", type=Path, required=True, help="folder the ground truth's file_names are relative to")
     parser.add_argument("--out", type=Path, help="write the detections here (COCO results JSON)")
-    parser.add_argument("--limit", type=positive_int, help="evaluate only the first N images (by id)")
+    parser.add_argument("--max-frames", type=positive_int, metavar="N", help="evaluate only the first N images (by id)")
+    add_old_spelling(parser, "--limit", "--max-frames", "max_frames", type=positive_int)
     parser.add_argument(
         "--turn", type=int, choices=(0, 90, 180, 270), default=0, metavar="DEGREES",
         help="turn every image and its labels by 90, 180 or 270 degrees counter-clockwise first: how well people "
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.images).is_dir():
         raise PoseAppError(f"image folder not found: {args.images}")
     config = config_from_args(args)
-    image_ids = [image["id"] for image in first_images_by_id(ground_truth["images"], args.limit)]
+    image_ids = [image["id"] for image in first_images_by_id(ground_truth["images"], args.max_frames)]
     scored = set(image_ids)
     person = person_category_id(ground_truth)
     people = sum(
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'preset':10}{'AP':>7}{'AP50':>7}{'AP_M':>7}{'AP_L':>7}{'AR':>7}{'ms/image':>10}")
         for preset in PRESETS:
             metrics, _, speed, pipeline = evaluate_config(
-                config.with_preset(preset), ground_truth, args.images, args.limit, args.turn // 90
+                config.with_preset(preset), ground_truth, args.images, args.max_frames, args.turn // 90
             )
             print(
                 f"{preset:10}" + "".join(f"{metrics[name]:7.3f}" for name in ("AP", "AP50", "AP_medium", "AP_large", "AR"))
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             )
         print("ms/image: the pipeline's time per image (preprocess, inference, decode, crops), image reading excluded")
         return 0
-    metrics, records, speed, pipeline = evaluate_config(config, ground_truth, args.images, args.limit, args.turn // 90)
+    metrics, records, speed, pipeline = evaluate_config(config, ground_truth, args.images, args.max_frames, args.turn // 90)
     print(describe_pipeline(pipeline) + (f", images turned {args.turn} degrees" if args.turn else ""))
     print(f"{len(image_ids)} images, {people} people with keypoints, {len(records)} detections")
     print(format_metrics(metrics))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from pose_app.errors import PoseAppError
@@ -70,6 +71,27 @@ def _unit_interval(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"expected a value between 0 and 1, got {text}")
     return value
+
+
+class RenamedOption(argparse.Action):
+    """The old spelling of a renamed option, accepted for one release: it stores into the new
+    option's destination and says on stderr, once per use, what the option is called now."""
+
+    def __init__(self, option_strings, dest, *, new_name: str, **kwargs):
+        super().__init__(option_strings, dest, **kwargs)
+        self.new_name = new_name
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: {option_string} is now {self.new_name}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_old_spelling(parser: argparse.ArgumentParser, old: str, new: str, dest: str, **kwargs) -> None:
+    """Accept `old` (hidden from --help) as the option now called `new`, storing into `dest`;
+    `kwargs` as the new option's (type, metavar). Its default never replaces the new option's."""
+    parser.add_argument(
+        old, dest=dest, action=RenamedOption, new_name=new, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs
+    )
 
 
 def add_pipeline_arguments(parser: argparse.ArgumentParser, *, test_time_augmentation: bool = True) -> None:

@@ -18,7 +18,7 @@ from pose_app.analysis.plot import (
     session_figure,
     trajectories,
 )
-from pose_app.cli.options import check_output_file, save_figure
+from pose_app.cli.options import add_old_spelling, check_output_file, save_figure
 from pose_app.core.angles import JOINT_ANGLES, parse_angle_names
 from pose_app.errors import PoseAppError, optional_module
 from pose_app.io.csv_tables import read_angle_csv, read_csv_kind, read_keypoint_csv
@@ -32,10 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", required=True, metavar="FIGURE.png|.svg", help="figure to write: .png, .svg or .pdf")
     parser.add_argument(
-        "--angles", metavar="NAME,...",
+        "--angle-names", metavar="NAME,...",
         help="angles to plot (default: the joint angles, left_/right_ elbow, shoulder, hip, knee); "
         "names as for `pose-app angles`, or all, joints, segments",
     )
+    add_old_spelling(parser, "--angles", "--angle-names", "angle_names", metavar="NAME,...")
     parser.add_argument("--person", type=int, metavar="ID", help="only this person_id (default: everyone)")
     parser.add_argument(
         "--trajectory", metavar="KEYPOINT,...",
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     out, source = Path(args.out), Path(args.input)
     inputs = identities([source])
     check_output_file(out, "--out", FIGURE_SUFFIXES, inputs)
-    names = parse_angle_names(args.angles, default=JOINT_ANGLES)
+    names = parse_angle_names(args.angle_names, default=JOINT_ANGLES)
     keypoints = parse_keypoint_names(args.trajectory)
     optional_module("matplotlib", INSTALL_HINT)
 

@@ -51,13 +51,6 @@ from pose_app.io.stream import PoseStreams
 POLL_S = 0.05
 
 
-def same_pipeline_shape(config: PipelineConfig, other: PipelineConfig) -> bool:
-    """True when only the decode settings or the One Euro parameters differ: the running
-    pipeline (and its tracks and filters) can keep going with the new values."""
-    tuned = dict(decode=other.decode, smooth_min_cutoff=other.smooth_min_cutoff, smooth_beta=other.smooth_beta)
-    return dataclasses.replace(config, **tuned) == other
-
-
 @dataclass(frozen=True)
 class ViewOptions:
     """How the overlay is drawn. max_size: the view widget's size in pixels (w, h)."""
@@ -216,13 +209,9 @@ class InferenceWorker(QThread):
                 self._refresh = True
         if config is None or config == self.engine_config:
             return
-        running = self.engine_config
-        if self._pipeline is not None and running is not None and same_pipeline_shape(config, running):
-            # Thresholds, max people and smoothing parameters: tracks and filters carry on.
-            self._pipeline.estimator.settings = config.decode
-            if self._pipeline.smoother is not None:
-                self._pipeline.smoother.retune(config.smooth_min_cutoff, config.smooth_beta)
-            self._pipeline.config = config  # the header names the settings in force
+        if self._pipeline is not None and self.engine_config is not None and not self._pipeline.retune(config):
+            # Thresholds, max people and smoothing parameters: tracks and filters carry on, and
+            # the header names the settings in force.
             self.engine_config = config
             return
         if self.engine_config is None or (config.model, config.provider, config.threads) != (

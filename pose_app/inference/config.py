@@ -157,3 +157,7 @@ class PipelineConfig:
 _FIELD_NAMES = {f.name for f in dataclasses.fields(PipelineConfig)} - {"decode", "explicit", "preset"}
 _DECODE_NAMES = {f.name for f in dataclasses.fields(DecodeSettings)}
 SETTING_NAMES = tuple(sorted(_FIELD_NAMES | _DECODE_NAMES))
+# The settings a running pipeline takes without being rebuilt (PosePipeline.retune): decoding
+# (thresholds, most people, NMS radius, single pose) and the One Euro filter's parameters. Every
+# other one needs new engines, a new estimator, refiner or tracker, or another mode.
+RETUNABLE_SETTINGS = frozenset(_DECODE_NAMES | {"smooth_min_cutoff", "smooth_beta"})

@@ -34,7 +34,7 @@ from pose_app.core.frames import Frame
 from pose_app.core.geometry import torso_angle
 from pose_app.core.poses import MIN_KEYPOINT_SCORE, FramePoses
 from pose_app.core.similarity import pose_similarity
-from pose_app.inference.config import PipelineConfig
+from pose_app.inference.config import RETUNABLE_SETTINGS, PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.estimator import PoseEstimator, best_orientation, confident_enough, has_evidence, has_whole_pose
 from pose_app.inference.quantization import int8_path
@@ -313,8 +313,10 @@ class PosePipeline:
 
     def header(self) -> dict[str, Any]:
         """The settings that shaped the poses, for the header of every recording (process, GUI):
-        the config's settings by their names, then what actually ran (the snapped input size,
-        the provider, the mode)."""
+        the config's settings by their names, then what actually ran under the same names (the
+        snapped input size, the provider, the mode; `track` and `smooth`: whether tracking and
+        smoothing ran, so `smooth` is false for a still image). Files from before this release
+        also have `tracking` and `smoothed` (io/formats.py: header_by_current_names)."""
         engine = self.estimator.engine
         stride = engine.info.output_stride
         settings = self.config.settings() if self.config is not None else {}
@@ -331,9 +333,29 @@ class PosePipeline:
             "crop_input_size": list(self.refiner.input_size) if self.refiner is not None else None,
             "mode": self.mode,
             "mirrored_input": self.estimator.mirrored_input,
-            "tracking": self.tracker is not None,
-            "smoothed": self.smoother is not None,
+            "track": self.tracker is not None,
+            "smooth": self.smoother is not None,
         }
+
+    def retune(self, config: PipelineConfig) -> tuple[str, ...]:
+        """Take `config` in place of the config this pipeline runs when it differs only in
+        settings a running pipeline can change (RETUNABLE_SETTINGS: decoding, the One Euro
+        filter's parameters): tracks and filter state carry on, and the header names `config`.
+        Returns the settings that differ and need a new pipeline (build_pipeline), sorted, and
+        then changes nothing; empty when `config` was taken."""
+        if self.config is None:  # not built from a config: nothing says what it runs
+            return tuple(sorted(config.settings()))
+        running, wanted = self.config.settings(), config.settings()
+        rebuild = tuple(sorted(
+            name for name, value in wanted.items() if value != running.get(name) and name not in RETUNABLE_SETTINGS
+        ))
+        if rebuild:
+            return rebuild
+        self.estimator.settings = config.decode
+        if self.smoother is not None:
+            self.smoother.retune(config.smooth_min_cutoff, config.smooth_beta)
+        self.config = config
+        return ()
 
     def reset(self) -> None:
         """Forget tracks and filter state: call on a new source or after a seek."""

@@ -129,6 +129,22 @@ def coco_results(frame: Frame, poses: FramePoses, is_still: bool) -> list[dict[s
     return records
 
 
+# JSON header keys of earlier releases, by the key that holds the same fact now: the header had
+# both the settings `track` and `smooth` and whether they ran, `tracking` and `smoothed`; now
+# `track` and `smooth` say whether they ran.
+OLD_HEADER_KEYS = {"tracking": "track", "smoothed": "smooth"}
+
+
+def header_by_current_names(header: dict[str, Any]) -> dict[str, Any]:
+    """A JSON header (of this release or an earlier one) by today's names: an old key's value
+    (what ran) replaces the setting of its new name, and the old key is dropped."""
+    current = {key: value for key, value in header.items() if key not in OLD_HEADER_KEYS}
+    for old, new in OLD_HEADER_KEYS.items():
+        if old in header:
+            current[new] = header[old]
+    return current
+
+
 def json_start(header: dict[str, Any]) -> str:
     """The JSON document up to the opening of its annotations list."""
     return '{"header": ' + json.dumps(header) + ',\n"annotations": ['
