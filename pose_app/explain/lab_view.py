@@ -76,9 +76,17 @@ def value_map(values: np.ndarray, top: float) -> np.ndarray:
 
 
 def outlined_label(picture: np.ndarray, text: str, xy: tuple[int, int], scale: float = 0.4) -> None:
-    """White text with a dark outline, readable on any map."""
-    for color, thickness in (((0, 0, 0), 3), (TEXT_COLOR, 1)):
-        cv2.putText(picture, text, xy, LABEL_FONT, scale, color, thickness, cv2.LINE_AA)
+    """White text with a dark outline, readable on any map. The outline is the same text drawn
+    thin one pixel around: drawn thick, OpenCV advances each letter further (the thickness is
+    added to every glyph's width), so a thick outline drifts away from the text along the line
+    and a long label looks doubled and smeared."""
+    x, y = xy
+    for dx, dy in _AROUND:
+        cv2.putText(picture, text, (x + dx, y + dy), LABEL_FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(picture, text, xy, LABEL_FONT, scale, TEXT_COLOR, 1, cv2.LINE_AA)
+
+
+_AROUND = tuple((dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or dy)
 
 
 def gap_canvas(height: int, width: int) -> np.ndarray:
