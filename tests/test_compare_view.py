@@ -13,7 +13,7 @@ import pytest
 from support import REPO
 
 from pose_app.core.skeleton import KEYPOINT_INDEX
-from pose_app.explain.compare import crop_run, full_frame_run
+from pose_app.explain.compare import ADD_EVERY, crop_run, full_frame_run
 from pose_app.explain.compose import PANEL_MODES, PanelContext, PanelRequest, compose_in, panel_ready
 from pose_app.explain.panel import view_kind
 from pose_app.inference.engine import PoseEngine
@@ -80,12 +80,16 @@ def test_the_view_draws_heatmaps_strips_and_a_similarity_of_their_blocks(posenet
     # MoveNet's deep backbone blocks, not its first layers.
     assert strides_b[int(np.argmax(matrix[0]))] <= 4 and matrix[0].max() > 2 * np.median(matrix[0])
     assert strides_b[int(np.argmax(matrix[-1]))] >= 16 and matrix[-1].max() > 0.5
-    # The same frame drawn again (paused) is not counted twice; another frame is.
+    # The same frame drawn again (paused) is not counted twice, nor the next frame; a frame
+    # ADD_EVERY later is.
     compare(photo, context, keypoint=NOSE)
-    assert len(session.similarity) == 1
-    context.frame_index = 6
-    view = compare(photo, context)
-    assert len(session.similarity) == 2 and "every keypoint (max)" in view.caption and "last 2 frames" in view.caption
+    image, poses, blocks = photo
+    other = np.ascontiguousarray(image[:, ::-1])  # another picture, as the next frames are
+    for index, added in ((6, 1), (5 + ADD_EVERY, 2)):
+        context.frame_index = index
+        view = compose_in(other, poses, PanelRequest(mode="compare", blocks=blocks), context)
+        assert len(session.similarity) == added
+    assert "every keypoint (max)" in view.caption and "last 2 frames" in view.caption
 
 
 def test_without_a_crop_network_of_the_other_family_the_view_opens_movenet_itself(posenet, photo):

@@ -60,16 +60,25 @@ class _KernelTerms:
         self.total = float(self.rows.sum())
 
 
-def hsic_matrix(first: Sequence[np.ndarray], second: Sequence[np.ndarray]) -> np.ndarray:
-    """Unbiased HSIC (Song et al. 2012) of every kernel of `first` with every kernel of `second`
-    (all (n, n) over the same n examples): (len(first), len(second))."""
-    a = [_KernelTerms(k) for k in first]
-    b = [_KernelTerms(k) for k in second]
+def _hsic(a: Sequence[_KernelTerms], b: Sequence[_KernelTerms]) -> np.ndarray:
     n = a[0].n
     traces = np.stack([t.flat for t in a]) @ np.stack([t.flat for t in b]).T  # tr(K̃ L̃)
     sums = np.outer([t.total for t in a], [t.total for t in b])  # 1ᵀK̃1 · 1ᵀL̃1
     rows = np.stack([t.rows for t in a]) @ np.stack([t.rows for t in b]).T  # 1ᵀ K̃ L̃ 1
     return (traces + sums / ((n - 1) * (n - 2)) - 2.0 * rows / (n - 2)) / (n * (n - 3))
+
+
+def _self_hsic(terms: Sequence[_KernelTerms]) -> np.ndarray:
+    """Unbiased HSIC of each kernel with itself (the diagonal of _hsic(terms, terms))."""
+    n = terms[0].n
+    return np.array([(t.flat @ t.flat + t.total ** 2 / ((n - 1) * (n - 2)) - 2.0 * (t.rows @ t.rows) / (n - 2))
+                     / (n * (n - 3)) for t in terms])
+
+
+def hsic_matrix(first: Sequence[np.ndarray], second: Sequence[np.ndarray]) -> np.ndarray:
+    """Unbiased HSIC (Song et al. 2012) of every kernel of `first` with every kernel of `second`
+    (all (n, n) over the same n examples): (len(first), len(second))."""
+    return _hsic([_KernelTerms(k) for k in first], [_KernelTerms(k) for k in second])
 
 
 def cka_from_hsic(cross: np.ndarray, first_self: np.ndarray, second_self: np.ndarray) -> np.ndarray:
@@ -105,13 +114,9 @@ class SimilarityOverFrames:
         if names != self.names:
             self._estimates.clear()
             self.names = names
-        kernels_a = [gram(v) for v in first.values()]
-        kernels_b = [gram(v) for v in second.values()]
-        self._estimates.append((
-            hsic_matrix(kernels_a, kernels_b),
-            np.array([hsic_matrix([k], [k])[0, 0] for k in kernels_a]),
-            np.array([hsic_matrix([k], [k])[0, 0] for k in kernels_b]),
-        ))
+        terms_a = [_KernelTerms(gram(v)) for v in first.values()]
+        terms_b = [_KernelTerms(gram(v)) for v in second.values()]
+        self._estimates.append((_hsic(terms_a, terms_b), _self_hsic(terms_a), _self_hsic(terms_b)))
 
     def matrix(self) -> np.ndarray:
         """(first's blocks, second's blocks) CKA over the frames kept; empty before any frame."""

@@ -25,6 +25,9 @@ FAMILY_TITLES = {"posenet": "PoseNet", "movenet": "MoveNet"}
 # both networks look at the same upright region.
 COMPARE_CROP = CropSettings(resolution=257, expand=1.5, aspect=1.0, min_height_fraction=0.2, upright=False)
 CROP_RESOLUTION = 257  # the crop's input height when the second network is a PoseNet
+# Frames from one added to the similarity to the next (10 a second of a 30 fps video; the matrix
+# then spans about 1.6 s of it).
+ADD_EVERY = 3
 
 
 @dataclass(frozen=True)
@@ -115,12 +118,20 @@ def crop_run(engine: PoseEngine, image_bgr: np.ndarray, poses: FramePoses) -> tu
 
 
 def add_frame(session: CompareSession, first: NetworkRun, second: NetworkRun, crop: CropTransform,
-              frame_key: object) -> None:
-    """Add this frame's blocks, read on a GRID x GRID grid over the crop, to the similarity
-    (unless `frame_key` is the frame added last)."""
-    if frame_key is not None and frame_key == session.last_frame:
-        return
+              frame_index: int | None, fingerprint: int) -> bool:
+    """Add this frame's blocks, read on a GRID x GRID grid over the crop, to the similarity;
+    whether it was added. Not added: the picture added last drawn again (`fingerprint` the
+    same: paused, settings changed), or a frame fewer than ADD_EVERY after it (the 36 kernels of
+    a frame cost more than the rest of the view, and neighbouring frames add little)."""
+    last = session.last_frame
+    if last is not None:
+        last_index, last_fingerprint = last
+        if fingerprint == last_fingerprint:
+            return False
+        if frame_index is not None and last_index is not None and 0 < frame_index - last_index < ADD_EVERY:
+            return False
     points = grid_points(crop.box, GRID)
     session.similarity.add(block_rows(first.features, first.strides, first.to_input, points),
                            block_rows(second.features, second.strides, second.to_input, points))
-    session.last_frame = frame_key
+    session.last_frame = (frame_index, fingerprint)
+    return True

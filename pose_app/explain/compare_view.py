@@ -161,8 +161,7 @@ class CompareView(PanelViewKind):
         first = full_frame_run(context.engine, poses, request.blocks or tuple(poses.features))
         second, crop = crop_run(other, image_bgr, poses)
         if first.features:
-            key = (context.frame_index, hash(image_bgr[::16, ::16].tobytes()))
-            add_frame(session, first, second, crop, key)
+            add_frame(session, first, second, crop, context.frame_index, hash(image_bgr[::16, ::16].tobytes()))
         side = (width - GAP) // 2
         squares, peaks = [], []
         for run in (first, second):
