@@ -70,8 +70,8 @@ def block_strip(run: NetworkRun, width: int, per_channel: float, per_row: float)
     and `per_channel` pixels per channel wide (the same scale for both networks), coloured by
     stride; each new stride labelled under its first block."""
     shapes = [values.shape for values in run.features.values()]
-    strip = gap_canvas(TITLE + STRIP_HEIGHT + 16, width)
-    base = TITLE + STRIP_HEIGHT + 2
+    strip = gap_canvas(2 * TITLE + STRIP_HEIGHT + 16, width)
+    base = 2 * TITLE + STRIP_HEIGHT + 2
     x, last_stride, labelled_to = 4, None, -100
     for (channels, rows, _), name in zip(shapes, run.features):
         box_w, box_h = max(1, round(channels * per_channel)), max(2, round(rows * per_row))
@@ -83,8 +83,8 @@ def block_strip(run: NetworkRun, width: int, per_channel: float, per_row: float)
         last_stride = stride
         x += box_w + 1
     channels = sum(shape[0] for shape in shapes)
-    outlined_label(strip, f"{run.title} ({run.where} {run.input_size[0]}x{run.input_size[1]}): {len(shapes)} blocks, "
-                          f"{channels} channels", (3, 12), LABEL_SCALE)
+    outlined_label(strip, f"{run.title}, {run.where} {run.input_size[0]}x{run.input_size[1]}", (3, 12), LABEL_SCALE)
+    outlined_label(strip, f"{len(shapes)} blocks, {channels} channels", (3, 12 + TITLE), LABEL_SCALE)
     return strip
 
 
@@ -113,14 +113,13 @@ def similarity_picture(matrix: np.ndarray, first: NetworkRun, second: NetworkRun
     for column in range(0, columns, every):
         outlined_label(picture, block_number(list(second.features)[column]),
                        (label_w + column * cell, top + rows * cell_h + 11), 0.3)
-    outlined_label(picture, f"linear CKA over {frames} frame{'s' if frames != 1 else ''} ({GRID}x{GRID} grid on the crop)",
-                   (3, 12), LABEL_SCALE)
-    outlined_label(picture, f"rows: {first.title}, columns: {second.title}", (3, 12 + TITLE), LABEL_SCALE)
-    if width >= 300:  # the colour scale, right of the second title line
-        legend = value_map(np.linspace(0, 1, 60)[None].repeat(8, 0), 1.0)
-        picture[TITLE + 4:TITLE + 12, width - 74:width - 14] = legend
-        outlined_label(picture, "0", (width - 84, TITLE + 12), 0.3)
-        outlined_label(picture, "1", (width - 11, TITLE + 12), 0.3)
+    outlined_label(picture, f"CKA, {frames} frame{'s' if frames != 1 else ''}", (3, 12), LABEL_SCALE)
+    outlined_label(picture, f"rows {first.title}, columns {second.title}", (3, 12 + TITLE), LABEL_SCALE)
+    if width >= 170:  # the colour scale, right of the first title line
+        legend = value_map(np.linspace(0, 1, 40)[None].repeat(8, 0), 1.0)
+        picture[4:12, width - 54:width - 14] = legend
+        outlined_label(picture, "0", (width - 64, 12), 0.3)
+        outlined_label(picture, "1", (width - 11, 12), 0.3)
     return picture
 
 
@@ -162,7 +161,9 @@ class CompareView(PanelViewKind):
         second, crop = crop_run(other, image_bgr, poses)
         if first.features:
             add_frame(session, first, second, crop, context.frame_index, hash(image_bgr[::16, ::16].tobytes()))
-        side = (width - GAP) // 2
+        # Landscape, as the dock is: the heatmaps over the strips on the left, the matrix right.
+        left = (width - GAP) // 2
+        side = (left - GAP) // 2
         squares, peaks = [], []
         for run in (first, second):
             square, peak = heat_square(image_bgr, run, crop, request.keypoint, side)
@@ -171,19 +172,24 @@ class CompareView(PanelViewKind):
             outlined_label(square, f"{run.title} {peak[2]:.2f}", (3, 13), LABEL_SCALE)
             squares.append(square)
             peaks.append(peak)
-        heat_row = gap_canvas(side, width)
+        heat_row = gap_canvas(side, left)
         heat_row[:, :side], heat_row[:, side + GAP:2 * side + GAP] = squares
         shapes = [v.shape for run in (first, second) for v in run.features.values()]
         channels = max(sum(v.shape[0] for v in run.features.values()) for run in (first, second)) if shapes else 1
         blocks = max(len(first.features), len(second.features))
-        per_channel = (width - 8 - blocks) / max(channels, 1)
+        per_channel = (left - 8 - blocks) / max(channels, 1)
         per_row = STRIP_HEIGHT / max((shape[1] for shape in shapes), default=1)
-        parts = [heat_row, block_strip(first, width, per_channel, per_row), block_strip(second, width, per_channel, per_row)]
+        column = np.concatenate([heat_row, block_strip(first, left, per_channel, per_row),
+                                 block_strip(second, left, per_channel, per_row)])
         matrix = session.similarity.matrix()
-        if matrix.size:
-            parts.append(similarity_picture(matrix, first, second, len(session.similarity), width))
+        right = width - left - GAP
+        similarity = (similarity_picture(matrix, first, second, len(session.similarity), right) if matrix.size
+                      else gap_canvas(1, right))
+        picture = gap_canvas(max(len(column), len(similarity)), width)
+        picture[:len(column), :left] = column
+        picture[:len(similarity), left + GAP:] = similarity
         caption = self._caption(request, first, second, peaks, matrix, len(session.similarity))
-        return PanelView(np.concatenate(parts), caption, self.name)
+        return PanelView(picture, caption, self.name)
 
     @staticmethod
     def _caption(request: PanelRequest, first: NetworkRun, second: NetworkRun, peaks, matrix: np.ndarray,
@@ -191,17 +197,17 @@ class CompareView(PanelViewKind):
         keypoint = "every keypoint (max)" if request.keypoint is None else KEYPOINT_NAMES[request.keypoint]
         apart = float(np.hypot(peaks[0][0] - peaks[1][0], peaks[0][1] - peaks[1][1]))
         text = (f"{first.title} ({first.model}) on the {first.where} and {second.title} ({second.model}) on the "
-                f"{second.where}, same frame. Top: each "
+                f"{second.where}, same frame. Left, top: each "
                 f"one's {keypoint} heatmap over the crop (cross: its peak; the peaks are {apart:.0f} px apart). "
-                f"Middle: their blocks to one scale, a box per block as tall as its map's rows and as wide as its "
+                f"Left, below: their blocks to one scale, a box per block as tall as its map's rows and as wide as its "
                 f"channels (colour and /N: its stride, input pixels per cell). ")
         if not matrix.size:
-            return text + "Bottom: the similarity of their blocks appears once the running network's blocks are computed."
+            return text + "Right: the similarity of their blocks appears once the running network's blocks are computed."
         best_row, best_column = np.unravel_index(int(np.argmax(matrix)), matrix.shape)
         names_a, names_b = list(first.features), list(second.features)
         deepest = int(np.argmax(matrix[-1]))
         return text + (
-            f"Bottom: linear CKA of every {first.title} block (rows) with every {second.title} block (columns), each "
+            f"Right: linear CKA of every {first.title} block (rows) with every {second.title} block (columns), each "
             f"read on the same {GRID}x{GRID} points of the crop over the last {frames} frames: 1 = the two blocks tell "
             f"the points apart alike (up to a turn and scale of their channels), 0 = unrelated. Most alike: "
             f"{names_a[best_row]} and {names_b[best_column]} ({matrix[best_row, best_column]:.2f}); "
