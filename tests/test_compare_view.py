@@ -107,3 +107,14 @@ def test_thunder_and_a_frame_without_anyone(posenet, photo):
     view = compose_in(image, empty, PanelRequest(mode="compare", blocks=blocks, width=384), context)
     assert "MoveNet (movenet-thunder) on the whole frame (nobody found)" in view.caption
     assert context.state_of(view_kind("compare")).similarity.matrix().shape == (14, 22)
+
+
+def test_next_to_a_movenet_full_frame_the_second_network_is_a_posenet_on_the_crop(movenet):
+    image = cv2.imread(str(PHOTO))
+    blocks = tuple(block.name for block in movenet.info.feature_blocks)
+    poses = PoseEstimator(movenet, 192).estimate(image, blocks, keep_heads=True)
+    context = PanelContext(movenet.info, engine=movenet)
+    view = compose_in(image, poses, PanelRequest(mode="compare", blocks=blocks, width=384, keypoint=NOSE), context)
+    assert view.caption.startswith("MoveNet (movenet-lightning) on the full frame and PoseNet (posenet-075-int8) on "
+                                   "the person crop")
+    assert context.state_of(view_kind("compare")).similarity.matrix().shape == (22, 14)
