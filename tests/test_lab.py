@@ -356,3 +356,20 @@ def test_a_typed_pattern_stays_centred_when_the_kernel_grows_or_shrinks():
     np.testing.assert_array_equal(five[1:4, 1:4].ravel(), three)
     assert five.sum() == sum(three)
     assert resized_pattern(tuple(five.ravel()), 3) == three
+
+
+@pytest.mark.parametrize("background", [255, 0, 128])
+def test_labels_are_readable_on_any_picture_and_their_outline_stays_on_the_text(background):
+    from pose_app.explain.lab_view import outlined_label
+
+    picture = np.full((30, 420, 3), background, np.uint8)
+    text = "network's map of feature_13, channel 20 of 384"
+    outlined_label(picture, text, (4, 18))
+    gray = picture[..., 1].astype(int)
+    glyphs, outline = gray >= 150, gray <= 40
+    # Light text and a dark outline (and plate) side by side, whatever lies under them.
+    assert glyphs.sum() > 100 and outline.sum() > 100
+    # Nothing is drawn past the text's end (and the plate's 2 px): drawn thick, OpenCV's outline
+    # drifted 20 px past this text's end, a second, smeared copy of it.
+    text_right = np.nonzero(glyphs.any(axis=0))[0].max()
+    assert np.nonzero((gray != background).any(axis=0))[0].max() <= text_right + 4

@@ -18,7 +18,8 @@ BLOCKS = tuple(f"feature_{n}" for n in range(14))
 
 
 def test_every_view_is_registered_once_in_the_menu_order():
-    assert PANEL_MODES == ("features", "heatmaps", "offsets", "displacements", "stats", "walk", "lab", "teach")
+    assert PANEL_MODES == ("features", "heatmaps", "offsets", "displacements", "stats", "walk", "lab", "teach",
+                           "compare")
     assert [view.name for view in PANEL_VIEWS] == list(PANEL_MODES)
     assert all(view_kind(name) is view for name, view in zip(PANEL_MODES, PANEL_VIEWS))
     labels = [view.label for view in PANEL_VIEWS]
@@ -64,6 +65,7 @@ def test_a_name_is_registered_only_once_and_controls_must_exist():
      {"heatmaps"}),
     (PanelRequest(mode="teach", block="feature_5", blocks=BLOCKS), ("feature_5",), {"block", "teach", "hover"},
      {"feature_5"}),
+    (PanelRequest(mode="compare", blocks=BLOCKS), BLOCKS, {"keypoint"}, {*BLOCKS, "heatmaps"}),
 ])
 def test_each_view_says_what_it_needs_uses_and_shows(request_, features, controls, layers):
     kind = request_.kind

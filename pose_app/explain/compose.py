@@ -20,6 +20,7 @@ import numpy as np
 from pose_app.core.poses import FramePoses
 from pose_app.draw.featuremaps import grid_columns, shrink
 from pose_app.draw.render import OverlayStyle, draw_poses
+from pose_app.explain.compare_view import CompareView
 from pose_app.explain.decode_walk import WalkStep
 from pose_app.explain.lab_view import LabView
 from pose_app.explain.network import channel_grid
@@ -42,7 +43,7 @@ from pose_app.inference.model_info import ModelInfo
 # The feature-map dock's views, in the order its menu offers them: registered once, here.
 PANEL_VIEWS = register_views(
     FeaturesView(), HeatmapsView(), OffsetsView(), DisplacementsView(), StatsView(), WalkView(), LabView(),
-    TeachView(),
+    TeachView(), CompareView(),
 )
 PANEL_MODES = tuple(view.name for view in PANEL_VIEWS)  # PanelRequest.mode, --view
 # Views drawn from the offset and displacement heads (kept by PoseEstimator.estimate(keep_heads=True)).
@@ -107,14 +108,16 @@ def compose_panel(
     walk: list[WalkStep] | None = None,
     frame_index: int | None = None,
     engine: PoseEngine | None = None,
+    crop_engine: PoseEngine | None = None,
 ) -> PanelView:
     """The dock's picture for `request` (check panel_ready first). `filters`: the first conv's
     kernels (C, 3, 3, 3), drawn beside its maps; `walk`: the frame's decoding walk, shown at
     the request's step when `frame_index` is its `walk_frame` (else the final poses); `engine`:
-    for the views that read its weights (the lab). The inference worker draws through
+    for the views that read its weights (the lab); `crop_engine`: the network the pipeline's
+    crops run (the compare view compares it with `engine`). The inference worker draws through
     `compose_in`, with a context that reads filters and walk only when a view asks."""
     context = PanelContext(info, mirror, filters=lambda: filters, walk=lambda: walk or [], frame_index=frame_index,
-                           engine=engine)
+                           engine=engine, crop_engine=crop_engine)
     return compose_in(image_bgr, poses, request, context)
 
 

@@ -44,6 +44,7 @@ from pose_app.inference.model_info import FeatureBlock, ModelInfo
 
 TEXT_COLOR, LABEL_FONT = (235, 235, 235), cv2.FONT_HERSHEY_SIMPLEX
 POSITIVE_BGR, NEGATIVE_BGR = np.array([40, 170, 255], np.float32), np.array([255, 140, 40], np.float32)
+PLATE_SHADE = 0.45  # a label's plate keeps this much of the brightness under it
 BARS_SHOWN = 10  # the largest terms of a weighted sum drawn as bars
 LAB_VIEW = "lab"  # the lab's name among the dock's views (LabView)
 
@@ -76,9 +77,23 @@ def value_map(values: np.ndarray, top: float) -> np.ndarray:
 
 
 def outlined_label(picture: np.ndarray, text: str, xy: tuple[int, int], scale: float = 0.4) -> None:
-    """White text with a dark outline, readable on any map."""
-    for color, thickness in (((0, 0, 0), 3), (TEXT_COLOR, 1)):
-        cv2.putText(picture, text, xy, LABEL_FONT, scale, color, thickness, cv2.LINE_AA)
+    """White text with a dark outline on a darkened plate, readable on any picture (a white
+    frame, a bright map). The outline is the same text drawn thin one pixel around: drawn thick,
+    OpenCV advances each letter further (the thickness is added to every glyph's width), so a
+    thick outline drifts away from the text along the line and a long label looks doubled."""
+    x, y = xy
+    (width, height), baseline = cv2.getTextSize(text, LABEL_FONT, scale, 1)
+    x0, y0 = max(0, x - 2), max(0, y - height - 3)
+    x1, y1 = min(picture.shape[1], x + width + 3), min(picture.shape[0], y + baseline + 1)
+    if x1 > x0 and y1 > y0:  # the plate: what lies under the label at PLATE_SHADE of its brightness
+        plate = picture[y0:y1, x0:x1]
+        plate[:] = (plate * PLATE_SHADE).astype(picture.dtype)
+    for dx, dy in _AROUND:
+        cv2.putText(picture, text, (x + dx, y + dy), LABEL_FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(picture, text, xy, LABEL_FONT, scale, TEXT_COLOR, 1, cv2.LINE_AA)
+
+
+_AROUND = tuple((dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or dy)
 
 
 def gap_canvas(height: int, width: int) -> np.ndarray:
@@ -143,9 +158,9 @@ def filter_view(image_bgr: np.ndarray, lab: LabRequest, width: int, filters: np.
     if closest is not None and feature_0 is not None and transform is not None and first is not None:
         learnt = content_cells(feature_0[closest.index], transform, first.stride)
         _place(picture, _nearest(value_map(learnt, float(learnt.max())), size), 0, size[1] + 2)
-        outlined_label(picture, f"network #{closest.index}", (3, size[1] + 15))
+        outlined_label(picture, "network's map", (3, size[1] + 15))
         _place(picture, _kernel_tile(filters[closest.index], tile), half + 2 + tile + 10, size[1] + 4)
-        outlined_label(picture, f"#{closest.index}", (half + tile + 14, size[1] + tile + 2 if tile + 16 < size[1] else size[1] + 14))
+        outlined_label(picture, f"net #{closest.index}", (half + tile + 14, size[1] + tile + 2 if tile + 16 < size[1] else size[1] + 14))
         flipped = ", weights of the opposite sign" if closest.cosine < 0 else ""
         caption += (f". Below: the network's first-layer filter {closest.index}, the closest to yours (cosine "
                     f"{closest.cosine:+.2f}{flipped}), and its map ({learnt.shape[1]}×{learnt.shape[0]}, stride "

@@ -210,6 +210,7 @@ class PanelContext:
     walk: Callable[[], list[WalkStep]] = list  # the frame's decoding walk
     frame_index: int | None = None  # the frame drawn (the walk's step belongs to one frame)
     engine: PoseEngine | None = None  # the running engine (views that run it or read its weights)
+    crop_engine: PoseEngine | None = None  # the engine the pipeline's crops run (None: no crops)
     state: dict[str, object] = field(default_factory=dict)
 
     def state_of(self, kind: PanelViewKind) -> object:

@@ -339,8 +339,14 @@ class InferenceWorker(QThread):
             return None
         context = PanelContext(self.engine.info, mirror, filters=self._first_conv_filters,
                                walk=lambda: self._decoding_walk(poses), frame_index=captured.frame.index,
-                               engine=self.engine, state=self._panel_state)
+                               engine=self.engine, crop_engine=self._crop_engine(), state=self._panel_state)
         return compose_in(captured.frame.image, poses, panel, context)
+
+    def _crop_engine(self) -> PoseEngine | None:
+        """The engine the running pipeline's crops run (the compare view's second network when it
+        is of another family); None without crops."""
+        refiner = self._pipeline.refiner if self._pipeline is not None else None
+        return refiner.engine if refiner is not None else None
 
     def _first_conv_filters(self) -> np.ndarray | None:
         """The engine's first conv kernels (read once per engine); None when the model's first

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -51,6 +51,7 @@ from pose_app.gui.settings import (
     write_settings,
 )
 from pose_app.gui.stats import LatencyMeter, RateMeter
+from pose_app.gui.window_size import fitted_size, remember_size, remembered_size
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.io.output_files import identities, write_whole
@@ -736,9 +737,14 @@ class MainWindow(QMainWindow):
             worker.wait(max(0.0, deadline - time.monotonic()))
         try:
             write_settings(self.store, settings_to_remember(self.settings, self._started, self._remembered))
+            remember_size(self.store, self.normalGeometry().size() if self.isMaximized() else self.size())
         except PoseAppError as error:  # quitting goes on: the settings are not worth a stuck window
             print(f"pose-app: warning: settings not saved: {error}", file=sys.stderr)
         super().closeEvent(event)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
-        return QSize(1440, 820)
+        """The size to open at: the one remembered from the last run, else most of the screen,
+        fitted to the screen's available area (gui/window_size.py)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        available = screen.availableGeometry().size() if screen is not None else QSize(1440, 820)
+        return fitted_size(available, remembered_size(self.store))
