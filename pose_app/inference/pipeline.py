@@ -32,6 +32,7 @@ import numpy as np
 
 from pose_app.core.frames import Frame
 from pose_app.core.geometry import torso_angle
+from pose_app.core.matching import gated_optimal_assignment
 from pose_app.core.poses import MIN_KEYPOINT_SCORE, FramePoses
 from pose_app.core.similarity import pose_similarity
 from pose_app.inference.config import RETUNABLE_SETTINGS, PipelineConfig
@@ -40,7 +41,7 @@ from pose_app.inference.estimator import PoseEstimator, best_orientation, confid
 from pose_app.inference.quantization import int8_path
 from pose_app.inference.refine import CROP_STAGES, CropRefiner, decodings_of
 from pose_app.inference.smoothing import PoseSmoother
-from pose_app.inference.tracking import PoseTracker, gated_optimal_assignment
+from pose_app.inference.tracking import PoseTracker
 
 # The stages a frame's timings name, in order (tracking adds "track"); test-time augmentation
 # adds "merge".
