@@ -22,7 +22,7 @@ from typing import IO, Any
 import numpy as np
 
 from pose_app import __version__
-from pose_app.core.frames import Frame, SourceInfo
+from pose_app.core.frames import Frame, SourceInfo, frames_per_second
 from pose_app.core.poses import FramePoses
 from pose_app.core.skeleton import KEYPOINT_NAMES, SKELETON_EDGES
 from pose_app.draw.render import OverlayStyle
@@ -321,10 +321,8 @@ class Recording:
         live source's measured one."""
         if not self.source.is_live and self.source.fps:
             return self.source.fps / self._frame_step
-        times = [time_s for _, time_s in self._processed]
-        if len(times) > 1 and times[-1] > times[0]:
-            return (len(times) - 1) / (times[-1] - times[0])
-        return self.source.fps or STILLS_VIDEO_FPS
+        measured = frames_per_second([time_s for _, time_s in self._processed])
+        return measured if measured is not None else self.source.fps or STILLS_VIDEO_FPS
 
     def _close_sinks(self, complete: bool, counts: dict[str, Any] | None, discard: bool) -> None:
         """Close every per-frame file, the ones that close last (the JSON) after the others, told
