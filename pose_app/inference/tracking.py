@@ -47,7 +47,7 @@ def mean_keypoint_motion(
 
 
 @dataclass
-class _Track:
+class _TrackedPerson:
     """One person: its id, its last matched pose `(17, 3)`, where each joint was last confident
     `(17, 2)` (moved with the track since) and how many matched frames ago `(17,)`, its velocity
     (px/frame, x and y), the frames since it was last matched, which way its torso last pointed
@@ -64,7 +64,7 @@ class _Track:
     full_pass_joints: np.ndarray = field(default_factory=lambda: np.zeros(NUM_KEYPOINTS, bool))
 
     @classmethod
-    def start(cls, track_id: int, pose: np.ndarray, min_keypoint_score: float) -> "_Track":
+    def start(cls, track_id: int, pose: np.ndarray, min_keypoint_score: float) -> "_TrackedPerson":
         confident = pose[:, 2] >= min_keypoint_score
         angle = torso_angle(pose, min_keypoint_score)
         return cls(
@@ -125,7 +125,7 @@ class PoseTracker:
         self.max_missed_frames = max_missed_frames
         self.min_similarity = min_similarity
         self.min_keypoint_score = min_keypoint_score
-        self._tracks: list[_Track] = []
+        self._tracks: list[_TrackedPerson] = []
         self._next_id = 0
 
     def update(self, keypoints: np.ndarray, scores: np.ndarray, full_pass: bool = False) -> np.ndarray:
@@ -197,7 +197,7 @@ class PoseTracker:
         return gated_optimal_assignment(similarity, self.min_similarity)
 
     def _start_track(self, pose: np.ndarray) -> int:
-        track = _Track.start(self._next_id, pose, self.min_keypoint_score)
+        track = _TrackedPerson.start(self._next_id, pose, self.min_keypoint_score)
         self._next_id += 1
         self._tracks.append(track)
         return track.track_id

@@ -4,8 +4,8 @@
 output kind (output_kinds.py: per frame, frame_outputs.py, or when the recording finishes), the
 JSON header of the pipeline that makes the rows, the `complete` flag and the gap-fill pass; with
 `atomic`, its files are written under temporary names and appear under their own names only when
-finished (`temporary_path`). `PoseStreamWriter` streams one source's rows to long CSV, wide CSV
-and JSON alone (`pose-app bench`). `unused_stem` and `snapshot_path` name the app's files.
+finished (`temporary_path`). `PoseFileWriter` writes one source's rows to long CSV, wide CSV
+and JSON files alone (`pose-app bench`). `unused_stem` and `snapshot_path` name the app's files.
 """
 
 from __future__ import annotations
@@ -115,8 +115,9 @@ def _close_all(sinks: list[FrameSink], complete: bool, counts: dict[str, Any] | 
         raise failure
 
 
-class PoseStreamWriter:
-    """Streams one source's poses to any of: long CSV, wide CSV, JSON.
+class PoseFileWriter:
+    """Writes one source's poses, frame by frame, to any of these files: long CSV, wide CSV, JSON
+    (a file writer: `PoseStreams` in stream.py sends poses over the network).
 
     csv_path / wide_csv_path may be open text streams shared by several recorders (one CSV for
     several inputs, told apart by the `source` column); the header line is written only when
@@ -161,7 +162,7 @@ class PoseStreamWriter:
         sinks, self._sinks = self._sinks, []
         _close_all(sinks, complete, counts, discard=False)
 
-    def __enter__(self) -> PoseStreamWriter:
+    def __enter__(self) -> PoseFileWriter:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
