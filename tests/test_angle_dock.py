@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from pose_app.analysis.angle_history import AngleHistory, FrameAngles
 from pose_app.core.angles import ANGLE_NAMES
-from pose_app.gui.angle_dock import AngleDock, AngleHistory, FrameAngles
+from pose_app.gui.angle_dock import AngleDock
 
 KNEE = ANGLE_NAMES.index("left_knee")
 

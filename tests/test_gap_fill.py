@@ -15,7 +15,7 @@ from pose_app.core.poses import FramePoses
 from pose_app.inference.pipeline import build_pipeline
 from pose_app.io import gap_fill
 from pose_app.io.gap_fill import fill_gaps, fill_gaps_in_files
-from pose_app.io.recorder import PoseStreamWriter
+from pose_app.io.recorder import PoseFileWriter
 
 
 def test_fill_gaps_interpolates_short_dropouts_only():
@@ -61,7 +61,7 @@ def poses_with_a_dropout(frame_index: int) -> FramePoses:
 
 def record_with_a_dropout(folder, frames=4) -> dict:
     outputs = {"csv_path": folder / "p.csv", "wide_csv_path": folder / "w.csv", "json_path": folder / "p.json"}
-    with PoseStreamWriter(INFO, settings={"gap_filled_max_frames": 2}, **outputs) as recorder:
+    with PoseFileWriter(INFO, settings={"gap_filled_max_frames": 2}, **outputs) as recorder:
         for index in range(frames):
             recorder.write(frame_at(index), poses_with_a_dropout(index))
     return outputs
@@ -117,7 +117,7 @@ def test_gap_filling_interrupted_midway_leaves_the_file_as_it_was(tmp_path, monk
 
 def test_gap_filling_an_empty_recording_keeps_it_valid(tmp_path):
     outputs = {"csv_path": tmp_path / "p.csv", "wide_csv_path": tmp_path / "w.csv", "json_path": tmp_path / "p.json"}
-    with PoseStreamWriter(INFO, **outputs) as recorder:
+    with PoseFileWriter(INFO, **outputs) as recorder:
         recorder.write(frame_at(0), known_poses(0, count=0))
     before = {kind: path.read_text() for kind, path in outputs.items()}
     fill_gaps_in_files(**outputs, frame_size=(WIDTH, HEIGHT), frame_step=1, max_gap_frames=5)

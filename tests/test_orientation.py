@@ -14,16 +14,10 @@ from pose_app.core.geometry import torso_angle
 from pose_app.core.similarity import object_keypoint_similarity
 from pose_app.core.skeleton import KEYPOINT_INDEX
 from pose_app.inference.config import PipelineConfig
+from pose_app.inference.crops import CropSettings, crop_batch, crop_transform, turned_box, upright_angle
 from pose_app.inference.estimator import best_orientation, turn_frame, unturned
 from pose_app.inference.pipeline import build_pipeline
-from pose_app.inference.refine import (
-    CropRefiner,
-    CropSettings,
-    crop_batch,
-    crop_transform,
-    turned_box,
-    upright_angle,
-)
+from pose_app.inference.refine import CropRefiner
 
 SHOULDERS = [KEYPOINT_INDEX["left_shoulder"], KEYPOINT_INDEX["right_shoulder"]]
 HIPS = [KEYPOINT_INDEX["left_hip"], KEYPOINT_INDEX["right_hip"]]

@@ -10,8 +10,9 @@ from support import MEDIA, requires_shared
 from pose_app.core.frames import Frame
 from pose_app.core.skeleton import KEYPOINT_INDEX
 from pose_app.inference.config import PipelineConfig
+from pose_app.inference.crops import CropSettings
 from pose_app.inference.pipeline import PosePipeline, build_pipeline
-from pose_app.inference.refine import CropRefiner, CropSettings
+from pose_app.inference.refine import CropRefiner
 from pose_app.inference.tracking import PoseTracker
 from pose_app.io.formats import header_by_current_names
 from pose_app.io.sources import open_source, read_image

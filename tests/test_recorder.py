@@ -1,4 +1,4 @@
-"""Recording: PoseStreamWriter's long/wide CSV and JSON with known poses, the recording service
+"""Recording: PoseFileWriter's long/wide CSV and JSON with known poses, the recording service
 (header of the pipeline that made the rows, annotated video and its frame rate, `complete`, the
 gap-fill pass, file names) on real inference, and their failures."""
 
@@ -24,7 +24,7 @@ from pose_app.io.formats import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS, coco_keypoin
 from pose_app.io.recorder import (
     LIVE_RATE_FRAMES,
     STILLS_VIDEO_FPS,
-    PoseStreamWriter,
+    PoseFileWriter,
     Recording,
     snapshot_path,
     unused_stem,
@@ -36,7 +36,7 @@ from pose_app.run.outputs import recording_outputs
 
 def record(tmp_path, frames=3, **paths) -> dict:
     outputs = {kind: tmp_path / name for kind, name in paths.items()}
-    with PoseStreamWriter(INFO, settings={"model": "posenet-075", "smoothed": True}, **outputs) as recorder:
+    with PoseFileWriter(INFO, settings={"model": "posenet-075", "smoothed": True}, **outputs) as recorder:
         for index in range(frames):
             # Frame 1 has nobody in it: it writes no rows but still counts.
             recorder.write(frame_at(index), known_poses(index, count=0 if index == 1 else 2))
@@ -102,7 +102,7 @@ def test_json_is_coco_results_with_header(tmp_path):
 def test_json_stays_valid_and_marked_incomplete_after_an_interruption(tmp_path):
     path = tmp_path / "poses.json"
     with pytest.raises(KeyboardInterrupt):
-        with PoseStreamWriter(INFO, json_path=path) as recorder:
+        with PoseFileWriter(INFO, json_path=path) as recorder:
             recorder.write(frame_at(0), known_poses(0))
             raise KeyboardInterrupt
     document = json.loads(path.read_text())
@@ -114,7 +114,7 @@ def test_shared_csv_stream_gets_one_header_and_rows_of_every_source():
     stream = io.StringIO()
     other = SourceInfo("second.mp4", WIDTH, HEIGHT, 25.0, 10, False, False)
     for info in (INFO, other):
-        with PoseStreamWriter(info, csv_path=stream) as recorder:
+        with PoseFileWriter(info, csv_path=stream) as recorder:
             recorder.write(Frame(frame_at(0).image, 0, 0.0, info.name), known_poses(0, count=1))
     rows = list(csv.reader(io.StringIO(stream.getvalue())))
     assert rows[0] == list(LONG_CSV_COLUMNS) and rows.count(list(LONG_CSV_COLUMNS)) == 1
@@ -230,7 +230,7 @@ def test_unwritable_outputs_are_refused_before_any_file_is_made(tmp_path, kind):
         with pytest.raises(PoseAppError, match=message):
             Recording(INFO, {"json": tmp_path / "fine.json", kind: bad})
     with pytest.raises(PoseAppError, match="is a directory"):
-        PoseStreamWriter(INFO, json_path=tmp_path)
+        PoseFileWriter(INFO, json_path=tmp_path)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file"]
 
 

@@ -6,20 +6,12 @@ from media import photo
 from support import COCO_DEV, requires_shared
 
 from pose_app.core.skeleton import KEYPOINT_INDEX
+from pose_app.inference.crops import CropSettings, crop_batch, crop_input_size, crop_transform
 from pose_app.inference.estimator import PoseEstimator
 from pose_app.inference.families.posenet import PAD_VALUE
+from pose_app.inference.identity import best_match, duplicate_mask, lost_joints
 from pose_app.inference.pipeline import build_pipeline
-from pose_app.inference.refine import (
-    CropRefiner,
-    CropSettings,
-    best_match,
-    crop_batch,
-    crop_input_size,
-    crop_transform,
-    duplicate_mask,
-    lost_joints,
-    merge_refined,
-)
+from pose_app.inference.refine import CropRefiner, merge_refined
 from pose_app.io.sources import read_image
 
 

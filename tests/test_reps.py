@@ -27,7 +27,7 @@ from pose_app.core.frames import Frame, SourceInfo
 from pose_app.core.poses import FramePoses
 from pose_app.core.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS
 from pose_app.io.csv_tables import read_keypoint_csv
-from pose_app.io.recorder import PoseStreamWriter
+from pose_app.io.recorder import PoseFileWriter
 from pose_app.io.reps_csv import REPS_CSV_COLUMNS, read_reps_csv
 
 FPS = 30.0
@@ -275,7 +275,7 @@ def write_keypoint_csv(path, people: dict, times, source="squat.mp4"):
     """A long keypoint CSV written by pose-app's writer: people = id -> (T, 17, 3) poses (NaN
     rows: not in that frame)."""
     info = SourceInfo(source, 640, 480, FPS, len(times), is_live=False, is_still=False)
-    with PoseStreamWriter(info, csv_path=path) as writer:
+    with PoseFileWriter(info, csv_path=path) as writer:
         for index, time_s in enumerate(times):
             ids = [pid for pid, poses in people.items() if np.isfinite(poses[index]).all()]
             keypoints = np.array([people[pid][index] for pid in ids], np.float32).reshape(-1, NUM_KEYPOINTS, 3)

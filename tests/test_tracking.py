@@ -5,16 +5,13 @@ import numpy as np
 import pytest
 from support import requires_shared
 
+from pose_app.core.matching import gated_optimal_assignment
 from pose_app.core.similarity import box_iou, keypoint_boxes, object_keypoint_similarity, pose_similarity
 from pose_app.core.skeleton import NUM_KEYPOINTS, OKS_SIGMAS
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.estimator import PoseEstimator
 from pose_app.inference.smoothing import PoseSmoother
-from pose_app.inference.tracking import (
-    JOINT_MEMORY_FRAMES,
-    PoseTracker,
-    gated_optimal_assignment,
-)
+from pose_app.inference.tracking import JOINT_MEMORY_FRAMES, PoseTracker
 from pose_app.io.sources import open_source
 
 # A standing person one unit tall, top of the head at y = 0, centred on x = 0 (COCO order).

@@ -29,12 +29,13 @@ from models.train.losses import posenet_loss  # noqa: E402
 from models.train.trainer import LAST_CHECKPOINT, TrainConfig, Trainer, load_checkpoint, model_from_checkpoint  # noqa: E402
 from pose_app.cli.main import main as app_main  # noqa: E402
 from pose_app.core.skeleton import FLIP_PERMUTATION, KEYPOINT_INDEX, NUM_KEYPOINTS  # noqa: E402
-from pose_app.inference.decode import decode_single_pose  # noqa: E402
 from pose_app.inference.config import PipelineConfig  # noqa: E402
+from pose_app.inference.crops import CropSettings, crop_batch  # noqa: E402
+from pose_app.inference.decode import decode_single_pose  # noqa: E402
 from pose_app.inference.engine import PoseEngine  # noqa: E402
 from pose_app.inference.families.posenet import HEAD_OUTPUTS  # noqa: E402
 from pose_app.inference.pipeline import build_pipeline  # noqa: E402
-from pose_app.inference.refine import CropRefiner, CropSettings, crop_batch  # noqa: E402
+from pose_app.inference.refine import CropRefiner  # noqa: E402
 from pose_app.io.sources import read_image  # noqa: E402
 
 STRIDE = 16

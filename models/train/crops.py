@@ -31,8 +31,8 @@ from models.train.dataset import CocoImage, targets_as_tensors
 from models.train.targets import DEFAULT_DISC_RADIUS, build_targets
 from pose_app.core.similarity import keypoint_boxes
 from pose_app.core.skeleton import FLIP_PERMUTATION
+from pose_app.inference.crops import CropSettings, CropTransform, crop_batch, crop_input_size, crop_transform
 from pose_app.inference.families.posenet import PAD_VALUE
-from pose_app.inference.refine import CropSettings, CropTransform, crop_batch, crop_input_size, crop_transform
 from pose_app.io.sources import read_image
 
 # People need this many labelled keypoints to become a training crop: a box around one or two

@@ -27,7 +27,7 @@ from models.train.evaluation import crop_validation_ap, validation_ap
 from models.train.losses import LossWeights, posenet_loss
 from models.train.targets import DEFAULT_DISC_RADIUS
 from pose_app.errors import PoseAppError, one_line
-from pose_app.inference.refine import CropSettings
+from pose_app.inference.crops import CropSettings
 
 PRETRAINED_INITS = ("posenet-075", "posenet-050")
 LAST_CHECKPOINT = "last.pt"

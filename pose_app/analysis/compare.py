@@ -36,13 +36,13 @@ import time
 import numpy as np
 
 from pose_app.core.coverage import full_leg_chain
+from pose_app.core.matching import gated_optimal_assignment
 from pose_app.core.poses import MIN_KEYPOINT_SCORE
 from pose_app.core.similarity import object_keypoint_similarity
 from pose_app.core.skeleton import NUM_KEYPOINTS
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.pipeline import build_pipeline
-from pose_app.inference.tracking import gated_optimal_assignment
 from pose_app.io.sources import open_source
 
 Frames = list[tuple[np.ndarray, np.ndarray]]

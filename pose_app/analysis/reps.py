@@ -560,8 +560,9 @@ def write_session_reps(table: KeypointTable, path: str, settings: RepSettings = 
     return records
 
 
-class _Track:
-    """One person's frames, kept in arrays that grow by doubling (cheap appends)."""
+class _CountedPerson:
+    """One person the live counter follows: their frames, kept in arrays that grow by doubling
+    (cheap appends), and the state of their count (the angle chosen, the direction kept)."""
 
     def __init__(self, angles: int):
         self.size = 0
@@ -603,15 +604,15 @@ class RepCounter:
     def __init__(self, angle: str | None = None, settings: RepSettings = RepSettings(), names: Sequence[str] = ANGLE_NAMES):
         self.settings = settings
         self.names = tuple(names)
-        self._tracks: dict[int, _Track] = {}
+        self._people: dict[int, _CountedPerson] = {}
         self._last_time = -math.inf
         self.set_angle(angle)
 
     def set_angle(self, angle: str | None) -> None:
         """Count on another angle (as `--angle`) from now on, over the frames already seen too."""
         self.candidates = angle_candidates(angle)
-        for track in self._tracks.values():
-            track.choice, track.analysed_at, track.chosen_at, track.direction = None, -1, -math.inf, "auto"
+        for person in self._people.values():
+            person.choice, person.analysed_at, person.chosen_at, person.direction = None, -1, -math.inf, "auto"
 
     def add(self, time_s: float, person_ids: Sequence[int] | np.ndarray, degrees: np.ndarray, confidence: np.ndarray) -> None:
         """One frame: person_ids (P,), degrees and confidence (P, len(names)). Time going back (a
@@ -621,55 +622,55 @@ class RepCounter:
         self._last_time = time_s
         degrees, confidence = np.asarray(degrees, np.float64), np.asarray(confidence, np.float64)
         for row, person_id in enumerate(np.asarray(person_ids).tolist()):
-            track = self._tracks.get(person_id)
-            if track is None:
-                track = self._tracks[person_id] = _Track(len(self.names))
-            track.append(time_s, degrees[row], confidence[row])
+            person = self._people.get(person_id)
+            if person is None:
+                person = self._people[person_id] = _CountedPerson(len(self.names))
+            person.append(time_s, degrees[row], confidence[row])
 
     def reset(self) -> None:
-        self._tracks.clear()
+        self._people.clear()
         self._last_time = -math.inf
 
     def people(self) -> list[int]:
-        return list(self._tracks)
+        return list(self._people)
 
     def series(self, person_id: int) -> AngleSeries | None:
         """Everything seen of a person since the last reset (None: never seen)."""
-        track = self._tracks.get(person_id)
-        return None if track is None else track.series(person_id, self.names)
+        person = self._people.get(person_id)
+        return None if person is None else person.series(person_id, self.names)
 
     def analysis(self, person_id: int) -> RepAnalysis | None:
         """The person's repetitions so far (None before MIN_FRAMES frames or while no candidate
         is seen). An angle present in too few frames gives an analysis without repetitions and
         with its `note`."""
-        track = self._tracks.get(person_id)
-        if track is None or track.size < MIN_FRAMES:
+        person = self._people.get(person_id)
+        if person is None or person.size < MIN_FRAMES:
             return None
-        if track.analysed_at == track.size:
-            return track.analysis
-        series = track.series(person_id, self.names)
-        counted = track.analysis is not None and track.analysis.reps
-        if track.choice is None or (not counted and series.time_s[-1] - track.chosen_at >= self.RECHOOSE_S):
-            track.choice = choose_angle(series, self.candidates, self.settings)
-            track.chosen_at = float(series.time_s[-1])
-        choice = track.choice
+        if person.analysed_at == person.size:
+            return person.analysis
+        series = person.series(person_id, self.names)
+        counted = person.analysis is not None and person.analysis.reps
+        if person.choice is None or (not counted and series.time_s[-1] - person.chosen_at >= self.RECHOOSE_S):
+            person.choice = choose_angle(series, self.candidates, self.settings)
+            person.chosen_at = float(series.time_s[-1])
+        choice = person.choice
         if choice.angle is None:
-            track.analysis = None
+            person.analysis = None
         else:
             column = self.names.index(choice.angle)
-            settings = self.settings if track.direction == "auto" else dataclasses.replace(self.settings, direction=track.direction)
+            settings = self.settings if person.direction == "auto" else dataclasses.replace(self.settings, direction=person.direction)
             analysis = find_reps(series.time_s, series.degrees[:, column], series.confidence[:, column], choice.angle, settings)
-            if track.direction != "auto":
-                analysis.rest_reason = track.rest_reason
+            if person.direction != "auto":
+                analysis.rest_reason = person.rest_reason
             if not choice.usable:
                 analysis = dataclasses.replace(analysis, reps=[], note=choice.reason)
             else:
                 analysis.choice = choice.reason
-                if analysis.reps and track.direction == "auto" and self.settings.direction == "auto":
-                    track.direction, track.rest_reason = analysis.direction, analysis.rest_reason
-            track.analysis = analysis
-        track.analysed_at = track.size
-        return track.analysis
+                if analysis.reps and person.direction == "auto" and self.settings.direction == "auto":
+                    person.direction, person.rest_reason = analysis.direction, analysis.rest_reason
+            person.analysis = analysis
+        person.analysed_at = person.size
+        return person.analysis
 
     def count(self, person_id: int) -> int:
         analysis = self.analysis(person_id)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,3 +36,13 @@ class SourceInfo:
     frame_count: int | None
     is_live: bool
     is_still: bool
+
+
+def frames_per_second(times: Sequence[float]) -> float | None:
+    """Frames per second from the times of consecutive frames (media time or a clock's): the
+    intervals between the first and the last over the time between them. None with fewer than
+    two frames or no time between them: each caller knows its own fallback (the source's rate,
+    or 0 on a status line)."""
+    if len(times) < 2 or times[-1] <= times[0]:
+        return None
+    return (len(times) - 1) / (times[-1] - times[0])

@@ -55,7 +55,7 @@ def unmirrored(keypoints: np.ndarray, image_width: int) -> np.ndarray:
 
 def torso_angle(pose: np.ndarray, min_keypoint_score: float) -> float | None:
     """How far to turn a frame (radians, counter-clockwise on screen, as
-    `refine.CropTransform` turns it) so that the torso of `pose (17, 3)` points straight up: from
+    `crops.CropTransform` turns it) so that the torso of `pose (17, 3)` points straight up: from
     the centre of its confident hips to the centre of its confident shoulders (0 for an upright
     person, pi for one upside down); without hips (a webcam's head-and-shoulders view), from the
     shoulders to the centre of the confident face keypoints. None when neither is seen."""

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
+from pose_app.core.frames import frames_per_second
 from pose_app.errors import PoseAppError
 from pose_app.gui.main_window import MainWindow
 from pose_app.gui.qt_platform import drop_opencv_qt_paths, platform_abort_explained, platform_problem
@@ -116,7 +117,7 @@ class Automation:
     def report(self) -> str:
         """Displayed frame rate between the first and the last shown frame, plus the status line."""
         span = self.shown_at[-1] - self.shown_at[0] if len(self.shown_at) > 1 else 0.0
-        rate = (len(self.shown_at) - 1) / span if span > 0 else 0.0
+        rate = frames_per_second(self.shown_at) or 0.0
         count = len(self.shown_at)
         ended = " (the source ended)" if self.source_ended and count < self.frames else ""
         return (f"pose-app: displayed {count} frame{'s' if count != 1 else ''}{ended} in {span:.2f} s "

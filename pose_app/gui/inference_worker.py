@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
+from pose_app.analysis.angle_history import FrameAngles
 from pose_app.core.angles import compute_angles
 from pose_app.core.frames import Frame
 from pose_app.core.poses import FramePoses
@@ -38,7 +39,6 @@ from pose_app.explain.compose import (
 )
 from pose_app.explain.decode_walk import WalkStep, decoding_walk
 from pose_app.explain.network import first_conv_filters
-from pose_app.gui.angle_dock import FrameAngles
 from pose_app.gui.capture_worker import CapturedFrame, FrameMailbox
 from pose_app.gui.stats import RateMeter
 from pose_app.inference.config import PipelineConfig

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
+from pose_app.analysis.angle_history import DEFAULT_ANGLES
 from pose_app.core.angles import ANGLE_NAMES
 from pose_app.draw.render import OverlayStyle
 from pose_app.errors import PoseAppError
 from pose_app.explain.compose import PANEL_MODES, PanelRequest
-from pose_app.gui.angle_dock import DEFAULT_ANGLES
 from pose_app.inference.config import PRESETS, PipelineConfig
 from pose_app.inference.engine import PROVIDER_ALIASES
 from pose_app.io.output_files import check_output_path, write_whole, written_path

@@ -8,6 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from pose_app.core.frames import frames_per_second
 from pose_app.inference.refine import CROP_STAGES
 
 # Latency stages from capture to display, in the order the status bar shows them ("crops": the
@@ -34,9 +35,8 @@ class RateMeter:
         with self._lock:
             self._forget_before(self._clock() - self._window_s)
             times = list(self._times)
-        if len(times) < 2:
-            return 0.0
-        return (len(times) - 1) / max(times[-1] - times[0], 1e-9)
+        measured = frames_per_second(times)
+        return 0.0 if measured is None else measured
 
     def _forget_before(self, oldest: float) -> None:
         while self._times and self._times[0] < oldest:

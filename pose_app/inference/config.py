@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pose_app.errors import PoseAppError
+from pose_app.inference.crops import CropSettings
 from pose_app.inference.decode import DecodeSettings
 from pose_app.inference.estimator import Augmentation
 from pose_app.inference.model_files import DEFAULT_MODEL
-from pose_app.inference.refine import CropSettings
 from pose_app.inference.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
 
 # What each preset sets; everything not named keeps the PipelineConfig default, which is the

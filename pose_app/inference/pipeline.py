@@ -32,15 +32,17 @@ import numpy as np
 
 from pose_app.core.frames import Frame
 from pose_app.core.geometry import torso_angle
+from pose_app.core.matching import gated_optimal_assignment
 from pose_app.core.poses import MIN_KEYPOINT_SCORE, FramePoses
 from pose_app.core.similarity import pose_similarity
 from pose_app.inference.config import RETUNABLE_SETTINGS, PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.estimator import PoseEstimator, best_orientation, confident_enough, has_evidence, has_whole_pose
+from pose_app.inference.identity import decodings_of
 from pose_app.inference.quantization import int8_path
-from pose_app.inference.refine import CROP_STAGES, CropRefiner, decodings_of
+from pose_app.inference.refine import CROP_STAGES, CropRefiner
 from pose_app.inference.smoothing import PoseSmoother
-from pose_app.inference.tracking import PoseTracker, gated_optimal_assignment
+from pose_app.inference.tracking import PoseTracker
 
 # The stages a frame's timings name, in order (tracking adds "track"); test-time augmentation
 # adds "merge".
@@ -284,7 +286,7 @@ class PosePipeline:
         """Crops around the tracks' predicted poses (their body boxes, turned upright) only. A
         person lost, or found below FOLLOWED_SCORE_RATIO x the minimum pose score (dropped), asks
         for a full-frame pass on the next frame; so does a person who lost joints the last
-        full-frame pass saw (refine.lost_joints): tracked crops are never left worse than it."""
+        full-frame pass saw (identity.lost_joints): tracked crops are never left worse than it."""
         tracker = self.tracker
         followed = self.refiner.follow(
             frame.image, predicted, tracker.predicted_boxes(), tracker.predicted_angles(),

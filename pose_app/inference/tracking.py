@@ -3,7 +3,7 @@
 Each frame's poses are matched to the tracks of the previous frames by a similarity, the larger
 of COCO's Object Keypoint Similarity (OKS) and the IoU of the keypoint boxes, against both the
 track's last pose and its constant-velocity prediction; the matching is the optimal one-to-one
-assignment (Hungarian algorithm, scipy's `linear_sum_assignment`) among the pairs at least
+assignment (Hungarian algorithm: core/matching.py's `gated_optimal_assignment`) among the pairs at least
 `min_similarity` similar. A track
 survives `max_missed_frames` consecutive frames without a match; new people get new ids, and an
 id is never handed out twice.
@@ -16,26 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pose_app.core.geometry import torso_angle
+from pose_app.core.matching import gated_optimal_assignment
 from pose_app.core.poses import MIN_KEYPOINT_SCORE, check_poses
 from pose_app.core.similarity import pose_similarity
 from pose_app.core.skeleton import NUM_KEYPOINTS
-
-
-def gated_optimal_assignment(
-    similarity: np.ndarray, min_similarity: float
-) -> list[tuple[int, int]]:
-    """(row, column) pairs of the one-to-one assignment with the largest total similarity among
-    pairs whose similarity is >= `min_similarity`; no other pair is ever assigned."""
-    # Imported here: scipy.optimize takes ~0.6 s to import, too long for every `pose-app` start.
-    from scipy.optimize import linear_sum_assignment
-
-    # Gating before the assignment: a below-threshold pair must not add to a total and so pull a
-    # row away from its real partner. Zeroing it makes it worth exactly as much as leaving both
-    # unassigned (similarities are >= 0); if the solver still uses it, it is dropped below.
-    allowed = similarity >= min_similarity
-    rows, cols = linear_sum_assignment(np.where(allowed, similarity, 0.0), maximize=True)
-    keep = allowed[rows, cols]
-    return list(zip(rows[keep].tolist(), cols[keep].tolist()))
 
 
 # Tracked crops are cut around each track's body box: the box of its joints confident in the
@@ -63,7 +47,7 @@ def mean_keypoint_motion(
 
 
 @dataclass
-class _Track:
+class _TrackedPerson:
     """One person: its id, its last matched pose `(17, 3)`, where each joint was last confident
     `(17, 2)` (moved with the track since) and how many matched frames ago `(17,)`, its velocity
     (px/frame, x and y), the frames since it was last matched, which way its torso last pointed
@@ -80,7 +64,7 @@ class _Track:
     full_pass_joints: np.ndarray = field(default_factory=lambda: np.zeros(NUM_KEYPOINTS, bool))
 
     @classmethod
-    def start(cls, track_id: int, pose: np.ndarray, min_keypoint_score: float) -> "_Track":
+    def start(cls, track_id: int, pose: np.ndarray, min_keypoint_score: float) -> "_TrackedPerson":
         confident = pose[:, 2] >= min_keypoint_score
         angle = torso_angle(pose, min_keypoint_score)
         return cls(
@@ -141,7 +125,7 @@ class PoseTracker:
         self.max_missed_frames = max_missed_frames
         self.min_similarity = min_similarity
         self.min_keypoint_score = min_keypoint_score
-        self._tracks: list[_Track] = []
+        self._tracks: list[_TrackedPerson] = []
         self._next_id = 0
 
     def update(self, keypoints: np.ndarray, scores: np.ndarray, full_pass: bool = False) -> np.ndarray:
@@ -213,7 +197,7 @@ class PoseTracker:
         return gated_optimal_assignment(similarity, self.min_similarity)
 
     def _start_track(self, pose: np.ndarray) -> int:
-        track = _Track.start(self._next_id, pose, self.min_keypoint_score)
+        track = _TrackedPerson.start(self._next_id, pose, self.min_keypoint_score)
         self._next_id += 1
         self._tracks.append(track)
         return track.track_id

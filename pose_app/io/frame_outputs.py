@@ -13,7 +13,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from pose_app.core.frames import Frame, SourceInfo
+from pose_app.core.frames import Frame, SourceInfo, frames_per_second
 from pose_app.core.poses import FramePoses
 from pose_app.io.angle_csv import AngleCsvWriter, write_angle_csv
 from pose_app.io.formats import (
@@ -175,10 +175,8 @@ class _VideoSink:
 
     def _measured_fps(self) -> float:
         """A live source's: the held frames per second of media time."""
-        times = [frame.time_s for frame, _ in self._held]
-        if len(times) > 1 and times[-1] > times[0]:
-            return (len(times) - 1) / (times[-1] - times[0])
-        return self._context.source.fps or STILLS_VIDEO_FPS
+        measured = frames_per_second([frame.time_s for frame, _ in self._held])
+        return measured if measured is not None else self._context.source.fps or STILLS_VIDEO_FPS
 
     def _write_held_frames(self) -> None:
         self._open(self._measured_fps())

@@ -4,8 +4,8 @@
 output kind (output_kinds.py: per frame, frame_outputs.py, or when the recording finishes), the
 JSON header of the pipeline that makes the rows, the `complete` flag and the gap-fill pass; with
 `atomic`, its files are written under temporary names and appear under their own names only when
-finished (`temporary_path`). `PoseStreamWriter` streams one source's rows to long CSV, wide CSV
-and JSON alone (`pose-app bench`). `unused_stem` and `snapshot_path` name the app's files.
+finished (`temporary_path`). `PoseFileWriter` writes one source's rows to long CSV, wide CSV
+and JSON files alone (`pose-app bench`). `unused_stem` and `snapshot_path` name the app's files.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import IO, Any
 import numpy as np
 
 from pose_app import __version__
-from pose_app.core.frames import Frame, SourceInfo
+from pose_app.core.frames import Frame, SourceInfo, frames_per_second
 from pose_app.core.poses import FramePoses
 from pose_app.core.skeleton import KEYPOINT_NAMES, SKELETON_EDGES
 from pose_app.draw.render import OverlayStyle
@@ -115,8 +115,9 @@ def _close_all(sinks: list[FrameSink], complete: bool, counts: dict[str, Any] | 
         raise failure
 
 
-class PoseStreamWriter:
-    """Streams one source's poses to any of: long CSV, wide CSV, JSON.
+class PoseFileWriter:
+    """Writes one source's poses, frame by frame, to any of these files: long CSV, wide CSV, JSON
+    (a file writer: `PoseStreams` in stream.py sends poses over the network).
 
     csv_path / wide_csv_path may be open text streams shared by several recorders (one CSV for
     several inputs, told apart by the `source` column); the header line is written only when
@@ -161,7 +162,7 @@ class PoseStreamWriter:
         sinks, self._sinks = self._sinks, []
         _close_all(sinks, complete, counts, discard=False)
 
-    def __enter__(self) -> PoseStreamWriter:
+    def __enter__(self) -> PoseFileWriter:
         return self
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
@@ -321,10 +322,8 @@ class Recording:
         live source's measured one."""
         if not self.source.is_live and self.source.fps:
             return self.source.fps / self._frame_step
-        times = [time_s for _, time_s in self._processed]
-        if len(times) > 1 and times[-1] > times[0]:
-            return (len(times) - 1) / (times[-1] - times[0])
-        return self.source.fps or STILLS_VIDEO_FPS
+        measured = frames_per_second([time_s for _, time_s in self._processed])
+        return measured if measured is not None else self.source.fps or STILLS_VIDEO_FPS
 
     def _close_sinks(self, complete: bool, counts: dict[str, Any] | None, discard: bool) -> None:
         """Close every per-frame file, the ones that close last (the JSON) after the others, told

@@ -1,7 +1,7 @@
 """`pose-app bench`: per-stage latency, end-to-end frames/s and peak memory.
 
 Each model x resolution x provider runs the app's own path over a video: `open_source` ->
-`PosePipeline` (estimate, track, smooth) -> `PoseStreamWriter` writing long-CSV rows to a temporary
+`PosePipeline` (estimate, track, smooth) -> `PoseFileWriter` writing long-CSV rows to a temporary
 file. Without --video, a synthetic clip (moving shapes) is generated first. With `--stream`, each
 row is also run streaming (io/stream.py) to receivers that never read, what `process --osc --ws`
 does, to measure what streaming costs the pipeline and the capture-to-send latency.
@@ -29,7 +29,7 @@ from pose_app.inference.config import PipelineConfig
 from pose_app.inference.pipeline import PosePipeline, build_pipeline
 from pose_app.inference.quantization import int8_path, model_metadata
 from pose_app.inference.refine import CROP_STAGES
-from pose_app.io.recorder import PoseStreamWriter
+from pose_app.io.recorder import PoseFileWriter
 from pose_app.io.sources import open_source
 from pose_app.io.stream import Endpoint, PoseStreams, StreamConfig
 
@@ -166,7 +166,7 @@ def bench_one(video: Path, config: PipelineConfig, frames: int, stream: bool = F
             pipeline.refiner.run_crops(blank.image, pipeline.refiner.crops_for(blank.image.shape, WARM_UP_POSE))
         pipeline.reset()
         full_passes = pipeline.full_passes
-        recorder = PoseStreamWriter(source.info, csv_path=Path(scratch) / "poses.csv")
+        recorder = PoseFileWriter(source.info, csv_path=Path(scratch) / "poses.csv")
         streams = stalled_streams(stack) if stream else None
         with recorder:
             for _ in range(frames):
