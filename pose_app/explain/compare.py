@@ -16,7 +16,7 @@ import numpy as np
 from pose_app.core.poses import MIN_KEYPOINT_SCORE, FramePoses
 from pose_app.explain.cka import GRID, SimilarityOverFrames, block_rows, grid_points, sample_grid
 from pose_app.inference.engine import PoseEngine
-from pose_app.inference.refine import CropSettings, CropTransform, crop_batch, crop_transform
+from pose_app.inference.crops import CropSettings, CropTransform, crop_batch, crop_transform
 
 # The network the compare view opens when the pipeline runs none of the other family.
 OTHER_FAMILY_MODEL = {"posenet": "movenet-lightning", "movenet": "posenet-075-int8"}

@@ -25,7 +25,7 @@ from pose_app.explain.compare import (
 )
 from pose_app.explain.lab_view import gap_canvas, outlined_label, value_map
 from pose_app.explain.panel import PanelContext, PanelRequest, PanelView, PanelViewKind
-from pose_app.inference.refine import CropTransform
+from pose_app.inference.crops import CropTransform
 
 GAP = 6
 STRIP_HEIGHT = 56  # pixels of the tallest block of either strip
