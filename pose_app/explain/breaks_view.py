@@ -182,7 +182,8 @@ class BreaksView(PanelViewKind):
                 engine: PoseEngine) -> np.ndarray:
         """Landscape, as the dock is: the perturbed crop left (over it the crop stood upright,
         with the switch), the plot right."""
-        height = round(width * 0.45)
+        # Taller with the upright pair, so that its two crops stay readable stacked.
+        height = round(width * (0.45 if at.upright_picture is None else 0.55))
         text = breaks.perturbation.text(breaks.perturbation.clamp(breaks.amount))
         if at.upright_picture is None:
             side = height
@@ -222,9 +223,9 @@ class BreaksView(PanelViewKind):
             "turn": "The network learnt from upright people: turned far, a body no longer looks like one. Switch on "
                     "'turn the crop upright' to see what the pipeline's any-orientation changes.",
             "scale": "Too small and the joints shrink below what its filters see; too large and the body leaves the crop.",
-            "blur": "Blur removes the edges its first layers look for; joints go first where the edges are fine.",
+            "blur": "Blur removes the edges its first layers look for.",
             "darken": "Contrast, not brightness, is what it reads: it holds until little of the picture is left.",
-            "occlude": "A covered part loses its own score and drags its neighbours down: the network reads joints "
-                       "from what is around them too.",
+            "occlude": "Pick a keypoint of the covered part: where its score holds, the network guesses the joint "
+                       "from what is around it (the rest of the body), not from the joint itself.",
         }[breaks.kind]
         return text + lesson
