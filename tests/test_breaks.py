@@ -90,12 +90,15 @@ def test_the_box_lies_over_the_chosen_part():
     pose[:, 2] = 0.9
     pose[:, :2] = [100, 150]
     pose[:5, :2] = [60, 30]  # the face, top left
-    subject = Subject(CropTransform((100.0, 100.0), 1.0, (200, 200)), pose)
-    picture = np.zeros((200, 200, 3), np.uint8)
-    covered, _ = perturbed(np.zeros((200, 200, 3), np.uint8), subject, "occlude", 5, "face", 0.0)
+    subject = Subject(CropTransform((99.5, 99.5), 1.0, (200, 200)), pose)
+    frame = np.zeros((200, 200, 3), np.uint8)
+    covered, _ = perturbed(frame, subject, "occlude", 5, "face", 0.0)
     ys, xs = np.nonzero(covered[..., 0] == OCCLUDER_GREY)
     assert abs(xs.mean() - 60) < 2 and abs(ys.mean() - 30) < 2
-    assert picture.sum() == 0  # perturbations leave their input alone
+    assert frame.sum() == 0  # the frame itself is left alone
+    centre, _ = perturbed(frame, subject, "occlude", 5, "image centre", 0.0)
+    ys, xs = np.nonzero(centre[..., 0] == OCCLUDER_GREY)
+    assert abs(xs.mean() - 99.5) < 2 and abs(ys.mean() - 99.5) < 2
 
 
 def test_every_perturbation_sweeps_about_10_steps_from_none():

@@ -70,12 +70,23 @@ def test_the_upright_switch_draws_both_crops_and_says_what_turning_back_changes(
     assert abs(abs(turned_back) - 180) < 30
     plain = draw(photo, context, dataclasses.replace(BreaksRequest("turn", 180.0), upright=False))
     assert "Switch on 'turn the crop upright'" in plain.caption
-    # Upright pair: the left column holds two pictures (a gap between them), the plain one one.
-    side = view.picture.shape[0]
-    assert np.ptp(view.picture[side // 2 - 1, : side // 3]) < np.ptp(plain.picture[side // 2 - 1, : side // 3]) + 1
+    # With the switch the turned crop and the crop stood upright are stacked: a taller picture,
+    # its two crops each about half its height, split by the gap's plain colour.
+    assert view.picture.shape[1] == plain.picture.shape[1] and view.picture.shape[0] > plain.picture.shape[0]
+    half = view.picture.shape[0] // 2
+    assert np.ptp(view.picture[half - 1:half + 1, 10:60]) == 0 and np.ptp(plain.picture[half, 10:60]) > 0
 
 
 def test_without_a_network_the_view_says_so(photo):
     image, poses, posenet = photo
     view = draw(photo, PanelContext(posenet.info), BreaksRequest())
     assert "needs the running network" in view.caption
+
+
+def test_a_frame_without_anyone_is_perturbed_whole(photo):
+    image, poses, posenet = photo
+    empty = dataclasses.replace(poses, keypoints=poses.keypoints[:0], scores=poses.scores[:0], ids=poses.ids[:0])
+    context = PanelContext(posenet.info, engine=posenet, crop_engine=PoseEngine("movenet-lightning"))
+    view = compose_in(image, empty, PanelRequest(mode="breaks", width=384, breaks=BreaksRequest("darken", 50.0)),
+                      context)
+    assert view.caption.startswith("movenet-lightning on the whole frame (nobody found) darkened, 11 amounts")

@@ -157,6 +157,7 @@ class Subject:
 
     crop: CropTransform
     pose: np.ndarray | None  # (17, 3) input pixels of the crop; None: nobody found
+    on_person: bool = True  # False: the crop is the whole frame (nobody found in the frame)
 
     def person_box(self) -> tuple[float, float, float, float]:
         """The box of the confident keypoints (input pixels); the whole crop without a person."""
@@ -283,10 +284,10 @@ class Probe:
     turned_back: float = 0.0
 
 
-def subject_of(engine: PoseEngine, frame_bgr: np.ndarray, crop: CropTransform) -> Subject:
+def subject_of(engine: PoseEngine, frame_bgr: np.ndarray, crop: CropTransform, on_person: bool = True) -> Subject:
     """The person in the crop as the network sees it unperturbed (where the box covers parts)."""
     pose = best_poses(engine, [cut(frame_bgr, crop, engine.family.pad_value)])[0]
-    return Subject(crop, pose if (pose[:, 2] >= MIN_KEYPOINT_SCORE).sum() >= 2 else None)
+    return Subject(crop, pose if (pose[:, 2] >= MIN_KEYPOINT_SCORE).sum() >= 2 else None, on_person)
 
 
 def sweep(engine: PoseEngine, frame_bgr: np.ndarray, subject: Subject, kind: str, part: str = "image centre",

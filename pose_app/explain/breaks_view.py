@@ -160,8 +160,9 @@ class BreaksView(PanelViewKind):
         frame = (context.frame_index, hash(image_bgr[::16, ::16].tobytes()), engine.info.name)
         if session.subject is None or session.subject[0] != frame:
             size = engine.family.crop_input_size(engine.info, CROP_RESOLUTION, 1.0)
-            crop, _ = person_crop(poses, (image_bgr.shape[1], image_bgr.shape[0]), size)
-            session.subject, session.sweeps, session.probe = (frame, subject_of(engine, image_bgr, crop)), {}, None
+            crop, on_person = person_crop(poses, (image_bgr.shape[1], image_bgr.shape[0]), size)
+            subject = subject_of(engine, image_bgr, crop, on_person)
+            session.subject, session.sweeps, session.probe = (frame, subject), {}, None
         subject = session.subject[1]
         key = _key(breaks)
         if key not in session.sweeps:
@@ -203,7 +204,7 @@ class BreaksView(PanelViewKind):
     def _caption(result: Sweep, at: Probe, breaks: BreaksRequest, engine: PoseEngine, subject: Subject) -> str:
         perturbation, group = breaks.perturbation, MEAN_GROUPS[breaks.mean_of]
         mean = result.mean(group)
-        where = "the person's crop" if subject.pose is not None else "the frame (nobody found)"
+        where = "the person's crop" if subject.on_person else "the whole frame (nobody found)"
         what = {"turn": "turned", "scale": "scaled", "blur": "blurred", "darken": "darkened",
                 "occlude": f"with a grey box over the {breaks.part}"}[breaks.kind]
         text = (f"{engine.info.name} on {where} {what}, {len(result.amounts)} amounts from "
