@@ -142,3 +142,8 @@ def test_upside_down_she_is_lost_unless_the_crop_is_stood_upright(network, photo
     assert plain[1] < 0.5 * plain[0], plain  # upside down: far lower
     assert abs(stood[1] - plain[0]) < 0.1, (stood, plain)  # stood upright again: about the same
     assert abs(abs(result.turned_back[1]) - 180) < 30  # turned back about half a turn
+    # Not only the scores: upside down few keypoints are found in their place (a head taken for
+    # feet scores, but in the wrong place); stood upright again, nearly all.
+    assert result.reference >= 8 and result.placed[0] >= result.reference - 1
+    assert result.placed[1] <= result.reference // 2, result.placed
+    assert result.placed_upright[1] >= result.reference - 2, result.placed_upright

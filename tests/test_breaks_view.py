@@ -66,6 +66,8 @@ def test_the_upright_switch_draws_both_crops_and_says_what_turning_back_changes(
     view = draw(photo, context, BreaksRequest("turn", 180.0, upright=True))
     assert view.caption.startswith("posenet-075-int8 on the person's crop turned, 10 amounts from 0° to 180°")
     assert "Stood upright again" in view.caption and "turned back" in view.caption
+    assert "Keypoints found where the unperturbed crop finds them" in view.caption
+    assert " stood upright)" in view.caption
     turned_back = float(view.caption.split("turned back ")[1].split("°")[0])
     assert abs(abs(turned_back) - 180) < 30
     plain = draw(photo, context, dataclasses.replace(BreaksRequest("turn", 180.0), upright=False))

@@ -259,13 +259,19 @@ def upright_turns(engine: PoseEngine, pictures: list[np.ndarray], plain: np.ndar
 class Sweep:
     """The network's keypoint scores over a perturbation's amounts: `scores (S, 17)` on the
     perturbed crops; for a turn with the upright switch also `upright (S, 17)`, the scores on
-    the crops stood upright again, and `turned_back (S,)`, the degrees each was turned by."""
+    the crops stood upright again, and `turned_back (S,)`, the degrees each was turned by.
+    `placed (S,)` (`placed_upright`): how many of the keypoints the unperturbed crop finds are
+    found again in their place (right_places), of `reference`: a score alone does not say that
+    upside down a head is not taken for feet."""
 
     kind: str
     amounts: np.ndarray
     scores: np.ndarray
     upright: np.ndarray | None = None
     turned_back: np.ndarray | None = None
+    placed: np.ndarray | None = None
+    placed_upright: np.ndarray | None = None
+    reference: int = 0
 
     def mean(self, keypoints: tuple[int, ...], upright: bool = False) -> np.ndarray:
         scores = self.upright if upright and self.upright is not None else self.scores
@@ -297,13 +303,38 @@ def sweep(engine: PoseEngine, frame_bgr: np.ndarray, subject: Subject, kind: str
     amounts = PERTURBATIONS[kind].steps if amounts is None else amounts
     pad = engine.family.pad_value
     cuts = [perturbed(frame_bgr, subject, kind, amount, part, pad) for amount in amounts]
-    pictures = [picture for picture, _ in cuts]
+    pictures, crops = [picture for picture, _ in cuts], [crop for _, crop in cuts]
     plain = best_poses(engine, pictures)
+    placed, reference = right_places(subject, crops, plain)
     if not (upright and kind == "turn"):
-        return Sweep(kind, np.asarray(amounts, np.float64), plain[:, :, 2])
+        return Sweep(kind, np.asarray(amounts, np.float64), plain[:, :, 2], placed=placed, reference=reference)
     angles = upright_turns(engine, pictures, plain)
-    stood = best_poses(engine, [cut(frame_bgr, turned(crop, angle), pad) for (_, crop), angle in zip(cuts, angles)])
-    return Sweep(kind, np.asarray(amounts, np.float64), plain[:, :, 2], stood[:, :, 2], angles)
+    stood_crops = [turned(crop, angle) for crop, angle in zip(crops, angles)]
+    stood = best_poses(engine, [cut(frame_bgr, crop, pad) for crop in stood_crops])
+    return Sweep(kind, np.asarray(amounts, np.float64), plain[:, :, 2], stood[:, :, 2], angles, placed,
+                 right_places(subject, stood_crops, stood)[0], reference)
+
+
+PLACE_TOLERANCE = 0.1  # of the person's height: how far from its unperturbed place a keypoint may be found
+
+
+def right_places(subject: Subject, crops: list[CropTransform], poses: np.ndarray) -> tuple[np.ndarray, int]:
+    """How many keypoints each pose (N, 17, 3, input pixels of its crop) finds confidently
+    within PLACE_TOLERANCE of the person's height of where the unperturbed crop found them
+    (compared in frame pixels), counting those the unperturbed crop found confidently; and
+    that count."""
+    if subject.pose is None:
+        return np.zeros(len(poses), int), 0
+    known = subject.pose[:, 2] >= MIN_KEYPOINT_SCORE
+    places = subject.crop.to_frame(subject.pose[:, :2])
+    x0, y0, x1, y1 = subject.person_box()
+    tolerance = PLACE_TOLERANCE * max(y1 - y0, x1 - x0) / subject.crop.scale
+    counts = np.zeros(len(poses), int)
+    for index, (crop, pose) in enumerate(zip(crops, poses)):
+        found = crop.to_frame(pose[:, :2])
+        near = np.hypot(*(found - places).T) <= tolerance
+        counts[index] = int((known & near & (pose[:, 2] >= MIN_KEYPOINT_SCORE)).sum())
+    return counts, int(known.sum())
 
 
 def probe(engine: PoseEngine, frame_bgr: np.ndarray, subject: Subject, request: BreaksRequest) -> Probe:

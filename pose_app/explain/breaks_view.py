@@ -213,6 +213,13 @@ class BreaksView(PanelViewKind):
                 f"{perturbation.text(result.amounts[int(np.argmin(mean))])}); at the slider's "
                 f"{perturbation.text(perturbation.clamp(breaks.amount))} (yellow) {at.pose[:, 2].mean():.2f} over "
                 f"every keypoint. ")
+        if result.reference:
+            nearest = int(np.argmin(np.abs(result.amounts - perturbation.clamp(breaks.amount))))
+            text += (f"Keypoints found where the unperturbed crop finds them (within 10 % of the person's size): "
+                     f"{result.placed[0]} of {result.reference} at {perturbation.text(result.amounts[0])}, "
+                     f"{result.placed[nearest]} at {perturbation.text(result.amounts[nearest])}"
+                     + (f" ({result.placed_upright[nearest]} stood upright)" if result.placed_upright is not None
+                        else "") + ". ")
         if result.upright is not None:
             stood = result.mean(group, upright=True)
             return text + (
