@@ -77,8 +77,10 @@ class BreaksControls(QWidget):
 
     def _kind_changed(self) -> None:
         kind = self.kind.currentData()
-        # A new perturbation opens at its strongest amount: the picture shows what it does.
-        self._set_range(kind, PERTURBATIONS[kind].high if kind != "scale" else 0.5)
+        # A new perturbation opens where the picture shows what it does: its strongest amount,
+        # except scale (0.5x: 2x only shows a part of the body) and occlusion (40 %: at 100 % the
+        # box hides the whole person).
+        self._set_range(kind, {"scale": 0.5, "occlude": 40.0}.get(kind, PERTURBATIONS[kind].high))
         self._emit()
 
     def _emit(self) -> None:
