@@ -4,7 +4,7 @@ each keypoint's score against the amount over a sweep (explain/breaks.py), the s
 marked. With the upright switch a turned crop is also stood upright again, as the pipeline's
 any-orientation does, and both curves are drawn.
 
-The sweep costs about ten network runs (forty with the switch): it is made once per frame,
+The sweep costs about ten network runs (fifty with the switch): it is made once per frame,
 perturbation, covered part and switch and kept (BreaksSession), so a paused frame, a moved slider
 or another keypoint only redraws.
 """
