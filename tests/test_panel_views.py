@@ -19,7 +19,7 @@ BLOCKS = tuple(f"feature_{n}" for n in range(14))
 
 def test_every_view_is_registered_once_in_the_menu_order():
     assert PANEL_MODES == ("features", "heatmaps", "offsets", "displacements", "stats", "walk", "lab", "teach",
-                           "compare")
+                           "compare", "breaks")
     assert [view.name for view in PANEL_VIEWS] == list(PANEL_MODES)
     assert all(view_kind(name) is view for name, view in zip(PANEL_MODES, PANEL_VIEWS))
     labels = [view.label for view in PANEL_VIEWS]
@@ -66,6 +66,8 @@ def test_a_name_is_registered_only_once_and_controls_must_exist():
     (PanelRequest(mode="teach", block="feature_5", blocks=BLOCKS), ("feature_5",), {"block", "teach", "hover"},
      {"feature_5"}),
     (PanelRequest(mode="compare", blocks=BLOCKS), BLOCKS, {"keypoint"}, {*BLOCKS, "heatmaps"}),
+    # The breaks view runs the crop network itself: no block of the strip's network is read.
+    (PanelRequest(mode="breaks", blocks=BLOCKS), (), {"breaks", "keypoint"}, set()),
 ])
 def test_each_view_says_what_it_needs_uses_and_shows(request_, features, controls, layers):
     kind = request_.kind

@@ -20,6 +20,7 @@ import numpy as np
 from pose_app.core.poses import FramePoses
 from pose_app.draw.featuremaps import grid_columns, shrink
 from pose_app.draw.render import OverlayStyle, draw_poses
+from pose_app.explain.breaks_view import BreaksView
 from pose_app.explain.compare_view import CompareView
 from pose_app.explain.decode_walk import WalkStep
 from pose_app.explain.lab_view import LabView
@@ -43,7 +44,7 @@ from pose_app.inference.model_info import ModelInfo
 # The feature-map dock's views, in the order its menu offers them: registered once, here.
 PANEL_VIEWS = register_views(
     FeaturesView(), HeatmapsView(), OffsetsView(), DisplacementsView(), StatsView(), WalkView(), LabView(),
-    TeachView(), CompareView(),
+    TeachView(), CompareView(), BreaksView(),
 )
 PANEL_MODES = tuple(view.name for view in PANEL_VIEWS)  # PanelRequest.mode, --view
 # Views drawn from the offset and displacement heads (kept by PoseEstimator.estimate(keep_heads=True)).
@@ -128,7 +129,7 @@ def compose_in(image_bgr: np.ndarray, poses: FramePoses, request: PanelRequest, 
 
 # --- pictures for teaching (PNG exports) -------------------------------------------------------
 
-_ASCII = {"×": "x", "→": "->", "·": "-", "≥": ">=", "…": "...", "◀": "<", "▶": ">", "½": "1/2"}
+_ASCII = {"×": "x", "°": " deg", "→": "->", "·": "-", "≥": ">=", "…": "...", "◀": "<", "▶": ">", "½": "1/2"}
 CAPTION_FONT, CAPTION_SCALE, CAPTION_LINE = cv2.FONT_HERSHEY_SIMPLEX, 0.45, 18
 
 

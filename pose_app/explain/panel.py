@@ -23,6 +23,7 @@ from pose_app.core.geometry import FrameTransform
 from pose_app.core.poses import FramePoses
 from pose_app.draw.featuremaps import ChannelSelection, shrink
 from pose_app.draw.render import person_color
+from pose_app.explain.breaks import DEFAULT_BREAKS, BreaksRequest
 from pose_app.explain.decode_walk import WalkStep
 from pose_app.explain.lab import DEFAULT_LAB, LabRequest
 from pose_app.explain.network import BlockStats, cell_at_frame_point, cell_centre_in_frame, receptive_field_box
@@ -35,9 +36,9 @@ from pose_app.inference.model_info import FeatureBlock, ModelInfo
 # buttons; "hover": the hovered cell's value line; "chart": the statistics chart instead of a
 # picture; "lab": the lab's own controls; "cell": hovering picks the lab's cell; "occlusion": a
 # finished occlusion run replaces the live picture; "teach": the teaching controls, and a click on
-# the frame marks the point to teach.
+# the frame marks the point to teach; "breaks": the perturbation, its slider and the upright switch.
 CONTROLS = ("block", "channels", "back", "keypoint", "edge", "steps", "hover", "chart", "lab", "cell", "occlusion",
-            "teach")
+            "teach", "breaks")
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ class PanelRequest:
     `block`, `how`, `count`, `start`, `channel`: a block's channels; `keypoint` (None = all), `edge`
     (None = all), `min_score`: heatmaps and arrows; `blocks`: every feature output of the model;
     `walk_frame`, `walk_step`: the decoding walk's step on a paused frame; `lab`: the CNN lab's
-    choices; `teach`: the clicks and the taught point of the teaching view."""
+    choices; `teach`: the clicks and the taught point of the teaching view; `breaks`: the
+    perturbation of the breaks view."""
 
     mode: str = "features"
     block: str = ""
@@ -65,6 +67,7 @@ class PanelRequest:
     walk_step: int = 0
     lab: LabRequest = DEFAULT_LAB
     teach: TeachRequest = DEFAULT_TEACH
+    breaks: BreaksRequest = DEFAULT_BREAKS
 
     @property
     def kind(self) -> PanelViewKind:

@@ -4,8 +4,8 @@ to inspect it over the frame, where hovering shows a cell's receptive field and 
 conv's tiles show each 3x3 RGB filter beside its map), keypoint heatmaps, the offset and
 displacement fields as arrows, every block's activation statistics, the decoding walk of a
 paused frame (N / Shift+N), the CNN lab (gui/lab_panel.py; its guided tour moves through
-these views) and teaching the network a new point (gui/teach_panel.py: clicks on the frame mark
-it). "Save view" and "Save all channels" write PNGs for teaching (gui/panel_exports.py).
+these views), teaching the network a new point (gui/teach_panel.py: clicks on the frame mark
+it) and what breaks it (gui/breaks_panel.py: a perturbation and its slider). "Save view" and "Save all channels" write PNGs for teaching (gui/panel_exports.py).
 
 The inference worker prepares every picture (PanelView); this widget paints it and keeps the
 transient choices (the inspected channel, the walk's step) that `request` adds to the settings.
@@ -38,6 +38,7 @@ from pose_app.explain.compose import PANEL_VIEWS, PanelRequest, PanelView
 from pose_app.explain.network import network_layers
 from pose_app.explain.panel import view_kind, view_opened_by
 from pose_app.explain.panel_fields import WalkView
+from pose_app.gui.breaks_panel import BreaksControls
 from pose_app.gui.explainer import ExplainerView, StatsChart
 from pose_app.gui.lab_panel import LabControls, OcclusionRunner
 from pose_app.gui.network_strip import NetworkStrip, layer_details
@@ -49,7 +50,6 @@ from pose_app.inference.families.posenet import input_transform
 from pose_app.inference.model_info import FeatureBlock, ModelInfo
 
 MAX_CHANNELS = 64
-
 
 
 def block_grid_size(block: FeatureBlock, input_size: tuple[int, int]) -> tuple[int, int]:
@@ -177,6 +177,8 @@ class FeaturePanel(QWidget):
         self.teacher.progress.connect(self.teach.training_progress)
         self.teacher.finished.connect(self.teach.training_finished)
         self.teacher.failed.connect(self.teach.training_failed)
+        self.breaks = BreaksControls()
+        self.breaks.changed.connect(self.request_changed.emit)
         self._layout()
 
     def _layout(self) -> None:
@@ -208,6 +210,7 @@ class FeaturePanel(QWidget):
         column.addWidget(self.lab)
         column.addWidget(self.lab.tour_widget)
         column.addWidget(self.teach)
+        column.addWidget(self.breaks)
         column.addWidget(self.stack, 1)
         column.addLayout(buttons)
         column.addWidget(self.caption)
@@ -251,6 +254,7 @@ class FeaturePanel(QWidget):
         self.lab.setVisible(lab)
         self.lab.tour_widget.setVisible(lab or self.lab.tour_index >= 0)
         self.teach.setVisible("teach" in controls)
+        self.breaks.setVisible("breaks" in controls)
         self.form.setRowVisible(self.block, "block" in controls)
         self.form.setRowVisible(self._channels_row, "channels" in controls)
         self.start.setEnabled(self.how.currentData() == "range")
@@ -391,7 +395,7 @@ class FeaturePanel(QWidget):
             edge=None if edge is None or edge < 0 else edge, min_score=settings.part_score_threshold,
             blocks=tuple(block.name for block in self.info.feature_blocks) if self.info else (),
             walk_frame=self.walk_frame, walk_step=self.walk_step, lab=self.lab.request(self.current_block()),
-            teach=self.teach.request(),
+            teach=self.teach.request(), breaks=self.breaks.request(),
         )
 
     # --- results ------------------------------------------------------------------------------
