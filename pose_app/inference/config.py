@@ -59,17 +59,16 @@ class PipelineConfig:
     # crop refinement
     refine: bool = True
     # The network the crops of still images run ("": the same engine as the full frame, `model`).
-    # On coco-dev (balanced, int8 full frame) Thunder's crops score AP 0.451, PoseNet's 0.410,
-    # Lightning's 0.400; on the first 500 coco-train images 0.357, 0.323 and 0.315 (both networks
+    # On coco-dev (balanced, int8 full frame) Thunder's crops score AP 0.467, PoseNet's 0.410,
+    # Lightning's 0.414; on the first 500 coco-train images 0.361, 0.329 and 0.320 (both networks
     # were trained on COCO train: the order, not the level, is the finding). Thunder places
-    # joints better; PoseNet's crops land on the right person more often (AP50 0.583 vs 0.537)
+    # joints better; PoseNet's crops land on the right person more often (AP50 0.599 vs 0.547)
     # and suit head-and-shoulders portraits. Thunder for balanced; PoseNet's own crops for fast
-    # (speed) and accurate (its stride-8 crops with their mirror images score as Thunder's,
-    # 0.450 vs 0.455 on coco-dev, for less time). docs/accuracy-and-speed.md, "Which crops where".
+    # (speed). docs/accuracy-and-speed.md, "Which crops where".
     crop_model: str = "movenet-thunder"
     # The network the crops of videos, streams and cameras run ("": as `crop_model`): MoveNet,
     # trained on single people in fitness video, keeps legs and bodies on the floor that
-    # PoseNet's crops lose; on crowded still images PoseNet's crops score higher (see PRESETS).
+    # PoseNet's crops lose, at a quarter of their cost per crop (Lightning).
     video_crop_model: str = "movenet-lightning"
     crop_resolution: int = 257
     crop_flip: bool = False
