@@ -279,9 +279,12 @@ def test_eval_command_compares_every_preset(capsys, labelled_stills):
     for preset, row in rows.items():
         assert row["pipeline"].startswith(f"preset {preset}: ")
         assert float(row["AP50"]) == pytest.approx(1.0)  # every preset finds the five people
-        assert 0.6 < float(row["AP"]) < 1.0 and float(row["AP"]) == pytest.approx(float(row["AP_L"]))
+        # accurate's Thunder crops with their mirror images place all five within OKS 0.95 (AP 1.0).
+        assert 0.6 < float(row["AP"]) <= 1.0 and float(row["AP"]) == pytest.approx(float(row["AP_L"]))
         assert float(row["AP_M"]) == -1.0  # no medium people
         assert float(row["ms"]) > 0
+    # The presets differ: not every one is perfect (the scores are measured, not saturated).
+    assert min(float(row["AP"]) for row in rows.values()) < 1.0
     # Each row ran its own preset's pipeline (the other options given still apply: cpu).
     assert "resolution 257" in rows["fast"]["pipeline"]
     assert "posenet-075-s8" in rows["accurate"]["pipeline"] and "+ mirror" in rows["accurate"]["pipeline"]
