@@ -18,16 +18,14 @@ from pose_app.explain.breaks import (
     occluded,
     occluder_box,
     perturbed,
-    quarter_turned,
     subject_of,
     sweep,
     turned,
-    unquarter_turned,
 )
 from pose_app.explain.compare import person_crop
+from pose_app.inference.crops import CropTransform
 from pose_app.inference.engine import PoseEngine
-from pose_app.inference.estimator import PoseEstimator
-from pose_app.inference.refine import CropTransform
+from pose_app.inference.estimator import PoseEstimator, turn_frame, unturned
 
 PHOTO = REPO / "tests" / "data" / "astronaut.jpg"
 
@@ -61,9 +59,9 @@ def test_quarter_turns_of_keypoints_follow_the_picture():
     picture = np.zeros((40, 60, 3), np.uint8)
     picture[7, 11] = 255  # x=11, y=7
     for turns in range(4):
-        turned_picture = quarter_turned(picture, turns)
+        turned_picture = turn_frame(picture, turns)
         y, x = np.argwhere(turned_picture[..., 0] == 255)[0]
-        back = unquarter_turned(np.array([[x, y, 1.0]]), turns, (60, 40))
+        back = unturned(np.array([[x, y, 1.0]]), turns, (60, 40))
         assert back[0, :2].tolist() == [11, 7], turns
 
 

@@ -23,10 +23,10 @@ import cv2
 import numpy as np
 
 from pose_app.core.poses import MIN_KEYPOINT_SCORE
+from pose_app.inference.crops import CropSettings, CropTransform, crop_batch, upright_angle
 from pose_app.inference.decode import DecodeSettings
 from pose_app.inference.engine import PoseEngine
-from pose_app.inference.estimator import best_orientation
-from pose_app.inference.refine import CropSettings, CropTransform, crop_batch, upright_angle
+from pose_app.inference.estimator import best_orientation, turn_frame, unturned
 
 OCCLUDER_GREY = 128  # the grey of the occluding box (mid grey: neither dark nor bright)
 CROP_RESOLUTION = 257  # a PoseNet crop's input height (MoveNet's is its own, 192 or 256)
@@ -218,36 +218,16 @@ def best_poses(engine: PoseEngine, pictures: list[np.ndarray]) -> np.ndarray:
     return poses
 
 
-def quarter_turned(picture: np.ndarray, turns: int) -> np.ndarray:
-    """The picture turned by `turns` quarter turns counter-clockwise on screen (exact: no interpolation)."""
-    return np.ascontiguousarray(np.rot90(picture, turns))
-
-
-def unquarter_turned(keypoints: np.ndarray, turns: int, size: tuple[int, int]) -> np.ndarray:
-    """Keypoints (..., 3) found in quarter_turned(picture, turns) back in the picture's pixels ((w, h) = size)."""
-    width, height = size
-    back = keypoints.copy()
-    x, y = keypoints[..., 0], keypoints[..., 1]
-    turns %= 4
-    if turns == 1:  # np.rot90 once: new (x, y) = (y, w - 1 - x)
-        back[..., 0], back[..., 1] = width - 1 - y, x
-    elif turns == 2:
-        back[..., 0], back[..., 1] = width - 1 - x, height - 1 - y
-    elif turns == 3:
-        back[..., 0], back[..., 1] = y, height - 1 - x
-    return back
-
-
 def upright_turns(engine: PoseEngine, pictures: list[np.ndarray], plain: np.ndarray) -> np.ndarray:
     """For each (turned) picture, the turn in degrees that stands its body upright, found as the
     pipeline finds it: the quarter turn whose pose has the most evidence, then that pose's torso
     (refine.upright_angle; 0 below UPRIGHT_MIN_DEGREES or without a torso). `plain`: the poses
     already found in the pictures unturned (the first probe)."""
     height, width = pictures[0].shape[:2]
-    probes = [plain] + [best_poses(engine, [quarter_turned(p, turns) for p in pictures]) for turns in (1, 2, 3)]
+    probes = [plain] + [best_poses(engine, [turn_frame(p, turns) for p in pictures]) for turns in (1, 2, 3)]
     angles = np.zeros(len(pictures))
     for index in range(len(pictures)):
-        views = [(unquarter_turned(probe[index:index + 1], turns, (width, height)),
+        views = [(unturned(probe[index:index + 1], turns, (width, height)),
                   probe[index:index + 1, :, 2].mean(axis=1)) for turns, probe in enumerate(probes)]
         pose = views[best_orientation(views)][0][0]
         angle = upright_angle(pose, UPRIGHT_MIN_DEGREES)
