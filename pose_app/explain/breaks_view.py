@@ -30,7 +30,7 @@ from pose_app.explain.breaks import (
     sweep,
 )
 from pose_app.explain.compare import person_crop
-from pose_app.explain.lab_view import gap_canvas, outlined_label
+from pose_app.explain.lab_view import gap_canvas, message_picture, outlined_label
 from pose_app.explain.panel import PanelContext, PanelRequest, PanelView, PanelViewKind, draw_dot, keypoint_color
 from pose_app.inference.engine import PoseEngine
 
@@ -132,12 +132,6 @@ def pose_picture(picture: np.ndarray, pose: np.ndarray, side: int, mirror: bool,
     return shown
 
 
-def _message(width: int, text: str) -> np.ndarray:
-    picture = gap_canvas(40, width)
-    outlined_label(picture, text, (4, 24), LABEL_SCALE)
-    return picture
-
-
 class BreaksView(PanelViewKind):
     """What breaks the network: a perturbation of the person's crop swept over its range."""
 
@@ -154,7 +148,7 @@ class BreaksView(PanelViewKind):
         width = max(request.picture_width(image_bgr), 320)
         engine = context.crop_engine or context.engine
         if engine is None:
-            return PanelView(_message(width, "needs the running network"), "The breaks view needs the running "
+            return PanelView(message_picture(width, "needs the running network"), "The breaks view needs the running "
                              "network", self.name)
         session, breaks = context.state_of(self), request.breaks
         frame = (context.frame_index, hash(image_bgr[::16, ::16].tobytes()), engine.info.name)

@@ -23,7 +23,7 @@ from pose_app.explain.compare import (
     full_frame_run,
     second_engine,
 )
-from pose_app.explain.lab_view import gap_canvas, outlined_label, value_map
+from pose_app.explain.lab_view import gap_canvas, message_picture, outlined_label, value_map
 from pose_app.explain.panel import PanelContext, PanelRequest, PanelView, PanelViewKind
 from pose_app.inference.crops import CropTransform
 
@@ -123,12 +123,6 @@ def similarity_picture(matrix: np.ndarray, first: NetworkRun, second: NetworkRun
     return picture
 
 
-def _message(width: int, text: str) -> np.ndarray:
-    picture = gap_canvas(40, width)
-    outlined_label(picture, text, (4, 24), LABEL_SCALE)
-    return picture
-
-
 class CompareView(PanelViewKind):
     """Two networks side by side: PoseNet on the full frame, MoveNet on the person's crop."""
 
@@ -151,12 +145,12 @@ class CompareView(PanelViewKind):
         width = max(request.picture_width(image_bgr), 2 * 64 + GAP)
         session = context.state_of(self)
         if context.engine is None:
-            return PanelView(_message(width, "needs the running network"), "The compare view needs the running "
+            return PanelView(message_picture(width, "needs the running network"), "The compare view needs the running "
                              "network", self.name)
         try:
             other = second_engine(context.engine, context.crop_engine, session)
         except PoseAppError as error:
-            return PanelView(_message(width, "cannot open the second network"), str(error), self.name)
+            return PanelView(message_picture(width, "cannot open the second network"), str(error), self.name)
         first = full_frame_run(context.engine, poses, request.blocks or tuple(poses.features))
         second, crop = crop_run(other, image_bgr, poses)
         if first.features:

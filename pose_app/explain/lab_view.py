@@ -100,6 +100,13 @@ def gap_canvas(height: int, width: int) -> np.ndarray:
     return filled((height, width, 3), GAP_COLOR_BGR)
 
 
+def message_picture(width: int, text: str, scale: float = 0.36) -> np.ndarray:
+    """A one-line strip that says why a view has nothing to show (no network, none could open)."""
+    picture = gap_canvas(40, width)
+    outlined_label(picture, text, (4, 24), scale)
+    return picture
+
+
 def _place(canvas: np.ndarray, image: np.ndarray, x: int, y: int) -> None:
     """Copy `image` with its top left at (x, y), clipped to the canvas."""
     height = min(image.shape[0], canvas.shape[0] - y)
