@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from support import wait_for_result
 
-from pose_app.cli import main as cli
-from pose_app.cli.app import settings_with_options
 from pose_app.explain.panel import view_kind
-from pose_app.gui.settings import AppSettings
 
 
 def breaks_result(phrase: str = ""):
@@ -17,12 +14,6 @@ def breaks_result(phrase: str = ""):
         view = result.panel_view
         return view is not None and view.mode == "breaks" and phrase in view.caption
     return condition
-
-
-def test_view_option_opens_the_dock_on_the_breaks_view():
-    args = cli.build_parser().parse_args(["--panel", "--view", "breaks"])
-    settings = settings_with_options(AppSettings(), args)
-    assert (settings.panel_visible, settings.panel_view) == (True, "breaks")
 
 
 def test_the_dock_perturbs_the_person_and_plots_the_scores(make_window, qtbot, walk_clip, tmp_path):

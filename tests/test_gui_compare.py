@@ -8,10 +8,7 @@ import numpy as np
 import pytest
 from support import wait_for_result
 
-from pose_app.cli import main as cli
-from pose_app.cli.app import settings_with_options
 from pose_app.core.skeleton import KEYPOINT_INDEX
-from pose_app.gui.settings import AppSettings
 
 
 def compare_result(phrase: str = ""):
@@ -19,12 +16,6 @@ def compare_result(phrase: str = ""):
         view = result.panel_view
         return view is not None and view.mode == "compare" and phrase in view.caption
     return condition
-
-
-def test_view_option_opens_the_dock_on_the_compare_view():
-    args = cli.build_parser().parse_args(["--panel", "--view", "compare"])
-    settings = settings_with_options(AppSettings(), args)
-    assert (settings.panel_visible, settings.panel_view) == (True, "compare")
 
 
 @pytest.mark.parametrize("keypoint", ["left_wrist"])

@@ -177,9 +177,13 @@ def test_the_guided_tour_moves_through_the_docks_views(make_window, qtbot, walk)
 
 
 def test_view_option_opens_the_dock_on_a_view(capsys, tmp_path):
-    args = cli.build_parser().parse_args(["--panel", "--view", "lab"])
-    settings = settings_with_options(AppSettings(), args)
-    assert (settings.panel_visible, settings.panel_view) == (True, "lab")
+    from pose_app.explain.compose import PANEL_MODES
+
+    for view in PANEL_MODES:  # every registered view, the lab's, teach, compare and breaks among them
+        args = cli.build_parser().parse_args(["--panel", "--view", view])
+        settings = settings_with_options(AppSettings(), args)
+        assert (settings.panel_visible, settings.panel_view) == (True, view)
+    assert {"lab", "teach", "compare", "breaks"} <= set(PANEL_MODES)
     with pytest.raises(SystemExit) as stopped:
         cli.build_parser().parse_args(["--view", "lens"])
     assert stopped.value.code == 2 and "argument --view: invalid choice: 'lens'" in capsys.readouterr().err

@@ -11,10 +11,6 @@ from media import WALK
 from PySide6.QtCore import QPoint, Qt
 from support import GUI_WAIT_MS, wait_for_result
 
-from pose_app.cli import main as cli
-from pose_app.cli.app import settings_with_options
-from pose_app.gui.settings import AppSettings
-
 CHIN = (167.0, 122.0)  # photo pixels of tests/data/astronaut.jpg (tests/test_teach.py)
 CLICKED_FRAMES = range(0, 30, 3)
 
@@ -39,12 +35,6 @@ def chin(frame: int) -> np.ndarray:
 def show_frame(qtbot, window, frame: int, phrase: str = ""):
     window.seek(frame)
     return wait_for_result(qtbot, window, teach_result(frame, phrase))
-
-
-def test_view_option_opens_the_dock_on_the_teaching_view():
-    args = cli.build_parser().parse_args(["--panel", "--view", "teach"])
-    settings = settings_with_options(AppSettings(), args)
-    assert (settings.panel_visible, settings.panel_view) == (True, "teach")
 
 
 def test_clicks_on_paused_frames_teach_a_point_that_is_then_found_live(make_window, qtbot, walk, tmp_path):
