@@ -2,9 +2,10 @@
 
 Each model x resolution x provider runs the app's own path over a video: `open_source` ->
 `PosePipeline` (estimate, track, smooth) -> `PoseFileWriter` writing long-CSV rows to a temporary
-file. Without --video, a synthetic clip (moving shapes) is generated first. With `--stream`, each
-row is also run streaming (io/stream.py) to receivers that never read, what `process --osc --ws`
-does, to measure what streaming costs the pipeline and the capture-to-send latency.
+file, through the frame loop `process` uses (frame_loop.py). Without --video, a synthetic clip
+(moving shapes) is generated first. With `--stream`, each row is also run streaming
+(io/stream.py) to receivers that never read, what `process --osc --ws` does, to measure what
+streaming costs the pipeline and the capture-to-send latency.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import cv2
 import numpy as np
 
 from pose_app.core.frames import Frame
+from pose_app.core.poses import FramePoses
 from pose_app.errors import PoseAppError
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.pipeline import PosePipeline, build_pipeline
@@ -32,6 +34,7 @@ from pose_app.inference.refine import CROP_STAGES
 from pose_app.io.recorder import PoseFileWriter
 from pose_app.io.sources import open_source
 from pose_app.io.stream import Endpoint, PoseStreams, StreamConfig
+from pose_app.run.frame_loop import run_frames
 
 # Stages in frame order; "read" is the wait for the next decoded frame (VideoFileSource decodes
 # ahead in a background thread, so it is ~0 unless decoding is the bottleneck); preprocess,
@@ -169,26 +172,8 @@ def bench_one(video: Path, config: PipelineConfig, frames: int, stream: bool = F
         recorder = PoseFileWriter(source.info, csv_path=Path(scratch) / "poses.csv")
         streams = stalled_streams(stack) if stream else None
         with recorder:
-            for _ in range(frames):
-                start = time.perf_counter()
-                frame = source.read()
-                if frame is None:
-                    break
-                read = time.perf_counter()
-                poses = pipeline.process(frame)
-                processed = time.perf_counter()
-                recorder.write(frame, poses)
-                written = time.perf_counter()
-                if streams is not None:
-                    streams.send(frame, poses, start)
-                streamed = time.perf_counter()
-                for stage in ("preprocess", "inference", "decode", "track"):
-                    per_frame[stage].append(poses.timings.get(stage, 0.0))
-                per_frame["crops"].append(sum(poses.timings.get(stage, 0.0) for stage in CROP_STAGES))
-                per_frame["read"].append(read - start)
-                per_frame["write"].append(written - processed)
-                per_frame["stream"].append(streamed - written)
-                per_frame["total"].append(streamed - start)
+            timer = _StageTimer(recorder, streams, per_frame)
+            run_frames(source, pipeline, [timer], max_frames=frames)
     timed = len(per_frame["total"])
     if timed == 0:
         raise PoseAppError(f"no frames could be read from {video}")
@@ -207,6 +192,34 @@ def bench_one(video: Path, config: PipelineConfig, frames: int, stream: bool = F
         streams=_closed_status(streams),
         int8_paths=int8_paths(pipeline),
     )
+
+
+class _StageTimer:
+    """The bench's sink: writes the CSV rows and streams each frame, timing every stage. A frame
+    starts when the one before it was done, so "read" is the loop's wait for the next frame
+    (`captured_at`, taken once the frame came, less the start) and "total" the whole frame."""
+
+    def __init__(self, recorder: PoseFileWriter, streams: PoseStreams | None, per_frame: dict[str, list[float]]):
+        self.recorder, self.streams, self.per_frame = recorder, streams, per_frame
+        self.started = time.perf_counter()  # made just before the loop: the first read is timed too
+
+    def __call__(self, frame: Frame, poses: FramePoses, captured_at: float) -> None:
+        processed = time.perf_counter()
+        self.recorder.write(frame, poses)
+        written = time.perf_counter()
+        if self.streams is not None:
+            # Latency from the start of the frame, the read included, as the bench always measured it.
+            self.streams.send(frame, poses, self.started)
+        streamed = time.perf_counter()
+        per_frame = self.per_frame
+        for stage in ("preprocess", "inference", "decode", "track"):
+            per_frame[stage].append(poses.timings.get(stage, 0.0))
+        per_frame["crops"].append(sum(poses.timings.get(stage, 0.0) for stage in CROP_STAGES))
+        per_frame["read"].append(captured_at - self.started)
+        per_frame["write"].append(written - processed)
+        per_frame["stream"].append(streamed - written)
+        per_frame["total"].append(streamed - self.started)
+        self.started = time.perf_counter()
 
 
 def int8_paths(pipeline: PosePipeline) -> dict[str, str]:

@@ -18,16 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from pose_app.core.coverage import PersonCoverage
 from pose_app.errors import PoseAppError, one_line
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.pipeline import build_pipeline
 from pose_app.io.output_files import NO_INPUTS, FileIdentity
-from pose_app.io.pacing import MediaClock
 from pose_app.io.recorder import Recording
 from pose_app.io.sources import FrameSource, open_source
 from pose_app.io.stream import PoseStreams
+from pose_app.run.frame_loop import FrameCounts, run_frames
 from pose_app.run.outputs import OUTPUT_KINDS
 from pose_app.run.plan import RunPlan, input_stem
 
@@ -56,21 +55,18 @@ def progress_bar(label: str, total: int | None, stream: IO[str] | None = None):
 
 
 @dataclass
-class InputResult:
-    """What happened to one input."""
+class InputResult(FrameCounts):
+    """What happened to one input (with the frame loop's counts: frames, poses, coverage,
+    last_frame, reached_end)."""
 
     spec: str
     outputs: dict[str, Path]
-    frames: int = 0
-    poses: int = 0
-    last_frame: int | None = None
     seconds: float = 0.0
     error: str | None = None
     interrupted: bool = False
     skipped: bool = False  # --skip-done: its outputs were already complete
     attempts: int = 0  # how many times a Ray worker started it (more than 1: retried)
     cancelled: bool = False  # a --ray run stopped (Ctrl-C) before it was done
-    coverage: PersonCoverage = field(default_factory=PersonCoverage)  # was the person lost?
     incomplete: str | None = None  # why the input was read only in part (truncated file, stalled stream)
     images_skipped: int = 0  # pictures of an image list that could not be read
     warnings: list[str] = field(default_factory=list)  # one line each, printed when they happen
@@ -90,25 +86,6 @@ def expected_frames(info, start_s: float, end_s: float | None, step: int) -> int
     first = min(info.frame_count, math.ceil(start_s * info.fps))
     last = info.frame_count if end_s is None else min(info.frame_count, math.ceil(end_s * info.fps))
     return max(0, math.ceil((last - first) / step))
-
-
-def _frames_in_range(source: FrameSource, start_s: float, end_s: float | None, reached_end: list[bool]) -> Iterator:
-    """Frames of source with start_s <= time_s < end_s (still images: all of them);
-    `reached_end` gets True when the source itself ran out of frames."""
-    info = source.info
-    if info.is_still:
-        yield from iter(source.read, None)
-        reached_end.append(True)
-        return
-    if start_s > 0 and info.fps and not info.is_live:
-        source.seek(int(start_s * info.fps))
-    for frame in iter(source.read, None):
-        if frame.time_s < start_s:
-            continue
-        if end_s is not None and frame.time_s >= end_s:
-            return
-        yield frame
-    reached_end.append(True)
 
 
 def _how_it_was_read(source: FrameSource, reached_end: bool, result: InputResult) -> dict:
@@ -173,31 +150,23 @@ def process_input(
                     info, outputs, kinds=OUTPUT_KINDS, fill_gaps=fill_gaps, atomic=atomic, height_m=height_m,
                     inputs=inputs,
                 )
-                reached_end: list[bool] = []
                 try:
                     recording.start(pipeline)
-                    paced_file = stream is not None and paced and not (info.is_live or info.is_still)
-                    clock = MediaClock() if paced_file else None
-                    for frame in _frames_in_range(source, config.start_s, config.end_s, reached_end):
-                        if clock is not None:
-                            time.sleep(clock.delay(frame.time_s))
-                        captured_at = time.perf_counter()
-                        poses = pipeline.process(frame)
-                        recording.write(frame, poses)
-                        if stream is not None:
-                            stream.send(frame, poses, captured_at)
-                        result.frames += 1
-                        result.poses += len(poses.scores)
-                        result.coverage.add(poses.keypoints)
-                        result.last_frame = frame.index
-                        bar.update(1)
+                    sinks = [lambda frame, poses, _: recording.write(frame, poses)]
+                    if stream is not None:
+                        sinks.append(stream.send)
+                    sinks.append(lambda *_: bar.update(1))
+                    run_frames(
+                        source, pipeline, sinks, start_s=config.start_s, end_s=config.end_s,
+                        paced=stream is not None and paced, counts=result,
+                    )
                 except KeyboardInterrupt:
                     recording.finish(complete=False, discard=atomic)
                     raise
                 except BaseException:
                     recording.finish(complete=False)
                     raise
-                counts = _how_it_was_read(source, bool(reached_end), result)
+                counts = _how_it_was_read(source, result.reached_end, result)
                 recording.finish(complete=result.incomplete is None, counts=counts)
     except PoseAppError as error:
         result.error = str(error)
