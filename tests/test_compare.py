@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from support import DEV_CLIPS, MEDIA
 
-from pose_app.analysis.compare import compare, match_poses, run_preset, summarize
+from pose_app.analysis.compare import compare, match_poses, summarize
 from pose_app.cli.compare import preset_variant
 from pose_app.cli.main import main
 from pose_app.core.coverage import full_leg_chain
@@ -17,6 +17,7 @@ from pose_app.core.skeleton import KEYPOINT_INDEX
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.pipeline import build_pipeline, open_engine
 from pose_app.io.sources import open_source
+from pose_app.run.compare_run import run_preset
 
 
 def pose(x0: float, y0: float, score: float = 0.9, lost: tuple[str, ...] = ()) -> np.ndarray:

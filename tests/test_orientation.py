@@ -8,7 +8,7 @@ import pytest
 from media import photo, photo_labels
 from support import COCO_DEV, requires_shared
 
-from pose_app.analysis.evaluate import evaluate_config, load_ground_truth, turned_ground_truth, turned_point
+from pose_app.analysis.evaluate import load_ground_truth, turned_ground_truth, turned_point
 from pose_app.core.frames import Frame
 from pose_app.core.geometry import torso_angle
 from pose_app.core.similarity import object_keypoint_similarity
@@ -18,6 +18,7 @@ from pose_app.inference.crops import CropSettings, crop_batch, crop_transform, t
 from pose_app.inference.estimator import best_orientation, turn_frame, unturned
 from pose_app.inference.pipeline import build_pipeline
 from pose_app.inference.refine import CropRefiner
+from pose_app.run.evaluate_run import evaluate_config
 
 SHOULDERS = [KEYPOINT_INDEX["left_shoulder"], KEYPOINT_INDEX["right_shoulder"]]
 HIPS = [KEYPOINT_INDEX["left_hip"], KEYPOINT_INDEX["right_hip"]]

@@ -205,9 +205,9 @@ def test_refinement_raises_coco_ap_over_the_single_pass(engine):
         coco_keypoint_ap,
         first_images_by_id,
         load_ground_truth,
-        run_detection,
     )
     from pose_app.inference.config import PipelineConfig
+    from pose_app.run.evaluate_run import run_detection
 
     ground_truth = load_ground_truth(COCO_DEV / "person_keypoints.json")
     image_ids = [image["id"] for image in first_images_by_id(ground_truth["images"], 12)]

@@ -2,9 +2,9 @@
 
 The network runs in PyTorch behind the small engine interface `PoseEstimator` uses (`info`,
 `infer`), so the app's own preprocessing (letterbox), decoder, COCO records and pycocotools
-scoring (`pose_app.analysis.evaluate.run_detection`, `coco_keypoint_ap`) do the rest, and a checkpoint's
-validation AP is what its exported ONNX model scores in the app at the same resolution with a
-single full-frame pass (`--no-refine`).
+scoring (`pose_app.run.evaluate_run.run_detection`, `pose_app.analysis.evaluate.coco_keypoint_ap`)
+do the rest, and a checkpoint's validation AP is what its exported ONNX model scores in the app at
+the same resolution with a single full-frame pass (`--no-refine`).
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from pose_app.analysis.evaluate import (
     coco_keypoint_ap,
     first_images_by_id,
     load_ground_truth,
-    run_detection,
 )
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.decode import DecodeSettings
 from pose_app.inference.engine import EngineOutput
 from pose_app.inference.families.posenet import FAMILY as POSENET, HEAD_OUTPUTS, letterbox
 from pose_app.inference.pipeline import build_pipeline, open_engine
+from pose_app.run.evaluate_run import run_detection
 
 EVAL_DECODING = DecodeSettings(max_poses=EVAL_MAX_POSES, min_pose_score=EVAL_MIN_POSE_SCORE)
 

@@ -1,7 +1,7 @@
 """Presets compared on a user's own footage, without ground truth (`pose-app compare`).
 
-Each preset's pipeline runs over a clip as `process` runs it (`build_pipeline` on frames from
-`open_source`); the last preset is the reference. Per preset:
+Each preset's pipeline runs over a clip as `process` runs it (`run_preset`, run/compare_run.py);
+the last preset is the reference. Per preset:
 
 - ``person_frames``: poses found, summed over frames;
 - ``leg_chain_frames``: the share of the reference's frames with someone (frames where the last
@@ -26,12 +26,11 @@ is symmetric (neither pose is ground truth), and a joint one pose lost does not 
 limbs show in the leg-chain and keypoint counts, not in the OKS.
 
 The figures are pure functions of per-frame arrays (`Frames`: one `(keypoints (P, 17, 3),
-scores (P,))` per frame), so they are tested on hand-made poses; `run_preset` makes them.
+scores (P,))` per frame), so they are tested on hand-made poses; `run_preset`
+(run/compare_run.py) makes them.
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 
@@ -39,11 +38,6 @@ from pose_app.core.coverage import full_leg_chain
 from pose_app.core.matching import gated_optimal_assignment
 from pose_app.core.poses import MIN_KEYPOINT_SCORE
 from pose_app.core.similarity import object_keypoint_similarity
-from pose_app.core.skeleton import NUM_KEYPOINTS
-from pose_app.inference.config import PipelineConfig
-from pose_app.inference.engine import PoseEngine
-from pose_app.inference.pipeline import build_pipeline
-from pose_app.io.sources import open_source
 
 Frames = list[tuple[np.ndarray, np.ndarray]]
 
@@ -108,24 +102,3 @@ def compare(results: dict[str, Frames]) -> dict[str, dict[str, float | int]]:
     """Every preset's figures against the last one (the reference), in the given order."""
     reference = list(results.values())[-1]
     return {name: summarize(frames, reference) for name, frames in results.items()}
-
-
-def run_preset(
-    spec: str, config: PipelineConfig, engine: PoseEngine, max_frames: int | None = None
-) -> tuple[Frames, float, dict[str, int]]:
-    """(poses per frame, frames/s of the pipeline alone, decoding excluded, how often the
-    full-frame pass and turned passes ran) of `config` over the clip `spec`, as `process` runs it
-    (`engine`: the config's model, loaded once)."""
-    frames: Frames = []
-    seconds = 0.0
-    with open_source(spec, frame_step=config.frame_step) as source:
-        pipeline = build_pipeline(config, is_still=source.info.is_still, engine=engine)
-        for frame in source:
-            start = time.perf_counter()
-            poses = pipeline.process(frame)
-            seconds += time.perf_counter() - start
-            frames.append((np.asarray(poses.keypoints, np.float32).reshape(-1, NUM_KEYPOINTS, 3), np.asarray(poses.scores)))
-            if max_frames is not None and len(frames) >= max_frames:
-                break
-    passes = {"full_passes": pipeline.full_passes, "turned_passes": pipeline.turned_pass_count}
-    return frames, len(frames) / seconds if seconds else float("nan"), passes

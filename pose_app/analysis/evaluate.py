@@ -1,8 +1,8 @@
 """`pose-app eval`: COCO keypoint accuracy (OKS AP/AR, scored by pycocotools) and speed.
 
-The model runs over every image of a COCO keypoint ground-truth file; its poses become
-COCO-results records, and pycocotools' `COCOeval(iouType="keypoints")` scores them. pycocotools
-is imported inside the functions that need it, so the app runs without it.
+The model runs over every image of a COCO keypoint ground-truth file (run/evaluate_run.py); its
+poses become COCO-results records, and pycocotools' `COCOeval(iouType="keypoints")` scores them.
+pycocotools is imported inside the functions that need it, so the app runs without it.
 """
 
 from __future__ import annotations
@@ -11,21 +11,14 @@ import contextlib
 import io
 import json
 import math
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pose_app.core.frames import Frame
 from pose_app.core.skeleton import NUM_KEYPOINTS
 from pose_app.errors import PoseAppError, one_line
-from pose_app.inference.config import PipelineConfig
-from pose_app.inference.estimator import turn_frame
-from pose_app.inference.pipeline import PosePipeline, build_pipeline
-from pose_app.io.formats import coco_keypoint_records
-from pose_app.io.sources import read_image
 
 # COCOeval.stats order for iouType="keypoints" (pycocotools' summarize()).
 METRIC_NAMES = ("AP", "AP50", "AP75", "AP_medium", "AP_large", "AR", "AR50", "AR75", "AR_medium", "AR_large")
@@ -244,34 +237,6 @@ def turned_ground_truth(dataset: dict, quarter_turns: int) -> dict:
     return {**dataset, "images": images, "annotations": annotations}
 
 
-def run_detection(
-    pipeline: PosePipeline,
-    gt_json: Path | dict,
-    images_dir: Path,
-    limit: int | None = None,
-    quarter_turns: int = 0,
-) -> tuple[list[dict], list[dict[str, float]]]:
-    """(COCO-results records, seconds per stage for each image) over the ground truth's images,
-    each run as a still image through `pipeline` (build it with `is_still=True`), turned by
-    `quarter_turns` x 90 degrees counter-clockwise (score against `turned_ground_truth`).
-
-    `limit` keeps the first images only (sorted by id), for quick checks.
-    """
-    ground_truth = load_ground_truth(gt_json)
-    person = person_category_id(ground_truth)
-    images = first_images_by_id(ground_truth["images"], limit)
-    records, timings = [], []
-    for index, image in enumerate(images):
-        start = time.perf_counter()
-        image_bgr = turn_frame(read_image(Path(images_dir) / image["file_name"]), quarter_turns)
-        read_seconds = time.perf_counter() - start
-        pipeline.reset()  # independent pictures: no track carries over
-        poses = pipeline.process(Frame(image_bgr, index, 0.0, image["file_name"]))
-        records += coco_keypoint_records(image["id"], poses.keypoints, poses.scores, person)
-        timings.append({"read": read_seconds, **poses.timings})
-    return records, timings
-
-
 # Decoding defaults for `pose-app eval`, unlike the app's: COCO AP ranks every detection by score
 # and only penalises low-scored false positives a little, so a low pose-score floor and up to
 # COCOeval's 20 detections per image find more people.
@@ -285,17 +250,3 @@ def mean_milliseconds(timings: list[dict[str, float]]) -> dict[str, float]:
     means = {stage: 1000.0 * float(np.mean([t.get(stage, 0.0) for t in timings])) for stage in stages}
     means["total"] = sum(means.values())
     return means
-
-
-def evaluate_config(
-    config: PipelineConfig, ground_truth: dict, images_dir: Path, limit: int | None, quarter_turns: int = 0
-):
-    """(metrics, records, ms per image per stage, the pipeline) of one config over the images
-    (turned by `quarter_turns` x 90 degrees counter-clockwise, with their labels)."""
-    pipeline = build_pipeline(config, is_still=True)
-    records, timings = run_detection(pipeline, ground_truth, images_dir, limit, quarter_turns)
-    image_ids = [image["id"] for image in first_images_by_id(ground_truth["images"], limit)]
-    turned = turned_ground_truth(ground_truth, quarter_turns)
-    return coco_keypoint_ap(turned, records, image_ids), records, mean_milliseconds(timings), pipeline
-
-

@@ -15,12 +15,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pose_app.analysis.compare import compare, run_preset
+from pose_app.analysis.compare import compare
 from pose_app.cli.options import add_pipeline_arguments, comma_list, config_from_args, positive_int
 from pose_app.errors import PoseAppError
 from pose_app.inference.config import PRESETS, SETTING_NAMES, PipelineConfig
 from pose_app.inference.pipeline import open_engine
 from pose_app.io.formats import check_writable, write_json_file
+from pose_app.run.compare_run import run_preset
 
 DEFAULT_PRESETS = ("balanced", "accurate")
 

@@ -10,7 +10,6 @@ from pose_app.analysis.evaluate import (
     EVAL_MAX_POSES,
     EVAL_MIN_POSE_SCORE,
     _import_pycocotools,
-    evaluate_config,
     first_images_by_id,
     load_ground_truth,
     person_category_id,
@@ -21,6 +20,7 @@ from pose_app.inference.config import PRESETS
 from pose_app.inference.decode import DecodeSettings
 from pose_app.inference.pipeline import PosePipeline
 from pose_app.io.formats import write_json_file
+from pose_app.run.evaluate_run import evaluate_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
