@@ -12,7 +12,8 @@ import numpy as np
 
 from pose_app.analysis.angles import counted
 from pose_app.analysis.plot import FIGURE_SUFFIXES
-from pose_app.analysis.reps import DIRECTIONS, RepSettings, rep_records, session_reps
+from pose_app.analysis.rep_choice import rep_records, session_reps
+from pose_app.analysis.reps import DIRECTIONS, RepSettings
 from pose_app.analysis.reps_report import DPI, reps_figure
 from pose_app.cli.options import check_output_file, non_negative_float, positive_float, save_figure
 from pose_app.errors import optional_module
