@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import correlate
 
-from pose_app.analysis.angles import MIN_PRESENCE, angle_series, percent, person_share, source_frames
+from pose_app.analysis.angles import MIN_PRESENCE, analyse_people, percent
 from pose_app.analysis.reps import (
     CLEAR_RANGE_DEG,
     MIN_FRAMES,
@@ -216,31 +216,8 @@ def session_reps(
     skipped). A person with too few frames or without the angle is an error when named by
     `person` or when nobody else is left; otherwise, with `skip_unusable`, a note."""
     candidates = angle_candidates(angle)
-    everyone = angle_series(table, candidates)
-    if person is not None:
-        present = sorted({item.person_id for item in everyone})
-        everyone = [item for item in everyone if item.person_id == person]
-        if not everyone:
-            raise PoseAppError(f"there is no person_id {person} (the file has {', '.join(map(str, present)) or 'nobody'})")
-    if not everyone:
-        raise PoseAppError("the file holds no poses: no repetitions to count")
-    results, notes = [], []
-    for item in everyone:
-        try:
-            results.append((item, analyse_person(item, candidates, settings)))
-        except PoseAppError as error:
-            if person is not None or not skip_unusable:
-                raise
-            notes.append(f"skipped {error}")
-    if not results:
-        raise PoseAppError(notes[0].removeprefix("skipped ") if len(notes) == 1 else "; ".join(notes))
-    totals = source_frames(table)
-    for item, analysis in results:
-        share = person_share(item, totals.get(item.source, 0))
-        if share < MIN_PRESENCE:  # a repetition while the person was out of view is not counted
-            thin = f"person in only {percent(share)} of the video's frames"
-            analysis.note = f"{analysis.note}; {thin}" if analysis.note else thin
-    return results, notes
+    return analyse_people(table, candidates, lambda item: analyse_person(item, candidates, settings), person,
+                          skip_unusable, "repetitions to count")
 
 
 def write_session_reps(table: KeypointTable, path: str, settings: RepSettings = RepSettings()) -> list[RepRecord]:
