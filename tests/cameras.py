@@ -9,7 +9,7 @@ import cv2
 
 
 class FileAsCamera:
-    """A generated clip that behaves like a camera (patch it in for `sources._quiet_open`): read()
+    """A generated clip that behaves like a camera (patch it in for `live_sources.quiet_open`): read()
     returns the clip's frames paced at `fps` of wall-clock time, dropped ones are gone, and
     CAP_PROP_FPS reports `fps`. The real CameraSource and LatestFrameReader run on it."""
 

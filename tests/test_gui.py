@@ -667,7 +667,7 @@ def test_a_setting_changed_just_before_recording_is_the_one_the_header_names(mak
 
 def test_the_camera_dialog_looks_for_cameras_without_freezing_the_window(qtbot, monkeypatch):
     from pose_app.gui import camera_dialog
-    from pose_app.io.sources import CameraDescription
+    from pose_app.io.frame_source import CameraDescription
 
     probing = threading.Event()
 

@@ -27,7 +27,7 @@ from support import REPO
 from pose_app.cli.main import main
 from pose_app.core.frames import SourceInfo
 from pose_app.core.skeleton import KEYPOINT_NAMES
-from pose_app.io import sources
+from pose_app.io import live_sources
 from pose_app.io.formats import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS
 from pose_app.io.recorder import LIVE_RATE_FRAMES, LIVE_RATE_WINDOW_S
 from pose_app.run.plan import unique_stems
@@ -161,7 +161,7 @@ def test_one_csv_for_several_inputs_tells_them_apart_by_source(tmp_path, capsys,
 def test_every_nth_frame_of_a_camera(tmp_path, capsys, walk_clip, monkeypatch):
     """--every applies to cameras and live streams too: the recorded frame numbers are the
     camera's, all multiples of N, as the header's frame_step says."""
-    monkeypatch.setattr(sources, "_quiet_open", lambda spec, backend=None: FileAsCamera(walk_clip.path, fps=60))
+    monkeypatch.setattr(live_sources, "quiet_open", lambda spec, backend=None: FileAsCamera(walk_clip.path, fps=60))
     code, _, _ = run_cli(capsys, "0", "--every", "3", "--csv", tmp_path / "c.csv", "--json", tmp_path / "c.json")
     assert code == 0
     _, rows = read_csv(tmp_path / "c.csv")
@@ -179,7 +179,7 @@ def test_a_live_video_plays_at_the_rate_its_frames_were_processed(tmp_path, caps
     to measure a rate even on a busy machine."""
     from pose_app.inference.pipeline import PosePipeline
 
-    monkeypatch.setattr(sources, "_quiet_open", lambda spec, backend=None: FileAsCamera(walk_clip.path, fps=20))
+    monkeypatch.setattr(live_sources, "quiet_open", lambda spec, backend=None: FileAsCamera(walk_clip.path, fps=20))
     process = PosePipeline.process
 
     def slowly(self, *args, **kwargs):

@@ -8,18 +8,10 @@ import numpy as np
 import pytest
 from media import SWAY_DEGREES, sway_bends
 
-from pose_app.analysis.angles import angle_series
-from pose_app.analysis.reps import (
-    MIN_PRESENCE,
-    REST_EDGE,
-    RepCounter,
-    RepSettings,
-    analyse_person,
-    choose_angle,
-    find_reps,
-    pick_angle,
-    rep_records,
-)
+from pose_app.analysis.angles import MIN_PRESENCE, angle_series
+from pose_app.analysis.rep_choice import analyse_person, choose_angle, pick_angle, rep_records
+from pose_app.analysis.rep_counter import RepCounter
+from pose_app.analysis.reps import REST_EDGE, RepSettings, find_reps
 from pose_app.analysis.reps_report import reps_figure, table_rows
 from pose_app.cli.main import main
 from pose_app.core.angles import ANGLE_NAMES, compute_angles

@@ -15,11 +15,10 @@ from cameras import FileAsCamera
 from support import http_server
 
 from pose_app.errors import PoseAppError, one_line
-from pose_app.io import sources, url_check
+from pose_app.io import live_sources, url_check
+from pose_app.io.live_sources import CameraSource, LatestFrameReader
 from pose_app.io.sources import (
-    CameraSource,
     ImageSource,
-    LatestFrameReader,
     VideoFileSource,
     expand_inputs,
     is_live_url,
@@ -195,14 +194,14 @@ def test_unavailable_camera_is_a_clear_error():
 
 def test_on_macos_an_unavailable_camera_says_where_the_permission_is(monkeypatch):
     # macOS answers a terminal it did not allow as if there were no camera.
-    monkeypatch.setattr(sources.sys, "platform", "darwin")
+    monkeypatch.setattr(live_sources.sys, "platform", "darwin")
     with pytest.raises(PoseAppError, match=r"camera 99 is not available .*Privacy & Security > Camera") as error:
         CameraSource(99)
     assert "\n" not in str(error.value)
 
 
 def test_a_camera_delivers_every_nth_frame_with_the_cameras_frame_numbers(walk_clip, monkeypatch):
-    monkeypatch.setattr(sources, "_quiet_open", lambda spec, backend=None: FileAsCamera(walk_clip.path, fps=60))
+    monkeypatch.setattr(live_sources, "quiet_open", lambda spec, backend=None: FileAsCamera(walk_clip.path, fps=60))
     with open_source(0, frame_step=4) as source:
         assert isinstance(source, CameraSource) and source.info.is_live
         indices = [frame.index for frame in iter(source.read, None)]

@@ -23,7 +23,8 @@ from pose_app.core.angles import ANGLE_NAMES
 from pose_app.core.skeleton import KEYPOINT_NAMES
 from pose_app.errors import PoseAppError
 from pose_app.io.pacing import MAX_PACING_LAG_S, MediaClock
-from pose_app.io.stream import DropOldestQueue, Endpoint, parse_endpoint
+from pose_app.io.send_queue import DropOldestQueue
+from pose_app.io.stream_config import Endpoint, parse_endpoint
 
 WALK_FRAMES = 60
 

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
 from pose_app.core.angles import ANGLE_NAMES, compute_angles
 from pose_app.core.poses import MIN_KEYPOINT_SCORE
+from pose_app.errors import PoseAppError
 from pose_app.io.csv_tables import AngleSeries, KeypointTable
 
 # A person in fewer of the video's frames than this, or an angle seen in fewer of the person's
 # frames: too little data for a result to be trusted (repetitions, holds and ranges of motion
 # say so; repetitions are never counted on such an angle).
 MIN_PRESENCE = 0.5
+
+T = TypeVar("T")  # what an analysis of one person gives (analyse_people)
 
 
 def percent(share: float) -> str:
@@ -101,6 +105,42 @@ def coverage_warnings(table: KeypointTable | Sequence[AngleSeries], series: list
             who = f"person {item.person_id}" + (f" of {item.source}" if several else "")
             lines.append(f"{who}: {'; '.join(parts)} (fewer than {percent(min_presence)}: too few to trust)")
     return lines
+
+
+def analyse_people(table: KeypointTable, names: Sequence[str], analyse: Callable[[AngleSeries], T],
+                   person: int | None = None, skip_unusable: bool = False, finding: str = "repetitions to count",
+                   ) -> tuple[list[tuple[AngleSeries, T]], list[str]]:
+    """`analyse` (an analysis with a `note`; PoseAppError for a person it cannot analyse) on every
+    person of a keypoint table (or on `person`), with the angles `names`. Returns ([(series,
+    analysis)] in source and person order, notes on people skipped). A person `analyse` refuses
+    is an error when named by `person` or when nobody else is left; otherwise, with
+    `skip_unusable`, a note. A person in fewer than MIN_PRESENCE of the video's frames gets that
+    in their analysis's `note` (what was found while they were out of view is not there)."""
+    everyone = angle_series(table, names)
+    if person is not None:
+        present = sorted({item.person_id for item in everyone})
+        everyone = [item for item in everyone if item.person_id == person]
+        if not everyone:
+            raise PoseAppError(f"there is no person_id {person} (the file has {', '.join(map(str, present)) or 'nobody'})")
+    if not everyone:
+        raise PoseAppError(f"the file holds no poses: no {finding}")
+    results, notes = [], []
+    for item in everyone:
+        try:
+            results.append((item, analyse(item)))
+        except PoseAppError as error:
+            if person is not None or not skip_unusable:
+                raise
+            notes.append(f"skipped {error}")
+    if not results:
+        raise PoseAppError(notes[0].removeprefix("skipped ") if len(notes) == 1 else "; ".join(notes))
+    totals = source_frames(table)
+    for item, analysis in results:
+        share = person_share(item, totals.get(item.source, 0))
+        if share < MIN_PRESENCE:
+            thin = f"person in only {percent(share)} of the video's frames"
+            analysis.note = f"{analysis.note}; {thin}" if analysis.note else thin
+    return results, notes
 
 
 def range_of_motion(degrees: np.ndarray, kind: str = "joint") -> tuple[float, float, float]:

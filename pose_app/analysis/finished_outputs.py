@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pose_app.analysis.reps import write_session_reps
+from pose_app.analysis.rep_choice import write_session_reps
 from pose_app.io.opensim import PERSON_FIELD, person_files_exist, write_opensim_files
 from pose_app.io.output_kinds import WHEN_FINISHED, OutputKind, RecordedPoses, Target
 

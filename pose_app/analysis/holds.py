@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import maximum_filter1d, median_filter, minimum_filter1d
 
-from pose_app.analysis.angles import MIN_PRESENCE, angle_series, percent, person_share, source_frames
+from pose_app.analysis.angles import MIN_PRESENCE, analyse_people, percent
 from pose_app.analysis.reps import MAX_RESAMPLED, MIN_FRAMES, frame_interval, gated, smooth
 from pose_app.core.poses import MIN_KEYPOINT_SCORE
 from pose_app.errors import PoseAppError
@@ -328,29 +328,10 @@ def session_holds(
     analysis)] in source and person order, notes on people skipped). A person in fewer than
     MIN_FRAMES frames is an error when named by `person` or when nobody else is left; otherwise,
     with `skip_unusable`, a note. A person in few of the video's frames gets a `note`."""
-    everyone = angle_series(table, HOLD_ANGLES)
-    if person is not None:
-        present = sorted({item.person_id for item in everyone})
-        everyone = [item for item in everyone if item.person_id == person]
-        if not everyone:
-            raise PoseAppError(f"there is no person_id {person} (the file has {', '.join(map(str, present)) or 'nobody'})")
-    if not everyone:
-        raise PoseAppError("the file holds no poses: no holds to find")
-    totals = source_frames(table)
-    results, notes = [], []
-    for item in everyone:
+    def analyse(item: AngleSeries) -> HoldAnalysis:
         if len(item.frames) < MIN_FRAMES:
-            message = (f"person {item.person_id} of {item.source} is in {len(item.frames)} frames: "
-                       f"too few to find holds (at least {MIN_FRAMES})")
-            if person is not None or not skip_unusable:
-                raise PoseAppError(message)
-            notes.append(f"skipped {message}")
-            continue
-        analysis = find_holds(item, settings)
-        share = person_share(item, totals.get(item.source, 0))
-        if share < MIN_PRESENCE:
-            analysis.note = f"person in only {percent(share)} of the video's frames"
-        results.append((item, analysis))
-    if not results:
-        raise PoseAppError(notes[0].removeprefix("skipped ") if len(notes) == 1 else "; ".join(notes))
-    return results, notes
+            raise PoseAppError(f"person {item.person_id} of {item.source} is in {len(item.frames)} frames: "
+                               f"too few to find holds (at least {MIN_FRAMES})")
+        return find_holds(item, settings)
+
+    return analyse_people(table, HOLD_ANGLES, analyse, person, skip_unusable, "holds to find")

@@ -29,28 +29,23 @@ What a repetition is (docs/reps.md has the picture in words):
   turn to end, the same words in both directions. It must last at least `min_duration_s` and
   move at least `min_amplitude_deg`.
 
-`find_reps` does this for one angle; `choose_angle` picks the angle to count on (present in
-most frames, moving most regularly) and says why in one line; `session_reps` / `rep_records`
-make the rows of the repetitions CSV (io/reps_csv.py) from a keypoint table, and `RepCounter`
-counts live, a frame at a time, with the same rules.
+`find_reps` does this for one angle; analysis/rep_choice.py picks the angle to count on
+(`choose_angle`: present in most frames, moving most regularly; it says why in one line) and
+makes the rows of the repetitions CSV from a keypoint table (`session_reps`, `rep_records`);
+analysis/rep_counter.py's `RepCounter` counts live, a frame at a time, with the same rules.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import correlate, savgol_filter
+from scipy.signal import savgol_filter
 
-from pose_app.analysis.angles import MIN_PRESENCE, angle_series, percent, person_share, source_frames
-from pose_app.core.angles import ANGLE_NAMES, ANGLES, JOINT_ANGLES, parse_angle_names
+from pose_app.core.angles import ANGLES
 from pose_app.core.poses import MIN_KEYPOINT_SCORE
 from pose_app.errors import PoseAppError
-from pose_app.io.csv_tables import AngleSeries, KeypointTable
-from pose_app.io.reps_csv import RepRecord, write_reps_csv
 
 # Fractions of a repetition's range (rest level to turning point).
 REST_EDGE = 0.05
@@ -173,7 +168,7 @@ def presence(degrees: np.ndarray, confidence: np.ndarray, min_confidence: float 
     return float(valid.mean()) if len(valid) else math.nan
 
 
-def _parts(times: np.ndarray, degrees: np.ndarray, confidence: np.ndarray, settings: RepSettings, kind: str,
+def series_parts(times: np.ndarray, degrees: np.ndarray, confidence: np.ndarray, settings: RepSettings, kind: str,
            step: float) -> list[tuple[np.ndarray, np.ndarray]]:
     """The gated series cut at gaps longer than max_gap_s, each part resampled every `step`
     seconds (short gaps interpolated) and smoothed: [(times, degrees)]."""
@@ -314,7 +309,7 @@ def find_reps(
         raise PoseAppError(f"direction {settings.direction!r}: use one of {', '.join(DIRECTIONS)}")
     seen = presence(degrees, confidence, settings.min_confidence)
     step = frame_interval(times)
-    parts = _parts(times, degrees, confidence, settings, ANGLES[angle].kind, step) if math.isfinite(step) else []
+    parts = series_parts(times, degrees, confidence, settings, ANGLES[angle].kind, step) if math.isfinite(step) else []
     if not parts:
         return RepAnalysis(angle, settings.direction, "", (math.nan, math.nan), np.zeros(0), np.zeros(0), [], seen)
     every = np.concatenate([values for _, values in parts])
@@ -338,340 +333,3 @@ def find_reps(
     grid_times = np.concatenate([np.r_[t, np.nan] for t, _ in parts])[:-1]
     grid_values = np.concatenate([np.r_[v, np.nan] for _, v in parts])[:-1]
     return RepAnalysis(angle, direction, reason, (float(low), float(high)), grid_times, grid_values, reps, seen)
-
-
-@dataclass(frozen=True)
-class AngleScore:
-    """How well an angle can be counted on: its presence (share of the person's frames it passes
-    the confidence gate in), its range (5th to 95th percentile of the smoothed angle, degrees) and
-    its regularity (0..1, `regularity`)."""
-
-    angle: str
-    presence: float
-    range_deg: float
-    regularity: float
-
-    def motion(self, min_amplitude_deg: float) -> float:
-        """How clearly it moves back and forth, whatever its presence: regularity times the range
-        over CLEAR_RANGE_DEG when narrower; 0 below the smallest range of a repetition."""
-        if not self.range_deg >= min_amplitude_deg:
-            return 0.0
-        return self.regularity * min(self.range_deg / CLEAR_RANGE_DEG, 1.0)
-
-    def score(self, min_amplitude_deg: float) -> float:
-        """The choice's score: presence times motion; 0 when present in fewer than MIN_PRESENCE."""
-        return self.presence * self.motion(min_amplitude_deg) if self.presence >= MIN_PRESENCE else 0.0
-
-    def describe(self) -> str:
-        return f"present in {percent(self.presence)} of frames, range {self.range_deg:.0f}°, regularity {self.regularity:.2f}"
-
-
-def regularity(times: np.ndarray, degrees: np.ndarray, confidence: np.ndarray, angle: str,
-               settings: RepSettings = RepSettings()) -> tuple[float, float]:
-    """How regularly an angle moves: (regularity 0..1, range in degrees). The regularity is the
-    autocorrelation peak of its longest smoothed part at a lag of min_duration_s to half the part:
-    near 1 for a motion that repeats itself or moves smoothly, near 0 for jitter. (0, range) when
-    it cannot tell."""
-    step = frame_interval(times)
-    if not math.isfinite(step):
-        return 0.0, 0.0
-    parts = _parts(np.asarray(times, np.float64), np.asarray(degrees, np.float64), np.asarray(confidence, np.float64),
-                   settings, ANGLES[angle].kind, step)
-    if not parts:
-        return 0.0, 0.0
-    values = max((values for _, values in parts), key=len)
-    span = float(np.subtract(*np.percentile(values, RANGE_PERCENTILES[::-1])))
-    shortest = max(math.ceil(settings.min_duration_s / step), 1)
-    centred = values - values.mean()
-    if len(values) < 2 * shortest + 2 or not np.any(centred):
-        return 0.0, span
-    lags = np.arange(len(values))
-    # Unbiased autocorrelation: each lag divided by how many pairs it has.
-    acf = correlate(centred, centred, mode="full", method="fft")[len(values) - 1:] / (len(values) - lags)
-    peak = float(acf[shortest:len(values) // 2 + 1].max() / acf[0])
-    return max(peak, 0.0), span
-
-
-def angle_scores(series: AngleSeries, candidates: Sequence[str], settings: RepSettings = RepSettings()) -> list[AngleScore]:
-    """The AngleScore of each candidate (names in `series`) seen in at least one frame."""
-    scores = []
-    for name in candidates:
-        column = series.names.index(name)
-        degrees, confidence = series.degrees[:, column], series.confidence[:, column]
-        seen = presence(degrees, confidence, settings.min_confidence)
-        if seen > 0:
-            scores.append(AngleScore(name, seen, *reversed(regularity(series.time_s, degrees, confidence, name, settings))))
-    return scores
-
-
-@dataclass(frozen=True)
-class AngleChoice:
-    """The angle to count on (None: no candidate seen in any frame), whether it is present in
-    enough frames to be counted on (`usable`), and why, in one line."""
-
-    angle: str | None
-    usable: bool
-    reason: str
-
-
-def choose_angle(series: AngleSeries, candidates: Sequence[str], settings: RepSettings = RepSettings()) -> AngleChoice:
-    """The candidate to count on: of those present in at least MIN_PRESENCE of the frames, the
-    joint angles that move (a segment's direction also changes when the person turns or the
-    camera tilts), else the segment angles that move, else those that do not; the best
-    AngleScore.score (equal to 2 decimals: the wider range). An angle present in fewer frames is
-    never chosen; when every candidate is, the most present one comes back not `usable`."""
-    scores = angle_scores(series, candidates, settings)
-    if not scores:
-        return AngleChoice(None, False, "")
-    least = settings.min_amplitude_deg
-    usable = [score for score in scores if score.presence >= MIN_PRESENCE]
-    if not usable:
-        best = max(scores, key=lambda score: score.presence)
-        return AngleChoice(best.angle, False, f"{best.angle}: present in {percent(best.presence)} of frames "
-                                              f"(at least {percent(MIN_PRESENCE)} needed); no repetitions counted")
-    joints = [score for score in usable if score.angle in JOINT_ANGLES]
-    segments = [score for score in usable if score.angle not in JOINT_ANGLES]
-    pool = next(group for group in (
-        [s for s in joints if s.score(least) > 0], [s for s in segments if s.score(least) > 0], joints, segments,
-    ) if group)
-    ranked = sorted(pool, key=lambda score: (round(score.score(least), 2), score.range_deg), reverse=True)
-    best = ranked[0]
-    if len(candidates) == 1:
-        return AngleChoice(best.angle, True, f"{best.angle} (asked for): {best.describe()}")
-    reason = f"{best.angle}: {best.describe()}"
-    if len(ranked) > 1:
-        reason += f"; next {ranked[1].angle}: regularity {ranked[1].regularity:.2f}, range {ranked[1].range_deg:.0f}°"
-    # Say so when a thinly seen angle moved more clearly: the count may not be the exercise's.
-    joint = best.angle in JOINT_ANGLES
-    hidden = max((score for score in scores if score.presence < MIN_PRESENCE and (score.angle in JOINT_ANGLES) == joint),
-                 key=lambda score: score.motion(least), default=None)
-    if hidden is not None and hidden.motion(least) > best.motion(least):
-        reason += (f"; {hidden.angle} moves more clearly but is present in only {percent(hidden.presence)} of frames")
-    return AngleChoice(best.angle, True, reason)
-
-
-def pick_angle(series: AngleSeries, candidates: Sequence[str], settings: RepSettings = RepSettings()) -> str | None:
-    """The angle `choose_angle` counts on, None when none is present in enough frames."""
-    choice = choose_angle(series, candidates, settings)
-    return choice.angle if choice.usable else None
-
-
-def angle_candidates(angle: str | None) -> tuple[str, ...]:
-    """The angles `--angle` names: None -> every angle (choose_angle prefers joints); a joint
-    without its side -> both sides; an angle's name -> itself. PoseAppError for an unknown name or
-    several."""
-    if angle is None:
-        return ANGLE_NAMES
-    if "," in angle or angle in ("all", "joints", "segments"):
-        raise PoseAppError(f"--angle takes one angle (e.g. knee or left_knee), not {angle!r}")
-    return parse_angle_names(angle)
-
-
-def side_of(angle: str) -> str:
-    """"left", "right" or "" (an angle of both sides, such as the trunk)."""
-    return next((side for side in ("left", "right") if angle.startswith(f"{side}_")), "")
-
-
-def rep_records(series: AngleSeries, analysis: RepAnalysis) -> list[RepRecord]:
-    """The repetitions CSV rows of one person's analysis, numbered from 1."""
-    return [
-        RepRecord(series.source, series.person_id, number, analysis.angle, side_of(analysis.angle), analysis.direction,
-                  rep.start_s, rep.turn_s, rep.end_s, rep.rest_deg, rep.turn_deg, rep.range_deg, rep.out_s, rep.back_s,
-                  rep.confidence)
-        for number, rep in enumerate(analysis.reps, start=1)
-    ]
-
-
-def _never_seen(series: AngleSeries, candidates: Sequence[str]) -> str:
-    if len(candidates) > 2:
-        needed = "the keypoints of any angle"
-    else:
-        needed = " or ".join(", ".join(ANGLES[name].keypoints) for name in candidates)
-    return (f"person {series.person_id} of {series.source}: no frame has {needed} all scored "
-            f"{MIN_KEYPOINT_SCORE} or more, so there is no angle to count repetitions on")
-
-
-def analyse_person(series: AngleSeries, candidates: Sequence[str], settings: RepSettings = RepSettings()) -> RepAnalysis:
-    """One person's repetitions on the angle `choose_angle` picks among `candidates` (angles in
-    `series`), with the choice's reason; no repetitions and a `note` when that angle is present
-    in too few frames. PoseAppError when the person has too few frames or none of the angles is
-    ever seen."""
-    if len(series.frames) < MIN_FRAMES:
-        raise PoseAppError(
-            f"person {series.person_id} of {series.source} is in {len(series.frames)} frames: "
-            f"too few to count repetitions (at least {MIN_FRAMES})"
-        )
-    choice = choose_angle(series, candidates, settings)
-    if choice.angle is None:
-        raise PoseAppError(_never_seen(series, candidates))
-    column = series.names.index(choice.angle)
-    analysis = find_reps(series.time_s, series.degrees[:, column], series.confidence[:, column], choice.angle, settings)
-    if not choice.usable:
-        return dataclasses.replace(analysis, reps=[], note=choice.reason)
-    return dataclasses.replace(analysis, choice=choice.reason)
-
-
-def session_reps(
-    table: KeypointTable, angle: str | None = None, person: int | None = None,
-    settings: RepSettings = RepSettings(), skip_unusable: bool = False,
-) -> tuple[list[tuple[AngleSeries, RepAnalysis]], list[str]]:
-    """The repetitions of every person in a keypoint table (or of `person`), on `angle`
-    (angle_candidates). Returns ([(series, analysis)] in source and person order, notes on people
-    skipped). A person with too few frames or without the angle is an error when named by
-    `person` or when nobody else is left; otherwise, with `skip_unusable`, a note."""
-    candidates = angle_candidates(angle)
-    everyone = angle_series(table, candidates)
-    if person is not None:
-        present = sorted({item.person_id for item in everyone})
-        everyone = [item for item in everyone if item.person_id == person]
-        if not everyone:
-            raise PoseAppError(f"there is no person_id {person} (the file has {', '.join(map(str, present)) or 'nobody'})")
-    if not everyone:
-        raise PoseAppError("the file holds no poses: no repetitions to count")
-    results, notes = [], []
-    for item in everyone:
-        try:
-            results.append((item, analyse_person(item, candidates, settings)))
-        except PoseAppError as error:
-            if person is not None or not skip_unusable:
-                raise
-            notes.append(f"skipped {error}")
-    if not results:
-        raise PoseAppError(notes[0].removeprefix("skipped ") if len(notes) == 1 else "; ".join(notes))
-    totals = source_frames(table)
-    for item, analysis in results:
-        share = person_share(item, totals.get(item.source, 0))
-        if share < MIN_PRESENCE:  # a repetition while the person was out of view is not counted
-            thin = f"person in only {percent(share)} of the video's frames"
-            analysis.note = f"{analysis.note}; {thin}" if analysis.note else thin
-    return results, notes
-
-
-def write_session_reps(table: KeypointTable, path: str, settings: RepSettings = RepSettings()) -> list[RepRecord]:
-    """A recording's repetitions CSV (`Recording` calls it when the recording is finished): every
-    person with enough frames, each on the angle `choose_angle` picks, as `pose-app reps` on the
-    recording's CSV writes it; an empty table (header only) when nobody qualifies."""
-    try:
-        results, _ = session_reps(table, settings=settings, skip_unusable=True)
-    except PoseAppError:
-        results = []
-    records = [record for series, analysis in results for record in rep_records(series, analysis)]
-    write_reps_csv(records, path)
-    return records
-
-
-class _CountedPerson:
-    """One person the live counter follows: their frames, kept in arrays that grow by doubling
-    (cheap appends), and the state of their count (the angle chosen, the direction kept)."""
-
-    def __init__(self, angles: int):
-        self.size = 0
-        self.times = np.zeros(64)
-        self.degrees = np.zeros((64, angles))
-        self.confidence = np.zeros((64, angles))
-        self.analysed_at = -1  # self.size when last analysed
-        self.analysis: RepAnalysis | None = None
-        self.choice: AngleChoice | None = None
-        self.chosen_at = -math.inf  # media time the angle was last chosen
-        self.direction = "auto"  # kept once a repetition is counted, so the count never jumps back
-        self.rest_reason = ""
-
-    def append(self, time_s: float, degrees: np.ndarray, confidence: np.ndarray) -> None:
-        if self.size == len(self.times):
-            self.times = np.resize(self.times, 2 * self.size)
-            self.degrees = np.resize(self.degrees, (2 * self.size, self.degrees.shape[1]))
-            self.confidence = np.resize(self.confidence, (2 * self.size, self.confidence.shape[1]))
-        self.times[self.size] = time_s
-        self.degrees[self.size] = degrees
-        self.confidence[self.size] = confidence
-        self.size += 1
-
-    def series(self, person_id: int, names: tuple[str, ...]) -> AngleSeries:
-        return AngleSeries("", person_id, names, np.arange(self.size), self.times[:self.size],
-                           self.degrees[:self.size], self.confidence[:self.size])
-
-
-class RepCounter:
-    """Live repetition counts per person, fed one frame's angles at a time (no Qt): the same rules
-    as `find_reps` on everything seen since the last reset, so at the end of a recording it
-    counts what `pose-app reps` counts on its CSV. angle: as `--angle` (None: `choose_angle` on
-    what was seen so far, chosen again every RECHOOSE_S of media time until a repetition is
-    counted on it; then the angle and the direction are kept until a reset, so the count never
-    jumps back). The analysis runs when asked for (`analysis`), not per frame."""
-
-    RECHOOSE_S = 2.0
-
-    def __init__(self, angle: str | None = None, settings: RepSettings = RepSettings(), names: Sequence[str] = ANGLE_NAMES):
-        self.settings = settings
-        self.names = tuple(names)
-        self._people: dict[int, _CountedPerson] = {}
-        self._last_time = -math.inf
-        self.set_angle(angle)
-
-    def set_angle(self, angle: str | None) -> None:
-        """Count on another angle (as `--angle`) from now on, over the frames already seen too."""
-        self.candidates = angle_candidates(angle)
-        for person in self._people.values():
-            person.choice, person.analysed_at, person.chosen_at, person.direction = None, -1, -math.inf, "auto"
-
-    def add(self, time_s: float, person_ids: Sequence[int] | np.ndarray, degrees: np.ndarray, confidence: np.ndarray) -> None:
-        """One frame: person_ids (P,), degrees and confidence (P, len(names)). Time going back (a
-        seek, a loop) starts the count again."""
-        if time_s < self._last_time:
-            self.reset()
-        self._last_time = time_s
-        degrees, confidence = np.asarray(degrees, np.float64), np.asarray(confidence, np.float64)
-        for row, person_id in enumerate(np.asarray(person_ids).tolist()):
-            person = self._people.get(person_id)
-            if person is None:
-                person = self._people[person_id] = _CountedPerson(len(self.names))
-            person.append(time_s, degrees[row], confidence[row])
-
-    def reset(self) -> None:
-        self._people.clear()
-        self._last_time = -math.inf
-
-    def people(self) -> list[int]:
-        return list(self._people)
-
-    def series(self, person_id: int) -> AngleSeries | None:
-        """Everything seen of a person since the last reset (None: never seen)."""
-        person = self._people.get(person_id)
-        return None if person is None else person.series(person_id, self.names)
-
-    def analysis(self, person_id: int) -> RepAnalysis | None:
-        """The person's repetitions so far (None before MIN_FRAMES frames or while no candidate
-        is seen). An angle present in too few frames gives an analysis without repetitions and
-        with its `note`."""
-        person = self._people.get(person_id)
-        if person is None or person.size < MIN_FRAMES:
-            return None
-        if person.analysed_at == person.size:
-            return person.analysis
-        series = person.series(person_id, self.names)
-        counted = person.analysis is not None and person.analysis.reps
-        if person.choice is None or (not counted and series.time_s[-1] - person.chosen_at >= self.RECHOOSE_S):
-            person.choice = choose_angle(series, self.candidates, self.settings)
-            person.chosen_at = float(series.time_s[-1])
-        choice = person.choice
-        if choice.angle is None:
-            person.analysis = None
-        else:
-            column = self.names.index(choice.angle)
-            settings = self.settings if person.direction == "auto" else dataclasses.replace(self.settings, direction=person.direction)
-            analysis = find_reps(series.time_s, series.degrees[:, column], series.confidence[:, column], choice.angle, settings)
-            if person.direction != "auto":
-                analysis.rest_reason = person.rest_reason
-            if not choice.usable:
-                analysis = dataclasses.replace(analysis, reps=[], note=choice.reason)
-            else:
-                analysis.choice = choice.reason
-                if analysis.reps and person.direction == "auto" and self.settings.direction == "auto":
-                    person.direction, person.rest_reason = analysis.direction, analysis.rest_reason
-            person.analysis = analysis
-        person.analysed_at = person.size
-        return person.analysis
-
-    def count(self, person_id: int) -> int:
-        analysis = self.analysis(person_id)
-        return 0 if analysis is None else len(analysis.reps)

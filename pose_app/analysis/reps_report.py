@@ -18,7 +18,8 @@ import numpy as np
 from pose_app.analysis.angles import counted
 from pose_app.analysis.holds import HoldAnalysis, hold_notes
 from pose_app.analysis.plot import DPI, FIGURE_WIDTH_IN
-from pose_app.analysis.reps import RepAnalysis, side_of
+from pose_app.analysis.rep_choice import side_of
+from pose_app.analysis.reps import RepAnalysis
 from pose_app.core.angles import ANGLES
 from pose_app.io.csv_tables import AngleSeries
 from pose_app.io.holds_csv import HoldRecord

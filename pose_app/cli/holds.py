@@ -11,8 +11,15 @@ from pose_app.analysis.angles import counted
 from pose_app.analysis.holds import HoldSettings, hold_notes, hold_records, session_holds
 from pose_app.analysis.plot import FIGURE_SUFFIXES
 from pose_app.analysis.reps_report import DPI, holds_figure
-from pose_app.cli.options import check_output_file, non_negative_float, positive_float, save_figure
-from pose_app.cli.reps import REPORT_INSTALL_HINT, unit_score
+from pose_app.cli.options import (
+    add_dropout_arguments,
+    add_keypoint_table_arguments,
+    check_output_file,
+    non_negative_float,
+    positive_float,
+    save_figure,
+)
+from pose_app.cli.reps import REPORT_INSTALL_HINT
 from pose_app.errors import optional_module
 from pose_app.io.csv_tables import read_keypoint_csv
 from pose_app.io.holds_csv import write_holds_csv
@@ -21,10 +28,8 @@ from pose_app.io.output_files import identities
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = HoldSettings()
-    parser.add_argument("keypoints", metavar="KEYPOINTS.csv", help="long keypoint CSV written by `pose-app process --csv` or the app's recording")
-    parser.add_argument("--out", required=True, metavar="HOLDS.csv", help="holds CSV to write (one row per hold)")
-    parser.add_argument("--report", metavar="REPORT.png|.pdf|.svg", help="also draw the report: the body line with each hold shaded, and a table")
-    parser.add_argument("--person", type=int, metavar="ID", help="only this person_id (default: everyone with enough frames)")
+    add_keypoint_table_arguments(parser, "HOLDS.csv", "holds CSV to write (one row per hold)",
+                                 "also draw the report: the body line with each hold shaded, and a table")
     rules = parser.add_argument_group("how holds are found (docs/reps.md)")
     rules.add_argument("--min-hold", type=non_negative_float, default=defaults.min_hold_s, metavar="SECONDS",
                        help=f"shortest hold (default {defaults.min_hold_s:g})")
@@ -32,10 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"how far a joint angle may move within a second and still be holding (default {defaults.tolerance_deg:g})")
     rules.add_argument("--max-break", type=non_negative_float, default=defaults.max_break_s, metavar="SECONDS",
                        help=f"longest time out of position (or out of view) inside one hold (default {defaults.max_break_s:g})")
-    rules.add_argument("--max-gap", type=positive_float, default=defaults.max_gap_s, metavar="SECONDS",
-                       help=f"longest dropout bridged by interpolation (default {defaults.max_gap_s:g})")
-    rules.add_argument("--min-confidence", type=unit_score, default=defaults.min_confidence, metavar="SCORE",
-                       help=f"frames whose angle confidence is lower are dropouts (default {defaults.min_confidence})")
+    add_dropout_arguments(rules, defaults)
 
 
 def _describe(hold) -> str:

@@ -66,11 +66,28 @@ def setting_int(name: str):
     return parse
 
 
-def _unit_interval(text: str) -> float:
+def unit_score(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a value between 0 and 1, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a score from 0 to 1, got {text}")
     return value
+
+
+def add_keypoint_table_arguments(parser: argparse.ArgumentParser, out_metavar: str, out_help: str, report_help: str) -> None:
+    """The inputs and outputs `reps` and `holds` share: the keypoint CSV, --out, --report, --person."""
+    parser.add_argument("keypoints", metavar="KEYPOINTS.csv", help="long keypoint CSV written by `pose-app process --csv` or the app's recording")
+    parser.add_argument("--out", required=True, metavar=out_metavar, help=out_help)
+    parser.add_argument("--report", metavar="REPORT.png|.pdf|.svg", help=report_help)
+    parser.add_argument("--person", type=int, metavar="ID", help="only this person_id (default: everyone with enough frames)")
+
+
+def add_dropout_arguments(rules: argparse._ArgumentGroup, defaults) -> None:
+    """The rules `reps` and `holds` share on dropouts: --max-gap and --min-confidence, with the
+    defaults of `defaults` (RepSettings or HoldSettings)."""
+    rules.add_argument("--max-gap", type=positive_float, default=defaults.max_gap_s, metavar="SECONDS",
+                       help=f"longest dropout bridged by interpolation (default {defaults.max_gap_s:g})")
+    rules.add_argument("--min-confidence", type=unit_score, default=defaults.min_confidence, metavar="SCORE",
+                       help=f"frames whose angle confidence is lower are dropouts (default {defaults.min_confidence})")
 
 
 class RenamedOption(argparse.Action):
@@ -127,10 +144,10 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser, *, test_time_augment
     )
     group.add_argument("--max-poses", type=setting_int("max_poses"), help=f"most people per frame (default {decode.max_poses})")
     group.add_argument(
-        "--min-pose-score", type=_unit_interval, help=f"drop poses whose score is below this (default {decode.min_pose_score})",
+        "--min-pose-score", type=unit_score, help=f"drop poses whose score is below this (default {decode.min_pose_score})",
     )
     group.add_argument(
-        "--part-score-threshold", type=_unit_interval,
+        "--part-score-threshold", type=unit_score,
         help=f"heatmap score a keypoint needs to start a pose (default {decode.part_score_threshold})",
     )
     group.add_argument(

@@ -12,9 +12,16 @@ import numpy as np
 
 from pose_app.analysis.angles import counted
 from pose_app.analysis.plot import FIGURE_SUFFIXES
-from pose_app.analysis.reps import DIRECTIONS, RepSettings, rep_records, session_reps
+from pose_app.analysis.rep_choice import rep_records, session_reps
+from pose_app.analysis.reps import DIRECTIONS, RepSettings
 from pose_app.analysis.reps_report import DPI, reps_figure
-from pose_app.cli.options import check_output_file, non_negative_float, positive_float, save_figure
+from pose_app.cli.options import (
+    add_dropout_arguments,
+    add_keypoint_table_arguments,
+    check_output_file,
+    non_negative_float,
+    save_figure,
+)
 from pose_app.errors import optional_module
 from pose_app.io.csv_tables import read_keypoint_csv
 from pose_app.io.output_files import identities
@@ -33,25 +40,16 @@ def _thresholds(text: str) -> tuple[float, float]:
     return low, high
 
 
-def unit_score(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a score from 0 to 1, got {text}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = RepSettings()
-    parser.add_argument("keypoints", metavar="KEYPOINTS.csv", help="long keypoint CSV written by `pose-app process --csv` or the app's recording")
-    parser.add_argument("--out", required=True, metavar="REPS.csv", help="repetitions CSV to write (one row per repetition)")
-    parser.add_argument("--report", metavar="REPORT.png|.pdf|.svg", help="also draw the report: the angle with each repetition shaded, and a table")
+    add_keypoint_table_arguments(parser, "REPS.csv", "repetitions CSV to write (one row per repetition)",
+                                 "also draw the report: the angle with each repetition shaded, and a table")
     parser.add_argument(
         "--angle", metavar="NAME",
         help="the angle to count on: knee, hip, elbow, shoulder, body_line (the side that moves more clearly), or one angle "
         "such as left_knee or trunk (default: per person, of the joint angles present in at least half of the frames, "
         "the one that moves most regularly; a segment angle when no joint moves)",
     )
-    parser.add_argument("--person", type=int, metavar="ID", help="only this person_id (default: everyone with enough frames)")
     rules = parser.add_argument_group("how repetitions are found (docs/reps.md)")
     rules.add_argument(
         "--thresholds", type=_thresholds, metavar="LOW,HIGH",
@@ -67,10 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"smallest range of motion of a repetition (default {defaults.min_amplitude_deg:g})")
     rules.add_argument("--smooth", type=non_negative_float, default=defaults.smooth_s, metavar="SECONDS",
                        help=f"Savitzky-Golay window (default {defaults.smooth_s}; 0: none)")
-    rules.add_argument("--max-gap", type=positive_float, default=defaults.max_gap_s, metavar="SECONDS",
-                       help=f"longest dropout bridged by interpolation (default {defaults.max_gap_s})")
-    rules.add_argument("--min-confidence", type=unit_score, default=defaults.min_confidence, metavar="SCORE",
-                       help=f"frames whose angle confidence is lower are dropouts (default {defaults.min_confidence})")
+    add_dropout_arguments(rules, defaults)
 
 
 def _mean(values: list[float], decimals: int = 0) -> str:

@@ -8,7 +8,7 @@ import argparse
 from pose_app.cli.options import non_negative_int
 from pose_app.errors import PoseAppError
 from pose_app.io.pose_messages import OSC_FORMATS
-from pose_app.io.stream import StreamConfig, parse_endpoint
+from pose_app.io.stream_config import StreamConfig, parse_endpoint
 
 
 def add_stream_arguments(parser: argparse.ArgumentParser) -> None:

@@ -26,7 +26,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from pose_app.core.geometry import FrameTransform
 from pose_app.draw.featuremaps import shrink
 from pose_app.errors import PoseAppError
-from pose_app.explain.network import first_conv_filters, graph_constant
+from pose_app.explain.network import first_conv_filters
+from pose_app.explain.onnx_graph import OnnxGraph
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.families.posenet import HEAD_OUTPUTS, letterbox
 from pose_app.inference.model_info import FeatureBlock
@@ -219,22 +220,15 @@ def head_weights(model: PoseEngine | onnx.ModelProto, output: str = "heatmaps") 
     input must be one of the model's feature outputs."""
     if output not in HEAD_OUTPUTS:
         raise PoseAppError(f"{output!r} is not a head; choose one of {', '.join(HEAD_OUTPUTS)}")
-    graph = (model if isinstance(model, onnx.ModelProto) else model.onnx_model).graph
-    initializers = {tensor.name: tensor for tensor in graph.initializer}
-    producers = {name: node for node in graph.node for name in node.output}
-    features = {value.name for value in graph.output if value.name.startswith("feature_")}
-    node, sigmoid = producers.get(output), False
-    while node is not None and node.op_type in _AFTER_CONV:
-        sigmoid |= node.op_type == "Sigmoid"
-        node = producers.get(node.input[0])
+    graph = OnnxGraph(model)
+    features = {name for name in graph.output_names if name.startswith("feature_")}
+    node, _, passed = graph.walk_back(output, _AFTER_CONV)
     if node is None or node.op_type != "Conv" or node.input[0] not in features:
         raise PoseAppError(f"the model's {output} head is not a 1x1 conv on a feature output")
-    weights = graph_constant(node.input[1], initializers, producers)
-    if weights.ndim != 4 or weights.shape[2:] != (1, 1):
-        raise PoseAppError(f"the {output} head's weights have shape {weights.shape}, expected (K, C, 1, 1)")
-    bias = (graph_constant(node.input[2], initializers, producers) if len(node.input) > 2 and node.input[2]
-            else np.zeros(len(weights), np.float32))
-    return HeadWeights(output, node.input[0], weights[:, :, 0, 0].astype(np.float32), bias.astype(np.float32), sigmoid)
+    conv = graph.conv(node)
+    if conv.weights.ndim != 4 or conv.weights.shape[2:] != (1, 1):
+        raise PoseAppError(f"the {output} head's weights have shape {conv.weights.shape}, expected (K, C, 1, 1)")
+    return HeadWeights(output, conv.input, conv.weights[:, :, 0, 0], conv.bias, "Sigmoid" in passed)
 
 
 @dataclass(frozen=True)

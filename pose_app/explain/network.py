@@ -18,7 +18,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
 from pose_app.core.geometry import FrameTransform
 from pose_app.core.skeleton import NUM_KEYPOINTS, NUM_PART_TREE_EDGES, PART_TREE_EDGES
@@ -30,6 +29,7 @@ from pose_app.draw.featuremaps import (
     tile_grid,
 )
 from pose_app.errors import PoseAppError, one_line
+from pose_app.explain.onnx_graph import OnnxGraph
 from pose_app.inference.decode import nearest_cell_of_point
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.families.posenet import HEAD_OUTPUTS
@@ -268,49 +268,24 @@ def block_statistics(features: dict[str, np.ndarray]) -> dict[str, BlockStats]:
 _ELEMENTWISE = {"Div", "Sub", "Mul", "Add", "Cast", "Identity", "QuantizeLinear", "DequantizeLinear"}
 
 
-def graph_constant(name: str, initializers: dict, producers: dict) -> np.ndarray:
-    """An initializer, or a DequantizeLinear of initializers (int8 models), as float32."""
-    if name in initializers:
-        return numpy_helper.to_array(initializers[name]).astype(np.float32)
-    node = producers.get(name)
-    if node is not None and node.op_type == "DequantizeLinear":
-        values = graph_constant(node.input[0], initializers, producers)
-        scale = graph_constant(node.input[1], initializers, producers)
-        has_zero = len(node.input) > 2 and node.input[2]
-        zero = graph_constant(node.input[2], initializers, producers) if has_zero else 0.0
-        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-        shape = [1] * values.ndim
-        if np.ndim(scale) == 1:
-            shape[axis] = -1
-        return (values - np.reshape(zero, shape if np.ndim(zero) == 1 else ())) * np.reshape(scale, shape)
-    raise PoseAppError(f"cannot read the model's parameter {name!r}: not a constant")
-
-
 def first_conv_parameters(model: PoseEngine | onnx.ModelProto) -> tuple[np.ndarray, np.ndarray]:
     """(weights float32 (C_out, 3, 3, 3) as (out, RGB, ky, kx), bias (C_out,)) of the model's
     first Conv, which reads the RGB 0..255 image normalised to x / 127.5 - 1 (int8 models:
     dequantised weights)."""
-    graph = (model if isinstance(model, onnx.ModelProto) else model.onnx_model).graph
-    initializers = {tensor.name: tensor for tensor in graph.initializer}
-    producers = {output: node for node in graph.node for output in node.output}
-    conv = next((node for node in graph.node if node.op_type == "Conv"), None)
+    graph = OnnxGraph(model)
+    conv = graph.first("Conv")
     if conv is None:
         raise PoseAppError("the model has no Conv layer")
-    source = conv.input[0]
-    while source != INPUT_NAME:
-        node = producers.get(source)
-        if node is None or node.op_type not in _ELEMENTWISE:
-            raise PoseAppError(
-                f"the first conv reads {source!r}, not the image through element-wise ops; "
-                "its channel order is unknown"
-            )
-        source = node.input[0]
-    weights = graph_constant(conv.input[1], initializers, producers)
-    if weights.ndim != 4 or weights.shape[1] != 3:
-        raise PoseAppError(f"the first conv's weights have shape {weights.shape}, expected (C, 3, k, k)")
-    bias = (graph_constant(conv.input[2], initializers, producers) if len(conv.input) > 2 and conv.input[2]
-            else np.zeros(len(weights), np.float32))
-    return weights.astype(np.float32), bias.astype(np.float32)
+    _, source, _ = graph.walk_back(conv.input[0], _ELEMENTWISE)
+    if source != INPUT_NAME:
+        raise PoseAppError(
+            f"the first conv reads {source!r}, not the image through element-wise ops; "
+            "its channel order is unknown"
+        )
+    parameters = graph.conv(conv)
+    if parameters.weights.ndim != 4 or parameters.weights.shape[1] != 3:
+        raise PoseAppError(f"the first conv's weights have shape {parameters.weights.shape}, expected (C, 3, k, k)")
+    return parameters.weights, parameters.bias
 
 
 def first_conv_filters(model: PoseEngine | onnx.ModelProto) -> np.ndarray:

@@ -45,7 +45,8 @@ from PySide6.QtWidgets import (
 from pose_app.analysis.angle_history import DEFAULT_ANGLES, DEFAULT_WINDOW_S, AngleHistory, FrameAngles
 from pose_app.analysis.angles import MIN_PRESENCE, counted, percent
 from pose_app.analysis.holds import HoldAnalysis, HoldSettings, find_holds
-from pose_app.analysis.reps import RepAnalysis, RepCounter
+from pose_app.analysis.rep_counter import RepCounter
+from pose_app.analysis.reps import RepAnalysis
 from pose_app.core.angles import ANGLE_NAMES, ANGLES
 from pose_app.draw.render import person_color
 

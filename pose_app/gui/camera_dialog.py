@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pose_app.io.sources import CameraDescription, list_cameras
+from pose_app.io.frame_source import CameraDescription
+from pose_app.io.live_sources import list_cameras
 
 # (width, height); (0, 0) keeps the camera's default.
 CAMERA_SIZES = ((0, 0), (640, 480), (1280, 720), (1920, 1080))

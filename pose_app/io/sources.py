@@ -10,21 +10,20 @@ import glob
 import os
 import queue
 import re
-import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any
 
 import cv2
 import numpy as np
 
 from pose_app.core.frames import Frame, SourceInfo
 from pose_app.errors import PoseAppError, one_line
-from pose_app.io.url_check import DEFAULT_PORTS, url_problem
+from pose_app.io.frame_source import ClosingSource, FrameSource, check_frame_step, quiet_open
+from pose_app.io.live_sources import CameraSource, LiveUrlSource
+from pose_app.io.url_check import url_problem
 
 # We report open/decode failures ourselves in one line; FFmpeg's own log lines (read by OpenCV
 # when it first opens a file) would only repeat them. -8 is AV_LOG_QUIET. Users may override.
@@ -48,44 +47,6 @@ ANNOUNCED_FRAMES_SLACK = 2
 ANNOUNCED_FRAMES_SLACK_SHARE = 0.01
 
 
-@dataclass(frozen=True)
-class CameraDescription:
-    index: int
-    name: str
-    width: int
-    height: int
-
-
-class FrameSource(Protocol):
-    """Iterate frames with read() until None; a context manager; errors are PoseAppError."""
-
-    info: SourceInfo
-
-    def read(self) -> Frame | None: ...
-
-    def seek(self, frame_index: int) -> None: ...
-
-    def close(self) -> None: ...
-
-    def __enter__(self) -> FrameSource: ...
-
-    def __exit__(self, *exc: object) -> None: ...
-
-
-class _ClosingSource:
-    """Context-manager and iterator plumbing shared by the concrete sources."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()  # type: ignore[attr-defined]
-
-    def __iter__(self):
-        while (frame := self.read()) is not None:  # type: ignore[attr-defined]
-            yield frame
-
-
 def is_camera_index(spec: str | int) -> bool:
     """Whether an input spec names a camera by its index (0, "1", ...)."""
     return isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit())
@@ -99,11 +60,6 @@ def is_url(spec: str) -> bool:
 def is_live_url(spec: str) -> bool:
     """Whether an input spec is a real-time network stream (read newest-frame-first)."""
     return is_url(spec) and spec.split(":", 1)[0].lower() in LIVE_URL_SCHEMES
-
-
-def _check_frame_step(frame_step: int) -> None:
-    if frame_step < 1:
-        raise PoseAppError(f"frame step must be >= 1, got {frame_step}")
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -126,7 +82,7 @@ def _media_time_s(capture: cv2.VideoCapture, index: int, fps: float | None) -> f
     return index / fps if fps else 0.0
 
 
-class VideoFileSource(_ClosingSource):
+class VideoFileSource(ClosingSource):
     """A video file (or a non-live URL such as http://.../clip.mp4), decoded in a background
     thread into a bounded queue so decoding overlaps the consumer's work.
 
@@ -134,12 +90,12 @@ class VideoFileSource(_ClosingSource):
     """
 
     def __init__(self, path: str | Path, frame_step: int = 1):
-        _check_frame_step(frame_step)
+        check_frame_step(frame_step)
         self._spec = str(path)
         if not is_url(self._spec) and not Path(self._spec).is_file():
             raise PoseAppError(f"input not found: {self._spec}")
         self._step = frame_step
-        self._capture = _quiet_open(self._spec)
+        self._capture = quiet_open(self._spec)
         if not self._capture.isOpened():
             self._capture.release()
             # A URL: the network first (nothing listening, no such host); the codec only when bytes came.
@@ -285,7 +241,7 @@ class VideoFileSource(_ClosingSource):
         self._finished = True
 
 
-class ImageSource(_ClosingSource):
+class ImageSource(ClosingSource):
     """One image file or a sorted list of them, one frame each (time_s 0.0, index = position
     in the list).
 
@@ -296,7 +252,7 @@ class ImageSource(_ClosingSource):
     """
 
     def __init__(self, paths: str | Path | Sequence[str | Path], frame_step: int = 1):
-        _check_frame_step(frame_step)
+        check_frame_step(frame_step)
         if isinstance(paths, (str, Path)):
             paths = [paths]
         self._paths = [Path(p) for p in paths]
@@ -355,197 +311,6 @@ class ImageSource(_ClosingSource):
         self._pending = None
 
 
-class LatestFrameReader:
-    """Reads a live capture in a background thread and keeps only the newest frame, so a slow
-    consumer always gets the current picture instead of an ever-growing backlog.
-
-    capture: anything with read() -> (ok, image) and release(), e.g. cv2.VideoCapture.
-    frame_step: only every frame_step-th frame the capture delivers (index 0, step, 2 step...)
-    is kept; the others are read and dropped.
-    """
-
-    def __init__(self, capture: Any, name: str, clock: Callable[[], float] = time.monotonic, frame_step: int = 1):
-        _check_frame_step(frame_step)
-        self._capture = capture
-        self._name = name
-        self._clock = clock
-        self._step = frame_step
-        self._condition = threading.Condition()
-        self._latest: Frame | None = None
-        self._delivered_index = -1
-        self._ended = False
-        self._stop = False
-        self._start_time: float | None = None
-        self._thread = threading.Thread(target=self._grab_loop, name=f"capture-{name}", daemon=True)
-        self._thread.start()
-
-    def _grab_loop(self) -> None:
-        """Runs in the reader thread, which alone touches the capture: it also releases it, so
-        release() never runs while read() is still inside the capture."""
-        try:
-            self._publish_frames()
-        finally:
-            self._capture.release()
-
-    def _publish_frames(self) -> None:
-        index = 0
-        while True:
-            ok, image = self._capture.read()
-            now = self._clock()
-            with self._condition:
-                if self._stop:
-                    return
-                if not ok or image is None:
-                    self._ended = True
-                    self._condition.notify_all()
-                    return
-                if index % self._step == 0:
-                    if self._start_time is None:
-                        self._start_time = now
-                    self._latest = Frame(image, index, now - self._start_time, self._name)
-                    self._condition.notify_all()
-            index += 1
-
-    def _has_new_frame(self) -> bool:
-        return self._latest is not None and self._latest.index > self._delivered_index
-
-    def read(self, timeout_s: float = 10.0) -> Frame | None:
-        """The newest frame not delivered before (waits for one); None when the capture ended."""
-        with self._condition:
-            if not self._condition.wait_for(lambda: self._has_new_frame() or self._ended, timeout=timeout_s):
-                raise PoseAppError(f"{self._name} delivered no frame for {timeout_s:.0f} s")
-            if not self._has_new_frame():
-                return None
-            self._delivered_index = self._latest.index
-            return self._latest
-
-    def close(self, wait_s: float = 2.0) -> None:
-        """Stop reading. Waits up to wait_s for the reader thread; a thread stuck in a stalled
-        read() (a dead network stream) is left to release the capture when that read returns,
-        and being a daemon it cannot keep the program from exiting."""
-        with self._condition:
-            self._stop = True
-        self._thread.join(timeout=wait_s)
-
-
-def _quiet_open(spec: str | int, backend: int | None = None) -> cv2.VideoCapture:
-    """cv2.VideoCapture without OpenCV's multi-line warnings: we report failures ourselves."""
-    previous = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        return cv2.VideoCapture(spec, backend) if backend is not None else cv2.VideoCapture(spec)
-    finally:
-        cv2.utils.logging.setLogLevel(previous)
-
-
-class _LiveSource(_ClosingSource):
-    """A capture read with LatestFrameReader (cameras and live stream URLs)."""
-
-    def _start_live(self, capture: cv2.VideoCapture, name: str, frame_step: int) -> None:
-        ok, first = capture.read()
-        if not ok or first is None:
-            capture.release()
-            raise PoseAppError(f"{name} opened but delivered no frame")
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        self.info = SourceInfo(
-            name=name,
-            width=first.shape[1],
-            height=first.shape[0],
-            fps=fps if 0 < fps < 1000 else None,
-            frame_count=None,
-            is_live=True,
-            is_still=False,
-        )
-        self._reader = LatestFrameReader(capture, name, frame_step=frame_step)
-
-    def read(self) -> Frame | None:
-        return self._reader.read()
-
-    def seek(self, frame_index: int) -> None:
-        raise PoseAppError(f"{self.info.name} is live: it cannot seek")
-
-    def close(self) -> None:
-        self._reader.close()
-
-
-# Where a camera that is there but refused to this program is allowed (macOS asks once per
-# terminal program; a refusal looks to OpenCV like no camera at all).
-_CAMERA_PERMISSION = {
-    "darwin": "; on macOS, allow your terminal to use the camera in System Settings > Privacy & Security > "
-              "Camera, then start it again",
-}
-
-
-class CameraSource(_LiveSource):
-    """A local camera by index, optionally asking for a size and frame rate (the camera may
-    choose the nearest it supports; info reports what it delivers). frame_step: deliver only
-    every frame_step-th frame the camera delivers."""
-
-    def __init__(
-        self,
-        index: int,
-        width: int | None = None,
-        height: int | None = None,
-        fps: float | None = None,
-        backend: int | None = None,
-        frame_step: int = 1,
-    ):
-        _check_frame_step(frame_step)
-        name = f"camera {index}"
-        capture = _quiet_open(index, backend)
-        if not capture.isOpened():
-            capture.release()
-            permission = _CAMERA_PERMISSION.get(sys.platform, "")
-            raise PoseAppError(f"{name} is not available (no such device, or it is in use){permission}")
-        for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width), (cv2.CAP_PROP_FRAME_HEIGHT, height), (cv2.CAP_PROP_FPS, fps)):
-            if value:
-                capture.set(prop, value)
-        self._start_live(capture, name, frame_step)
-
-
-class StreamSource(_LiveSource):
-    """A live network stream (rtsp://, rtmp://, udp://...): newest frame first, never a backlog.
-    frame_step: deliver only every frame_step-th frame the stream delivers."""
-
-    def __init__(self, url: str, frame_step: int = 1):
-        _check_frame_step(frame_step)
-        capture = _quiet_open(url)
-        if not capture.isOpened():
-            capture.release()
-            problem = url_problem(url)
-            if problem is None:
-                problem = ("the server answered, but no stream opened there (a wrong path or credentials, or a "
-                           "format OpenCV cannot read)") if urlsplit(url).scheme.lower() in DEFAULT_PORTS else (
-                           "nothing was received (a wrong address or port, or a format OpenCV cannot read)")
-            raise PoseAppError(f"cannot open stream {url}: {problem}")
-        self._start_live(capture, url, frame_step)
-
-
-def _camera_name(index: int) -> str:
-    """The device's name from Linux sysfs when there is one."""
-    sysfs = Path(f"/sys/class/video4linux/video{index}/name")
-    try:
-        return sysfs.read_text().strip() or f"Camera {index}"
-    except OSError:
-        return f"Camera {index}"
-
-
-def list_cameras(max_index: int = 8) -> list[CameraDescription]:
-    """Cameras that open and deliver a frame, among indices 0..max_index-1."""
-    cameras = []
-    for index in range(max_index):
-        capture = _quiet_open(index)
-        try:
-            if not capture.isOpened():
-                continue
-            ok, image = capture.read()
-            if ok and image is not None:
-                cameras.append(CameraDescription(index, _camera_name(index), image.shape[1], image.shape[0]))
-        finally:
-            capture.release()
-    return cameras
-
-
 def _has_glob_magic(spec: str) -> bool:
     return any(char in spec for char in "*?[")
 
@@ -593,7 +358,7 @@ def open_source(spec: str | int, frame_step: int = 1, **camera_options: Any) -> 
     if is_camera_index(spec):
         return CameraSource(int(spec), frame_step=frame_step, **camera_options)
     if is_live_url(spec):
-        return StreamSource(spec, frame_step)
+        return LiveUrlSource(spec, frame_step)
     if is_url(spec):
         return VideoFileSource(spec, frame_step)
     path = Path(spec).expanduser()

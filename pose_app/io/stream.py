@@ -4,7 +4,7 @@
 `PoseStreams.open(config)` checks the endpoints and starts the senders, `send(frame, poses,
 captured_at)` hands a frame over, `close()` stops them. Nothing here runs on the caller's thread
 but copying the frame's poses: each sender has its own thread and a bounded queue of
-QUEUE_FRAMES frames that drops the oldest frame when its receiver is slower than the pipeline
+QUEUE_FRAMES frames (io/send_queue.py) that drops the oldest frame when its receiver is slower than the pipeline
 (counted in `dropped`); a WebSocket client gets its own thread and queue, so one that never reads
 holds up no one. A receiver that is absent (OSC is UDP: nothing waits for it) or goes away costs
 nothing.
@@ -15,16 +15,11 @@ receivers: docs/streaming.md.
 
 from __future__ import annotations
 
-import collections
 import logging
-import re
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from pose_app.core.frames import Frame
 from pose_app.core.poses import FramePoses
@@ -38,12 +33,9 @@ from pose_app.io.pose_messages import (
     osc_encoders,
     pose_message,
 )
+from pose_app.io.send_queue import DropOldestQueue, LatencyRecord
+from pose_app.io.stream_config import ANY_ORIGIN, LOCAL_ORIGINS, Endpoint, StreamConfig, resolve
 
-# Frames waiting per receiver; a newer frame beyond this drops the oldest (live data: the newest
-# pose matters, a backlog would only add latency).
-QUEUE_FRAMES = 4
-# Latency percentiles are over the most recent messages sent.
-LATENCY_SAMPLES = 1000
 # On close, how long (seconds) a sender gets to encode the frames still queued (it never waits
 # for the network: UDP does not, and WebSocket clients have queues of their own).
 DRAIN_WAIT_S = 5.0
@@ -53,14 +45,6 @@ SEND_BUFFER_BYTES = 64 * 1024
 # On close, how long (seconds) WebSocket clients get to finish the message in hand before their sockets
 # are shut (a client that never reads can block a send for ever).
 CLOSE_WAIT_S = 0.5
-# What the WebSocket server lets in. The stream is for tools on this machine (and, when bound to
-# other interfaces, the network the user chose): a web page in the user's browser must not read
-# the body's pose from it. Browsers send the page's origin; a WebSocket is accepted from a page
-# served by this machine (http(s)://localhost, 127.x.x.x, [::1], any port), from a local file
-# (file:// pages send "null") and from programs that send no origin (TouchDesigner, Python...);
-# `--ws-allow-origin` adds others ("*": any).
-LOCAL_ORIGINS = (None, "null", re.compile(r"^https?://(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])(:\d{1,5})?$"))
-ANY_ORIGIN = "*"
 # Connections served at once (handshakes in progress included): each costs two threads (its
 # handler, its reader); those over the cap are closed at once.
 MAX_WS_CONNECTIONS = 32
@@ -70,77 +54,10 @@ WS_MAX_MESSAGE_BYTES = 4096
 WS_MAX_QUEUE = 4
 # A connection that has not finished its handshake after this long (seconds) is closed.
 WS_OPEN_TIMEOUT_S = 5.0
-# Hosts that mean "every interface".
-ALL_INTERFACES = ("0.0.0.0", "::", "", "*")
 # The WebSocket server's own log: clients that come and go are counted, not printed.
 _QUIET = logging.getLogger("pose_app.io.stream")
 _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False
-_HOST_PORT = re.compile(r"^(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:\[\]\s]+)):(?P<port>\d{1,5})$")
-
-
-# ---------------------------------------------------------------------------- where and what to send
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A host and port (`HOST:PORT` on the command line; `[::1]:9000` for IPv6 addresses)."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-def parse_endpoint(text: str, option: str = "--osc") -> Endpoint:
-    """'127.0.0.1:9000' -> Endpoint; PoseAppError naming `option` for anything else."""
-    match = _HOST_PORT.match(text.strip())
-    port = int(match["port"]) if match else -1
-    if match is None or not 0 <= port <= 65535:
-        raise PoseAppError(f"{option} expects HOST:PORT with a port 0-65535 (e.g. 127.0.0.1:9000), got {text!r}")
-    return Endpoint(match["ipv6"] or match["host"], port)
-
-
-def resolve(endpoint: Endpoint, kind: int, option: str) -> tuple[int, Any]:
-    """(address family, socket address) of an endpoint; PoseAppError when the host is unknown."""
-    try:
-        family, _, _, _, address = socket.getaddrinfo(endpoint.host, endpoint.port, type=kind)[0]
-    except (OSError, UnicodeError) as error:
-        raise PoseAppError(f"{option} {endpoint}: cannot resolve host {endpoint.host!r} ({one_line(error)})") from None
-    return family, address
-
-
-@dataclass(frozen=True)
-class StreamConfig:
-    """Where and what to stream. osc / ws: None = off. osc_format: "bundle" (one OSC bundle of
-    /pose/... messages per frame) or "array" (one /poses message); osc_pixels: OSC coordinates in
-    original-frame pixels instead of 0..1 of the frame; stream_angles: joint and segment angles
-    too. ws_wait_clients: `send` waits for this many WebSocket clients before the first frame."""
-
-    osc: Endpoint | None = None
-    osc_format: str = "bundle"
-    osc_pixels: bool = False
-    ws: Endpoint | None = None
-    stream_angles: bool = False
-    ws_wait_clients: int = 0
-    ws_allow_origins: tuple[str, ...] = ()  # web page origins let in besides the local ones ("*": any)
-
-    @property
-    def enabled(self) -> bool:
-        return self.osc is not None or self.ws is not None
-
-    def warnings(self) -> list[str]:
-        """One line per choice that exposes the poses beyond this machine."""
-        lines = []
-        if self.ws is not None and self.ws.host.strip() in ALL_INTERFACES:
-            lines.append(
-                f"--ws {self.ws}: the WebSocket stream is served on every network interface: anyone who can "
-                "reach this machine can read the poses (bind 127.0.0.1 to keep them local)"
-            )
-        if ANY_ORIGIN in self.ws_allow_origins:
-            lines.append("--ws-allow-origin *: any web page open in a browser here can read the poses")
-        return lines
 
 
 # ---------------------------------------------------------------------------- senders
@@ -148,62 +65,6 @@ class StreamConfig:
 
 def _websockets_server():
     return optional_module("websockets.sync.server", INSTALL_HINT)
-
-
-class DropOldestQueue:
-    """A bounded hand-over between threads: `put` never waits; when full, the oldest item is
-    dropped (counted in `dropped`). `get` waits for an item until `close`."""
-
-    def __init__(self, size: int = QUEUE_FRAMES) -> None:
-        self._items: collections.deque = collections.deque()
-        self._size = size
-        self._condition = threading.Condition()
-        self._closed = False
-        self.dropped = 0
-
-    def put(self, item: object) -> None:
-        with self._condition:
-            if self._closed:
-                return
-            if len(self._items) >= self._size:
-                self._items.popleft()
-                self.dropped += 1
-            self._items.append(item)
-            self._condition.notify()
-
-    def get(self) -> object | None:
-        """The oldest item, waiting for one; None once closed and empty."""
-        with self._condition:
-            self._condition.wait_for(lambda: self._items or self._closed)
-            return self._items.popleft() if self._items else None
-
-    def close(self, discard: bool = False) -> None:
-        """No more items: `get` returns those left (none with `discard`), then None."""
-        with self._condition:
-            self._closed = True
-            if discard:
-                self._items.clear()
-            self._condition.notify_all()
-
-
-class LatencyRecord:
-    """Seconds from frame captured to message sent, over the last LATENCY_SAMPLES messages."""
-
-    def __init__(self) -> None:
-        self._seconds: collections.deque = collections.deque(maxlen=LATENCY_SAMPLES)
-        self._lock = threading.Lock()
-
-    def add(self, captured_at: float) -> None:
-        with self._lock:
-            self._seconds.append(time.perf_counter() - captured_at)
-
-    def percentiles_ms(self) -> tuple[float, float] | None:
-        """(p50, p90) in milliseconds; None before the first message."""
-        with self._lock:
-            seconds = np.asarray(self._seconds)
-        if not len(seconds):
-            return None
-        return float(np.percentile(seconds, 50) * 1000), float(np.percentile(seconds, 90) * 1000)
 
 
 class _Sender:
