@@ -15,7 +15,8 @@ from support import GUI_WAIT_MS, wait_for_result
 
 from pose_app.cli import main as cli
 from pose_app.cli.app import settings_with_options
-from pose_app.explain.lab import TOP_PATCHES, TOUR, head_weights, same_spots
+from pose_app.explain.lab import TOUR, head_weights
+from pose_app.explain.lab_probes import TOP_PATCHES, same_spots
 from pose_app.explain.lab_view import strongest_channel
 from pose_app.gui.settings import AppSettings, load_settings_file
 

@@ -18,25 +18,21 @@ from pose_app.errors import PoseAppError
 from pose_app.explain.compose import PanelRequest
 from pose_app.explain.lab import (
     LAB_PARTS,
-    TOP_PATCHES,
     TOUR,
     LabFilter,
     LabRequest,
-    TopPatches,
     closest_filter,
     convolve,
-    crop_box,
-    drop_at,
     head_sum,
     head_weights,
     learnt_filters,
     network_input,
-    occlusion_sensitivity,
     output_size,
     pool,
     preset_filter,
     resized_pattern,
 )
+from pose_app.explain.lab_probes import TOP_PATCHES, TopPatches, crop_box, drop_at, occlusion_sensitivity
 from pose_app.explain.lab_view import LabSession
 from pose_app.explain.network import receptive_field_box
 from pose_app.inference.engine import PoseEngine

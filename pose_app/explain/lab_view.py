@@ -20,23 +20,18 @@ from pose_app.core.skeleton import KEYPOINT_NAMES
 from pose_app.draw.featuremaps import GAP_COLOR_BGR, colorize, filled, heatmap_overlay, shrink, tile_grid
 from pose_app.errors import PoseAppError
 from pose_app.explain.lab import (
-    PATCH_PIXELS,
-    TOP_PATCHES,
     HeadWeights,
     LabRequest,
-    Occlusion,
-    Patch,
-    TopPatches,
     WeightedSum,
     closest_filter,
     convolve,
-    drop_heatmap,
     head_sum,
     head_weights,
     learnt_filters,
     network_input,
     pool,
 )
+from pose_app.explain.lab_probes import PATCH_PIXELS, TOP_PATCHES, Occlusion, Patch, TopPatches, drop_heatmap
 from pose_app.explain.network import filter_tiles
 from pose_app.explain.panel import Activation, FrameGeometry, PanelContext, PanelRequest, PanelView, PanelViewKind
 from pose_app.inference.engine import PoseEngine

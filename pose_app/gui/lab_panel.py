@@ -40,10 +40,10 @@ from pose_app.explain.lab import (
     LabFilter,
     LabRequest,
     TourStep,
-    occlusion_sensitivity,
     preset_filter,
     resized_pattern,
 )
+from pose_app.explain.lab_probes import occlusion_sensitivity
 from pose_app.explain.lab_view import occlusion_view
 from pose_app.inference.engine import PoseEngine
 
