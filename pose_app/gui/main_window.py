@@ -160,6 +160,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.controls.show_settings(settings)
         self.panel.show_settings(settings)
+        self.panel.breaks.show_request(settings.breaks_request())
         self.inference = InferenceWorker(self.mailbox, settings.pipeline_config(), self._view_options())
         self.inference.result.connect(self._show_result)
         self.inference.engine_ready.connect(self._engine_ready)
@@ -219,6 +220,9 @@ class MainWindow(QMainWindow):
         self.panel = FeaturePanel()
         self.panel.changed.connect(self._settings_edited)
         self.panel.request_changed.connect(self._update_panel_request)
+        # The breaks view's choices are settings (the lab section), kept on every change.
+        self.panel.breaks.changed.connect(
+            lambda: setattr(self, "settings", self.settings.with_breaks(self.panel.breaks.request())))
         self.panel.engine = lambda: self.engine
         self.panel.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.panel.output_dir = lambda: output_directory(self.settings.output_dir)
@@ -428,6 +432,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.controls.show_settings(settings)
         self.panel.show_settings(settings)
+        self.panel.breaks.show_request(settings.breaks_request())
         if settings.pipeline_config() != previous.pipeline_config():
             self.inference.set_engine_config(settings.pipeline_config())
         if (settings.model, settings.resolution) != (previous.model, previous.resolution):
