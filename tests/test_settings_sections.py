@@ -55,6 +55,12 @@ def test_every_pipeline_setting_is_in_the_app_or_left_out_on_purpose():
         assert SECTION_OF[name] == "pipeline"
 
 
+def test_every_stored_pipeline_setting_is_named_as_its_command_line_option():
+    """One name per setting: the app stores each under the destination of `pose-app process`'s option."""
+    destinations = vars(cli.build_parser().parse_args(["process", "clip.mp4"]))
+    assert [name for name in PIPELINE_SETTINGS if name not in destinations] == []
+
+
 def test_every_pipeline_setting_round_trips_through_a_settings_file(tmp_path):
     defaults = AppSettings().values()
     changed = {name: other_value(name, defaults[name]) for name in PIPELINE_SETTINGS}
