@@ -16,18 +16,18 @@ from support import REPO, wait_for_result
 
 pytest.importorskip("PySide6")
 
-from pose_app.cli import main as cli  # noqa: E402
-from pose_app.cli.app import settings_with_options  # noqa: E402
-from pose_app.explain.breaks import BreaksRequest  # noqa: E402
-from pose_app.gui.setting_sections import NOT_IN_APP, PIPELINE_SETTINGS, SECTION_OF  # noqa: E402
-from pose_app.gui.settings import (  # noqa: E402
+from pose_app.cli import main as cli
+from pose_app.cli.app import settings_with_options
+from pose_app.explain.breaks import BreaksRequest
+from pose_app.gui.setting_sections import NOT_IN_APP, PIPELINE_SETTINGS, SECTION_OF
+from pose_app.gui.settings import (
     AppSettings,
     file_store,
     load_settings_file,
     read_settings,
     save_settings_file,
 )
-from pose_app.inference.config import SETTING_NAMES, PipelineConfig  # noqa: E402
+from pose_app.inference.config import SETTING_NAMES, PipelineConfig
 
 
 def other_value(name: str, value):
