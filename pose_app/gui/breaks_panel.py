@@ -2,7 +2,8 @@
 explain/breaks.py holds the perturbations): which perturbation, its amount on a slider, the part
 a grey box covers, the switch that stands a turned crop upright again, and whose mean score is
 drawn thick. The view sweeps the whole range itself; the slider only picks the picture shown and
-the amount marked, so moving it never runs a sweep again.
+the amount marked, so moving it never runs a sweep again. The choices are stored with the
+settings (the lab section: breaks_kind, breaks_amount, ...; `show_request` restores them).
 """
 
 from __future__ import annotations
@@ -61,6 +62,23 @@ class BreaksControls(QWidget):
         amount = self.slider.value() / PERTURBATIONS[kind].slider_scale
         return BreaksRequest(kind, amount, self.part.currentData(), self.upright.isChecked(),
                              self.mean_of.currentData())
+
+    def show_request(self, request: BreaksRequest) -> None:
+        """Show `request` (the stored choices: AppSettings.breaks_request) without emitting `changed`."""
+        if request == self.request():
+            return
+        widgets = (self.kind, self.slider, self.part, self.upright, self.mean_of)
+        for widget in widgets:
+            widget.blockSignals(True)
+        try:
+            self._set_range(request.kind, request.amount)
+            self.part.setCurrentIndex(max(0, self.part.findData(request.part)))
+            self.upright.setChecked(request.upright)
+            self.mean_of.setCurrentIndex(max(0, self.mean_of.findData(request.mean_of)))
+        finally:
+            for widget in widgets:
+                widget.blockSignals(False)
+        self._show_state()
 
     def set_amount(self, amount: float) -> None:
         """Move the slider to `amount` (in the perturbation's unit)."""

@@ -1,4 +1,5 @@
-"""The controls dock: preset, model, provider, resolution, decoding thresholds, refinement and overlay toggles.
+"""The controls dock: preset, model, provider, resolution, decoding thresholds, refinement (the video
+crops' model, any orientation) and overlay toggles.
 
 The widget only mirrors an `AppSettings`: `show(settings)` fills it, `read(settings)` returns a
 copy with the user's choices, and `changed` fires on every edit.
@@ -60,6 +61,18 @@ class ControlsPanel(QWidget):
         self.preset.setToolTip(PRESET_TIP)
         self.refine = QCheckBox("Refine each person on a crop")
         self.refine.setToolTip("Runs the network again on a crop around each person: about twice the accuracy")
+        # Named as the setting and its option (--any-orientation, --video-crop-model).
+        self.any_orientation = QCheckBox("Any orientation")
+        self.any_orientation.setToolTip(
+            "--any-orientation: turn crops so each body stands upright for the network, and try frames turned "
+            "when only fragments of people are found (planks, floor work, handstands)")
+        self.video_crop_model = QComboBox()
+        self.video_crop_model.addItem("as crop model", "")
+        for name, description in SHIPPED_MODELS.items():
+            self.video_crop_model.addItem(name, name)
+            self.video_crop_model.setItemData(self.video_crop_model.count() - 1, description,
+                                              Qt.ItemDataRole.ToolTipRole)
+        self.video_crop_model.setToolTip("--video-crop-model: the network the crops of videos, streams and cameras run")
         self.model = QComboBox()
         for name, description in SHIPPED_MODELS.items():
             self.model.addItem(name, name)
@@ -117,6 +130,8 @@ class ControlsPanel(QWidget):
         form.addRow("Min pose score", self.min_pose_score)
         form.addRow("Part score", self.part_score_threshold)
         form.addRow("", self.refine)
+        form.addRow("Video crops", self.video_crop_model)
+        form.addRow("", self.any_orientation)
         threshold_row = QHBoxLayout()
         threshold_row.addWidget(self.min_keypoint_score, 1)
         threshold_row.addWidget(self.min_keypoint_score_label)
@@ -136,14 +151,14 @@ class ControlsPanel(QWidget):
         form.addRow(self.stream)
 
     def _connect(self) -> None:
-        for combo in (self.model, self.provider, self.resolution):
+        for combo in (self.model, self.provider, self.resolution, self.video_crop_model):
             combo.currentIndexChanged.connect(self.changed)
         self.preset.currentIndexChanged.connect(lambda: self.preset_chosen.emit(self.preset.currentData()))
         for spin in (self.max_poses, self.min_pose_score, self.part_score_threshold, self.smooth_min_cutoff,
                      self.smooth_beta):
             spin.valueChanged.connect(self.changed)
         self.min_keypoint_score.valueChanged.connect(self._threshold_moved)
-        for box in (self.refine, self.smooth, self.show_points, self.show_bones, self.show_ids, self.show_boxes, self.show_angles,
+        for box in (self.refine, self.any_orientation, self.smooth, self.show_points, self.show_bones, self.show_ids, self.show_boxes, self.show_angles,
                     self.mirror_view, self.loop, self.max_speed):
             box.toggled.connect(self.changed)
         self.open_model.clicked.connect(self.open_model_requested)
@@ -162,8 +177,8 @@ class ControlsPanel(QWidget):
     def engine_widgets(self) -> tuple[QWidget, ...]:
         """The widgets whose settings shape the poses (engine, decoding, smoothing)."""
         return (self.preset, self.model, self.open_model, self.provider, self.resolution, self.max_poses,
-                self.min_pose_score, self.part_score_threshold, self.refine, self.smooth, self.smooth_min_cutoff,
-                self.smooth_beta)
+                self.min_pose_score, self.part_score_threshold, self.refine, self.video_crop_model,
+                self.any_orientation, self.smooth, self.smooth_min_cutoff, self.smooth_beta)
 
     def set_engine_locked(self, locked: bool) -> None:
         """Disable the engine and decoding widgets (while recording) and say why."""
@@ -177,7 +192,8 @@ class ControlsPanel(QWidget):
     def show_settings(self, settings: AppSettings) -> None:
         """Fill the widgets from `settings` without emitting `changed`."""
         widgets = [self.preset, self.model, self.provider, self.resolution, self.max_poses, self.min_pose_score,
-                   self.part_score_threshold, self.refine, self.min_keypoint_score, self.smooth,
+                   self.part_score_threshold, self.refine, self.video_crop_model, self.any_orientation,
+                   self.min_keypoint_score, self.smooth,
                    self.smooth_min_cutoff, self.smooth_beta, self.show_points,
                    self.show_bones, self.show_ids, self.show_boxes, self.show_angles, self.mirror_view, self.loop,
                    self.max_speed]
@@ -188,6 +204,9 @@ class ControlsPanel(QWidget):
             if self.model.findData(settings.model) < 0:
                 self.model.addItem(settings.model, settings.model)
             self.model.setCurrentIndex(self.model.findData(settings.model))
+            if self.video_crop_model.findData(settings.video_crop_model) < 0:  # an .onnx path
+                self.video_crop_model.addItem(settings.video_crop_model, settings.video_crop_model)
+            self.video_crop_model.setCurrentIndex(self.video_crop_model.findData(settings.video_crop_model))
             self.provider.setCurrentIndex(max(0, self.provider.findData(settings.provider)))
             if self.resolution.findData(settings.resolution) < 0:
                 self.resolution.addItem(f"{settings.resolution} px", settings.resolution)
@@ -199,7 +218,7 @@ class ControlsPanel(QWidget):
             self.smooth_beta.setValue(settings.smooth_beta)
             self.min_keypoint_score.setValue(round(settings.min_keypoint_score * 100))
             self.min_keypoint_score_label.setText(f"{settings.min_keypoint_score:.2f}")
-            for name in ("refine", "smooth", "show_points", "show_bones", "show_ids", "show_boxes", "show_angles",
+            for name in ("refine", "any_orientation", "smooth", "show_points", "show_bones", "show_ids", "show_boxes", "show_angles",
                          "mirror_view", "loop", "max_speed"):
                 getattr(self, name).setChecked(getattr(settings, name))
         finally:
@@ -215,7 +234,8 @@ class ControlsPanel(QWidget):
             model=self.model.currentData(), provider=self.provider.currentData(),
             resolution=self.resolution.currentData(), max_poses=self.max_poses.value(),
             min_pose_score=self.min_pose_score.value(), part_score_threshold=self.part_score_threshold.value(),
-            refine=self.refine.isChecked(), min_keypoint_score=self.min_keypoint_score.value() / 100,
+            refine=self.refine.isChecked(), any_orientation=self.any_orientation.isChecked(),
+            video_crop_model=self.video_crop_model.currentData(), min_keypoint_score=self.min_keypoint_score.value() / 100,
             smooth=self.smooth.isChecked(), smooth_min_cutoff=self.smooth_min_cutoff.value(),
             smooth_beta=self.smooth_beta.value(),
             show_points=self.show_points.isChecked(), show_bones=self.show_bones.isChecked(),

@@ -1,5 +1,7 @@
-"""The app's settings: one dataclass, persisted with QSettings (per user, or an .ini file that
-can be saved and loaded from the File menu or given with `pose-app --settings FILE`).
+"""The app's settings (`AppSettings`, in sections: setting_sections.py), persisted with QSettings
+(per user, or an .ini file that can be saved and loaded from the File menu or given with
+`pose-app --settings FILE`). Each setting is stored as SECTION/NAME in the [pose-app] group;
+files written before the sections (NAME alone, or an earlier name in RENAMED) still load.
 
 Settings are data: every stored value is checked (type, range, known word) and one that is not
 valid is replaced by its default with a one-line warning naming the file, so no stored value
@@ -12,133 +14,25 @@ import dataclasses
 import math
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from pose_app.analysis.angle_history import DEFAULT_ANGLES
-from pose_app.core.angles import ANGLE_NAMES
-from pose_app.draw.render import OverlayStyle
 from pose_app.errors import PoseAppError
-from pose_app.explain.compose import PANEL_MODES, PanelRequest
+from pose_app.explain.breaks import MEAN_GROUPS, OCCLUDED_PARTS, PERTURBATIONS
+from pose_app.explain.compose import PANEL_MODES
+from pose_app.gui.setting_sections import PIPELINE_SETTINGS, SECTION_OF, AppSettings
 from pose_app.inference.config import PRESETS, PipelineConfig
 from pose_app.inference.engine import PROVIDER_ALIASES
 from pose_app.io.output_files import check_output_path, write_whole, written_path
 from pose_app.io.pose_messages import OSC_FORMATS
-from pose_app.io.stream import Endpoint, StreamConfig
 from pose_app.run.setting_limits import range_problem
 
-_PIPELINE = PipelineConfig()
-_DECODE = _PIPELINE.decode
-_STYLE = OverlayStyle()
+__all__ = ["PIPELINE_SETTINGS", "SECTION_OF", "AppSettings"]
+
 SETTINGS_GROUP = "pose-app"
 # Settings stored under an earlier name: new name -> old name (read when the new one is absent).
 RENAMED = {"mirror_view": "mirror", "min_keypoint_score": "keypoint_threshold", "panel_view": "panel_mode"}
-
-
-@dataclass
-class AppSettings:
-    """Everything the user can set in the window. Plain values only, so QSettings can store it."""
-
-    preset: str = _PIPELINE.preset
-    model: str = _PIPELINE.model
-    provider: str = _PIPELINE.provider
-    threads: int = _PIPELINE.threads
-    resolution: int = _PIPELINE.resolution
-    max_poses: int = _DECODE.max_poses
-    min_pose_score: float = _DECODE.min_pose_score
-    part_score_threshold: float = _DECODE.part_score_threshold
-    nms_radius: float = _DECODE.nms_radius
-    single_pose: bool = _DECODE.single_pose
-    refine: bool = _PIPELINE.refine
-    crop_resolution: int = _PIPELINE.crop_resolution
-    crop_flip: bool = _PIPELINE.crop_flip
-    max_crops: int = _PIPELINE.max_crops
-    redetect_interval_s: float = _PIPELINE.redetect_interval_s
-    smooth: bool = _PIPELINE.smooth
-    smooth_min_cutoff: float = _PIPELINE.smooth_min_cutoff
-    smooth_beta: float = _PIPELINE.smooth_beta
-    min_keypoint_score: float = _STYLE.min_keypoint_score
-    show_points: bool = _STYLE.points
-    show_bones: bool = _STYLE.bones
-    show_ids: bool = _STYLE.ids
-    show_boxes: bool = _STYLE.boxes
-    show_angles: bool = False  # the chosen angles written at the joints
-    angle_names: str = ",".join(DEFAULT_ANGLES)  # plotted in the angle dock, and drawn with show_angles
-    angles_follow_motion: bool = True  # the dock chooses angle_names: the counted angle and the joints that move
-    angle_dock_visible: bool = False
-    mirror_view: bool = False  # display only: the picture is flipped, inference sees the frame as it is
-    loop: bool = True
-    max_speed: bool = False  # files: every frame as fast as possible; off: at their own frame rate
-    panel_visible: bool = False
-    panel_view: str = "features"  # the feature dock's view: one of explain.compose.PANEL_MODES (--view)
-    panel_block: str = ""  # "" = the model's middle block
-    channel_selection: str = "strongest"  # or "range"
-    channel_count: int = 16
-    channel_start: int = 0
-    heatmap_keypoint: int = -1  # -1 = all keypoints combined
-    record_video: bool = False
-    output_dir: str = ""  # recordings and snapshots; "" = see output_directory()
-    camera_width: int = 0  # 0 = the camera's default
-    camera_height: int = 0
-    camera_fps: int = 0
-    # Live streaming (Controls: Stream; `pose-app process --osc HOST:PORT --ws HOST:PORT ...`).
-    stream_osc: bool = False
-    osc_host: str = "127.0.0.1"
-    osc_port: int = 9000
-    osc_format: str = "bundle"  # one of io.stream.OSC_FORMATS
-    osc_pixels: bool = False
-    stream_ws: bool = False
-    ws_host: str = "127.0.0.1"
-    ws_port: int = 8765
-    stream_angles: bool = False
-
-    def pipeline_config(self) -> PipelineConfig:
-        """The PipelineConfig of the window's pipeline settings."""
-        return PipelineConfig.from_settings({name: getattr(self, name) for name in PIPELINE_FIELDS})
-
-    def with_pipeline_config(self, config: PipelineConfig) -> AppSettings:
-        """A copy whose pipeline settings are those of `config`."""
-        values = config.settings()
-        return dataclasses.replace(self, **{name: values[name] for name in PIPELINE_FIELDS})
-
-    def with_preset(self, preset: str) -> AppSettings:
-        """A copy under another preset: the settings the preset decides take its values."""
-        return self.with_pipeline_config(self.pipeline_config().with_preset(preset))
-
-    def overlay_style(self) -> OverlayStyle:
-        return OverlayStyle(points=self.show_points, bones=self.show_bones, ids=self.show_ids,
-                            boxes=self.show_boxes, min_keypoint_score=self.min_keypoint_score,
-                            angles=self.chosen_angles() if self.show_angles else ())
-
-    def chosen_angles(self) -> tuple[str, ...]:
-        """The angles chosen for the dock and the overlay (unknown stored names are ignored)."""
-        return tuple(name for name in self.angle_names.split(",") if name in ANGLE_NAMES)
-
-    def panel_request(self, block: str, width: int) -> PanelRequest:
-        return PanelRequest(
-            mode=self.panel_view, block=block, how=self.channel_selection, count=self.channel_count,
-            start=self.channel_start, keypoint=None if self.heatmap_keypoint < 0 else self.heatmap_keypoint,
-            width=width,
-        )
-
-    def stream_config(self) -> StreamConfig:
-        """What the app streams: the same StreamConfig as `pose-app process --osc ... --ws ...`."""
-        return StreamConfig(
-            osc=Endpoint(self.osc_host.strip(), self.osc_port) if self.stream_osc else None,
-            osc_format=self.osc_format, osc_pixels=self.osc_pixels,
-            ws=Endpoint(self.ws_host.strip(), self.ws_port) if self.stream_ws else None,
-            stream_angles=self.stream_angles,
-        )
-
-    def camera_options(self) -> dict[str, int]:
-        return {"width": self.camera_width, "height": self.camera_height, "fps": self.camera_fps}
-
-
-# The pipeline settings the window stores: the AppSettings fields that are PipelineConfig settings
-# (same names); the others (scales, flip, tracking, input options) are for files, not the live app.
-PIPELINE_FIELDS = tuple(f.name for f in dataclasses.fields(AppSettings) if f.name in _PIPELINE.settings())
 
 
 # The settings that take one of a few words, and those words.
@@ -148,6 +42,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "panel_view": PANEL_MODES,
     "channel_selection": ("strongest", "range"),
     "osc_format": OSC_FORMATS,
+    "breaks_kind": tuple(PERTURBATIONS),
+    "breaks_part": tuple(OCCLUDED_PARTS),
+    "breaks_mean_of": tuple(MEAN_GROUPS),
 }
 # The longest text a stored setting may hold (a path, a host name, a list of angles).
 MAX_TEXT = 4096
@@ -202,16 +99,23 @@ def settings_to_remember(current: AppSettings, started: AppSettings, remembered:
     """What to store on quit. `started`: the settings the window began with (the remembered ones
     with command-line overrides); a field the command line overrode and the user did not change
     since keeps its remembered value: overrides are for one run only."""
-    kept = {name: getattr(remembered, name) for name in dataclasses.asdict(current)
-            if getattr(started, name) != getattr(remembered, name)
-            and getattr(current, name) == getattr(started, name)}
+    now, before, stored = current.values(), started.values(), remembered.values()
+    kept = {name: stored[name] for name in now if before[name] != stored[name] and now[name] == before[name]}
     return dataclasses.replace(current, **kept)
 
 
+def store_key(name: str) -> str:
+    """The key a setting is stored under in the [pose-app] group: SECTION/NAME."""
+    return f"{SECTION_OF[name]}/{name}"
+
+
 def _stored(store: QSettings, name: str, default: object) -> object:
-    """The stored value of a setting, under its earlier name when only that is stored."""
-    old_name = RENAMED.get(name)
-    return store.value(name, store.value(old_name, default) if old_name else default)
+    """The stored value of a setting: under SECTION/NAME, else under NAME alone (files written
+    before the sections), else under its earlier name."""
+    for key in (store_key(name), name, RENAMED.get(name)):
+        if key and store.contains(key):
+            return store.value(key)
+    return default
 
 
 def store_name(store: QSettings) -> str:
@@ -224,22 +128,31 @@ def read_settings(store: QSettings, warnings: list[str] | None = None) -> AppSet
     type, out of range, unknown word, a byte array, a NUL...) is replaced by the default, and
     `warnings` gets one line naming the store's file and every such setting."""
     # QSettings.value(..., type=bool) is avoided: some PySide6 versions get its refcount wrong.
-    defaults = dataclasses.asdict(AppSettings())
     values, problems = {}, []
     store.beginGroup(SETTINGS_GROUP)
     try:
+        # The preset first: a pipeline setting not stored takes the stored preset's value.
+        defaults = AppSettings().values()
+        _read(store, "preset", defaults["preset"], values, problems)
+        defaults |= PipelineConfig.from_preset(values["preset"]).settings()
         for name, default in defaults.items():
-            stored = _stored(store, name, default)
-            try:
-                values[name] = stored_value(stored, default, name)
-            except InvalidSetting as problem:
-                values[name] = default
-                problems.append(f"{name}={_shown(stored)} ({problem})")
+            if name not in values and name in SECTION_OF:
+                _read(store, name, default, values, problems)
     finally:
         store.endGroup()
     if problems and warnings is not None:
         warnings.append(f"{store_name(store)}: ignored invalid settings {'; '.join(problems)}: using their defaults")
     return AppSettings(**values)
+
+
+def _read(store: QSettings, name: str, default: object, values: dict, problems: list[str]) -> None:
+    """values[name] = the stored value, checked; the default (and a line in `problems`) when invalid."""
+    stored = _stored(store, name, default)
+    try:
+        values[name] = stored_value(stored, default, name)
+    except InvalidSetting as problem:
+        values[name] = default
+        problems.append(f"{name}={_shown(stored)} ({problem})")
 
 
 def _shown(value: object) -> str:
@@ -258,8 +171,9 @@ def write_settings(store: QSettings, settings: AppSettings) -> None:
 
 def _put_settings(store: QSettings, settings: AppSettings) -> None:
     store.beginGroup(SETTINGS_GROUP)
-    for name, value in dataclasses.asdict(settings).items():
-        store.setValue(name, value)
+    for name, value in settings.values().items():
+        store.setValue(store_key(name), value)
+        store.remove(name)  # the key of files written before the sections
     for old_name in RENAMED.values():
         store.remove(old_name)
     store.endGroup()
