@@ -26,7 +26,7 @@ from pose_app.cli.main import main
 from pose_app.core.frames import SourceInfo
 from pose_app.inference.pipeline import build_pipeline
 from pose_app.io.formats import json_end, json_start
-from pose_app.io.recorder import Recording, temporary_paths
+from pose_app.io.recording import Recording, temporary_paths
 from pose_app.run.plan import is_done, json_complete
 
 RAY_COMPARISON_VIDEOS = (

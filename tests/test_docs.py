@@ -3,7 +3,7 @@ code name (function, class, method, setting, column) and desktop-app control tha
 docs/*.md mention is looked up in the repository, so the docs cannot drift from the code again.
 
 What is looked up where:
-- files: paths in code spans and links (`io/recorder.py`, `tests/media.py`, `docs/lab.png`),
+- files: paths in code spans and links (`io/recording.py`, `tests/media.py`, `docs/lab.png`),
   relative to the page, the repository, pose_app/ or any folder of pose_app/; links' #anchors
   against the target page's headings (GitHub's slugs);
 - modules: `python -m NAME` and dotted `pose_app.x.y` / `models.x` names;
@@ -15,7 +15,7 @@ What is looked up where:
   models/, tests/ or examples/;
 - controls: *italic* names on the desktop app's pages are the window's own texts (menus,
   check boxes, labels), or a phrase of the prose (EMPHASIS);
-- the code's own docstrings and comments: the module paths (`io/recorder.py`) and dotted names
+- the code's own docstrings and comments: the module paths (`io/recording.py`) and dotted names
   (`pose_app.draw.render.draw_poses`) they give exist.
 """
 
@@ -167,7 +167,7 @@ def file_exists(name: str, page: Path) -> bool:
     folders = [path for path in (REPO / "pose_app").iterdir() if path.is_dir()]
     if any((folder / name).exists() for folder in folders):
         return True
-    # A bare module name (`recorder.py`) names a file somewhere in the code.
+    # A bare module name (`recording.py`) names a file somewhere in the code.
     return "/" not in name and any(path.name == name for path in python_files())
 
 
@@ -365,7 +365,7 @@ def code_file(name: str, page: Path) -> Path | None:
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
 def test_a_name_the_docs_place_in_a_module_is_defined_there(page):
-    """`FramePoses` (`core/poses.py`), `Recording` (`io/recorder.py`): the module defines it."""
+    """`FramePoses` (`core/poses.py`), `Recording` (`io/recording.py`): the module defines it."""
     wrong = []
     for name, module in re.findall(r"`([A-Za-z_][\w.]*)`[ ,]*\(`?((?:[\w-]+/)*[\w-]+\.py)", prose(page)):
         path = code_file(module, page)

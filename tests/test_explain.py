@@ -28,11 +28,11 @@ from pose_app.explain.network import (
     network_layers,
     offset_arrows,
     receptive_field_box,
-    save_png,
 )
 from pose_app.inference.decode import DecodeSettings, decode_multiple_poses, decode_single_pose
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.families.posenet import HEAD_OUTPUTS, input_transform, letterbox
+from pose_app.io.output_files import save_png
 from pose_app.io.sources import read_image
 
 NUM_EDGES = len(PART_TREE_EDGES)

@@ -15,7 +15,7 @@ from pose_app.core.poses import FramePoses
 from pose_app.inference.pipeline import build_pipeline
 from pose_app.io import gap_fill
 from pose_app.io.gap_fill import fill_gaps, fill_gaps_in_files
-from pose_app.io.recorder import PoseFileWriter
+from pose_app.io.recording import PoseFileWriter
 
 
 def test_fill_gaps_interpolates_short_dropouts_only():
@@ -128,7 +128,7 @@ def test_a_recording_fills_gaps_once_finished_and_complete(tmp_path):
     """The recording service runs the gap-fill pass after closing a complete recording (its
     header says so), never after an interrupted one."""
     from pose_app.inference.config import PipelineConfig
-    from pose_app.io.recorder import Recording
+    from pose_app.io.recording import Recording
 
     pipeline = build_pipeline(PipelineConfig())
     for name, interrupted in (("done", False), ("cut", True)):

@@ -708,7 +708,7 @@ def test_mirror_view_is_a_display_setting_and_an_old_mirror_value_is_kept(make_w
 
 
 def test_a_recording_that_cannot_be_written_stops_and_says_why(make_window, qtbot, walk, tmp_path, monkeypatch):
-    from pose_app.io.recorder import Recording
+    from pose_app.io.recording import Recording
 
     window = make_window(max_speed=True)
     window.open_source(walk)

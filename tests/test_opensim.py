@@ -15,7 +15,7 @@ from pose_app.inference.config import PipelineConfig
 from pose_app.inference.pipeline import build_pipeline
 from pose_app.io.csv_tables import read_angle_csv, read_keypoint_csv
 from pose_app.io.opensim import person_height_px
-from pose_app.io.recorder import Recording
+from pose_app.io.recording import Recording
 from pose_app.run.outputs import OUTPUT_KINDS
 
 WIDTH, HEIGHT, FPS = 640, 480, 30.0

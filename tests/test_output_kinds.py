@@ -25,7 +25,7 @@ from pose_app.errors import PoseAppError
 from pose_app.io.formats import open_for_writing, write_whole_text
 from pose_app.io.frame_outputs import FRAME_KINDS
 from pose_app.io.output_kinds import PER_FRAME, WHEN_FINISHED, OutputKind
-from pose_app.io.recorder import Recording
+from pose_app.io.recording import Recording
 from pose_app.run.outputs import OUTPUT_KINDS, recording_outputs
 from pose_app.run.plan import input_stem
 

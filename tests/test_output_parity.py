@@ -21,7 +21,7 @@ import pytest
 from pose_app.core.frames import Frame, SourceInfo
 from pose_app.core.poses import FramePoses
 from pose_app.inference.config import PipelineConfig
-from pose_app.io.recorder import Recording
+from pose_app.io.recording import Recording
 from pose_app.run.outputs import OUTPUT_KINDS
 
 DATA = Path(__file__).parent / "data" / "output-parity"

@@ -29,7 +29,7 @@ from pose_app.core.frames import SourceInfo
 from pose_app.core.skeleton import KEYPOINT_NAMES
 from pose_app.io import live_sources
 from pose_app.io.formats import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS
-from pose_app.io.recorder import LIVE_RATE_FRAMES, LIVE_RATE_WINDOW_S
+from pose_app.io.frame_outputs import LIVE_RATE_FRAMES, LIVE_RATE_WINDOW_S
 from pose_app.run.plan import unique_stems
 from pose_app.run.runner import expected_frames, progress_bar
 
@@ -196,7 +196,7 @@ def test_a_live_video_plays_at_the_rate_its_frames_were_processed(tmp_path, caps
     processed_rate = (frames - 1) / (times[-1] - times[0])  # a frame where she was lost has no time
     assert processed_rate < 15  # many frames were dropped
     # The video's rate is measured on the recording's first second (or 20 frames), as the
-    # recorder does (io/recorder.py: LIVE_RATE_WINDOW_S): the machine's speed may change after.
+    # recorder does (io/recording.py: LIVE_RATE_WINDOW_S): the machine's speed may change after.
     last = next((k for k, time_s in enumerate(times) if k + 1 >= LIVE_RATE_FRAMES
                  or time_s - times[0] >= LIVE_RATE_WINDOW_S), len(times) - 1)
     first_second_rate = last / (times[last] - times[0])

@@ -19,7 +19,7 @@ from pose_app.core.frames import Frame, SourceInfo
 from pose_app.core.poses import FramePoses
 from pose_app.core.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS
 from pose_app.io.csv_tables import read_keypoint_csv
-from pose_app.io.recorder import PoseFileWriter
+from pose_app.io.recording import PoseFileWriter
 from pose_app.io.reps_csv import REPS_CSV_COLUMNS, read_reps_csv
 
 FPS = 30.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -12,6 +13,7 @@ from pose_app.core.angles import angle_anchors, compute_angles
 from pose_app.core.geometry import mirror_x
 from pose_app.core.poses import MIN_KEYPOINT_SCORE, FramePoses
 from pose_app.core.skeleton import SKELETON_EDGES
+from pose_app.draw.featuremaps import shrink
 
 _EDGES = np.asarray(SKELETON_EDGES, dtype=np.intp)  # (E, 2)
 # Consecutive ids get hues this far apart (the golden ratio's fraction): distinct colours for
@@ -132,3 +134,39 @@ def label_boxes(points: list[tuple[float, float]], sizes: list[tuple[int, int]],
                 break
         placed.append(box)
     return placed
+
+
+def scale_poses(poses: FramePoses, scale: float) -> FramePoses:
+    """The poses in the pixels of the frame resized by `scale` (pixel-centre convention)."""
+    if scale == 1.0:
+        return poses
+    keypoints = poses.keypoints.copy()
+    keypoints[..., :2] = (keypoints[..., :2] + 0.5) * scale - 0.5
+    return dataclasses.replace(poses, keypoints=keypoints)
+
+
+def fit_scale(frame_size: tuple[int, int], max_size: tuple[int, int] | None) -> float:
+    """Downscale factor (<= 1) that fits a (w, h) frame into max_size (w, h); 1 without one."""
+    if max_size is None or max_size[0] <= 0 or max_size[1] <= 0:
+        return 1.0
+    return min(1.0, max_size[0] / frame_size[0], max_size[1] / frame_size[1])
+
+
+def compose_view(
+    image_bgr: np.ndarray,
+    poses: FramePoses,
+    style: OverlayStyle,
+    *,
+    mirror: bool = False,
+    max_size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """The displayed picture: the frame (shrunk to fit max_size, flipped when mirrored) with the
+    skeletons drawn on it. Shrinking before drawing keeps lines crisp and the GUI's painting
+    cheap; inference has already run on the full, unmirrored frame."""
+    height, width = image_bgr.shape[:2]
+    scale = fit_scale((width, height), max_size)
+    view = shrink(image_bgr, (max(1, round(width * scale)), max(1, round(height * scale))))
+    # cv2.flip is many times faster than copying a reversed numpy view; either way a new array.
+    view = cv2.flip(view, 1) if mirror else (view.copy() if view is image_bgr else view)
+    draw_poses(view, scale_poses(poses, scale), style, mirror=mirror)
+    return view

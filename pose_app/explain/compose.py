@@ -12,14 +12,11 @@ the tiles' regions, the picture's geometry over the frame and the activation und
 
 from __future__ import annotations
 
-import dataclasses
-
 import cv2
 import numpy as np
 
 from pose_app.core.poses import FramePoses
-from pose_app.draw.featuremaps import grid_columns, shrink
-from pose_app.draw.render import OverlayStyle, draw_poses
+from pose_app.draw.featuremaps import grid_columns
 from pose_app.explain.breaks_view import BreaksView
 from pose_app.explain.compare_view import CompareView
 from pose_app.explain.decode_walk import WalkStep
@@ -60,42 +57,6 @@ def panel_ready(request: PanelRequest, poses: FramePoses) -> bool:
     if not request.kind.ready(request, poses):
         return False
     return all(name in poses.features for name in request.features)
-
-
-def scale_poses(poses: FramePoses, scale: float) -> FramePoses:
-    """The poses in the pixels of the frame resized by `scale` (pixel-centre convention)."""
-    if scale == 1.0:
-        return poses
-    keypoints = poses.keypoints.copy()
-    keypoints[..., :2] = (keypoints[..., :2] + 0.5) * scale - 0.5
-    return dataclasses.replace(poses, keypoints=keypoints)
-
-
-def fit_scale(frame_size: tuple[int, int], max_size: tuple[int, int] | None) -> float:
-    """Downscale factor (<= 1) that fits a (w, h) frame into max_size (w, h); 1 without one."""
-    if max_size is None or max_size[0] <= 0 or max_size[1] <= 0:
-        return 1.0
-    return min(1.0, max_size[0] / frame_size[0], max_size[1] / frame_size[1])
-
-
-def compose_view(
-    image_bgr: np.ndarray,
-    poses: FramePoses,
-    style: OverlayStyle,
-    *,
-    mirror: bool = False,
-    max_size: tuple[int, int] | None = None,
-) -> np.ndarray:
-    """The displayed picture: the frame (shrunk to fit max_size, flipped when mirrored) with the
-    skeletons drawn on it. Shrinking before drawing keeps lines crisp and the GUI's painting
-    cheap; inference has already run on the full, unmirrored frame."""
-    height, width = image_bgr.shape[:2]
-    scale = fit_scale((width, height), max_size)
-    view = shrink(image_bgr, (max(1, round(width * scale)), max(1, round(height * scale))))
-    # cv2.flip is many times faster than copying a reversed numpy view; either way a new array.
-    view = cv2.flip(view, 1) if mirror else (view.copy() if view is image_bgr else view)
-    draw_poses(view, scale_poses(poses, scale), style, mirror=mirror)
-    return view
 
 
 def compose_panel(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -28,13 +27,12 @@ from pose_app.draw.featuremaps import (
     normalise_per_tile,
     tile_grid,
 )
-from pose_app.errors import PoseAppError, one_line
+from pose_app.errors import PoseAppError
 from pose_app.explain.onnx_graph import OnnxGraph
 from pose_app.inference.decode import nearest_cell_of_point
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.families.posenet import HEAD_OUTPUTS
 from pose_app.inference.model_info import INPUT_NAME, FeatureBlock, ModelInfo
-from pose_app.io.output_files import write_whole
 
 # One plain-language line per idea a layer card can illustrate (for tooltips and a legend).
 CONCEPTS = {
@@ -330,17 +328,3 @@ def channel_grid(
                 cv2.putText(tile, str(c), (2, text_h + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, color,
                             thickness, cv2.LINE_AA)
     return tile_grid(tiles, max(1, columns), gap, GAP_COLOR_BGR)
-
-
-def save_png(image: np.ndarray, path: str | Path) -> Path:
-    """Write a uint8 gray or BGR image as PNG; PoseAppError saying why when it cannot."""
-    path = Path(path)
-    try:
-        ok, data = cv2.imencode(".png", np.ascontiguousarray(image))
-    except cv2.error as error:
-        raise PoseAppError(f"cannot encode a {np.shape(image)} image as PNG: {one_line(error)}") from None
-    if not ok:
-        raise PoseAppError(f"cannot encode a {np.shape(image)} image as PNG")
-    write_whole(path, data.tobytes())
-    return path
-

@@ -21,8 +21,9 @@ from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from pose_app.errors import PoseAppError, one_line
 from pose_app.explain.compose import Hover, PanelView, hover_at, region_at
-from pose_app.explain.network import BlockStats, save_png
+from pose_app.explain.network import BlockStats
 from pose_app.gui.image_view import ImageView, fitted_rect
+from pose_app.io.output_files import save_png
 
 HOVER_COLOR = QColor(255, 230, 0)
 

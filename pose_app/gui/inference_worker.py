@@ -27,14 +27,13 @@ from pose_app.analysis.angle_history import FrameAngles
 from pose_app.core.angles import compute_angles
 from pose_app.core.frames import Frame
 from pose_app.core.poses import FramePoses
-from pose_app.draw.render import OverlayStyle
+from pose_app.draw.render import OverlayStyle, compose_view
 from pose_app.errors import PoseAppError, one_line
 from pose_app.explain.compose import (
     PanelContext,
     PanelRequest,
     PanelView,
     compose_in,
-    compose_view,
     panel_ready,
 )
 from pose_app.explain.decode_walk import WalkStep, decoding_walk
@@ -44,7 +43,7 @@ from pose_app.gui.stats import RateMeter
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.pipeline import PosePipeline, build_pipeline, open_engine
-from pose_app.io.recorder import Recording
+from pose_app.io.recording import Recording
 from pose_app.io.stream import PoseStreams
 
 # How often the idle worker looks for new settings while no frame arrives (seconds).

@@ -1,7 +1,7 @@
 """The main window: wires the source, the workers, the docks and the actions together.
 
 State lives in `AppSettings` (what the user chose), the `CaptureWorker` (the open source), the
-`InferenceWorker` (engine, pipeline) and the `Recording` (recorder.py: files, header, video rate);
+`InferenceWorker` (engine, pipeline) and the `Recording` (recording.py: files, header, video rate);
 this class only routes signals between them. Its sources and transport are in window_sources.py,
 recording and snapshots in window_recording.py, menus, keys and the banner in window_menus.py.
 """
@@ -51,7 +51,7 @@ from pose_app.gui.window_size import fitted_size, remember_size, remembered_size
 from pose_app.gui.window_sources import COVERAGE_FRAMES, SourceMixin
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
-from pose_app.io.recorder import Recording
+from pose_app.io.recording import Recording
 from pose_app.io.sources import open_source
 from pose_app.io.stream import PoseStreams
 

@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject
 from pose_app.errors import PoseAppError
 from pose_app.explain.compose import all_channels_picture, teaching_picture
 from pose_app.gui.explainer import PngExporter
-from pose_app.io.recorder import unused_stem
+from pose_app.io.output_files import unused_stem
 
 EXPLAINER_PREFIX, CHANNELS_PREFIX = "pose-explainer", "pose-channels"
 

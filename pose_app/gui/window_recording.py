@@ -1,5 +1,5 @@
 """The main window's recording, snapshots and screenshots (R, S; `pose-app --record`,
-`--screenshot`). A mixin of MainWindow (main_window.py): the Recording (io/recorder.py) is
+`--screenshot`). A mixin of MainWindow (main_window.py): the Recording (io/recording.py) is
 created here, started and written by the inference thread, and finished here.
 """
 
@@ -12,12 +12,11 @@ from pathlib import Path
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice
 from PySide6.QtWidgets import QFileDialog
 
+from pose_app.draw.render import compose_view
 from pose_app.errors import PoseAppError
-from pose_app.explain.compose import compose_view
-from pose_app.explain.network import save_png
 from pose_app.gui.settings import output_directory
-from pose_app.io.output_files import identities, write_whole
-from pose_app.io.recorder import Recording, snapshot_path
+from pose_app.io.output_files import identities, save_png, snapshot_path, write_whole
+from pose_app.io.recording import Recording
 from pose_app.io.sources import input_files
 from pose_app.run.outputs import OUTPUT_KINDS, recording_outputs
 

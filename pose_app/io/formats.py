@@ -1,6 +1,6 @@
 """The recording formats: long CSV, wide CSV and JSON (COCO keypoint results with a header).
 
-`DECIMALS` is the one precision table: the rows written while recording (recorder.py) and the
+`DECIMALS` is the one precision table: the rows written while recording (recording.py) and the
 rows rewritten by gap filling (gap_fill.py) take their number formats from it. Rows are
 formatted in bulk, a frame at a time. Also here: creating the text files they go into.
 """

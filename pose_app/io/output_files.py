@@ -23,14 +23,19 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import itertools
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from pose_app.errors import PoseAppError
+import cv2
+import numpy as np
+
+from pose_app.errors import PoseAppError, one_line
 
 try:  # POSIX; on Windows outputs are not locked (a second run is not detected there)
     import fcntl
@@ -295,3 +300,37 @@ def publish(temporary: str | Path, path: str | Path, inputs: frozenset[FileIdent
     finally:
         if lock is not None:
             os.close(lock)
+
+
+# --- naming the app's own files --------------------------------------------------------------
+
+SNAPSHOT_PREFIX = "pose-snapshot"
+
+
+def unused_stem(directory: Path, prefix: str, suffixes: tuple[str, ...]) -> Path:
+    """<directory>/<prefix>-YYYYmmdd-HHMMSS, with -2, -3, ... appended while a file with that
+    stem and any of `suffixes` exists: files made within one second never overwrite each other."""
+    stem = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for number in itertools.count(1):
+        candidate = directory / (stem if number == 1 else f"{stem}-{number}")
+        if not any(Path(f"{candidate}{suffix}").exists() for suffix in suffixes):
+            return candidate
+    raise AssertionError("unreachable")
+
+
+def snapshot_path(directory: Path) -> Path:
+    """A new snapshot's path in `directory`: pose-snapshot-YYYYmmdd-HHMMSS.png, never taken."""
+    return Path(f"{unused_stem(directory, SNAPSHOT_PREFIX, ('.png',))}.png")
+
+
+def save_png(image: np.ndarray, path: str | Path) -> Path:
+    """Write a uint8 gray or BGR image as PNG; PoseAppError saying why when it cannot."""
+    path = Path(path)
+    try:
+        ok, data = cv2.imencode(".png", np.ascontiguousarray(image))
+    except cv2.error as error:
+        raise PoseAppError(f"cannot encode a {np.shape(image)} image as PNG: {one_line(error)}") from None
+    if not ok:
+        raise PoseAppError(f"cannot encode a {np.shape(image)} image as PNG")
+    write_whole(path, data.tobytes())
+    return path

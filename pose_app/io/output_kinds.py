@@ -4,7 +4,7 @@ An `OutputKind` holds everything the rest of the program needs to know about one
 (the key of a plan and an item of `--formats`), its command-line option and help, its file name
 under `--out-dir` and in the app's recordings, and whether it is written per frame (`open` gives
 a `FrameSink` when the recording starts) or when the recording finishes (`write_finished`, from
-the recorded poses: `RecordedPoses`). `Recording` (recorder.py) drives both kinds the same way
+the recorded poses: `RecordedPoses`). `Recording` (recording.py) drives both kinds the same way
 for every kind; it never names one.
 
 The kinds written per frame are defined in io/frame_outputs.py; those written when a recording

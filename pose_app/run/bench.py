@@ -31,7 +31,7 @@ from pose_app.inference.config import PipelineConfig
 from pose_app.inference.pipeline import PosePipeline, build_pipeline
 from pose_app.inference.quantization import int8_path, model_metadata
 from pose_app.inference.refine import CROP_STAGES
-from pose_app.io.recorder import PoseFileWriter
+from pose_app.io.recording import PoseFileWriter
 from pose_app.io.sources import open_source
 from pose_app.io.stream import Endpoint, PoseStreams, StreamConfig
 from pose_app.run.frame_loop import run_frames

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pose_app.analysis.finished_outputs import MOT, REPS, TRC
 from pose_app.io.frame_outputs import ANGLES, CSV, JSON, VIDEO, WIDE_CSV
+from pose_app.io.output_files import unused_stem
 from pose_app.io.output_kinds import OutputKind
-from pose_app.io.recorder import unused_stem
 
 # In the order `pose-app process --help` and `--formats` list them.
 OUTPUT_KINDS: dict[str, OutputKind] = {kind.name: kind for kind in (CSV, WIDE_CSV, JSON, VIDEO, ANGLES, REPS, TRC, MOT)}

@@ -46,7 +46,7 @@ from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.pipeline import check_input_sizes, open_engine
 from pose_app.io.formats import open_for_writing
-from pose_app.io.recorder import temporary_paths
+from pose_app.io.recording import temporary_paths
 from pose_app.io.sources import is_camera_index
 from pose_app.run.plan import RunPlan
 from pose_app.run.runner import (

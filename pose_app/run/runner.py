@@ -23,7 +23,7 @@ from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.pipeline import build_pipeline
 from pose_app.io.output_files import NO_INPUTS, FileIdentity
-from pose_app.io.recorder import Recording
+from pose_app.io.recording import Recording
 from pose_app.io.sources import FrameSource, open_source
 from pose_app.io.stream import PoseStreams
 from pose_app.run.frame_loop import FrameCounts, run_frames
@@ -132,9 +132,9 @@ def process_input(
     says "complete": false). KeyboardInterrupt propagates after the outputs were closed: kept,
     JSON marked incomplete, or with `atomic` deleted (a cancelled Ray attempt). With
     --fill-gaps, a video's finished CSV/JSON files are then rewritten with short dropouts
-    filled (recorder.Recording). `progress(label, expected_frames)`: a context manager with
+    filled (recording.Recording). `progress(label, expected_frames)`: a context manager with
     `update(frames)` (a tqdm bar by default). `atomic`: the files appear under their own names
-    only when finished (recorder.Recording), for Ray attempts that may die and be retried.
+    only when finished (recording.Recording), for Ray attempts that may die and be retried.
     `height_m`: the person's height, for a TRC output in metres. `stream`: every frame's poses are also handed to it (io/stream.py), a file's frames then
     released at their media time when `paced` (without a stream, frames run as fast as they can).
     `inputs`: the identities of the run's input files, which no output may be. Any other

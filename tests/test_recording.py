@@ -21,14 +21,9 @@ from pose_app.errors import PoseAppError
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.pipeline import build_pipeline
 from pose_app.io.formats import LONG_CSV_COLUMNS, WIDE_CSV_COLUMNS, coco_keypoint_records
-from pose_app.io.recorder import (
-    LIVE_RATE_FRAMES,
-    STILLS_VIDEO_FPS,
-    PoseFileWriter,
-    Recording,
-    snapshot_path,
-    unused_stem,
-)
+from pose_app.io.frame_outputs import LIVE_RATE_FRAMES, STILLS_VIDEO_FPS
+from pose_app.io.output_files import snapshot_path, unused_stem
+from pose_app.io.recording import PoseFileWriter, Recording
 from pose_app.io.sources import open_source
 from pose_app.io.video_writer import fit_into_frame
 from pose_app.run.outputs import recording_outputs

@@ -5,16 +5,14 @@ output kind (output_kinds.py: per frame, frame_outputs.py, or when the recording
 JSON header of the pipeline that makes the rows, the `complete` flag and the gap-fill pass; with
 `atomic`, its files are written under temporary names and appear under their own names only when
 finished (`temporary_path`). `PoseFileWriter` writes one source's rows to long CSV, wide CSV
-and JSON files alone (`pose-app bench`). `unused_stem` and `snapshot_path` name the app's files.
+and JSON files alone (`pose-app bench`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import secrets
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -35,8 +33,6 @@ from pose_app.io.frame_outputs import (
     CSV,
     FRAME_KINDS,
     JSON,
-    LIVE_RATE_FRAMES,  # noqa: F401 - the recording video's rate policy, still importable from here
-    LIVE_RATE_WINDOW_S,  # noqa: F401
     STILLS_VIDEO_FPS,
     WIDE_CSV,
 )
@@ -51,7 +47,6 @@ from pose_app.io.output_kinds import (
     SinkContext,
 )
 
-SNAPSHOT_PREFIX = "pose-snapshot"
 # An atomic recording's files while they are written: .<stem>.pose-app-<token><suffix> beside
 # the final file (same folder, so the rename is atomic; same suffix, so the video writer picks the
 # same codec), the token unique to one attempt.
@@ -69,22 +64,6 @@ def temporary_paths(path: Path) -> list[Path]:
 
     pattern = glob.escape(str(path.with_name(f".{path.stem}{TEMPORARY_MARK}"))) + f"*{glob.escape(path.suffix)}"
     return [Path(name) for name in glob.glob(pattern)]
-
-
-def unused_stem(directory: Path, prefix: str, suffixes: tuple[str, ...]) -> Path:
-    """<directory>/<prefix>-YYYYmmdd-HHMMSS, with -2, -3, ... appended while a file with that
-    stem and any of `suffixes` exists: files made within one second never overwrite each other."""
-    stem = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
-    for number in itertools.count(1):
-        candidate = directory / (stem if number == 1 else f"{stem}-{number}")
-        if not any(Path(f"{candidate}{suffix}").exists() for suffix in suffixes):
-            return candidate
-    raise AssertionError("unreachable")
-
-
-def snapshot_path(directory: Path) -> Path:
-    """A new snapshot's path in `directory`: pose-snapshot-YYYYmmdd-HHMMSS.png, never taken."""
-    return Path(f"{unused_stem(directory, SNAPSHOT_PREFIX, ('.png',))}.png")
 
 
 def json_header(source: SourceInfo, settings: dict[str, Any]) -> dict[str, Any]:
