@@ -45,6 +45,7 @@ from pose_app.inference.engine import PoseEngine
 from pose_app.inference.pipeline import PosePipeline, build_pipeline, open_engine
 from pose_app.io.recording import Recording
 from pose_app.io.stream import PoseStreams
+from pose_app.run.frame_loop import process_frame
 
 # How often the idle worker looks for new settings while no frame arrives (seconds).
 POLL_S = 0.05
@@ -247,17 +248,17 @@ class InferenceWorker(QThread):
         features = panel.features if panel is not None else ()
         with self._recording_lock:
             recording = self._recording_for_this_frame()
-        # The panel shows the full-frame pass's heads or features: while it is open every
-        # frame runs that pass (tracked crops otherwise), and keeps its offsets and displacements.
-        poses = self._pipeline.process(captured.frame, features=features, full_frame=panel is not None)
-        self.rate.tick()
-        with self._recording_lock:
-            if recording is not None and recording is self._recording:  # not stopped meanwhile
-                self._write(recording, captured.frame, poses)
         with self._lock:
             streams = self._streams
+        sinks = [lambda *_: self.rate.tick()]
+        if recording is not None:
+            sinks.append(lambda frame, poses, _: self._write_if_recording(recording, frame, poses))
         if streams is not None:  # returns at once: the senders have threads of their own
-            streams.send(captured.frame, poses, captured.captured_at)
+            sinks.append(streams.send)
+        # The panel shows the full-frame pass's heads or features: while it is open every
+        # frame runs that pass (tracked crops otherwise), and keeps its offsets and displacements.
+        poses = process_frame(self._pipeline, captured.frame, sinks, captured_at=captured.captured_at,
+                              features=features, full_frame=panel is not None)
         self._last = (captured, poses, self.engine_config)
         stages = {"queue": started - captured.captured_at, **poses.timings}
         self._emit(captured, poses, view, panel, features, stages)
@@ -278,6 +279,11 @@ class InferenceWorker(QThread):
             self._recording_failed(recording, error)
             return None
         return recording
+
+    def _write_if_recording(self, recording: Recording, frame: Frame, poses: FramePoses) -> None:
+        with self._recording_lock:
+            if recording is self._recording:  # not stopped meanwhile
+                self._write(recording, frame, poses)
 
     def _write(self, recording: Recording, frame: Frame, poses: FramePoses) -> None:
         try:
