@@ -61,6 +61,20 @@ class CompareSession:
     engine: PoseEngine | None = None
     similarity: SimilarityOverFrames = field(default_factory=SimilarityOverFrames)
     last_frame: object = None
+    # The second network's last run: (engine, frame index, fingerprint, run, crop), reused on the
+    # frames between two that join the similarity (second_run).
+    second: tuple | None = None
+    added: int = 0  # frames added so far (the drawn matrix changes only when this does)
+    pictures: dict = field(default_factory=dict)  # the view's parts that change rarely, by what they show
+
+    def picture(self, key: tuple, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """The picture `make` draws for `key`, drawn once (the block strips change with the
+        networks and the width, the matrix only when a frame is added)."""
+        if key not in self.pictures:
+            if len(self.pictures) >= 8:
+                self.pictures.clear()
+            self.pictures[key] = make()
+        return self.pictures[key]
 
 
 def second_engine(engine: PoseEngine, crop_engine: PoseEngine | None, session: CompareSession) -> PoseEngine:
@@ -117,12 +131,11 @@ def crop_run(engine: PoseEngine, image_bgr: np.ndarray, poses: FramePoses) -> tu
     return run, crop
 
 
-def add_frame(session: CompareSession, first: NetworkRun, second: NetworkRun, crop: CropTransform,
-              frame_index: int | None, fingerprint: int) -> bool:
-    """Add this frame's blocks, read on a GRID x GRID grid over the crop, to the similarity;
-    whether it was added. Not added: the picture added last drawn again (`fingerprint` the
-    same: paused, settings changed), or a frame fewer than ADD_EVERY after it (the 36 kernels of
-    a frame cost more than the rest of the view, and neighbouring frames add little)."""
+def joins(session: CompareSession, frame_index: int | None, fingerprint: int) -> bool:
+    """Whether this frame is added to the similarity: not the picture added last drawn again
+    (`fingerprint` the same: paused, settings changed), nor a frame fewer than ADD_EVERY after it
+    (the 36 kernels of a frame cost more than the rest of the view, and neighbouring frames add
+    little)."""
     last = session.last_frame
     if last is not None:
         last_index, last_fingerprint = last
@@ -130,8 +143,35 @@ def add_frame(session: CompareSession, first: NetworkRun, second: NetworkRun, cr
             return False
         if frame_index is not None and last_index is not None and 0 < frame_index - last_index < ADD_EVERY:
             return False
+    return True
+
+
+def second_run(session: CompareSession, engine: PoseEngine, image_bgr: np.ndarray, poses: FramePoses,
+               frame_index: int | None, fingerprint: int, fresh: bool) -> tuple[NetworkRun, CropTransform]:
+    """The second network's run for this frame: run again when `fresh` (the frame joins the
+    similarity), on another engine, on another picture without a frame index, or when the last
+    run is ADD_EVERY frames old or from a later frame (a seek); else the last run, kept (the
+    picture then shows a second-network heatmap at most ADD_EVERY - 1 frames old)."""
+    kept = session.second
+    if not fresh and kept is not None and kept[0] is engine:
+        _, last_index, last_fingerprint, run, crop = kept
+        if fingerprint == last_fingerprint or (
+                frame_index is not None and last_index is not None and 0 <= frame_index - last_index < ADD_EVERY):
+            return run, crop
+    run, crop = crop_run(engine, image_bgr, poses)
+    session.second = (engine, frame_index, fingerprint, run, crop)
+    return run, crop
+
+
+def add_frame(session: CompareSession, first: NetworkRun, second: NetworkRun, crop: CropTransform,
+              frame_index: int | None, fingerprint: int) -> bool:
+    """Add this frame's blocks, read on a GRID x GRID grid over the crop, to the similarity when
+    it joins it (`joins`); whether it was added."""
+    if not joins(session, frame_index, fingerprint):
+        return False
     points = grid_points(crop.box, GRID)
     session.similarity.add(block_rows(first.features, first.strides, first.to_input, points),
                            block_rows(second.features, second.strides, second.to_input, points))
     session.last_frame = (frame_index, fingerprint)
+    session.added += 1
     return True
