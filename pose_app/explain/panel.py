@@ -83,6 +83,11 @@ class PanelRequest:
         """Whether the view reads the offsets and displacements, besides the heatmaps."""
         return self.kind.head_fields
 
+    @property
+    def full_frame(self) -> bool:
+        """Whether the view is drawn from the full-frame pass (the view decides)."""
+        return self.kind.full_frame(self)
+
     def picture_width(self, image_bgr: np.ndarray) -> int:
         """The width of a picture over the frame: `width`, at most the frame's."""
         return max(1, min(self.width, image_bgr.shape[1]))
@@ -241,6 +246,12 @@ class PanelViewKind:
 
     def ready(self, request: PanelRequest, poses: FramePoses) -> bool:
         """Whether the view can be drawn, beyond having its heatmaps, heads and features."""
+        return True
+
+    def full_frame(self, request: PanelRequest) -> bool:
+        """Whether the view is drawn from the full-frame pass (heatmaps, geometry, features), so
+        that every frame runs it while the view is shown; False: drawn from the frame alone, on
+        the frames the pipeline follows on crops too (as fast as with the dock closed)."""
         return True
 
     def compose(self, image_bgr: np.ndarray, poses: FramePoses, request: PanelRequest,

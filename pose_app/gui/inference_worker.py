@@ -249,8 +249,10 @@ class InferenceWorker(QThread):
         with self._recording_lock:
             recording = self._recording_for_this_frame()
         # The panel shows the full-frame pass's heads or features: while it is open every
-        # frame runs that pass (tracked crops otherwise), and keeps its offsets and displacements.
-        poses = self._pipeline.process(captured.frame, features=features, full_frame=panel is not None)
+        # frame runs that pass (tracked crops otherwise), and keeps its offsets and displacements;
+        # not for a view drawn from the frame alone (PanelViewKind.full_frame).
+        full_frame = panel is not None and panel.full_frame
+        poses = self._pipeline.process(captured.frame, features=features, full_frame=full_frame)
         self.rate.tick()
         with self._recording_lock:
             if recording is not None and recording is self._recording:  # not stopped meanwhile
@@ -306,7 +308,8 @@ class InferenceWorker(QThread):
         features = panel.features if panel is not None else ()
         if config != self.engine_config:
             self._pipeline.reset()  # the same frame again must not look like zero elapsed time
-            poses = self._pipeline.process(captured.frame, features=features, full_frame=panel is not None)
+            poses = self._pipeline.process(captured.frame, features=features,
+                                           full_frame=panel is not None and panel.full_frame)
         elif panel is not None and not panel_ready(panel, poses):
             computed = self._pipeline.estimator.estimate(captured.frame.image, features, keep_heads=True)
             poses = dataclasses.replace(
