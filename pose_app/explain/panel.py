@@ -59,6 +59,7 @@ class PanelRequest:
     start: int = 0
     keypoint: int | None = None
     width: int = 360  # pixels of the pictures over the frame (the grid keeps one pixel per activation)
+    height: int = 0  # pixels of the dock's picture box (0: not known); views that can lay out to fill it do
     channel: int | None = None
     edge: int | None = None
     min_score: float = 0.5
