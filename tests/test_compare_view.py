@@ -126,12 +126,12 @@ def test_the_second_network_runs_on_the_frames_that_join_the_similarity_and_is_r
     context = PanelContext(posenet.info, engine=posenet, crop_engine=movenet, frame_index=5)
     compare(photo, context, keypoint=NOSE)
     session = context.state_of(view_kind("compare"))
-    first_run = session.second[3]
+    first_run = session.last_run
     runs, added = [], []
     for index, picture in ((6, other), (6, other), (5 + ADD_EVERY, other), (2, image)):
         context.frame_index = index
         compose_in(picture, poses, PanelRequest(mode="compare", blocks=blocks, width=384), context)
-        runs.append(session.second[3])
+        runs.append(session.last_run)
         added.append(len(session.similarity))
     # The next frame (and it drawn again) shows the last run; the frame that joins the
     # similarity ADD_EVERY later runs the network again, on its own picture, and so does a seek back to another picture.
@@ -141,3 +141,14 @@ def test_the_second_network_runs_on_the_frames_that_join_the_similarity_and_is_r
     for name, values in flipped.features.items():
         np.testing.assert_array_equal(runs[2].features[name], values)
         assert not np.array_equal(first_run.features[name], values)
+    # Drawing only every third frame of the video (a busy machine): every other frame drawn joins
+    # (the seek back just joined), and the second network runs on those alone.
+    joined, ran = [], []
+    for n, index in enumerate(range(11, 30, 3)):
+        context.frame_index = index
+        before, run = len(session.similarity), session.last_run
+        picture = cv2.convertScaleAbs(image, alpha=0.95 - 0.05 * n)  # each frame a picture of its own
+        compose_in(picture, poses, PanelRequest(mode="compare", blocks=blocks, width=384), context)
+        joined.append(len(session.similarity) > before)
+        ran.append(session.last_run is not run)
+    assert joined == ran == [False, True, False, True, False, True, False]

@@ -164,6 +164,7 @@ class CompareView(PanelViewKind):
             return PanelView(message_picture(width, "cannot open the second network"), str(error), self.name)
         first = full_frame_run(context.engine, poses, request.blocks or tuple(poses.features))
         fingerprint = hash(image_bgr[::16, ::16].tobytes())
+        session.count_draw(context.frame_index, fingerprint)
         fresh = bool(first.features) and joins(session, context.frame_index, fingerprint)
         second, crop = second_run(session, other, image_bgr, poses, context.frame_index, fingerprint, fresh)
         if fresh:
