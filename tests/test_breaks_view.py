@@ -103,7 +103,11 @@ def test_a_playing_video_keeps_the_sweep_for_sweep_every_frames_and_probes_each_
     draw(photo, context, BreaksRequest("blur", 4.0))
     swept, probed = session.sweeps[("blur", "", False)][1], session.probe[1]
     context.frame_index = 11
-    view = compose_in(dimmer, poses, PanelRequest(mode="breaks", width=384, breaks=BreaksRequest("blur", 4.0)), context)
+    # A frame the pipeline followed on crops (no full-frame pass: the view needs none) is drawn too.
+    followed = dataclasses.replace(poses, heatmaps=None, transform=None)
+    request = PanelRequest(mode="breaks", width=384, breaks=BreaksRequest("blur", 4.0))
+    assert not request.full_frame and panel_ready(request, followed)
+    view = compose_in(dimmer, followed, request, context)
     # The next frame: the sweep kept (its curves drawn again), the crop at the slider's amount cut
     # and run on this frame.
     assert session.computed == 1 and session.sweeps[("blur", "", False)][1] is swept

@@ -79,8 +79,10 @@ def test_a_name_is_registered_only_once_and_controls_must_exist():
 def test_each_view_says_what_it_needs_uses_and_shows(request_, features, controls, layers):
     kind = request_.kind
     assert request_.features == features
-    # Only the teaching view before a point is taught is drawn without the full-frame pass.
-    assert request_.full_frame == (request_.mode != "teach" or request_.teach.point is not None)
+    # Only the breaks view (it runs the crop network itself) and the teaching view before a point
+    # is taught are drawn without the full-frame pass.
+    assert request_.full_frame == (request_.mode != "breaks" and (request_.mode != "teach" or
+                                                                  request_.teach.point is not None))
     assert kind.controls(request_) == controls and controls <= set(CONTROLS)
     assert kind.layers(request_) == layers
 

@@ -158,6 +158,9 @@ class BreaksView(PanelViewKind):
     def controls(self, request: PanelRequest) -> frozenset[str]:
         return frozenset({"breaks", "keypoint"})
 
+    def full_frame(self, request: PanelRequest) -> bool:
+        return False  # it runs the crop network itself around the person the pipeline found
+
     def new_state(self) -> BreaksSession:
         return BreaksSession()
 
