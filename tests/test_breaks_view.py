@@ -12,6 +12,7 @@ import pytest
 from support import REPO
 
 from pose_app.explain.breaks import BreaksRequest
+from pose_app.explain.breaks_view import SWEEP_EVERY
 from pose_app.explain.compose import PANEL_MODES, PanelContext, PanelRequest, compose_in, panel_ready
 from pose_app.explain.panel import view_kind
 from pose_app.inference.engine import PoseEngine
@@ -54,8 +55,8 @@ def test_the_view_sweeps_once_and_redraws_for_the_slider_and_the_keypoint(photo)
     draw(photo, context, BreaksRequest("occlude", 30.0, "face"))
     draw(photo, context, BreaksRequest("occlude", 30.0, "left arm"))
     assert session.computed == 3
-    # Another frame: swept again.
-    context.frame_index = 4
+    # A frame SWEEP_EVERY later: swept again.
+    context.frame_index = 3 + SWEEP_EVERY
     draw(photo, context, BreaksRequest("occlude", 30.0, "left arm"))
     assert session.computed == 4
 
@@ -92,3 +93,33 @@ def test_a_frame_without_anyone_is_perturbed_whole(photo):
     view = compose_in(image, empty, PanelRequest(mode="breaks", width=384, breaks=BreaksRequest("darken", 50.0)),
                       context)
     assert view.caption.startswith("movenet-lightning on the whole frame (nobody found) darkened, 11 amounts")
+
+
+def test_a_playing_video_keeps_the_sweep_for_sweep_every_frames_and_probes_each_frame(photo):
+    image, poses, posenet = photo
+    dimmer = cv2.convertScaleAbs(image, alpha=0.7)  # the next frames: another picture, the person in place
+    context = PanelContext(posenet.info, engine=posenet, crop_engine=PoseEngine("movenet-lightning"), frame_index=10)
+    session = context.state_of(view_kind("breaks"))
+    draw(photo, context, BreaksRequest("blur", 4.0))
+    swept, probed = session.sweeps[("blur", "", False)][1], session.probe[1]
+    context.frame_index = 11
+    # A frame the pipeline followed on crops (no full-frame pass: the view needs none) is drawn too.
+    followed = dataclasses.replace(poses, heatmaps=None, transform=None)
+    request = PanelRequest(mode="breaks", width=384, breaks=BreaksRequest("blur", 4.0))
+    assert not request.full_frame and panel_ready(request, followed)
+    view = compose_in(dimmer, followed, request, context)
+    # The next frame: the sweep kept (its curves drawn again), the crop at the slider's amount cut
+    # and run on this frame.
+    assert session.computed == 1 and session.sweeps[("blur", "", False)][1] is swept
+    assert session.probe[1] is not probed and session.probe[1].picture.mean() < 0.8 * probed.picture.mean()
+    assert "blurred, 9 amounts" in view.caption
+    # Another perturbation on a frame between: swept at once; the first one's sweep is still kept.
+    compose_in(dimmer, poses, PanelRequest(mode="breaks", width=384, breaks=BreaksRequest("darken", 50.0)), context)
+    assert session.computed == 2
+    context.frame_index = 12
+    compose_in(dimmer, poses, PanelRequest(mode="breaks", width=384, breaks=BreaksRequest("blur", 6.0)), context)
+    assert session.computed == 2 and session.sweeps[("blur", "", False)][1] is swept
+    # SWEEP_EVERY frames after it the sweep is made again, on that frame.
+    context.frame_index = 10 + SWEEP_EVERY
+    compose_in(dimmer, poses, PanelRequest(mode="breaks", width=384, breaks=BreaksRequest("blur", 6.0)), context)
+    assert session.computed == 3 and session.sweeps[("blur", "", False)][1] is not swept

@@ -118,3 +118,37 @@ def test_next_to_a_movenet_full_frame_the_second_network_is_a_posenet_on_the_cro
     assert view.caption.startswith("MoveNet (movenet-lightning) on the full frame and PoseNet (posenet-075-int8) on "
                                    "the person crop")
     assert context.state_of(view_kind("compare")).similarity.matrix().shape == (22, 14)
+
+
+def test_the_second_network_runs_on_the_frames_that_join_the_similarity_and_is_reused_between(posenet, movenet, photo):
+    image, poses, blocks = photo
+    other = np.ascontiguousarray(image[:, ::-1])
+    context = PanelContext(posenet.info, engine=posenet, crop_engine=movenet, frame_index=5)
+    compare(photo, context, keypoint=NOSE)
+    session = context.state_of(view_kind("compare"))
+    first_run = session.last_run
+    runs, added = [], []
+    for index, picture in ((6, other), (6, other), (5 + ADD_EVERY, other), (2, image)):
+        context.frame_index = index
+        compose_in(picture, poses, PanelRequest(mode="compare", blocks=blocks, width=384), context)
+        runs.append(session.last_run)
+        added.append(len(session.similarity))
+    # The next frame (and it drawn again) shows the last run; the frame that joins the
+    # similarity ADD_EVERY later runs the network again, on its own picture, and so does a seek back to another picture.
+    assert runs[0] is first_run and runs[1] is first_run and added == [1, 1, 2, 3]
+    assert runs[2] is not first_run and runs[3] is not runs[2]
+    flipped, _ = crop_run(movenet, other, poses)
+    for name, values in flipped.features.items():
+        np.testing.assert_array_equal(runs[2].features[name], values)
+        assert not np.array_equal(first_run.features[name], values)
+    # Drawing only every third frame of the video (a busy machine): every other frame drawn joins
+    # (the seek back just joined), and the second network runs on those alone.
+    joined, ran = [], []
+    for n, index in enumerate(range(11, 30, 3)):
+        context.frame_index = index
+        before, run = len(session.similarity), session.last_run
+        picture = cv2.convertScaleAbs(image, alpha=0.95 - 0.05 * n)  # each frame a picture of its own
+        compose_in(picture, poses, PanelRequest(mode="compare", blocks=blocks, width=384), context)
+        joined.append(len(session.similarity) > before)
+        ran.append(session.last_run is not run)
+    assert joined == ran == [False, True, False, True, False, True, False]

@@ -329,6 +329,36 @@ def test_each_part_asks_for_what_it_reads_and_draws_a_picture(engines):
     assert "5×5 filter" in caption and f"180×180 in → {output_size(180, 5, 2, 'valid')}×88 out" in caption
 
 
+@pytest.mark.parametrize(("box", "columns"), [
+    ((362, 0), 2),  # no height known: the 2 x 2 grid at the width, as before
+    ((362, 300), 2),  # the dock's usual box
+    ((362, 1400), 1),  # a tall narrow dock: one column, each picture the whole width
+    ((380, 60), 4),  # a wide low one: one row
+])
+def test_the_filter_pictures_fill_the_docks_box(engines, box, columns):
+    """The filter view's four pictures are laid out as fills the dock's picture box best: the
+    picture is as wide as asked, and fitted into the box (keeping its aspect) its pictures are
+    larger than in any other layout."""
+    engine = engines("posenet-075-int8")
+    blocks = tuple(block.name for block in engine.info.feature_blocks)
+    width, height = box
+    request = PanelRequest(mode="lab", blocks=blocks, width=width, height=height)
+    view = LabSession().view(engine, photo(), poses_for(engine, ("feature_0",)), request)
+    half = (width - 2 * (columns - 1)) // columns  # the photo is square: each picture half x half
+    assert f"{half}×{half} in" in view.caption
+    assert view.picture.shape[:2] == (4 // columns * (half + 2) - 2, columns * (half + 2) - 2)
+    assert abs(view.picture.shape[1] - width) < columns
+    if height:
+        fitted = min(width / view.picture.shape[1], height / view.picture.shape[0]) * half
+        for other in {1, 2, 4} - {columns}:
+            side = min((width - 2 * (other - 1)) / other, (height - 2 * (4 // other - 1)) / (4 // other))
+            assert fitted > side - 1
+    # The network's map is the third picture: in the grid's next row, or right in a row.
+    x, y = ((2 * (half + 2), 0) if columns == 4 else (0, half + 2) if columns == 2 else (0, 2 * (half + 2)))
+    assert "network's map" in view.caption or "network's first-layer filter" in view.caption
+    assert np.ptp(view.picture[y + 20:y + half - 2, x + 2:x + half - 2]) > 0
+
+
 def poses_for(engine: PoseEngine, features: tuple[str, ...]) -> FramePoses:
     """The photo's full-frame pass with `features`, as the pipeline hands it to the dock."""
     output = engine.infer(photo(), 257, features)

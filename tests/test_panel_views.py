@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import ast
 
+import numpy as np
 import pytest
 from support import REPO
 
 from pose_app.explain.compose import HEAD_FIELD_MODES, PANEL_MODES, PANEL_VIEWS
 from pose_app.explain.lab import LabRequest
 from pose_app.explain.panel import CONTROLS, PanelRequest, PanelViewKind, register_views, view_kind, view_opened_by
+from pose_app.explain.teach import TaughtPoint, TeachRequest
 from pose_app.inference.families.posenet import HEAD_OUTPUTS
+
+TAUGHT = TaughtPoint("chin", "feature_9", 16, np.zeros(8, np.float32), 0.0)
 
 BLOCKS = tuple(f"feature_{n}" for n in range(14))
 
@@ -63,8 +67,11 @@ def test_a_name_is_registered_only_once_and_controls_must_exist():
      {"feature_13", "heatmaps"}),
     (PanelRequest(mode="lab", blocks=BLOCKS, lab=LabRequest(part="occlusion")), (), {"lab", "occlusion"},
      {"heatmaps"}),
-    (PanelRequest(mode="teach", block="feature_5", blocks=BLOCKS), ("feature_5",), {"block", "teach", "hover"},
-     {"feature_5"}),
+    # Before a point is taught the teaching view draws the frame and the clicks: it reads no block
+    # (the pipeline may follow on crops); a taught head reads the dock's block and its own.
+    (PanelRequest(mode="teach", block="feature_5", blocks=BLOCKS), (), {"block", "teach", "hover"}, {"feature_5"}),
+    (PanelRequest(mode="teach", block="feature_5", blocks=BLOCKS, teach=TeachRequest(point=TAUGHT)),
+     ("feature_5", "feature_9"), {"block", "teach", "hover"}, {"feature_5", "feature_9"}),
     (PanelRequest(mode="compare", blocks=BLOCKS), BLOCKS, {"keypoint"}, {*BLOCKS, "heatmaps"}),
     # The breaks view runs the crop network itself: no block of the strip's network is read.
     (PanelRequest(mode="breaks", blocks=BLOCKS), (), {"breaks", "keypoint"}, set()),
@@ -72,6 +79,10 @@ def test_a_name_is_registered_only_once_and_controls_must_exist():
 def test_each_view_says_what_it_needs_uses_and_shows(request_, features, controls, layers):
     kind = request_.kind
     assert request_.features == features
+    # Only the breaks view (it runs the crop network itself) and the teaching view before a point
+    # is taught are drawn without the full-frame pass.
+    assert request_.full_frame == (request_.mode != "breaks" and (request_.mode != "teach" or
+                                                                  request_.teach.point is not None))
     assert kind.controls(request_) == controls and controls <= set(CONTROLS)
     assert kind.layers(request_) == layers
 

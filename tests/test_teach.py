@@ -257,3 +257,29 @@ def test_a_point_taught_from_20_clicks_on_a_real_clip_is_found_on_its_later_fram
         x, y, _ = point.find(output.features[block.name], output.transform)
         errors.append(np.hypot(x - labels[f][0][0], y - labels[f][0][1]) / labels[f][1])
     assert np.mean(np.array(errors) < 0.10) >= 0.8, np.round(errors, 3)
+
+
+def test_before_training_the_view_is_drawn_on_frames_the_pipeline_followed_on_crops(engine):
+    """No point taught: the view reads nothing of the network, so a playing video runs the
+    pipeline as with the dock closed (crops follow the person; the full-frame pass only every
+    redetect interval) and the frames without that pass are drawn too, clicks in place."""
+    pipeline = build_pipeline(PipelineConfig(resolution=RESOLUTION), is_still=False)
+    clicks = tuple((c.frame, *c.point) for c in _clicks(range(0, 12, 3)))
+    request = PanelRequest(mode="teach", block="feature_5", width=400, teach=TeachRequest(clicks))
+    assert request.features == () and not request.full_frame
+    drawn = []
+    for index in range(12):
+        image = WALK.render(index)
+        poses = pipeline.process(Frame(image, index, index / WALK.fps, "walk"), features=request.features,
+                                 full_frame=request.full_frame)
+        assert panel_ready(request, poses)
+        view = compose_panel(image, poses, request, mirror=False, info=engine.info, frame_index=index)
+        drawn.append(poses.transform is None)
+        assert view.geometry.size == (400, round(image.shape[0] * 400 / image.shape[1]))
+        if index % 3 == 0:  # the click's ring, where it was clicked scaled to the picture, and nothing else
+            unclicked = compose_panel(image, poses, dataclasses.replace(request, teach=TeachRequest()), mirror=False,
+                                      info=engine.info, frame_index=index)
+            changed = np.argwhere(np.abs(view.picture.astype(int) - unclicked.picture).max(axis=2) > 60)
+            centre = view.geometry.to_picture(clicks[index // 3][1:])
+            assert len(changed) and np.abs(changed[:, ::-1] - centre).max() <= 8
+    assert pipeline.full_passes < 12 and any(drawn)  # most frames followed on crops, and drawn

@@ -4,9 +4,11 @@ each keypoint's score against the amount over a sweep (explain/breaks.py), the s
 marked. With the upright switch a turned crop is also stood upright again, as the pipeline's
 any-orientation does, and both curves are drawn.
 
-The sweep costs about ten network runs (fifty with the switch): it is made once per frame,
-perturbation, covered part and switch and kept (BreaksSession), so a paused frame, a moved slider
-or another keypoint only redraws.
+The sweep costs about ten network runs (fifty with the switch): it is made once per perturbation,
+covered part and switch and kept (BreaksSession) for SWEEP_EVERY frames of a playing video, so a
+paused frame, a moved slider or another keypoint only redraws, and a playing video sweeps again
+twice a second (the curves are the last sweep's; the crop at the slider's amount, one run, is
+the current frame's).
 """
 
 from __future__ import annotations
@@ -38,17 +40,32 @@ GAP = 6
 LABEL_SCALE = 0.36
 PLAIN_BGR, UPRIGHT_BGR, MARK_BGR = (40, 150, 255), (255, 255, 255), (0, 230, 255)
 KEPT = 4  # sweeps kept (switching perturbations back and forth on a paused frame redraws at once)
+SWEEP_EVERY = 15  # frames of a playing video from one sweep to the next (half a second at 30 fps)
 
 
 @dataclass
 class BreaksSession:
-    """What the view keeps between frames: the subject of the last frame, the last sweeps and
-    the last probe, each under the key of what it was made from."""
+    """What the view keeps between frames: the subject of the frame drawn, the last sweeps (with
+    the frame each was made on) and the last probe, each under the key of what it was made from."""
 
-    subject: tuple[object, Subject] | None = None
-    sweeps: dict[object, Sweep] = field(default_factory=dict)
+    subject: tuple[object, Subject, bool] | None = None  # frame, subject, whether its pose was found on it
+    sweeps: dict[object, tuple[object, Sweep]] = field(default_factory=dict)
     probe: tuple[object, Probe] | None = None
     computed: int = 0  # sweeps made (tests: a redraw makes none)
+
+    def fresh_sweep(self, key: tuple, frame: tuple) -> Sweep | None:
+        """The sweep kept under `key` while it is recent: made by the same network on this frame
+        or fewer than SWEEP_EVERY frames before it (on this picture, without frame numbers);
+        else None (dropped)."""
+        kept = self.sweeps.get(key)
+        if kept is None:
+            return None
+        (index, fingerprint, name), result = kept
+        if name == frame[2] and (0 <= frame[0] - index < SWEEP_EVERY if index is not None and frame[0] is not None
+                                 else fingerprint == frame[1]):
+            return result
+        del self.sweeps[key]
+        return None
 
 
 def _key(request: BreaksRequest) -> tuple:
@@ -141,6 +158,9 @@ class BreaksView(PanelViewKind):
     def controls(self, request: PanelRequest) -> frozenset[str]:
         return frozenset({"breaks", "keypoint"})
 
+    def full_frame(self, request: PanelRequest) -> bool:
+        return False  # it runs the crop network itself around the person the pipeline found
+
     def new_state(self) -> BreaksSession:
         return BreaksSession()
 
@@ -152,19 +172,26 @@ class BreaksView(PanelViewKind):
                              "network", self.name)
         session, breaks = context.state_of(self), request.breaks
         frame = (context.frame_index, hash(image_bgr[::16, ::16].tobytes()), engine.info.name)
-        if session.subject is None or session.subject[0] != frame:
+        key = _key(breaks)
+        result = session.fresh_sweep(key, frame)
+        if session.subject is None or session.subject[0] != frame or (result is None and not session.subject[2]):
             size = engine.family.crop_input_size(engine.info, CROP_RESOLUTION, 1.0)
             crop, on_person = person_crop(poses, (image_bgr.shape[1], image_bgr.shape[0]), size)
-            subject = subject_of(engine, image_bgr, crop, on_person)
-            session.subject, session.sweeps, session.probe = (frame, subject), {}, None
+            last = session.subject[1] if session.subject is not None else None
+            if result is not None and last is not None and last.on_person == on_person:
+                # Between sweeps the person's parts keep their place in the crop that follows them:
+                # the last pose found there places the grey box (no run to find it again).
+                session.subject = (frame, Subject(crop, last.pose, on_person), False)
+            else:  # a sweep is made on this frame: the person as the network sees it now
+                session.subject = (frame, subject_of(engine, image_bgr, crop, on_person), True)
+            session.probe = None
         subject = session.subject[1]
-        key = _key(breaks)
-        if key not in session.sweeps:
+        if result is None:
             while len(session.sweeps) >= KEPT:
                 session.sweeps.pop(next(iter(session.sweeps)))
-            session.sweeps[key] = sweep(engine, image_bgr, subject, breaks.kind, breaks.part, key[2])
+            result = sweep(engine, image_bgr, subject, breaks.kind, breaks.part, key[2])
+            session.sweeps[key] = (frame, result)
             session.computed += 1
-        result = session.sweeps[key]
         amount = breaks.perturbation.clamp(breaks.amount)
         if session.probe is None or session.probe[0] != (key, amount):
             session.probe = ((key, amount), probe(engine, image_bgr, subject, breaks))

@@ -36,8 +36,13 @@ def sample_grid(values: np.ndarray, cells_xy: np.ndarray) -> np.ndarray:
     x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
     x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
     fx, fy = (x - x0).astype(np.float32), (y - y0).astype(np.float32)
-    top = values[:, y0, x0] * (1 - fx) + values[:, y0, x1] * fx
-    bottom = values[:, y1, x0] * (1 - fx) + values[:, y1, x1] * fx
+    # The four neighbours of every point in one gather from the flattened map (a 2-D fancy index
+    # per neighbour cost several times more).
+    n = len(x)
+    corners = np.take(values.reshape(channels, height * width),
+                      np.concatenate([y0 * width + x0, y0 * width + x1, y1 * width + x0, y1 * width + x1]), axis=1)
+    top = corners[:, :n] * (1 - fx) + corners[:, n:2 * n] * fx
+    bottom = corners[:, 2 * n:3 * n] * (1 - fx) + corners[:, 3 * n:] * fx
     return np.ascontiguousarray((top * (1 - fy) + bottom * fy).T, np.float32)
 
 

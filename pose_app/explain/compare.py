@@ -28,6 +28,9 @@ CROP_RESOLUTION = 257  # the crop's input height when the second network is a Po
 # Frames from one added to the similarity to the next (10 a second of a 30 fps video; the matrix
 # then spans about 1.6 s of it).
 ADD_EVERY = 3
+# Pictures drawn from one added to the next, at least: where drawing keeps up with fewer frames
+# than the video has (a busy machine drops frames), not every frame drawn is added.
+DRAWS_BETWEEN = 2
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,33 @@ class CompareSession:
 
     engine: PoseEngine | None = None
     similarity: SimilarityOverFrames = field(default_factory=SimilarityOverFrames)
-    last_frame: object = None
+    last_frame: object = None  # (frame index, fingerprint, draws) of the frame added last
+    # The second network's last run: (engine, frame index, fingerprint, draws, run, crop), reused
+    # on the frames between two that join the similarity (second_run).
+    second: tuple | None = None
+    drawn: int = 0  # frames drawn (a paused frame drawn again not counted)
+    shown: tuple | None = None  # the frame index and fingerprint of the frame drawn last
+    added: int = 0  # frames added so far (the drawn matrix changes only when this does)
+    pictures: dict = field(default_factory=dict)  # the view's parts that change rarely, by what they show
+
+    @property
+    def last_run(self) -> NetworkRun | None:
+        """The second network's run kept (None before the first)."""
+        return None if self.second is None else self.second[4]
+
+    def count_draw(self, frame_index: int | None, fingerprint: int) -> None:
+        """A frame is drawn: counted when it is another than the last (not a paused frame again)."""
+        if (frame_index, fingerprint) != self.shown:
+            self.drawn, self.shown = self.drawn + 1, (frame_index, fingerprint)
+
+    def picture(self, key: tuple, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """The picture `make` draws for `key`, drawn once (the block strips change with the
+        networks and the width, the matrix only when a frame is added)."""
+        if key not in self.pictures:
+            if len(self.pictures) >= 8:
+                self.pictures.clear()
+            self.pictures[key] = make()
+        return self.pictures[key]
 
 
 def second_engine(engine: PoseEngine, crop_engine: PoseEngine | None, session: CompareSession) -> PoseEngine:
@@ -117,21 +146,50 @@ def crop_run(engine: PoseEngine, image_bgr: np.ndarray, poses: FramePoses) -> tu
     return run, crop
 
 
-def add_frame(session: CompareSession, first: NetworkRun, second: NetworkRun, crop: CropTransform,
-              frame_index: int | None, fingerprint: int) -> bool:
-    """Add this frame's blocks, read on a GRID x GRID grid over the crop, to the similarity;
-    whether it was added. Not added: the picture added last drawn again (`fingerprint` the
-    same: paused, settings changed), or a frame fewer than ADD_EVERY after it (the 36 kernels of
-    a frame cost more than the rest of the view, and neighbouring frames add little)."""
+def joins(session: CompareSession, frame_index: int | None, fingerprint: int) -> bool:
+    """Whether this frame is added to the similarity: not the picture added last drawn again
+    (`fingerprint` the same: paused, settings changed), nor a frame fewer than ADD_EVERY after it
+    (the 36 kernels of a frame cost more than the rest of the view, and neighbouring frames add
+    little), nor, playing on, fewer than DRAWS_BETWEEN pictures after it (count_draw)."""
     last = session.last_frame
     if last is not None:
-        last_index, last_fingerprint = last
+        last_index, last_fingerprint, last_drawn = last
         if fingerprint == last_fingerprint:
             return False
-        if frame_index is not None and last_index is not None and 0 < frame_index - last_index < ADD_EVERY:
-            return False
+        if frame_index is not None and last_index is not None:
+            gap = frame_index - last_index
+            if 0 < gap < ADD_EVERY or (gap > 0 and session.drawn - last_drawn < DRAWS_BETWEEN):
+                return False
+    return True
+
+
+def second_run(session: CompareSession, engine: PoseEngine, image_bgr: np.ndarray, poses: FramePoses,
+               frame_index: int | None, fingerprint: int, fresh: bool) -> tuple[NetworkRun, CropTransform]:
+    """The second network's run for this frame: run again when `fresh` (the frame joins the
+    similarity), on another engine, on another picture without a frame index, from a later frame
+    (a seek), or when the last run is ADD_EVERY frames and DRAWS_BETWEEN pictures old; else the
+    last run, kept (the picture then shows the second network's heatmap of a frame or two before)."""
+    kept = session.second
+    if not fresh and kept is not None and kept[0] is engine:
+        _, last_index, last_fingerprint, last_drawn, run, crop = kept
+        gap = None if frame_index is None or last_index is None else frame_index - last_index
+        if fingerprint == last_fingerprint or (
+                gap is not None and gap >= 0 and (gap < ADD_EVERY or session.drawn - last_drawn < DRAWS_BETWEEN)):
+            return run, crop
+    run, crop = crop_run(engine, image_bgr, poses)
+    session.second = (engine, frame_index, fingerprint, session.drawn, run, crop)
+    return run, crop
+
+
+def add_frame(session: CompareSession, first: NetworkRun, second: NetworkRun, crop: CropTransform,
+              frame_index: int | None, fingerprint: int) -> bool:
+    """Add this frame's blocks, read on a GRID x GRID grid over the crop, to the similarity when
+    it joins it (`joins`); whether it was added."""
+    if not joins(session, frame_index, fingerprint):
+        return False
     points = grid_points(crop.box, GRID)
     session.similarity.add(block_rows(first.features, first.strides, first.to_input, points),
                            block_rows(second.features, second.strides, second.to_input, points))
-    session.last_frame = (frame_index, fingerprint)
+    session.last_frame = (frame_index, fingerprint, session.drawn)
+    session.added += 1
     return True

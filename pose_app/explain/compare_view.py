@@ -19,9 +19,10 @@ from pose_app.explain.compare import (
     CompareSession,
     NetworkRun,
     add_frame,
-    crop_run,
     full_frame_run,
+    joins,
     second_engine,
+    second_run,
 )
 from pose_app.explain.lab_view import gap_canvas, message_picture, outlined_label, value_map
 from pose_app.explain.panel import PanelContext, PanelRequest, PanelView, PanelViewKind
@@ -49,10 +50,7 @@ def heat_square(image_bgr: np.ndarray, run: NetworkRun, crop: CropTransform, key
     scale = crop.scale * side / crop.input_size[0]
     view = CropTransform(crop.centre, scale, (side, side))
     picture = cv2.warpAffine(image_bgr, view.affine(), (side, side), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    rows, columns = np.mgrid[0:side, 0:side]
-    pixels = np.stack([columns.ravel(), rows.ravel()], axis=1).astype(np.float64)
-    frame_points = view.to_frame(pixels)
-    heat = np.clip(run.heat_at(keypoint, frame_points), 0, 1).reshape(side, side)
+    heat = np.clip(heat_over(run, keypoint, view, side), 0, 1)
     # Each pixel mixes towards the colour of its heat in proportion to the heat (as
     # draw.heatmap_overlay does): cold regions keep the picture, hot spots stand out.
     alpha = (0.8 * np.sqrt(heat))[..., None]  # the square root: a weak peak (0.3) still shows
@@ -61,8 +59,21 @@ def heat_square(image_bgr: np.ndarray, run: NetworkRun, crop: CropTransform, key
     peak = int(np.argmax(heat))
     py, px = divmod(peak, side)
     cv2.drawMarker(picture, (px, py), PEAK_MARK, cv2.MARKER_CROSS, 12, 2, cv2.LINE_AA)
-    x, y = frame_points[peak]
+    x, y = view.to_frame(np.array([[px, py]], np.float64))[0]
     return picture, (float(x), float(y), float(heat.flat[peak]))
+
+
+def heat_over(run: NetworkRun, keypoint: int | None, view: CropTransform, side: int) -> np.ndarray:
+    """`run`'s heatmap of the keypoint (max over keypoints for None) at every pixel of the
+    side x side `view`: what run.heat_at reads there, bilinear and clamped to the map, by one
+    warp (both ways from the view to the map's cells are affine)."""
+    maps = run.heatmaps if keypoint is None else run.heatmaps[keypoint:keypoint + 1]
+    heat = np.ascontiguousarray(maps.max(axis=0), np.float32)
+    corners = np.array([[0.0, 0.0], [side, 0.0], [0.0, side]])
+    cells = np.asarray(run.to_input(view.to_frame(corners)), np.float64) / run.output_stride
+    to_cells = np.array([(cells[1] - cells[0]) / side, (cells[2] - cells[0]) / side, cells[0]]).T  # view pixel -> cell
+    return cv2.warpAffine(heat, to_cells, (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def block_strip(run: NetworkRun, width: int, per_channel: float, per_row: float) -> np.ndarray:
@@ -152,9 +163,12 @@ class CompareView(PanelViewKind):
         except PoseAppError as error:
             return PanelView(message_picture(width, "cannot open the second network"), str(error), self.name)
         first = full_frame_run(context.engine, poses, request.blocks or tuple(poses.features))
-        second, crop = crop_run(other, image_bgr, poses)
-        if first.features:
-            add_frame(session, first, second, crop, context.frame_index, hash(image_bgr[::16, ::16].tobytes()))
+        fingerprint = hash(image_bgr[::16, ::16].tobytes())
+        session.count_draw(context.frame_index, fingerprint)
+        fresh = bool(first.features) and joins(session, context.frame_index, fingerprint)
+        second, crop = second_run(session, other, image_bgr, poses, context.frame_index, fingerprint, fresh)
+        if fresh:
+            add_frame(session, first, second, crop, context.frame_index, fingerprint)
         # Landscape, as the dock is: the heatmaps over the strips on the left, the matrix right.
         left = (width - GAP) // 2
         side = (left - GAP) // 2
@@ -173,16 +187,20 @@ class CompareView(PanelViewKind):
         blocks = max(len(first.features), len(second.features))
         per_channel = (left - 8 - blocks) / max(channels, 1)
         per_row = STRIP_HEIGHT / max((shape[1] for shape in shapes), default=1)
-        column = np.concatenate([heat_row, block_strip(first, left, per_channel, per_row),
-                                 block_strip(second, left, per_channel, per_row)])
+        strips = [session.picture(("strip", run.model, run.where, run.input_size, tuple(run.features), left,
+                                   per_channel, per_row), lambda run=run: block_strip(run, left, per_channel, per_row))
+                  for run in (first, second)]
+        column = np.concatenate([heat_row, *strips])
         matrix = session.similarity.matrix()
         right = width - left - GAP
-        similarity = (similarity_picture(matrix, first, second, len(session.similarity), right) if matrix.size
-                      else gap_canvas(1, right))
+        frames = len(session.similarity)
+        similarity = (session.picture(("matrix", session.added, frames, first.model, second.model, right),
+                                      lambda: similarity_picture(matrix, first, second, frames, right))
+                      if matrix.size else gap_canvas(1, right))
         picture = gap_canvas(max(len(column), len(similarity)), width)
         picture[:len(column), :left] = column
         picture[:len(similarity), left + GAP:] = similarity
-        caption = self._caption(request, first, second, peaks, matrix, len(session.similarity))
+        caption = self._caption(request, first, second, peaks, matrix, frames)
         return PanelView(picture, caption, self.name)
 
     @staticmethod

@@ -50,7 +50,7 @@ HEAD_FIELD_MODES = tuple(view.name for view in PANEL_VIEWS if view.head_fields)
 
 def panel_ready(request: PanelRequest, poses: FramePoses) -> bool:
     """Whether `poses` hold everything the requested view is drawn from."""
-    if poses.heatmaps is None or poses.transform is None:
+    if request.full_frame and (poses.heatmaps is None or poses.transform is None):
         return False
     if request.head_fields and "offsets" not in poses.heads:
         return False

@@ -130,14 +130,35 @@ def _kernel_tile(weights: np.ndarray, side: int) -> np.ndarray:
 # --- the parts ----------------------------------------------------------------------------------
 
 
+def filter_layout(box: tuple[int, int], frame_size: tuple[int, int]) -> int:
+    """How many columns the filter view's four pictures (frame, your map, the network's map, the
+    kernels) take in a (w, h) box (h 0: unknown): 2 (a 2 x 2 grid), 4 (one row, a wide low box)
+    or 1 (one column, a tall narrow one), whichever shows them largest once fitted to the box."""
+    width, height = box
+    if height <= 0:
+        return 2
+    aspect = frame_size[0] / frame_size[1]
+
+    def shown(columns: int) -> float:  # a picture's width once the whole is fitted to the box
+        rows = 4 // columns
+        return min((width - 2 * (columns - 1)) / columns, (height - 2 * (rows - 1)) / rows * aspect)
+
+    return max((2, 4, 1), key=lambda columns: (round(shown(columns)), columns == 2))
+
+
 def filter_view(image_bgr: np.ndarray, lab: LabRequest, width: int, filters: np.ndarray | None,
-                feature_0: np.ndarray | None, transform: FrameTransform | None, first: FeatureBlock | None) -> PanelView:
-    """Your filter on the frame: the frame (shrunk to half the picture's width), your map beside
-    it at the same scale (each map cell `stride` pixels wide, a valid map inset by k // 2), and
-    below, the network's first-layer filter closest to yours with its own map (feature_0)."""
-    half = max(16, (width - 2) // 2)
+                feature_0: np.ndarray | None, transform: FrameTransform | None, first: FeatureBlock | None,
+                height: int = 0) -> PanelView:
+    """Your filter on the frame: the frame (shrunk to a column's width), your map beside it at the
+    same scale (each map cell `stride` pixels wide, a valid map inset by k // 2), and the network's
+    first-layer filter closest to yours with its own map (feature_0); the four in a 2 x 2 grid,
+    or in one row or one column where that fills the (width, height) box better (filter_layout)."""
     frame_h, frame_w = image_bgr.shape[:2]
+    columns = filter_layout((width, height), (frame_w, frame_h))
+    half = max(16, (width - 2 * (columns - 1)) // columns)
     size = (half, max(1, round(frame_h * half / frame_w)))
+    # Where each of the four goes: frame, your map, the network's map, the kernels.
+    spots = [((n % columns) * (half + 2), (n // columns) * (size[1] + 2)) for n in range(4)]
     small = shrink(image_bgr, size)
     weights = lab.filter.weights()
     k = lab.filter.size
@@ -146,25 +167,27 @@ def filter_view(image_bgr: np.ndarray, lab: LabRequest, width: int, filters: np.
     shown = gap_canvas(size[1], size[0])
     _place(shown, _nearest(signed_map(values), (values.shape[1] * lab.stride, values.shape[0] * lab.stride)),
            inset, inset)
-    picture = gap_canvas(2 * size[1] + 2, 2 * half + 2)
-    _place(picture, small, 0, 0)
-    _place(picture, shown, half + 2, 0)
-    outlined_label(picture, "frame", (3, 13))
-    outlined_label(picture, "your map", (half + 5, 13))
+    picture = gap_canvas(4 // columns * (size[1] + 2) - 2, columns * (half + 2) - 2)
+    (fx, fy), (mx, my), (nx, ny), (kx, ky) = spots
+    _place(picture, small, fx, fy)
+    _place(picture, shown, mx, my)
+    outlined_label(picture, "frame", (fx + 3, fy + 13))
+    outlined_label(picture, "your map", (mx + 3, my + 13))
     caption = (f"Your {k}×{k} filter (stride {lab.stride}, {lab.padding} padding, ReLU {'on' if lab.relu else 'off'}): "
                f"{size[0]}×{size[1]} in → {values.shape[1]}×{values.shape[0]} out; orange = positive, blue = negative")
     closest = closest_filter(weights, filters) if filters is not None else None
     tile = min(size[1] - 4, half // 2 - 6)
-    _place(picture, _kernel_tile(weights, tile), half + 2 + 2, size[1] + 4)
-    outlined_label(picture, "yours", (half + 6, size[1] + tile + 2 if tile + 16 < size[1] else size[1] + 14))
+    label_y = ky + tile if tile + 16 < size[1] else ky + 12
+    _place(picture, _kernel_tile(weights, tile), kx + 2, ky + 2)
+    outlined_label(picture, "yours", (kx + 4, label_y))
     if closest is not None and feature_0 is not None and transform is not None and first is not None:
         learnt = content_cells(feature_0[closest.index], transform, first.stride)
-        _place(picture, _nearest(value_map(learnt, float(learnt.max())), size), 0, size[1] + 2)
-        outlined_label(picture, "network's map", (3, size[1] + 15))
-        _place(picture, _kernel_tile(filters[closest.index], tile), half + 2 + tile + 10, size[1] + 4)
-        outlined_label(picture, f"net #{closest.index}", (half + tile + 14, size[1] + tile + 2 if tile + 16 < size[1] else size[1] + 14))
+        _place(picture, _nearest(value_map(learnt, float(learnt.max())), size), nx, ny)
+        outlined_label(picture, "network's map", (nx + 3, ny + 13))
+        _place(picture, _kernel_tile(filters[closest.index], tile), kx + tile + 10, ky + 2)
+        outlined_label(picture, f"net #{closest.index}", (kx + tile + 12, label_y))
         flipped = ", weights of the opposite sign" if closest.cosine < 0 else ""
-        caption += (f". Below: the network's first-layer filter {closest.index}, the closest to yours (cosine "
+        caption += (f". {'Right' if columns == 4 else 'Below'}: the network's first-layer filter {closest.index}, the closest to yours (cosine "
                     f"{closest.cosine:+.2f}{flipped}), and its map ({learnt.shape[1]}×{learnt.shape[0]}, stride "
                     f"{first.stride}, ReLU6): the network learnt this one itself")
     return PanelView(picture, caption, LAB_VIEW)
@@ -369,7 +392,7 @@ class LabSession:
         block = next((b for b in info.feature_blocks if needed and b.name == needed[0]), None)
         if lab.part == "filter":
             features = poses.features.get(block.name) if block is not None else None
-            return filter_view(image_bgr, lab, width, self._filters, features, poses.transform, block)
+            return filter_view(image_bgr, lab, width, self._filters, features, poses.transform, block, request.height)
         if lab.part in ("pool", "patches") and block is not None:
             self._keep_patches(engine, block, lab, image_bgr, poses, frame)
             if lab.part == "pool":

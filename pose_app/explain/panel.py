@@ -59,6 +59,7 @@ class PanelRequest:
     start: int = 0
     keypoint: int | None = None
     width: int = 360  # pixels of the pictures over the frame (the grid keeps one pixel per activation)
+    height: int = 0  # pixels of the dock's picture box (0: not known); views that can lay out to fill it do
     channel: int | None = None
     edge: int | None = None
     min_score: float = 0.5
@@ -82,6 +83,11 @@ class PanelRequest:
     def head_fields(self) -> bool:
         """Whether the view reads the offsets and displacements, besides the heatmaps."""
         return self.kind.head_fields
+
+    @property
+    def full_frame(self) -> bool:
+        """Whether the view is drawn from the full-frame pass (the view decides)."""
+        return self.kind.full_frame(self)
 
     def picture_width(self, image_bgr: np.ndarray) -> int:
         """The width of a picture over the frame: `width`, at most the frame's."""
@@ -241,6 +247,12 @@ class PanelViewKind:
 
     def ready(self, request: PanelRequest, poses: FramePoses) -> bool:
         """Whether the view can be drawn, beyond having its heatmaps, heads and features."""
+        return True
+
+    def full_frame(self, request: PanelRequest) -> bool:
+        """Whether the view is drawn from the full-frame pass (heatmaps, geometry, features), so
+        that every frame runs it while the view is shown; False: drawn from the frame alone, on
+        the frames the pipeline follows on crops too (as fast as with the dock closed)."""
         return True
 
     def compose(self, image_bgr: np.ndarray, poses: FramePoses, request: PanelRequest,

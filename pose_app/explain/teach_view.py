@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pose_app.core.geometry import FrameTransform
 from pose_app.core.poses import FramePoses
 from pose_app.draw.featuremaps import heatmap_overlay
 from pose_app.explain.lab_view import NEGATIVE_BGR, POSITIVE_BGR, gap_canvas, outlined_label
@@ -89,12 +90,21 @@ class TeachView(PanelViewKind):
     name = "teach"
     label = "Teach the network a new point (click it on paused frames)"
 
-    def features(self, request: PanelRequest) -> tuple[str, ...]:
+    @staticmethod
+    def _blocks(request: PanelRequest) -> tuple[str, ...]:
         point = request.teach.point
         # The dock's block (the one clicks train), and the taught head's when this model has it
         # (a point loaded from a file may come from another model).
         head = point.block if point is not None and (not request.blocks or point.block in request.blocks) else ""
         return tuple(dict.fromkeys(name for name in (request.block, head) if name))
+
+    def features(self, request: PanelRequest) -> tuple[str, ...]:
+        # Before a point is taught the view draws the frame and the clicks alone (the clicked
+        # frames' features are computed when training starts): no block is read every frame.
+        return self._blocks(request) if self.full_frame(request) else ()
+
+    def full_frame(self, request: PanelRequest) -> bool:
+        return request.teach.point is not None
 
     def ready(self, request: PanelRequest, poses: FramePoses) -> bool:
         return bool(request.block)
@@ -103,7 +113,7 @@ class TeachView(PanelViewKind):
         return frozenset({"block", "teach", "hover"})
 
     def layers(self, request: PanelRequest) -> set[str]:
-        return set(self.features(request))
+        return set(self._blocks(request))
 
     def compose(self, image_bgr, poses: FramePoses, request: PanelRequest, context: PanelContext) -> PanelView:
         teach, width = request.teach, request.picture_width(image_bgr)
@@ -117,7 +127,11 @@ class TeachView(PanelViewKind):
             picture = heatmap_overlay(image_bgr, heat[None], poses.transform, 0, out_width=width)
             geometry = FrameGeometry(poses.transform, (picture.shape[1], picture.shape[0]))
         else:
-            picture, geometry = over_frame(image_bgr, poses.transform, width)
+            # A frame the pipeline followed on crops has no full-frame geometry: the frame's own.
+            height, frame_width = image_bgr.shape[:2]
+            transform = poses.transform or FrameTransform((frame_width, height), (frame_width, height),
+                                                          (frame_width, height))
+            picture, geometry = over_frame(image_bgr, transform, width)
         here = [(x, y) for frame, x, y in teach.clicks if frame == context.frame_index]
         for xy in geometry.to_picture(np.array(here, np.float64).reshape(-1, 2)):
             draw_dot(picture, xy, 6.0, CLICK_RING, 1)

@@ -390,7 +390,7 @@ class FeaturePanel(QWidget):
         channel, the edge, the walk's step and (for the statistics) every block."""
         edge = self.edge.currentData()
         return dataclasses.replace(
-            settings.panel_request(self.current_block(), width), mode=self.current_mode(),
+            settings.panel_request(self.current_block(), width), mode=self.current_mode(), height=self.picture.height(),
             channel=self.channel if "channels" in self._controls() else None,
             edge=None if edge is None or edge < 0 else edge, min_score=settings.part_score_threshold,
             blocks=tuple(block.name for block in self.info.feature_blocks) if self.info else (),

@@ -256,9 +256,10 @@ class InferenceWorker(QThread):
         if streams is not None:  # returns at once: the senders have threads of their own
             sinks.append(streams.send)
         # The panel shows the full-frame pass's heads or features: while it is open every
-        # frame runs that pass (tracked crops otherwise), and keeps its offsets and displacements.
+        # frame runs that pass (tracked crops otherwise), and keeps its offsets and displacements;
+        # not for a view drawn from the frame alone (PanelViewKind.full_frame).
         poses = process_frame(self._pipeline, captured.frame, sinks, captured_at=captured.captured_at,
-                              features=features, full_frame=panel is not None)
+                              features=features, full_frame=panel is not None and panel.full_frame)
         self._last = (captured, poses, self.engine_config)
         stages = {"queue": started - captured.captured_at, **poses.timings}
         self._emit(captured, poses, view, panel, features, stages)
@@ -311,7 +312,8 @@ class InferenceWorker(QThread):
         features = panel.features if panel is not None else ()
         if config != self.engine_config:
             self._pipeline.reset()  # the same frame again must not look like zero elapsed time
-            poses = self._pipeline.process(captured.frame, features=features, full_frame=panel is not None)
+            poses = self._pipeline.process(captured.frame, features=features,
+                                           full_frame=panel is not None and panel.full_frame)
         elif panel is not None and not panel_ready(panel, poses):
             computed = self._pipeline.estimator.estimate(captured.frame.image, features, keep_heads=True)
             poses = dataclasses.replace(
