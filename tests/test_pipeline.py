@@ -219,7 +219,8 @@ class ScriptedCrops(CropRefiner):
     def __init__(self, script):
         self.script, self.settings, self.mirrored_input = script, CropSettings(), False
 
-    def refine(self, frame_bgr, keypoints, scores, crop_scores=False, angles=None):
+    def refine(self, frame_bgr, keypoints, scores, crop_scores=False, angles=None, boxes=None):
+        self.refined_boxes = boxes
         return keypoints, scores, {}
 
     def crop_poses(self, frame_bgr, keypoints, boxes=None, angles=None):
@@ -271,6 +272,21 @@ def test_a_track_whose_legs_faded_keeps_them_inside_its_crops():
     # Frame 5's crop, three frames after the legs were last seen, still reaches nearly to the
     # ankles (the pose's own box would end at the hips).
     assert pipeline.refiner.boxes[0, 3] > ankles_y - 0.25 * (ankles_y - hips_y)
+
+
+def test_a_full_frame_pass_that_sees_a_fragment_of_a_tracked_person_cuts_the_crop_around_the_whole_body():
+    # A full-frame pass on every frame (`accurate`) sees her whole on frame 0, then only down to
+    # the hips (a body lying on the floor, seen upright): the crop of that fragment must still
+    # hold her legs, which her track's body box keeps.
+    pipeline = PosePipeline(ScriptedEstimator(lambda i: [standing(300, legs=0.9 if i == 0 else 0.1)]),
+                            ScriptedCrops(lambda i: [standing(300)]), PoseTracker(), None, 0.0)
+    scripted_frames(pipeline, 1)
+    assert pipeline.refiner.refined_boxes is None  # nobody followed yet: the pose's own joints
+    scripted_frames(pipeline, 3)
+    hips_y, ankles_y = standing(300)[11, 1], standing(300)[15:, 1].max()
+    box = pipeline.refiner.refined_boxes[0]
+    assert box[3] > ankles_y - 0.25 * (ankles_y - hips_y)  # the pose's own box would end at the hips
+    assert box[0] <= standing(300)[:, 0].min() + 1 and box[1] <= standing(300)[:, 1].min() + 1
 
 
 def test_a_tracked_person_the_full_frame_pass_misses_is_found_in_a_crop_and_keeps_the_id():

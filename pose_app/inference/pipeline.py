@@ -155,9 +155,10 @@ class PosePipeline:
         if not self.still and weak and not has_evidence(poses.keypoints) and self.tracker is not None:
             poses, angles = self._add_whole_frame(frame, poses, angles)
         if len(poses):
+            angles, boxes = self._crop_hints(poses.keypoints, angles)
             keypoints, scores, timings = self.refiner.refine(
                 frame.image, poses.keypoints, poses.scores, crop_scores=self.redetect_interval_s > 0,
-                angles=self._crop_angles(poses.keypoints, angles),
+                angles=angles, boxes=boxes,
             )
             poses = replace(poses, keypoints=keypoints, scores=scores, timings={**poses.timings, **timings})
         # Even when this pass found nobody: someone lying on the floor is often invisible to it.
@@ -239,21 +240,30 @@ class PosePipeline:
         ids = np.arange(len(scores), dtype=np.int64)
         return replace(poses, keypoints=keypoints, scores=scores, ids=ids, timings=timings), angles
 
-    def _crop_angles(self, keypoints: np.ndarray, hints: np.ndarray) -> np.ndarray:
-        """The turn of each pose's crop: that of the followed track it matches (its crops saw it
-        whole; a full-frame pass may see a body lying on the floor only as a garbled fragment),
-        else its own torso's, else the turn of the view that found it (`hints`, NaN: upright);
-        NaN where none is known (the refiner then keeps the crop upright)."""
+    def _crop_hints(self, keypoints: np.ndarray, hints: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """How each pose's crop is cut: its turn, and the box it holds (None: the pose's own).
+        The turn is that of the followed track the pose matches (its crops saw it whole; a
+        full-frame pass may see a body lying on the floor only as a garbled fragment), else its
+        own torso's, else the turn of the view that found it (`hints`, NaN: upright); NaN where
+        none is known (the refiner then keeps the crop upright). A pose matching a track gets a
+        crop around its joints and its track's body box (which keeps faded joints a while): around the fragment alone, a plank's legs fell
+        outside the crop on every frame of `accurate` (full pass every frame; leg chain in 0.12
+        of the plank clip's frames against 0.9 with the box)."""
         angles = np.array([np.nan if (a := torso_angle(pose, MIN_KEYPOINT_SCORE)) is None else a for pose in keypoints])
         angles = np.where(np.isfinite(angles), angles, hints)
+        boxes = None
         if self.tracker is not None and len(keypoints):
             predicted, track_angles = self.tracker.predicted_poses(), self.tracker.predicted_angles()
             if len(predicted):
+                track_boxes, boxes = self.tracker.predicted_boxes(), np.full((len(keypoints), 4), np.nan)
                 similarity = pose_similarity(keypoints, predicted, self.tracker.min_keypoint_score)
                 for pose, track in gated_optimal_assignment(similarity, self.tracker.min_similarity):
                     if np.isfinite(track_angles[track]):
                         angles[pose] = track_angles[track]
-        return angles
+                    seen = keypoints[pose][keypoints[pose][:, 2] >= MIN_KEYPOINT_SCORE, :2]
+                    corners = np.concatenate([track_boxes[track].reshape(2, 2), seen])
+                    boxes[pose] = np.concatenate([corners.min(axis=0), corners.max(axis=0)])
+        return angles, boxes
 
     def _keep_missed_tracks(self, frame: Frame, poses: FramePoses) -> FramePoses:
         """The full-frame pass's poses plus the tracked people it missed, found again in crops

@@ -101,12 +101,13 @@ class CropRefiner:
         turned by `angles (P,)` (radians, see CropTransform) when given, else upright for the
         pose's own torso (`upright_angle`, when the settings turn crops)."""
         frame_size = (frame_shape[1], frame_shape[0])
-        max_zoom = float("inf") if boxes is None else self.settings.tracked_max_zoom
         transforms = []
         for index, pose in enumerate(keypoints):
             angle = self._angle(pose, None if angles is None else angles[index])
-            if boxes is not None:
-                points = box_corners(boxes[index:index + 1])[0]
+            box = None if boxes is None or not np.isfinite(boxes[index]).all() else boxes[index:index + 1]
+            max_zoom = float("inf") if box is None else self.settings.tracked_max_zoom
+            if box is not None:
+                points = box_corners(box)[0]
             else:
                 confident = pose[:, 2] >= MIN_KEYPOINT_SCORE  # as keypoint_boxes picks them, in float64
                 points = pose[confident if confident.any() else slice(None), :2].astype(np.float64)
@@ -199,14 +200,15 @@ class CropRefiner:
 
     def refine(
         self, frame_bgr: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, crop_scores: bool = False,
-        angles: np.ndarray | None = None,
+        angles: np.ndarray | None = None, boxes: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
         """Two-pass mode: (keypoints (P, 17, 3) with each refined pose's keypoints replaced by its
         crop's best match (merge_refined for a multi-person crop network), scores (P,), seconds
         per stage). Scores stay the first pass's unless
         `crop_scores` (videos, so that frames which ran only crops report scores on the same
-        scale): for still images the first pass's rank better (coco-dev AP 0.39 vs 0.32)."""
-        crop_keypoints, found_scores, found, timings = self.crop_poses(frame_bgr, keypoints, angles=angles)
+        scale): for still images the first pass's rank better (coco-dev AP 0.39 vs 0.32).
+        `boxes (P, 4)`: a box each crop must also hold (a track's body box), NaN rows for none."""
+        crop_keypoints, found_scores, found, timings = self.crop_poses(frame_bgr, keypoints, boxes, angles)
         refined, rescored = keypoints.copy(), scores.copy()
         if self.engine.family.multi_person:
             refined[: len(crop_keypoints)] = merge_refined(keypoints[: len(crop_keypoints)], crop_keypoints)
