@@ -328,3 +328,34 @@ def channel_grid(
                 cv2.putText(tile, str(c), (2, text_h + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, color,
                             thickness, cv2.LINE_AA)
     return tile_grid(tiles, max(1, columns), gap, GAP_COLOR_BGR)
+
+
+# --- the dock's block list ---------------------------------------------------------------------
+
+
+def block_grid_size(block: FeatureBlock, input_size: tuple[int, int]) -> tuple[int, int]:
+    """(H, W) of a block's activation for a network input of (w, h): SAME convolutions with
+    stride s turn n pixels into (n - 1) // s + 1."""
+    width, height = input_size
+    return (height - 1) // block.stride + 1, (width - 1) // block.stride + 1
+
+
+def block_label(block: FeatureBlock, input_size: tuple[int, int] | None) -> str:
+    """e.g. 'feature_5 — 192×45×60, stride 8, receptive field 75 px'."""
+    if input_size is None:
+        shape = f"{block.channels}×H×W"
+    else:
+        height, width = block_grid_size(block, input_size)
+        shape = f"{block.channels}×{height}×{width}"
+    dilation = f", dilation {block.dilation}" if block.dilation > 1 else ""
+    return f"{block.name} — {shape}, stride {block.stride}{dilation}, receptive field {block.receptive_field} px"
+
+
+# The default block's stride: deep enough for part-like patterns, fine enough to read people.
+DEFAULT_BLOCK_STRIDE = 8
+
+
+def default_block(info: ModelInfo) -> str:
+    """The deepest block at stride <= 8 (the first block if none is)."""
+    fine = [block for block in info.feature_blocks if block.stride <= DEFAULT_BLOCK_STRIDE]
+    return (fine[-1] if fine else info.feature_blocks[0]).name

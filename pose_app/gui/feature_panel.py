@@ -35,11 +35,12 @@ from PySide6.QtWidgets import (
 
 from pose_app.core.skeleton import KEYPOINT_NAMES, PART_TREE_EDGES
 from pose_app.explain.compose import PANEL_VIEWS, PanelRequest, PanelView
-from pose_app.explain.network import network_layers
+from pose_app.explain.network import block_label, default_block, network_layers
 from pose_app.explain.panel import view_kind, view_opened_by
 from pose_app.explain.panel_fields import WalkView
 from pose_app.gui.breaks_panel import BreaksControls
 from pose_app.gui.explainer import ExplainerView, StatsChart
+from pose_app.gui.lab_actions import LabActions
 from pose_app.gui.lab_panel import LabControls, OcclusionRunner
 from pose_app.gui.network_strip import NetworkStrip, layer_details
 from pose_app.gui.panel_exports import PanelExports
@@ -47,40 +48,12 @@ from pose_app.gui.settings import AppSettings
 from pose_app.gui.teach_panel import TeachControls, TeachRunner
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.families.posenet import input_transform
-from pose_app.inference.model_info import FeatureBlock, ModelInfo
+from pose_app.inference.model_info import ModelInfo
 
 MAX_CHANNELS = 64
 
 
-def block_grid_size(block: FeatureBlock, input_size: tuple[int, int]) -> tuple[int, int]:
-    """(H, W) of a block's activation for a network input of (w, h): SAME convolutions with
-    stride s turn n pixels into (n - 1) // s + 1."""
-    width, height = input_size
-    return (height - 1) // block.stride + 1, (width - 1) // block.stride + 1
-
-
-def block_label(block: FeatureBlock, input_size: tuple[int, int] | None) -> str:
-    """e.g. 'feature_5 — 192×45×60, stride 8, receptive field 75 px'."""
-    if input_size is None:
-        shape = f"{block.channels}×H×W"
-    else:
-        height, width = block_grid_size(block, input_size)
-        shape = f"{block.channels}×{height}×{width}"
-    dilation = f", dilation {block.dilation}" if block.dilation > 1 else ""
-    return f"{block.name} — {shape}, stride {block.stride}{dilation}, receptive field {block.receptive_field} px"
-
-
-# The default block's stride: deep enough for part-like patterns, fine enough to read people.
-DEFAULT_BLOCK_STRIDE = 8
-
-
-def default_block(info: ModelInfo) -> str:
-    """The deepest block at stride <= 8 (the first block if none is)."""
-    fine = [block for block in info.feature_blocks if block.stride <= DEFAULT_BLOCK_STRIDE]
-    return (fine[-1] if fine else info.feature_blocks[0]).name
-
-
-class FeaturePanel(QWidget):
+class FeaturePanel(LabActions, QWidget):
     """Signals: changed() on any choice that changes what inference prepares; request_changed()
     when only the lab's transient choices did (no setting changed); message(str) for the status
     bar (exports). The window reads `read(settings)`, `request(settings, width)` and
@@ -427,67 +400,6 @@ class FeaturePanel(QWidget):
         self.hover_label.setText(hover.text() if hover is not None else "")
         if hover is not None and "cell" in self._controls() and self.lab.set_cell(hover.cell):
             self.request_changed.emit()
-
-    # --- teaching a point ----------------------------------------------------------------------
-    def _frame_clicked(self, x: float, y: float) -> None:
-        """A click on the frame while teaching: the point on the frame shown."""
-        result = self.last_result
-        if "teach" in self._controls() and result is not None:
-            self.teach.add_click(result.frame.index, result.frame.image, (x, y))
-
-    def train_point(self) -> None:
-        """Train the taught point's head on the dock's block, off the GUI thread."""
-        engine, block = self.engine(), self.current_block()
-        if engine is None or self.info is None or not block:
-            self.message.emit("training needs a model: open a source first")
-            return
-        stride = next(b.stride for b in self.info.feature_blocks if b.name == block)
-        self.teach.training_started()
-        self.teacher.start(engine, self.teach.clicks, self.teach.name.text().strip() or "my point", block, stride,
-                           self.resolution)
-
-    # --- the lab ------------------------------------------------------------------------------
-    def _lab_changed(self) -> None:
-        if self.lab.current_part() != "occlusion":
-            self.occlusion_result = None
-        self._enable_for_mode()
-        self.request_changed.emit()
-
-    def _showing_occlusion(self) -> bool:
-        return "occlusion" in self._controls() and self.occlusion_result is not None
-
-    def run_occlusion(self) -> None:
-        """Occlusion sensitivity of the lab's keypoint on the frame shown (off the GUI thread)."""
-        engine, result = self.engine(), self.last_result
-        if engine is None or result is None:
-            self.message.emit("occlusion needs a frame: open a source first")
-            return
-        self.occlusion_result = None
-        self.occlusion.start(engine, result.frame.image, self.lab.keypoint.currentData(), self.resolution,
-                             max(120, self.picture.width()))
-
-    def _occlusion_done(self, view: PanelView) -> None:
-        self.occlusion_result = view
-        if self._showing_occlusion():
-            self.picture.set_view(view)
-            self.caption.setText(view.caption)
-        self.message.emit("occlusion done")
-
-    def _tour_step(self, step) -> None:
-        """Show the view a tour step asks for (the lab's controls are already set)."""
-        self.mode.blockSignals(True)
-        self.mode.setCurrentIndex(self.mode.findData(step.view))
-        self.mode.blockSignals(False)
-        if view_kind(step.view).opened_by_blocks and self.info is not None:
-            blocks = self.info.feature_blocks
-            chosen = {"first": blocks[0], "last": blocks[-1]}.get(step.depth, blocks[len(blocks) // 2])
-            self.block.blockSignals(True)
-            self.block.setCurrentIndex(self.block.findData(chosen.name))
-            self.block.blockSignals(False)
-        self.channel = None
-        self.occlusion_result = None
-        self._enable_for_mode()
-        self.changed.emit()
 
     # --- exports (gui/panel_exports.py) -----------------------------------------------------------
     def save_view(self) -> Path | None:
