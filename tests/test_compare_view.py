@@ -13,7 +13,7 @@ import pytest
 from support import REPO
 
 from pose_app.core.skeleton import KEYPOINT_INDEX
-from pose_app.explain.compare import ADD_EVERY, crop_run, full_frame_run
+from pose_app.explain.compare import ADD_EVERY, DRAWS_BETWEEN, crop_run, full_frame_run
 from pose_app.explain.compose import PANEL_MODES, PanelContext, PanelRequest, compose_in, panel_ready
 from pose_app.explain.panel import view_kind
 from pose_app.inference.engine import PoseEngine
@@ -81,11 +81,12 @@ def test_the_view_draws_heatmaps_strips_and_a_similarity_of_their_blocks(posenet
     assert strides_b[int(np.argmax(matrix[0]))] <= 4 and matrix[0].max() > 2 * np.median(matrix[0])
     assert strides_b[int(np.argmax(matrix[-1]))] >= 16 and matrix[-1].max() > 0.5
     # The same frame drawn again (paused) is not counted twice, nor the next frame; a frame
-    # ADD_EVERY later is.
+    # ADD_EVERY later is (at once when it is drawn again, paused: `advance`).
     compare(photo, context, keypoint=NOSE)
     image, poses, blocks = photo
     other = np.ascontiguousarray(image[:, ::-1])  # another picture, as the next frames are
-    for index, added in ((6, 1), (5 + ADD_EVERY, 2)):
+    later = 5 + ADD_EVERY + DRAWS_BETWEEN  # ADD_EVERY frames and DRAWS_BETWEEN pictures after it
+    for index, added in ((6, 1), (7, 1), (8, 1), (later, 1), (later, 2)):
         context.frame_index = index
         view = compose_in(other, poses, PanelRequest(mode="compare", blocks=blocks), context)
         assert len(session.similarity) == added
@@ -120,35 +121,45 @@ def test_next_to_a_movenet_full_frame_the_second_network_is_a_posenet_on_the_cro
     assert context.state_of(view_kind("compare")).similarity.matrix().shape == (22, 14)
 
 
-def test_the_second_network_runs_on_the_frames_that_join_the_similarity_and_is_reused_between(posenet, movenet, photo):
+def test_a_frame_that_joins_is_read_over_the_next_frames_drawn_and_the_others_run_on_crops(posenet, movenet, photo):
     image, poses, blocks = photo
     other = np.ascontiguousarray(image[:, ::-1])
+    crops_only = dataclasses.replace(poses, heatmaps=None, transform=None, features={}, heads={})
     context = PanelContext(posenet.info, engine=posenet, crop_engine=movenet, frame_index=5)
-    compare(photo, context, keypoint=NOSE)
+    compare(photo, context, keypoint=NOSE)  # the first frame is read at once
     session = context.state_of(view_kind("compare"))
+    kind = view_kind("compare")
+    request = PanelRequest(mode="compare", blocks=blocks, width=384)
     first_run = session.last_run
-    runs, added = [], []
-    for index, picture in ((6, other), (6, other), (5 + ADD_EVERY, other), (2, image)):
+
+    def draw(index, picture, frame_poses=poses):
         context.frame_index = index
-        compose_in(picture, poses, PanelRequest(mode="compare", blocks=blocks, width=384), context)
-        runs.append(session.last_run)
-        added.append(len(session.similarity))
-    # The next frame (and it drawn again) shows the last run; the frame that joins the
-    # similarity ADD_EVERY later runs the network again, on its own picture, and so does a seek back to another picture.
-    assert runs[0] is first_run and runs[1] is first_run and added == [1, 1, 2, 3]
-    assert runs[2] is not first_run and runs[3] is not runs[2]
-    flipped, _ = crop_run(movenet, other, poses)
+        view = compose_in(picture, frame_poses, request, context)
+        return view, session.last_run, len(session.similarity), session.pending is not None
+
+    # The frames after it need no full-frame pass (the worker runs them on crops) and show its runs.
+    assert not kind.frame_needs(request, session, 6, other)
+    view, run, added, pending = draw(6, other, crops_only)
+    assert (run, added, pending) == (first_run, 1, False)
+    assert draw(7, image, crops_only)[0] is view  # nothing new to show: the same picture, not drawn again
+    # ADD_EVERY frames and DRAWS_BETWEEN pictures later a frame joins: it runs the full-frame pass
+    # with every block; its second network runs on it, and its kernels are read over the next two
+    # frames drawn, while the last pair is shown.
+    joining = 5 + ADD_EVERY + 3
+    assert not kind.frame_needs(request, session, 8, image)
+    draw(8, image, crops_only)
+    assert kind.frame_needs(request, session, joining, other)
+    assert draw(joining, other)[1:] == (first_run, 1, True)
+    assert draw(joining + 1, image, crops_only)[1:] == (first_run, 1, True)
+    _, run, added, pending = draw(joining + 2, image, crops_only)
+    assert run is not first_run and added == 2 and not pending
+    flipped, _ = crop_run(movenet, other, poses)  # the joining frame's picture, not the frames' after it
     for name, values in flipped.features.items():
-        np.testing.assert_array_equal(runs[2].features[name], values)
+        np.testing.assert_array_equal(run.features[name], values)
         assert not np.array_equal(first_run.features[name], values)
-    # Drawing only every third frame of the video (a busy machine): every other frame drawn joins
-    # (the seek back just joined), and the second network runs on those alone.
-    joined, ran = [], []
-    for n, index in enumerate(range(11, 30, 3)):
-        context.frame_index = index
-        before, run = len(session.similarity), session.last_run
-        picture = cv2.convertScaleAbs(image, alpha=0.95 - 0.05 * n)  # each frame a picture of its own
-        compose_in(picture, poses, PanelRequest(mode="compare", blocks=blocks, width=384), context)
-        joined.append(len(session.similarity) > before)
-        ran.append(session.last_run is not run)
-    assert joined == ran == [False, True, False, True, False, True, False]
+    # A joining frame drawn again (paused) is read at once.
+    later = joining + 2 + ADD_EVERY
+    for index in range(joining + 3, later):
+        draw(index, image, crops_only)
+    assert draw(later, image)[2:] == (2, True)
+    assert draw(later, image)[2:] == (3, False)

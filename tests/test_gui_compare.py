@@ -30,6 +30,8 @@ def test_the_dock_shows_both_networks_on_the_video(make_window, qtbot, walk_clip
     assert panel.picture.has_image() and panel.caption.text() == result.panel_view.caption
     # Every PoseNet block is computed for the matrix's rows.
     assert set(result.features_requested) == {b.name for b in window.engine.info.feature_blocks}
+    # Playing on, the matrix counts several frames of the clip.
+    wait_for_result(qtbot, window, compare_result("over the last 2 frames"))
     window.toggle_pause()
     index = panel.keypoint.findData(KEYPOINT_INDEX[keypoint])
     panel.keypoint.setCurrentIndex(index)

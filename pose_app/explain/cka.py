@@ -112,6 +112,11 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     return float(cka_from_hsic(hsic[:1, 1:], hsic[:1, 0], hsic[1:, 1])[0, 0])
 
 
+def block_kernels(blocks: dict[str, np.ndarray]) -> list[_KernelTerms]:
+    """What HSIC needs of each block's kernel, from its features (n, p) on the grid's points."""
+    return [_KernelTerms(gram(values)) for values in blocks.values()]
+
+
 class SimilarityOverFrames:
     """CKA of every block of one network with every block of another over the last `frames`
     frames: each frame's HSIC estimates are kept, and the matrix is their mean, normalised."""
@@ -126,13 +131,15 @@ class SimilarityOverFrames:
     def add(self, first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> None:
         """One frame: each network's blocks by name, as features (n, p) on the same n points. A
         frame of other blocks (another model) starts the matrix over."""
-        names = (tuple(first), tuple(second))
+        self.add_kernels((tuple(first), tuple(second)), block_kernels(first), block_kernels(second))
+
+    def add_kernels(self, names: tuple[tuple[str, ...], tuple[str, ...]], first: list, second: list) -> None:
+        """One frame from its blocks' kernels (`block_kernels`), each network's block names in
+        `names`: `add` in two steps, for a caller that spreads the work over frames."""
         if names != self.names:
             self._estimates.clear()
             self.names = names
-        terms_a = [_KernelTerms(gram(v)) for v in first.values()]
-        terms_b = [_KernelTerms(gram(v)) for v in second.values()]
-        self._estimates.append((_hsic(terms_a, terms_b), _self_hsic(terms_a), _self_hsic(terms_b)))
+        self._estimates.append((_hsic(first, second), _self_hsic(first), _self_hsic(second)))
 
     def matrix(self) -> np.ndarray:
         """(first's blocks, second's blocks) CKA over the frames kept; empty before any frame."""

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pose_app.core.poses import MIN_KEYPOINT_SCORE, FramePoses
-from pose_app.explain.cka import GRID, SimilarityOverFrames, block_rows, grid_points, sample_grid
-from pose_app.inference.engine import PoseEngine
+from pose_app.explain.cka import GRID, SimilarityOverFrames, block_kernels, block_rows, grid_points, sample_grid
 from pose_app.inference.crops import CropSettings, CropTransform, crop_batch, crop_transform
+from pose_app.inference.engine import PoseEngine
 
 # The network the compare view opens when the pipeline runs none of the other family.
 OTHER_FAMILY_MODEL = {"posenet": "movenet-lightning", "movenet": "posenet-075-int8"}
@@ -25,12 +25,14 @@ FAMILY_TITLES = {"posenet": "PoseNet", "movenet": "MoveNet"}
 # both networks look at the same upright region.
 COMPARE_CROP = CropSettings(resolution=257, expand=1.5, aspect=1.0, min_height_fraction=0.2, upright=False)
 CROP_RESOLUTION = 257  # the crop's input height when the second network is a PoseNet
-# Frames from one added to the similarity to the next (10 a second of a 30 fps video; the matrix
-# then spans about 1.6 s of it).
-ADD_EVERY = 3
+# Frames from one added to the similarity to the next (6 a second of a 30 fps video; the matrix
+# then spans about 2.7 s of it). Each added frame costs a full-frame pass with every block, the
+# second network and 36 kernels, spread over the next frames drawn (`advance`); every third
+# frame (10 a second) held the app on a 2-core laptop at 21 frames/s, every fifth at 25.
+ADD_EVERY = 5
 # Pictures drawn from one added to the next, at least: where drawing keeps up with fewer frames
 # than the video has (a busy machine drops frames), not every frame drawn is added.
-DRAWS_BETWEEN = 2
+DRAWS_BETWEEN = 4
 
 
 @dataclass(frozen=True)
@@ -64,23 +66,36 @@ class CompareSession:
     engine: PoseEngine | None = None
     similarity: SimilarityOverFrames = field(default_factory=SimilarityOverFrames)
     last_frame: object = None  # (frame index, fingerprint, draws) of the frame added last
-    # The second network's last run: (engine, frame index, fingerprint, draws, run, crop), reused
-    # on the frames between two that join the similarity (second_run).
-    second: tuple | None = None
     drawn: int = 0  # frames drawn (a paused frame drawn again not counted)
     shown: tuple | None = None  # the frame index and fingerprint of the frame drawn last
     added: int = 0  # frames added so far (the drawn matrix changes only when this does)
+    # Both networks' runs of the frame added last, its crop and picture: what frames between two
+    # that join show (they run on crops only, PanelViewKind.frame_needs).
+    kept: tuple | None = None
+    drawn_view: tuple | None = None  # (kept, request, mirror, PanelView) of the picture drawn last
     pictures: dict = field(default_factory=dict)  # the view's parts that change rarely, by what they show
+
+    pending: PendingFrame | None = None  # the frame whose networks are being read (advance)
 
     @property
     def last_run(self) -> NetworkRun | None:
-        """The second network's run kept (None before the first)."""
-        return None if self.second is None else self.second[4]
+        """The second network's run shown (None before the first)."""
+        return None if self.kept is None else self.kept[1]
 
     def count_draw(self, frame_index: int | None, fingerprint: int) -> None:
         """A frame is drawn: counted when it is another than the last (not a paused frame again)."""
-        if (frame_index, fingerprint) != self.shown:
-            self.drawn, self.shown = self.drawn + 1, (frame_index, fingerprint)
+        self.drawn, self.shown = self.draws_with(frame_index, fingerprint), (frame_index, fingerprint)
+
+    def draws_with(self, frame_index: int | None, fingerprint: int) -> int:
+        """The frames drawn once this one is."""
+        return self.drawn + ((frame_index, fingerprint) != self.shown)
+
+    def needs_networks(self, frame_index: int | None, image_bgr: np.ndarray) -> bool:
+        """Whether this frame runs both networks (it joins the similarity, or nothing is kept)."""
+        fingerprint = fingerprint_of(image_bgr)
+        if self.kept is None and self.pending is None:
+            return True
+        return joins(self, frame_index, fingerprint, self.draws_with(frame_index, fingerprint))
 
     def picture(self, key: tuple, make: Callable[[], np.ndarray]) -> np.ndarray:
         """The picture `make` draws for `key`, drawn once (the block strips change with the
@@ -146,11 +161,18 @@ def crop_run(engine: PoseEngine, image_bgr: np.ndarray, poses: FramePoses) -> tu
     return run, crop
 
 
-def joins(session: CompareSession, frame_index: int | None, fingerprint: int) -> bool:
+def fingerprint_of(image_bgr: np.ndarray) -> int:
+    """Tells a paused frame drawn again from a new one (a sixteenth of the pixels each way)."""
+    return hash(image_bgr[::16, ::16].tobytes())
+
+
+def joins(session: CompareSession, frame_index: int | None, fingerprint: int, drawn: int | None = None) -> bool:
     """Whether this frame is added to the similarity: not the picture added last drawn again
     (`fingerprint` the same: paused, settings changed), nor a frame fewer than ADD_EVERY after it
     (the 36 kernels of a frame cost more than the rest of the view, and neighbouring frames add
-    little), nor, playing on, fewer than DRAWS_BETWEEN pictures after it (count_draw)."""
+    little), nor, playing on, fewer than DRAWS_BETWEEN pictures after it (count_draw; `drawn`:
+    the count with this frame, when asked before it is drawn)."""
+    drawn = session.drawn if drawn is None else drawn
     last = session.last_frame
     if last is not None:
         last_index, last_fingerprint, last_drawn = last
@@ -158,38 +180,50 @@ def joins(session: CompareSession, frame_index: int | None, fingerprint: int) ->
             return False
         if frame_index is not None and last_index is not None:
             gap = frame_index - last_index
-            if 0 < gap < ADD_EVERY or (gap > 0 and session.drawn - last_drawn < DRAWS_BETWEEN):
+            if 0 < gap < ADD_EVERY or (gap > 0 and drawn - last_drawn < DRAWS_BETWEEN):
                 return False
     return True
 
 
-def second_run(session: CompareSession, engine: PoseEngine, image_bgr: np.ndarray, poses: FramePoses,
-               frame_index: int | None, fingerprint: int, fresh: bool) -> tuple[NetworkRun, CropTransform]:
-    """The second network's run for this frame: run again when `fresh` (the frame joins the
-    similarity), on another engine, on another picture without a frame index, from a later frame
-    (a seek), or when the last run is ADD_EVERY frames and DRAWS_BETWEEN pictures old; else the
-    last run, kept (the picture then shows the second network's heatmap of a frame or two before)."""
-    kept = session.second
-    if not fresh and kept is not None and kept[0] is engine:
-        _, last_index, last_fingerprint, last_drawn, run, crop = kept
-        gap = None if frame_index is None or last_index is None else frame_index - last_index
-        if fingerprint == last_fingerprint or (
-                gap is not None and gap >= 0 and (gap < ADD_EVERY or session.drawn - last_drawn < DRAWS_BETWEEN)):
-            return run, crop
-    run, crop = crop_run(engine, image_bgr, poses)
-    session.second = (engine, frame_index, fingerprint, session.drawn, run, crop)
-    return run, crop
+@dataclass
+class PendingFrame:
+    """A frame whose networks are read a step per frame drawn after it (`advance`): the first
+    network's run (from the pipeline's full-frame pass), the frame and its poses, the second
+    network, and whether the frame joins the similarity."""
+
+    first: NetworkRun
+    image: np.ndarray
+    poses: FramePoses
+    engine: PoseEngine
+    joined: bool
+    second: NetworkRun | None = None
+    crop: CropTransform | None = None
+    first_kernels: list | None = None
 
 
-def add_frame(session: CompareSession, first: NetworkRun, second: NetworkRun, crop: CropTransform,
-              frame_index: int | None, fingerprint: int) -> bool:
-    """Add this frame's blocks, read on a GRID x GRID grid over the crop, to the similarity when
-    it joins it (`joins`); whether it was added."""
-    if not joins(session, frame_index, fingerprint):
-        return False
-    points = grid_points(crop.box, GRID)
-    session.similarity.add(block_rows(first.features, first.strides, first.to_input, points),
-                           block_rows(second.features, second.strides, second.to_input, points))
-    session.last_frame = (frame_index, fingerprint, session.drawn)
-    session.added += 1
-    return True
+def advance(session: CompareSession, everything: bool = False) -> None:
+    """The next step of the pending frame (all of them with `everything`): the second network on
+    the person's crop; then the first network's blocks read on the grid over the crop; then the
+    second's, added to the similarity. The frame's pair of runs is then the one shown (`kept`).
+    One step per frame drawn keeps each frame's work near what a frame without the view costs
+    (the 36 kernels and the second network together took longer than a frame of a 30 fps video)."""
+    while (pending := session.pending) is not None:
+        if pending.second is None:
+            pending.second, pending.crop = crop_run(pending.engine, pending.image, pending.poses)
+        elif pending.joined and pending.first_kernels is None:
+            pending.first_kernels = block_kernels(_rows(pending.first, pending.crop))
+        else:
+            if pending.joined:
+                names = (tuple(pending.first.features), tuple(pending.second.features))
+                session.similarity.add_kernels(names, pending.first_kernels,
+                                               block_kernels(_rows(pending.second, pending.crop)))
+                session.added += 1
+            session.kept = (pending.first, pending.second, pending.crop, pending.image)
+            session.pending = None
+        if not everything:
+            return
+
+
+def _rows(run: NetworkRun, crop: CropTransform) -> dict[str, np.ndarray]:
+    """The run's blocks read on a GRID x GRID grid over the crop."""
+    return block_rows(run.features, run.strides, run.to_input, grid_points(crop.box, GRID))

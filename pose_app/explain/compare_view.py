@@ -18,11 +18,12 @@ from pose_app.explain.cka import GRID
 from pose_app.explain.compare import (
     CompareSession,
     NetworkRun,
-    add_frame,
+    PendingFrame,
+    advance,
+    fingerprint_of,
     full_frame_run,
     joins,
     second_engine,
-    second_run,
 )
 from pose_app.explain.lab_view import gap_canvas, message_picture, outlined_label, value_map
 from pose_app.explain.panel import PanelContext, PanelRequest, PanelView, PanelViewKind
@@ -152,6 +153,12 @@ class CompareView(PanelViewKind):
     def new_state(self) -> CompareSession:
         return CompareSession()
 
+    def frame_needs(self, request: PanelRequest, state: CompareSession, frame_index: int | None,
+                    image_bgr: np.ndarray) -> bool:
+        # Only the frames that join the similarity run both networks; the others show those
+        # runs, so that a playing video follows on crops in between (as with the dock closed).
+        return state.needs_networks(frame_index, image_bgr)
+
     def compose(self, image_bgr, poses: FramePoses, request: PanelRequest, context: PanelContext) -> PanelView:
         width = max(request.picture_width(image_bgr), 2 * 64 + GAP)
         session = context.state_of(self)
@@ -162,19 +169,40 @@ class CompareView(PanelViewKind):
             other = second_engine(context.engine, context.crop_engine, session)
         except PoseAppError as error:
             return PanelView(message_picture(width, "cannot open the second network"), str(error), self.name)
-        first = full_frame_run(context.engine, poses, request.blocks or tuple(poses.features))
-        fingerprint = hash(image_bgr[::16, ::16].tobytes())
+        fingerprint = fingerprint_of(image_bgr)
+        again = (context.frame_index, fingerprint) == session.shown  # paused, or settings changed
         session.count_draw(context.frame_index, fingerprint)
-        fresh = bool(first.features) and joins(session, context.frame_index, fingerprint)
-        second, crop = second_run(session, other, image_bgr, poses, context.frame_index, fingerprint, fresh)
-        if fresh:
-            add_frame(session, first, second, crop, context.frame_index, fingerprint)
+        blocks = request.blocks or tuple(poses.features)
+        ran = poses.heatmaps is not None and poses.transform is not None and bool(blocks) and all(
+            name in poses.features for name in blocks)
+        kept = session.kept
+        other_networks = kept is not None and (kept[0].model, kept[1].model) != (context.engine.info.name,
+                                                                                  other.info.name)
+        joined = ran and joins(session, context.frame_index, fingerprint)
+        if ran and (joined or other_networks or (kept is None and session.pending is None)):
+            advance(session, everything=True)  # the frame before, finished first
+            if joined:
+                session.last_frame = (context.frame_index, fingerprint, session.drawn)
+            session.pending = PendingFrame(full_frame_run(context.engine, poses, blocks), image_bgr, poses, other,
+                                           joined)
+            # The first picture, a paused frame and other networks at once; while playing, the
+            # frame's networks are read over the next frames drawn and the last pair shown meanwhile.
+            advance(session, everything=kept is None or again or other_networks)
+        elif session.pending is not None:
+            advance(session, everything=again)
+        if session.kept is None:
+            return PanelView(message_picture(width, "waiting for a frame"), "The compare view waits for a "
+                             "frame that runs both networks", self.name)
+        drawn = session.drawn_view
+        if drawn is not None and drawn[0] is session.kept and drawn[1] is request and drawn[2] == context.mirror:
+            return session.drawn_view[3]  # the same picture: the window need not paint it again
+        first, second, crop, shown = session.kept
         # Landscape, as the dock is: the heatmaps over the strips on the left, the matrix right.
         left = (width - GAP) // 2
         side = (left - GAP) // 2
         squares, peaks = [], []
         for run in (first, second):
-            square, peak = heat_square(image_bgr, run, crop, request.keypoint, side)
+            square, peak = heat_square(shown, run, crop, request.keypoint, side)
             if context.mirror:  # the learner sees the picture as the main view shows it
                 square = cv2.flip(square, 1)
             outlined_label(square, f"{run.title} {peak[2]:.2f}", (3, 13), LABEL_SCALE)
@@ -201,7 +229,9 @@ class CompareView(PanelViewKind):
         picture[:len(column), :left] = column
         picture[:len(similarity), left + GAP:] = similarity
         caption = self._caption(request, first, second, peaks, matrix, frames)
-        return PanelView(picture, caption, self.name)
+        view = PanelView(picture, caption, self.name)
+        session.drawn_view = (session.kept, request, context.mirror, view)
+        return view
 
     @staticmethod
     def _caption(request: PanelRequest, first: NetworkRun, second: NetworkRun, peaks, matrix: np.ndarray,

@@ -48,15 +48,17 @@ PANEL_MODES = tuple(view.name for view in PANEL_VIEWS)  # PanelRequest.mode, --v
 HEAD_FIELD_MODES = tuple(view.name for view in PANEL_VIEWS if view.head_fields)
 
 
-def panel_ready(request: PanelRequest, poses: FramePoses) -> bool:
-    """Whether `poses` hold everything the requested view is drawn from."""
-    if request.full_frame and (poses.heatmaps is None or poses.transform is None):
+def panel_ready(request: PanelRequest, poses: FramePoses, needs: bool = True) -> bool:
+    """Whether `poses` hold everything the requested view is drawn from; without `needs` (the
+    view said the frame needs no full-frame pass, PanelViewKind.frame_needs) only what its
+    `ready` asks."""
+    if needs and request.full_frame and (poses.heatmaps is None or poses.transform is None):
         return False
-    if request.head_fields and "offsets" not in poses.heads:
+    if needs and request.head_fields and "offsets" not in poses.heads:
         return False
     if not request.kind.ready(request, poses):
         return False
-    return all(name in poses.features for name in request.features)
+    return not needs or all(name in poses.features for name in request.features)
 
 
 def compose_panel(

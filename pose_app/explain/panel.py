@@ -224,9 +224,14 @@ class PanelContext:
 
     def state_of(self, kind: PanelViewKind) -> object:
         """What `kind` keeps between frames (made by its new_state the first time)."""
-        if kind.name not in self.state:
-            self.state[kind.name] = kind.new_state()
-        return self.state[kind.name]
+        return view_state(self.state, kind)
+
+
+def view_state(states: dict[str, object], kind: PanelViewKind) -> object:
+    """What `kind` keeps between frames in `states` (made by its new_state the first time)."""
+    if kind.name not in states:
+        states[kind.name] = kind.new_state()
+    return states[kind.name]
 
 
 class PanelViewKind:
@@ -254,6 +259,12 @@ class PanelViewKind:
         that every frame runs it while the view is shown; False: drawn from the frame alone, on
         the frames the pipeline follows on crops too (as fast as with the dock closed)."""
         return True
+
+    def frame_needs(self, request: PanelRequest, state: object, frame_index: int | None, image_bgr: np.ndarray) -> bool:
+        """Whether this frame runs the full-frame pass with the view's features; False: the view
+        is drawn from what it kept of an earlier frame (`state`), and the frame runs on crops
+        as with the dock closed. Asked before each frame is processed."""
+        return self.full_frame(request)
 
     def compose(self, image_bgr: np.ndarray, poses: FramePoses, request: PanelRequest,
                 context: PanelContext) -> PanelView:

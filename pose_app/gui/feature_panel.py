@@ -378,6 +378,8 @@ class FeaturePanel(LabActions, QWidget):
         view = result.panel_view if result is not None else None
         if view is not None and self._showing_occlusion():
             view = self.occlusion_result
+        if view is not None and view is self.picture.view:  # the same picture again (compare, between frames it adds)
+            return
         if view is not None and view.stats is not None:  # the statistics: a chart, no picture
             self.chart.set_stats(view.stats)
         self.picture.set_view(view if view is None or view.picture is not None else None)

@@ -38,6 +38,7 @@ from pose_app.explain.compose import (
 )
 from pose_app.explain.decode_walk import WalkStep, decoding_walk
 from pose_app.explain.network import first_conv_filters
+from pose_app.explain.panel import view_state
 from pose_app.gui.capture_worker import CapturedFrame, FrameMailbox
 from pose_app.gui.stats import RateMeter
 from pose_app.inference.config import PipelineConfig
@@ -245,7 +246,11 @@ class InferenceWorker(QThread):
         with self._lock:
             panel, view = self._panel, self._view
             self._refresh = False  # this frame is shown with the current settings anyway
-        features = panel.features if panel is not None else ()
+        # The panel's view decides per frame whether it is drawn from this frame's full-frame
+        # pass (the compare view: only on the frames that join its similarity).
+        needs = panel is not None and panel.kind.frame_needs(
+            panel, view_state(self._panel_state, panel.kind), captured.frame.index, captured.frame.image)
+        features = panel.features if needs else ()
         with self._recording_lock:
             recording = self._recording_for_this_frame()
         with self._lock:
@@ -257,12 +262,12 @@ class InferenceWorker(QThread):
             sinks.append(streams.send)
         # The panel shows the full-frame pass's heads or features: while it is open every
         # frame runs that pass (tracked crops otherwise), and keeps its offsets and displacements;
-        # not for a view drawn from the frame alone (PanelViewKind.full_frame).
+        # not for a view drawn from the frame alone (PanelViewKind.full_frame, frame_needs).
         poses = process_frame(self._pipeline, captured.frame, sinks, captured_at=captured.captured_at,
-                              features=features, full_frame=panel is not None and panel.full_frame)
+                              features=features, full_frame=needs)
         self._last = (captured, poses, self.engine_config)
         stages = {"queue": started - captured.captured_at, **poses.timings}
-        self._emit(captured, poses, view, panel, features, stages)
+        self._emit(captured, poses, view, panel, features, stages, needs)
 
     def _recording_for_this_frame(self) -> Recording | None:
         """The recording this frame goes into (call holding the recording lock): a new one is
@@ -324,11 +329,11 @@ class InferenceWorker(QThread):
         self._emit(captured, poses, view, panel, features, dict(poses.timings))
 
     def _emit(self, captured: CapturedFrame, poses: FramePoses, view: ViewOptions, panel: PanelRequest | None,
-              features: tuple[str, ...], stages: dict[str, float]) -> None:
+              features: tuple[str, ...], stages: dict[str, float], needs: bool = True) -> None:
         started = time.perf_counter()
         image = captured.frame.image
         picture = compose_view(image, poses, view.style, mirror=view.mirror, max_size=view.max_size)
-        panel_view = self._compose_panel(captured, poses, panel, view.mirror)
+        panel_view = self._compose_panel(captured, poses, panel, view.mirror, needs)
         angles = frame_angles(captured.frame, poses) if view.angle_series else None
         stages["draw"] = time.perf_counter() - started
         self.result.emit(ViewResult(
@@ -339,10 +344,11 @@ class InferenceWorker(QThread):
         ))
 
     def _compose_panel(self, captured: CapturedFrame, poses: FramePoses, panel: PanelRequest | None,
-                       mirror: bool) -> PanelView | None:
+                       mirror: bool, needs: bool = True) -> PanelView | None:
         """The panel's view of this frame (None while the panel is hidden or its outputs are
-        missing), with the first conv's filters and the decoding walk when the view needs them."""
-        if panel is None or self.engine is None or not panel_ready(panel, poses):
+        missing), with the first conv's filters and the decoding walk when the view needs them.
+        Without `needs` (the view said this frame needs no full-frame pass) it draws from what it kept."""
+        if panel is None or self.engine is None or not panel_ready(panel, poses, needs):
             return None
         context = PanelContext(self.engine.info, mirror, filters=self._first_conv_filters,
                                walk=lambda: self._decoding_walk(poses), frame_index=captured.frame.index,
