@@ -68,3 +68,20 @@ def best_match(pose: np.ndarray, candidates: np.ndarray) -> int | None:
     similarity = pose_similarity(pose[None], candidates, MIN_KEYPOINT_SCORE)[0]
     best = int(similarity.argmax())
     return best if similarity[best] >= MIN_MATCH_SIMILARITY else None
+
+
+# A pose that lacks this many joints its track has, its own all inside the track's body box, is a
+# fragment of that body (a plank seen upright by the full-frame pass: the upper body alone).
+FRAGMENT_MISSING = 2
+
+
+def is_fragment_of(pose: np.ndarray, track_pose: np.ndarray, track_box: np.ndarray) -> bool:
+    """Whether `pose (17, 3)` is a part of the body a track saw: it lacks FRAGMENT_MISSING joints
+    confident in `track_pose`, and its confident joints lie in `track_box` (x0, y0, x1, y1; 10 %
+    of its longer side of margin)."""
+    confident = pose[:, 2] >= MIN_KEYPOINT_SCORE
+    missing = int((~confident & (track_pose[:, 2] >= MIN_KEYPOINT_SCORE)).sum())
+    seen, (x0, y0, x1, y1) = pose[confident, :2], track_box
+    margin = 0.1 * max(x1 - x0, y1 - y0)
+    inside = np.all((seen >= (x0 - margin, y0 - margin)) & (seen <= (x1 + margin, y1 + margin)))
+    return missing >= FRAGMENT_MISSING and len(seen) > 0 and bool(inside)

@@ -38,7 +38,7 @@ from pose_app.core.similarity import pose_similarity
 from pose_app.inference.config import RETUNABLE_SETTINGS, PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.estimator import PoseEstimator, best_orientation, confident_enough, has_evidence, has_whole_pose
-from pose_app.inference.identity import decodings_of
+from pose_app.inference.identity import decodings_of, is_fragment_of
 from pose_app.inference.quantization import int8_path
 from pose_app.inference.refine import CROP_STAGES, CropRefiner
 from pose_app.inference.smoothing import PoseSmoother
@@ -245,8 +245,9 @@ class PosePipeline:
         The turn is that of the followed track the pose matches (its crops saw it whole; a
         full-frame pass may see a body lying on the floor only as a garbled fragment), else its
         own torso's, else the turn of the view that found it (`hints`, NaN: upright); NaN where
-        none is known (the refiner then keeps the crop upright). A pose matching a track gets a
-        crop around its joints and its track's body box (which keeps faded joints a while): around the fragment alone, a plank's legs fell
+        none is known (the refiner then keeps the crop upright). A pose matching a track that
+        lacks joints the track has, its own all in the track's body box (a part of the body the
+        track saw whole; that box keeps faded joints a while), gets the crop of that box: around the fragment alone, a plank's legs fell
         outside the crop on every frame of `accurate` (full pass every frame; leg chain in 0.12
         of the plank clip's frames against 0.9 with the box)."""
         angles = np.array([np.nan if (a := torso_angle(pose, MIN_KEYPOINT_SCORE)) is None else a for pose in keypoints])
@@ -260,9 +261,8 @@ class PosePipeline:
                 for pose, track in gated_optimal_assignment(similarity, self.tracker.min_similarity):
                     if np.isfinite(track_angles[track]):
                         angles[pose] = track_angles[track]
-                    seen = keypoints[pose][keypoints[pose][:, 2] >= MIN_KEYPOINT_SCORE, :2]
-                    corners = np.concatenate([track_boxes[track].reshape(2, 2), seen])
-                    boxes[pose] = np.concatenate([corners.min(axis=0), corners.max(axis=0)])
+                    if is_fragment_of(keypoints[pose], predicted[track], track_boxes[track]):
+                        boxes[pose] = track_boxes[track]
         return angles, boxes
 
     def _keep_missed_tracks(self, frame: Frame, poses: FramePoses) -> FramePoses:
