@@ -13,6 +13,7 @@ import numpy as np
 
 from pose_app.core.poses import MIN_KEYPOINT_SCORE
 from pose_app.core.similarity import object_keypoint_similarity, pose_similarity
+from pose_app.core.skeleton import KEYPOINT_INDEX
 
 # A crop pose is the same person as the pose its crop was cut around when their similarity (the
 # larger of OKS and keypoint-box IoU, as for tracking) reaches this. Low on purpose: the crop is
@@ -70,17 +71,21 @@ def best_match(pose: np.ndarray, candidates: np.ndarray) -> int | None:
     return best if similarity[best] >= MIN_MATCH_SIMILARITY else None
 
 
-# A pose that lacks this many joints its track has, its own all inside the track's body box, is a
-# fragment of that body (a plank seen upright by the full-frame pass: the upper body alone).
+# A pose that lacks this many of the knees and ankles its track has, its own joints all inside the
+# track's body box, is a fragment of that body (a plank seen upright by the full-frame pass: the
+# upper body alone). Legs only: arms that flicker in and out of a portrait are no fragment, and
+# cutting its crop around the track's box lost the shoulders of a tilting head and shoulders.
 FRAGMENT_MISSING = 2
+LEG_JOINTS = [KEYPOINT_INDEX[f"{side}_{part}"] for side in ("left", "right") for part in ("knee", "ankle")]
 
 
 def is_fragment_of(pose: np.ndarray, track_pose: np.ndarray, track_box: np.ndarray) -> bool:
-    """Whether `pose (17, 3)` is a part of the body a track saw: it lacks FRAGMENT_MISSING joints
-    confident in `track_pose`, and its confident joints lie in `track_box` (x0, y0, x1, y1; 10 %
-    of its longer side of margin)."""
+    """Whether `pose (17, 3)` is a part of the body a track saw: it lacks FRAGMENT_MISSING of the
+    knees and ankles confident in `track_pose`, and its confident joints lie in `track_box` (x0,
+    y0, x1, y1; 10 % of its longer side of margin)."""
     confident = pose[:, 2] >= MIN_KEYPOINT_SCORE
-    missing = int((~confident & (track_pose[:, 2] >= MIN_KEYPOINT_SCORE)).sum())
+    legs = ~confident[LEG_JOINTS] & (track_pose[LEG_JOINTS, 2] >= MIN_KEYPOINT_SCORE)
+    missing = int(legs.sum())
     seen, (x0, y0, x1, y1) = pose[confident, :2], track_box
     margin = 0.1 * max(x1 - x0, y1 - y0)
     inside = np.all((seen >= (x0 - margin, y0 - margin)) & (seen <= (x1 + margin, y1 + margin)))
