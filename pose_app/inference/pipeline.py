@@ -245,11 +245,10 @@ class PosePipeline:
         The turn is that of the followed track the pose matches (its crops saw it whole; a
         full-frame pass may see a body lying on the floor only as a garbled fragment), else its
         own torso's, else the turn of the view that found it (`hints`, NaN: upright); NaN where
-        none is known (the refiner then keeps the crop upright). A pose matching a track that
-        lacks joints the track has, its own all in the track's body box (a part of the body the
-        track saw whole; that box keeps faded joints a while), gets the crop of that box: around the fragment alone, a plank's legs fell
-        outside the crop on every frame of `accurate` (full pass every frame; leg chain in 0.12
-        of the plank clip's frames against 0.9 with the box)."""
+        none is known (the refiner then keeps the crop upright). A pose that is a fragment of its
+        track's body (`is_fragment_of`: legs the track saw missing) gets the crop of the track's
+        body box: around the fragment alone, a plank's legs fell outside the crop on every frame
+        of `accurate` (full pass every frame; plank clip leg chain 0.11 -> 0.83 with the box)."""
         angles = np.array([np.nan if (a := torso_angle(pose, MIN_KEYPOINT_SCORE)) is None else a for pose in keypoints])
         angles = np.where(np.isfinite(angles), angles, hints)
         boxes = None
