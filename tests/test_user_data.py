@@ -362,7 +362,8 @@ def test_ray_without_an_address_listens_on_the_loopback_address_only(tmp_path, l
 def websocket_stream():
     """A WebSocket stream on a free loopback port (and `open(**config)` for another config)."""
     pytest.importorskip("websockets")
-    from pose_app.io.stream import Endpoint, PoseStreams, StreamConfig
+    from pose_app.io.stream import PoseStreams
+    from pose_app.io.stream_config import Endpoint, StreamConfig
 
     opened = []
 

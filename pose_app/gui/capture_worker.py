@@ -22,8 +22,9 @@ from PySide6.QtCore import QObject, Signal
 
 from pose_app.core.frames import Frame, SourceInfo
 from pose_app.errors import PoseAppError, one_line
+from pose_app.io.frame_source import FrameSource
 from pose_app.io.pacing import MediaClock
-from pose_app.io.sources import FrameSource, open_source
+from pose_app.io.sources import open_source
 
 # Epochs are unique across all capture workers, so a new source also resets tracking.
 _EPOCHS = itertools.count()

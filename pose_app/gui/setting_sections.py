@@ -23,7 +23,7 @@ from pose_app.draw.render import OverlayStyle
 from pose_app.explain.breaks import DEFAULT_BREAKS, PERTURBATIONS, BreaksRequest
 from pose_app.explain.compose import PanelRequest
 from pose_app.inference.config import PipelineConfig
-from pose_app.io.stream import Endpoint, StreamConfig
+from pose_app.io.stream_config import Endpoint, StreamConfig
 
 _STYLE = OverlayStyle()
 # PipelineConfig settings the live app leaves at their defaults and does not store: test-time

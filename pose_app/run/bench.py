@@ -33,7 +33,8 @@ from pose_app.inference.quantization import int8_path, model_metadata
 from pose_app.inference.refine import CROP_STAGES
 from pose_app.io.recording import PoseFileWriter
 from pose_app.io.sources import open_source
-from pose_app.io.stream import Endpoint, PoseStreams, StreamConfig
+from pose_app.io.stream import PoseStreams
+from pose_app.io.stream_config import Endpoint, StreamConfig
 from pose_app.run.frame_loop import run_frames
 
 # Stages in frame order; "read" is the wait for the next decoded frame (VideoFileSource decodes

@@ -17,8 +17,8 @@ from pose_app.core.coverage import PersonCoverage
 from pose_app.core.frames import Frame
 from pose_app.core.poses import FramePoses
 from pose_app.inference.pipeline import PosePipeline
+from pose_app.io.frame_source import FrameSource
 from pose_app.io.pacing import MediaClock
-from pose_app.io.sources import FrameSource
 
 # What a frame's poses go to: (the frame, its poses, time.perf_counter() when the frame was ready
 # for the pipeline; streams measure capture-to-send latency from it). The return value is ignored.

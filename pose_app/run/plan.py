@@ -15,9 +15,8 @@ from pose_app.errors import PoseAppError
 from pose_app.inference.config import PipelineConfig
 from pose_app.io.output_files import NO_INPUTS, FileIdentity, check_output_path, identities
 from pose_app.io.sources import IMAGE_SUFFIXES, input_files, is_camera_index, is_url
-from pose_app.io.stream import StreamConfig
+from pose_app.io.stream_config import StreamConfig
 from pose_app.run.outputs import OUTPUT_KINDS
-
 
 DEFAULT_FORMATS = ("csv", "json")
 

@@ -22,9 +22,10 @@ from pose_app.errors import PoseAppError, one_line
 from pose_app.inference.config import PipelineConfig
 from pose_app.inference.engine import PoseEngine
 from pose_app.inference.pipeline import build_pipeline
+from pose_app.io.frame_source import FrameSource
 from pose_app.io.output_files import NO_INPUTS, FileIdentity
 from pose_app.io.recording import Recording
-from pose_app.io.sources import FrameSource, open_source
+from pose_app.io.sources import open_source
 from pose_app.io.stream import PoseStreams
 from pose_app.run.frame_loop import FrameCounts, run_frames
 from pose_app.run.outputs import OUTPUT_KINDS
