@@ -74,7 +74,6 @@ class CompareSession:
     kept: tuple | None = None
     drawn_view: tuple | None = None  # (kept, request, mirror, PanelView) of the picture drawn last
     pictures: dict = field(default_factory=dict)  # the view's parts that change rarely, by what they show
-
     pending: PendingFrame | None = None  # the frame whose networks are being read (advance)
 
     @property
@@ -92,9 +91,9 @@ class CompareSession:
 
     def needs_networks(self, frame_index: int | None, image_bgr: np.ndarray) -> bool:
         """Whether this frame runs both networks (it joins the similarity, or nothing is kept)."""
-        fingerprint = fingerprint_of(image_bgr)
         if self.kept is None and self.pending is None:
             return True
+        fingerprint = fingerprint_of(image_bgr)
         return joins(self, frame_index, fingerprint, self.draws_with(frame_index, fingerprint))
 
     def picture(self, key: tuple, make: Callable[[], np.ndarray]) -> np.ndarray:

@@ -246,8 +246,9 @@ class InferenceWorker(QThread):
         with self._lock:
             panel, view = self._panel, self._view
             self._refresh = False  # this frame is shown with the current settings anyway
-        # The panel's view decides per frame whether it is drawn from this frame's full-frame
-        # pass (the compare view: only on the frames that join its similarity).
+        # The panel shows the full-frame pass's heads or features: its view decides per frame
+        # whether this frame runs that pass (PanelViewKind.frame_needs: the maps' views every
+        # frame, the compare view the frames it adds, breaks never); otherwise tracked crops.
         needs = panel is not None and panel.kind.frame_needs(
             panel, view_state(self._panel_state, panel.kind), captured.frame.index, captured.frame.image)
         features = panel.features if needs else ()
@@ -260,9 +261,6 @@ class InferenceWorker(QThread):
             sinks.append(lambda frame, poses, _: self._write_if_recording(recording, frame, poses))
         if streams is not None:  # returns at once: the senders have threads of their own
             sinks.append(streams.send)
-        # The panel shows the full-frame pass's heads or features: while it is open every
-        # frame runs that pass (tracked crops otherwise), and keeps its offsets and displacements;
-        # not for a view drawn from the frame alone (PanelViewKind.full_frame, frame_needs).
         poses = process_frame(self._pipeline, captured.frame, sinks, captured_at=captured.captured_at,
                               features=features, full_frame=needs)
         self._last = (captured, poses, self.engine_config)
